@@ -1,0 +1,100 @@
+# Argument checks shared by the layer and model constructors. Each returns
+# the normalized value or raises an lcnn_error_argument naming the argument,
+# what it got and what it needs.
+
+is_whole <- function(x) {
+  is.numeric(x) && !anyNA(x) && all(is.finite(x)) && all(x == round(x))
+}
+
+check_count <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(),
+                        min = 1) {
+  if (!is_whole(x) || length(x) != 1 || x < min) {
+    lcnn_abort(c("{.arg {arg}} must be a whole number >= {min}.",
+                 x = "Got {.code {format_value(x)}}."),
+               "argument", call = call)
+  }
+  as.integer(x)
+}
+
+# An integer or a vector of `n` integers, each >= 1, as Keras takes
+# kernel_size and strides; returns a vector of length n.
+check_tuple <- function(x, n, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  lengths <- if (n == 1) "1" else paste0("1 or ", n)
+  if (!is_whole(x) || !(length(x) %in% c(1, n)) || any(x < 1)) {
+    lcnn_abort(c("{.arg {arg}} must be {lengths} whole number{?s} >= 1.",
+                 x = "Got {.code {format_value(x)}}."),
+               "argument", call = call, lengths = lengths)
+  }
+  rep_len(as.integer(x), n)
+}
+
+check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.logical(x) || length(x) != 1 || is.na(x)) {
+    lcnn_abort(c("{.arg {arg}} must be TRUE or FALSE.",
+                 x = "Got {.code {format_value(x)}}."),
+               "argument", call = call)
+  }
+  x
+}
+
+# One of `choices`, ignoring case as Keras does for padding and data_format.
+check_choice <- function(x, choices, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.character(x) || length(x) != 1 || is.na(x) || !(tolower(x) %in% choices)) {
+    lcnn_abort(c("{.arg {arg}} must be one of {.val {choices}}.",
+                 x = "Got {.code {format_value(x)}}."),
+               "argument", call = call)
+  }
+  tolower(x)
+}
+
+check_name <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (is.null(x)) return(NULL)
+  if (!is.character(x) || length(x) != 1 || is.na(x) || !nzchar(x)) {
+    lcnn_abort(c("{.arg {arg}} must be a single non-empty string or NULL.",
+                 x = "Got {.code {format_value(x)}}."),
+               "argument", call = call)
+  }
+  x
+}
+
+check_dtype <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (is.null(x)) return(NULL)
+  check_choice(x, c("float32", "float64"), arg = arg, call = call)
+}
+
+# A per-sample shape: whole numbers >= 1, every dimension known.
+check_shape <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (is.list(x)) {
+    if (any(vapply(x, is.null, logical(1)))) x <- NA
+    else x <- unlist(x)
+  }
+  if (!is_whole(x) || length(x) < 1 || any(x < 1)) {
+    lcnn_abort(c("{.arg {arg}} must be a vector of whole numbers >= 1, one per dimension \\
+                  (without the batch dimension), all known.",
+                 x = "Got {.code {format_value(x)}}."),
+               "argument", call = call)
+  }
+  as.integer(x)
+}
+
+# input_shape, batch_input_shape and batch_size as Keras takes them, reduced
+# to list(shape = per-sample dims or NULL, batch = batch size or NULL).
+check_input_spec <- function(input_shape, batch_input_shape, batch_size,
+                             call = rlang::caller_env()) {
+  batch <- if (is.null(batch_size)) NULL else check_count(batch_size, call = call)
+  if (!is.null(batch_input_shape)) {
+    if (!is.null(input_shape)) {
+      lcnn_abort(c("Give {.arg input_shape} or {.arg batch_input_shape}, not both."),
+                 "argument", call = call)
+    }
+    first <- if (is.list(batch_input_shape)) batch_input_shape[[1]] else batch_input_shape[1]
+    if (!is.null(first) && !is.na(first)) {
+      batch <- check_count(first, arg = "batch_input_shape[[1]]", call = call)
+    }
+    rest <- if (is.list(batch_input_shape)) batch_input_shape[-1] else batch_input_shape[-1]
+    return(list(shape = check_shape(rest, arg = "batch_input_shape[-1]", call = call),
+                batch = batch))
+  }
+  shape <- if (is.null(input_shape)) NULL else check_shape(input_shape, call = call)
+  list(shape = shape, batch = batch)
+}

@@ -1,0 +1,37 @@
+# Classed errors. Every error lcnn raises has class "lcnn_error" and a
+# subclass saying what went wrong:
+# - lcnn_error_argument: an argument has the wrong type, length or value;
+# - lcnn_error_shape: shapes do not fit (input, output size, weights);
+# - lcnn_error_state: the object is not in a state that allows the call.
+
+lcnn_abort <- function(message, class, ..., call = rlang::caller_env(),
+                       .envir = parent.frame()) {
+  cli::cli_abort(
+    message,
+    class = c(paste0("lcnn_error_", class), "lcnn_error"),
+    ...,
+    call = call,
+    .envir = .envir
+  )
+}
+
+# A short, R-syntax rendering of a value for error messages.
+format_value <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (is.function(x)) return("a function")
+  if (is.environment(x)) return(paste0("an object of class <", class(x)[1], ">"))
+  if (is.array(x) || (is.atomic(x) && length(x) > 6)) {
+    dims <- if (is.null(dim(x))) length(x) else dim(x)
+    return(paste0("a ", typeof(x), " ", if (is.null(dim(x))) "vector" else "array",
+                  " of shape (", paste(dims, collapse = ", "), ")"))
+  }
+  text <- paste(deparse(x, width.cutoff = 60L), collapse = " ")
+  if (nchar(text) > 60) text <- paste0(substr(text, 1, 57), "...")
+  text
+}
+
+# "(NULL, 30, 30, 64)": a Keras shape with an unknown batch, as R users see it.
+format_shape <- function(dims, batch = NULL) {
+  batch <- if (is.null(batch)) "NULL" else as.character(batch)
+  paste0("(", paste(c(batch, dims), collapse = ", "), ")")
+}

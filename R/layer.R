@@ -1,0 +1,188 @@
+# The generic layer machinery: layer objects, automatic names, composition
+# (layer_*(object, ...) with a missing object, a model or an array), and the
+# two-step build (plan, then commit) that keeps failed calls from changing
+# anything.
+#
+# A layer is an environment (reference semantics, as in Keras) of class
+# c("lcnn_layer_<kind>", "lcnn_layer") holding:
+#   name, type (the Keras class name), config (checked arguments),
+#   input (list(shape, batch) from input_shape/batch_input_shape),
+#   dtype (NULL until a model or input decides), trainable,
+#   initial_weights (the `weights =` argument, applied when built),
+#   built, state (what building computed: input_shape, output_shape and the
+#   kind's own fields), weights (list of lcnn-layout numeric vectors),
+#   version (changes whenever the weights change).
+# Each kind provides three methods: layer_plan() (build for an input shape,
+# returning the state and initial weights without touching the layer),
+# layer_keras_weights() and layer_import_weights().
+
+session <- new.env(parent = emptyenv())
+session$name_counts <- list()
+session$version <- 0
+
+next_version <- function() {
+  session$version <- session$version + 1
+  session$version
+}
+
+# Keras's automatic names: "prefix", then "prefix_1", "prefix_2", ...
+unique_name <- function(prefix) {
+  count <- session$name_counts[[prefix]]
+  session$name_counts[[prefix]] <- if (is.null(count)) 1L else count + 1L
+  if (is.null(count)) prefix else paste0(prefix, "_", count)
+}
+
+#' Reset the automatic layer and model names
+#'
+#' After this, the next 2D locally connected layer is called
+#' `"locally_connected2d"` again and the next model `"sequential"`, as after
+#' `k_clear_session()` in Keras.
+#'
+#' @return `NULL`, invisibly.
+#' @family configuration
+#' @export
+#' @examples
+#' k_clear_session()
+k_clear_session <- function() {
+  session$name_counts <- list()
+  invisible(NULL)
+}
+
+new_layer <- function(kind, type, name_prefix, config, name, trainable, dtype, input,
+                      initial_weights, call = rlang::caller_env()) {
+  layer <- new.env(parent = emptyenv())
+  layer$type <- type
+  layer$config <- config
+  layer$name <- if (is.null(check_name(name, call = call))) unique_name(name_prefix) else name
+  layer$trainable <- if (is.null(trainable)) TRUE else check_flag(trainable, call = call)
+  layer$dtype <- check_dtype(dtype, call = call)
+  layer$input <- input
+  layer$initial_weights <- initial_weights
+  layer$built <- FALSE
+  layer$state <- NULL
+  layer$weights <- NULL
+  layer$version <- next_version()
+  class(layer) <- c(paste0("lcnn_layer_", kind), "lcnn_layer")
+  layer
+}
+
+layer_plan <- function(layer, input_shape, dtype, call) UseMethod("layer_plan")
+layer_keras_weights <- function(layer) UseMethod("layer_keras_weights")
+# Checks Keras-layout weights against the layer and converts them to lcnn's
+# layout; raises lcnn_error_shape naming `arg` on a mismatch.
+layer_import_weights <- function(layer, weights, state, dtype, arg, call) {
+  UseMethod("layer_import_weights")
+}
+layer_engine_spec <- function(layer) UseMethod("layer_engine_spec")
+
+# Builds `layer` for per-sample input shape `input_shape`, returning the plan
+# that layer_commit() applies. A layer already built must get the same shape.
+plan_build <- function(layer, input_shape, dtype, call) {
+  if (layer$built) {
+    if (!identical(layer$state$input_shape, as.integer(input_shape))) {
+      lcnn_abort(c("Layer {.val {layer$name}} was built for input {format_shape(layer$state$input_shape)} \\
+                    and cannot take input {format_shape(input_shape)}."),
+                 "shape", call = call)
+    }
+    return(NULL)
+  }
+  declared <- layer$input$shape
+  if (!is.null(declared) && !identical(declared, as.integer(input_shape))) {
+    lcnn_abort(c("Layer {.val {layer$name}} declares {.arg input_shape} {format_shape(declared)} \\
+                  but receives input {format_shape(input_shape)}."),
+               "shape", call = call)
+  }
+  dtype <- layer$dtype %||% dtype
+  plan <- layer_plan(layer, as.integer(input_shape), dtype, call)
+  plan$dtype <- dtype
+  if (!is.null(layer$initial_weights)) {
+    plan$weights <- layer_import_weights(layer, layer$initial_weights, plan$state, dtype,
+                                         arg = "weights", call = call)
+  }
+  plan
+}
+
+layer_commit <- function(layer, plan) {
+  if (is.null(plan)) return(invisible(layer))
+  layer$state <- plan$state
+  layer$weights <- plan$weights
+  layer$dtype <- plan$dtype
+  layer$initial_weights <- NULL
+  layer$built <- TRUE
+  layer$version <- next_version()
+  invisible(layer)
+}
+
+# What layer_*() returns: the layer itself, the model it was added to, or
+# the layer applied to an array.
+compose_layer <- function(object, layer, call = rlang::caller_env()) {
+  if (inherits(object, "lcnn_sequential")) {
+    sequential_add(object, layer, call = call)
+    return(invisible(object))
+  }
+  if (is.numeric(object) || is.logical(object)) {
+    return(apply_layer_to_array(layer, object, call = call))
+  }
+  lcnn_abort(c("{.arg object} must be missing, a sequential model or a numeric array.",
+               x = "Got {.code {format_value(object)}}."),
+             "argument", call = call)
+}
+
+# Eager use: build the layer for the array's shape if needed and run it.
+apply_layer_to_array <- function(layer, x, call) {
+  x <- check_input_array(x, expected = layer$state$input_shape, call = call)
+  dims <- dim(x)
+  layer_commit(layer, plan_build(layer, dims[-1], layer$dtype %||% "float32", call))
+  run_network(list(layer), layer$dtype, x, batch_size = max(1L, dims[1]))
+}
+
+layer_output_shape <- function(layer) {
+  if (!layer$built) return(NULL)
+  c(list(layer$input$batch), as.list(layer$state$output_shape))
+}
+
+layer_param_count <- function(layer) {
+  if (!layer$built) return(0)
+  sum(vapply(layer$state$keras_shapes, function(d) prod(as.numeric(d)), numeric(1)))
+}
+
+layer_fields <- c("name", "type", "built", "trainable", "dtype", "input_shape",
+                  "output_shape", "config", "get_weights", "set_weights", "count_params")
+
+#' @export
+`$.lcnn_layer` <- function(x, name) {
+  switch(name,
+    input_shape = if (x[["built"]]) c(list(x[["input"]]$batch), as.list(x[["state"]]$input_shape)),
+    output_shape = layer_output_shape(x),
+    get_weights = function() get_weights(x),
+    set_weights = function(weights) set_weights(x, weights),
+    count_params = function() count_params(x),
+    get0(name, envir = x, inherits = FALSE)
+  )
+}
+
+#' @export
+`$<-.lcnn_layer` <- function(x, name, value) {
+  if (identical(name, "trainable")) value <- check_flag(value, arg = "trainable")
+  assign(name, value, envir = x)
+  x
+}
+
+#' @export
+.DollarNames.lcnn_layer <- function(x, pattern = "") {
+  grep(pattern, layer_fields, value = TRUE)
+}
+
+#' @export
+print.lcnn_layer <- function(x, ...) {
+  cat("<", x[["type"]], "> ", x[["name"]], "\n", sep = "")
+  if (x[["built"]]) {
+    cat("  output shape: ", format_shape(x[["state"]]$output_shape, x[["input"]]$batch), "\n",
+        "  parameters:   ", format_count(layer_param_count(x)), "\n", sep = "")
+  } else {
+    cat("  not built yet (its input shape is not known)\n")
+  }
+  invisible(x)
+}
+
+format_count <- function(n) format(n, big.mark = ",", scientific = FALSE, trim = TRUE)

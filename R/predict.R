@@ -1,0 +1,64 @@
+#' Predict with a model
+#'
+#' Runs the model on `x` in mini-batches of `batch_size` inside the engine
+#' and returns the outputs as an R array. A model that has not been built
+#' yet is built for `x`'s shape first, as in Keras.
+#'
+#' @param object A sequential model.
+#' @param x A numeric array whose first dimension indexes samples and whose
+#'   other dimensions are the model's input shape (`x[b, i, j, c]` is sample
+#'   `b`, row `i`, column `j`, channel `c` with channels_last). A
+#'   matrix is taken as samples by features.
+#' @param batch_size Samples per engine batch. Results do not depend on it.
+#' @param verbose Accepted for compatibility with keras (`"auto"`, 0, 1 or 2);
+#'   prediction prints nothing.
+#' @param ... Unused.
+#' @return A numeric array with one row per sample.
+#' @family models
+#' @export
+#' @examples
+#' model <- keras_model_sequential(input_shape = c(8, 8, 1)) %>%
+#'   layer_locally_connected_2d(filters = 2, kernel_size = 3, activation = "relu")
+#' y <- predict(model, array(runif(5 * 8 * 8), c(5, 8, 8, 1)))
+#' dim(y)
+predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...) {
+  call <- rlang::current_env()
+  batch_size <- check_count(batch_size)
+  if (!(identical(verbose, "auto") || (is_whole(verbose) && length(verbose) == 1 &&
+                                       verbose %in% 0:2))) {
+    lcnn_abort(c("{.arg verbose} must be \"auto\", 0, 1 or 2.",
+                 x = "Got {.code {format_value(verbose)}}."), "argument")
+  }
+  if (length(object$layers) == 0) {
+    lcnn_abort("Model {.val {object$name}} has no layers.", "state")
+  }
+  expected <- if (model_is_built(object)) model_input_shape(object)
+  x <- check_input_array(x, expected, call = call)
+  if (!model_is_built(object)) build_model(object, dim(x)[-1], call = call)
+  .network_predict(model_network(object), x, batch_size, lcnn_num_threads())
+}
+
+# x as a double array of dims (samples, input_shape...), checked against the
+# expected per-sample shape when there is one.
+check_input_array <- function(x, expected, call) {
+  if (!(is.numeric(x) || is.logical(x)) || length(x) == 0) {
+    lcnn_abort(c("{.arg x} must be a non-empty numeric array.",
+                 x = "Got {.code {format_value(x)}}."),
+               "argument", call = call)
+  }
+  if (is.null(dim(x))) {
+    lcnn_abort(c("{.arg x} must be an array with the samples along its first dimension.",
+                 x = "Got a vector of length {length(x)}.",
+                 i = if (!is.null(expected)) "Expected shape {format_shape(expected)}."),
+               "shape", call = call)
+  }
+  dims <- dim(x)
+  if (!is.null(expected) && !identical(as.integer(dims[-1]), as.integer(expected))) {
+    lcnn_abort(c("{.arg x} has the wrong shape.",
+                 x = "Got {format_shape(dims[-1], dims[1])}; expected {format_shape(expected)}.",
+                 i = "The first dimension indexes samples; the rest must match the input shape."),
+               "shape", call = call)
+  }
+  storage.mode(x) <- "double"
+  x
+}

@@ -1,0 +1,127 @@
+# Regularizers and constraints. Layers accept and store them now; they act
+# once training arrives (the penalty is added to the loss, the constraint runs
+# after each optimizer update).
+
+new_regularizer <- function(l1, l2) {
+  structure(list(l1 = check_number(l1, arg = "l1", call = rlang::caller_env()),
+                 l2 = check_number(l2, arg = "l2", call = rlang::caller_env())),
+            class = "lcnn_regularizer")
+}
+
+#' Weight regularizers
+#'
+#' Penalties on a layer's weights (`kernel_regularizer`, `bias_regularizer`)
+#' or outputs (`activity_regularizer`), with Keras 2's names and defaults:
+#' `l1 * sum(abs(w)) + l2 * sum(w^2)`. Layers store them; they take effect
+#' when the model is trained.
+#'
+#' @param l The penalty factor.
+#' @param l1,l2 The L1 and L2 penalty factors.
+#' @return An `lcnn_regularizer` object.
+#' @family regularizers
+#' @name regularizers
+#' @examples
+#' regularizer_l2(0.001)
+NULL
+
+#' @rdname regularizers
+#' @export
+regularizer_l1 <- function(l = 0.01) new_regularizer(l, 0)
+
+#' @rdname regularizers
+#' @export
+regularizer_l2 <- function(l = 0.01) new_regularizer(0, l)
+
+#' @rdname regularizers
+#' @export
+regularizer_l1_l2 <- function(l1 = 0.01, l2 = 0.01) new_regularizer(l1, l2)
+
+#' @export
+print.lcnn_regularizer <- function(x, ...) {
+  cat("<regularizer: l1 = ", x$l1, ", l2 = ", x$l2, ">\n", sep = "")
+  invisible(x)
+}
+
+new_constraint <- function(name, ...) {
+  structure(list(name = name, args = list(...)), class = "lcnn_constraint")
+}
+
+check_axis <- function(axis, call = rlang::caller_env()) {
+  if (!is_whole(axis) || length(axis) < 1 || any(axis < -1)) {
+    lcnn_abort(c("{.arg axis} must be whole numbers (axes of the Keras-layout weight, from 0).",
+                 x = "Got {.code {format_value(axis)}}."),
+               "argument", call = call)
+  }
+  as.integer(axis)
+}
+
+#' Weight constraints
+#'
+#' Projections applied to a weight after each optimizer update, with Keras
+#' 2's names and defaults. `axis` counts (from 0, as in Keras) the axes of
+#' the Keras-layout array of the weight, so it means what it meant in Keras
+#' for each `implementation`. Layers store them; they take effect when the
+#' model is trained.
+#'
+#' @param max_value,min_value Bounds of the norm.
+#' @param rate Rate of moving towards the bounds (`minmaxnorm`).
+#' @param axis Axes along which norms are computed.
+#' @return An `lcnn_constraint` object.
+#' @family constraints
+#' @name constraints
+#' @examples
+#' constraint_maxnorm(3)
+NULL
+
+#' @rdname constraints
+#' @export
+constraint_maxnorm <- function(max_value = 2, axis = 0) {
+  new_constraint("maxnorm", max_value = check_number(max_value, positive = TRUE),
+                 axis = check_axis(axis))
+}
+
+#' @rdname constraints
+#' @export
+constraint_nonneg <- function() new_constraint("nonneg")
+
+#' @rdname constraints
+#' @export
+constraint_unitnorm <- function(axis = 0) new_constraint("unitnorm", axis = check_axis(axis))
+
+#' @rdname constraints
+#' @export
+constraint_minmaxnorm <- function(min_value = 0, max_value = 1, rate = 1, axis = 0) {
+  min_value <- check_number(min_value)
+  max_value <- check_number(max_value)
+  if (min_value < 0 || max_value < min_value) {
+    lcnn_abort(c("Need 0 <= {.arg min_value} <= {.arg max_value}.",
+                 x = "Got min_value = {min_value} and max_value = {max_value}."),
+               "argument")
+  }
+  new_constraint("minmaxnorm", min_value = min_value, max_value = max_value,
+                 rate = check_number(rate), axis = check_axis(axis))
+}
+
+#' @export
+print.lcnn_constraint <- function(x, ...) {
+  shown <- vapply(x$args, format_value, character(1))
+  cat("<constraint: ", x$name,
+      if (length(shown)) paste0("(", paste(names(shown), shown, sep = " = ", collapse = ", "), ")"),
+      ">\n", sep = "")
+  invisible(x)
+}
+
+check_class_or_null <- function(x, class, what, arg = rlang::caller_arg(x),
+                                call = rlang::caller_env()) {
+  if (is.null(x) || inherits(x, class)) return(x)
+  lcnn_abort(c("{.arg {arg}} must be NULL or {what}.", x = "Got {.code {format_value(x)}}."),
+             "argument", call = call)
+}
+
+check_regularizer <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  check_class_or_null(x, "lcnn_regularizer", "a {.code regularizer_*()} object", arg, call)
+}
+
+check_constraint <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  check_class_or_null(x, "lcnn_constraint", "a {.code constraint_*()} object", arg, call)
+}

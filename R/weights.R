@@ -1,0 +1,132 @@
+#' Read and write weights
+#'
+#' `get_weights()` returns a model's or layer's weights as a list of R arrays
+#' in Keras's layouts (for locally connected layers, the layout of their
+#' `implementation`); `set_weights()` takes the same list back. For a model
+#' the list holds every layer's weights in order. `count_params()` counts
+#' the entries of those arrays, as Keras does.
+#'
+#' `set_weights()` checks every array before it changes anything: on a wrong
+#' count or shape it raises an `lcnn_error_shape` and the object keeps its
+#' weights.
+#'
+#' @param object A model or a layer.
+#' @param weights A list of numeric arrays, as `get_weights()` returns.
+#' @param ... Unused.
+#' @return `get_weights()`: a list of arrays. `set_weights()`: `object`,
+#'   invisibly. `count_params()`: a number.
+#' @family models
+#' @export
+#' @examples
+#' layer <- layer_locally_connected_1d(filters = 2, kernel_size = 3,
+#'                                     input_shape = c(6, 1))
+#' model <- keras_model_sequential() %>% layer_locally_connected_1d(
+#'   filters = 2, kernel_size = 3, input_shape = c(6, 1))
+#' w <- get_weights(model)
+#' str(w)
+#' w[[1]][] <- 1
+#' set_weights(model, w)
+#' count_params(model)
+get_weights <- function(object, ...) UseMethod("get_weights")
+
+#' @rdname get_weights
+#' @export
+set_weights <- function(object, weights, ...) UseMethod("set_weights")
+
+#' @rdname get_weights
+#' @export
+count_params <- function(object, ...) UseMethod("count_params")
+
+check_layer_built <- function(layer, call) {
+  if (!layer$built) {
+    lcnn_abort(c("Layer {.val {layer$name}} has no weights yet.",
+                 i = "Weights are created when the layer's input shape is known: give \\
+                      {.arg input_shape}, add it to a model with one, or call it on data."),
+               "state", call = call)
+  }
+}
+
+#' @export
+get_weights.lcnn_layer <- function(object, ...) {
+  check_layer_built(object, rlang::caller_env())
+  layer_keras_weights(object)
+}
+
+#' @export
+set_weights.lcnn_layer <- function(object, weights, ...) {
+  call <- rlang::caller_env()
+  check_layer_built(object, call)
+  imported <- layer_import_weights(object, weights, object$state, object$dtype,
+                                   arg = "weights", call = call)
+  object$weights <- imported
+  object$version <- next_version()
+  invisible(object)
+}
+
+#' @export
+count_params.lcnn_layer <- function(object, ...) {
+  check_layer_built(object, rlang::caller_env())
+  layer_param_count(object)
+}
+
+#' @export
+get_weights.lcnn_model <- function(object, ...) {
+  check_model_built(object, rlang::caller_env())
+  unlist(lapply(object$layers, layer_keras_weights), recursive = FALSE)
+}
+
+#' @export
+set_weights.lcnn_model <- function(object, weights, ...) {
+  call <- rlang::caller_env()
+  check_model_built(object, call)
+  layers <- object$layers
+  counts <- vapply(layers, function(l) length(l$state$keras_shapes), integer(1))
+  if (!is.list(weights) || length(weights) != sum(counts)) {
+    lcnn_abort(c("{.arg weights} must be a list of {sum(counts)} array{?s}, as \\
+                  {.fn get_weights} returns for this model.",
+                 x = "Got {.code {format_value(weights)}}."),
+               "shape", call = call)
+  }
+  ends <- cumsum(counts)
+  imported <- lapply(seq_along(layers), function(i) {
+    own <- weights[seq_len(counts[i]) + ends[i] - counts[i]]
+    layer_import_weights(layers[[i]], own, layers[[i]]$state, layers[[i]]$dtype,
+                         arg = "weights", call = call)
+  })
+  for (i in seq_along(layers)) {
+    layers[[i]]$weights <- imported[[i]]
+    layers[[i]]$version <- next_version()
+  }
+  invisible(object)
+}
+
+#' @export
+count_params.lcnn_model <- function(object, ...) {
+  check_model_built(object, rlang::caller_env())
+  sum(vapply(object$layers, layer_param_count, numeric(1)))
+}
+
+# Checks a layer's list of Keras-layout weights: count, numeric, shapes.
+check_weight_list <- function(layer, weights, keras_shapes, arg, call) {
+  expected <- vapply(keras_shapes, format_shape_plain, character(1))
+  if (!is.list(weights) || length(weights) != length(keras_shapes)) {
+    lcnn_abort(c("{.arg {arg}} for layer {.val {layer$name}} must be a list of \\
+                  {length(keras_shapes)} array{?s} of shape{?s} {expected}.",
+                 x = "Got {.code {format_value(weights)}}."),
+               "shape", call = call)
+  }
+  for (i in seq_along(keras_shapes)) {
+    w <- weights[[i]]
+    dims <- if (is.null(dim(w))) length(w) else dim(w)
+    if (!(is.numeric(w) || is.logical(w)) ||
+        !identical(as.numeric(dims), as.numeric(keras_shapes[[i]]))) {
+      lcnn_abort(c("{.arg {arg}[[{i}]]} ({names(keras_shapes)[i]}) of layer \\
+                    {.val {layer$name}} must be a numeric array of shape {expected[i]}.",
+                   x = "Got {.code {format_value(w)}}."),
+                 "shape", call = call)
+    }
+  }
+  invisible(weights)
+}
+
+format_shape_plain <- function(dims) paste0("(", paste(dims, collapse = ", "), ")")

@@ -1,0 +1,66 @@
+#include "network.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace lcnn {
+
+template <typename T>
+Network<T>::Network(std::vector<std::unique_ptr<Layer<T>>> layers)
+    : layers_(std::move(layers)), activations_(layers_.size()) {
+  if (layers_.empty()) throw std::invalid_argument("a network needs at least one layer");
+  for (std::size_t i = 1; i < layers_.size(); ++i) {
+    if (layers_[i]->input_shape() != layers_[i - 1]->output_shape()) {
+      throw std::invalid_argument("layer " + std::to_string(i + 1) + " expects input " +
+                                  layers_[i]->input_shape().to_string() + " but layer " +
+                                  std::to_string(i) + " gives " +
+                                  layers_[i - 1]->output_shape().to_string());
+    }
+  }
+}
+
+template <typename T>
+const Tensor<T>& Network<T>::forward(const Tensor<T>& input, const Context& ctx) {
+  const Tensor<T>* current = &input;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->forward(*current, activations_[i], ctx);
+    current = &activations_[i];
+  }
+  return *current;
+}
+
+namespace {
+
+// Copies samples [start, start + count) of a column-major (n, ...) array into
+// or out of a (count, ...) one: `features` runs of `count` contiguous values.
+template <typename From, typename To>
+void copy_rows(const From* from, index_t from_rows, To* to, index_t to_rows, index_t count,
+               index_t features) {
+  for (index_t f = 0; f < features; ++f) {
+    const From* src = from + f * from_rows;
+    std::transform(src, src + count, to + f * to_rows, [](From v) { return static_cast<To>(v); });
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void Network<T>::predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
+                         double* y) {
+  if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  const index_t in_features = input_shape().size(), out_features = output_shape().size();
+  Tensor<T> batch;
+  for (index_t start = 0; start < n; start += batch_size) {
+    const index_t count = std::min(batch_size, n - start);
+    batch.resize(input_shape().with_batch(count));
+    copy_rows(x + start, n, batch.data.data(), count, count, in_features);
+    const Tensor<T>& out = forward(batch, ctx);
+    copy_rows(out.data.data(), count, y + start, n, count, out_features);
+  }
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace lcnn

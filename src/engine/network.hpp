@@ -1,0 +1,43 @@
+// A network: layers applied in sequence, owned by the engine. Callers hand it
+// whole data sets; it cuts them into mini-batches itself.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "layer.hpp"
+
+namespace lcnn {
+
+// Type-erased so that callers need not know the network's float type.
+class NetworkBase {
+ public:
+  virtual ~NetworkBase() = default;
+  virtual Shape input_shape() const = 0;
+  virtual Shape output_shape() const = 0;
+  // x: n samples, column-major with dims (n, input_shape...), as R holds them;
+  // y: room for (n, output_shape...). Converted to the network's float type
+  // one mini-batch at a time.
+  virtual void predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
+                       double* y) = 0;
+};
+
+template <typename T>
+class Network : public NetworkBase {
+ public:
+  // Throws std::invalid_argument if consecutive layers' shapes do not chain.
+  explicit Network(std::vector<std::unique_ptr<Layer<T>>> layers);
+
+  Shape input_shape() const override { return layers_.front()->input_shape(); }
+  Shape output_shape() const override { return layers_.back()->output_shape(); }
+  void predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
+               double* y) override;
+
+ private:
+  const Tensor<T>& forward(const Tensor<T>& input, const Context& ctx);
+
+  std::vector<std::unique_ptr<Layer<T>>> layers_;
+  std::vector<Tensor<T>> activations_;  // one per layer, reused across batches
+};
+
+}  // namespace lcnn

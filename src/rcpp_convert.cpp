@@ -1,0 +1,34 @@
+#include "rcpp_convert.hpp"
+
+namespace lcnn {
+
+LocalGeometry geometry_from_list(const Rcpp::List& spec) {
+  const Padding padding = parse_padding(Rcpp::as<std::string>(spec["padding"]));
+  const Rcpp::NumericVector rows = spec["rows"], cols = spec["cols"];
+  LocalGeometry g;
+  g.rows = AxisWindow::make(rows[0], rows[1], rows[2], padding);
+  g.cols = AxisWindow::make(cols[0], cols[1], cols[2], padding);
+  g.channels = Rcpp::as<index_t>(spec["channels"]);
+  g.filters = Rcpp::as<index_t>(spec["filters"]);
+  g.format = parse_data_format(Rcpp::as<std::string>(spec["data_format"]));
+  g.one_d = Rcpp::as<bool>(spec["one_d"]);
+  return g;
+}
+
+std::uint64_t seed_from_r(const Rcpp::NumericVector& seed) {
+  if (seed.size() != 2) Rcpp::stop("seed must hold two numbers");
+  return (static_cast<std::uint64_t>(seed[0]) << 32) ^ static_cast<std::uint64_t>(seed[1]);
+}
+
+void round_to_dtype(Rcpp::NumericVector& values, const std::string& dtype) {
+  if (dtype != "float32") return;
+  for (double& v : values) v = static_cast<double>(static_cast<float>(v));
+}
+
+Rcpp::IntegerVector dims_of(const Shape& shape) {
+  Rcpp::IntegerVector dims(shape.rank());
+  for (std::size_t i = 0; i < shape.rank(); ++i) dims[i] = static_cast<int>(shape[i]);
+  return dims;
+}
+
+}  // namespace lcnn

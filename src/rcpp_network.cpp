@@ -1,0 +1,71 @@
+// Glue for engine networks: built from the layer specs R keeps, held behind
+// an external pointer, run on whole R arrays.
+#include <Rcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/locally_connected.hpp"
+#include "engine/network.hpp"
+#include "rcpp_convert.hpp"
+
+using namespace lcnn;
+
+namespace {
+
+template <typename T>
+std::vector<T> values_of(const Rcpp::NumericVector& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+template <typename T>
+std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
+  const std::string type = Rcpp::as<std::string>(spec["type"]);
+  if (type == "locally_connected") {
+    const Rcpp::NumericVector bias = spec["bias"];
+    return std::make_unique<LocallyConnected<T>>(
+        geometry_from_list(spec["geometry"]),
+        parse_activation(Rcpp::as<std::string>(spec["activation"])),
+        values_of<T>(spec["kernel"]), values_of<T>(bias));
+  }
+  throw std::invalid_argument("unknown layer type '" + type + "'");
+}
+
+template <typename T>
+std::unique_ptr<NetworkBase> make_network(const Rcpp::List& layers) {
+  std::vector<std::unique_ptr<Layer<T>>> built;
+  for (R_xlen_t i = 0; i < layers.size(); ++i) built.push_back(make_layer<T>(layers[i]));
+  return std::make_unique<Network<T>>(std::move(built));
+}
+
+}  // namespace
+
+// [[Rcpp::export(.network_create)]]
+SEXP network_create(Rcpp::List layers, std::string dtype) {
+  std::unique_ptr<NetworkBase> network =
+      dtype == "float64" ? make_network<double>(layers) : make_network<float>(layers);
+  return Rcpp::XPtr<NetworkBase>(network.release(), true);
+}
+
+// [[Rcpp::export(.network_predict)]]
+Rcpp::NumericVector network_predict(SEXP network, Rcpp::NumericVector x, double batch_size,
+                                    int threads) {
+  Rcpp::XPtr<NetworkBase> net(network);
+  if (net.get() == nullptr) Rcpp::stop("the engine network is no longer valid");
+  const Shape in = net->input_shape(), out = net->output_shape();
+  const index_t n = in.size() == 0 ? 0 : static_cast<index_t>(x.size()) / in.size();
+  if (n * in.size() != static_cast<index_t>(x.size())) {
+    Rcpp::stop("input has %d values, not a whole number of samples of %s", x.size(),
+               in.to_string());
+  }
+  Rcpp::NumericVector y(static_cast<R_xlen_t>(n * out.size()));
+  Context ctx;
+  ctx.threads = threads;
+  net->predict(x.begin(), n, static_cast<index_t>(batch_size), ctx, y.begin());
+  y.attr("dim") = dims_of(out.with_batch(n));
+  return y;
+}
+
+// [[Rcpp::export(.network_is_null)]]
+bool network_is_null(SEXP network) { return R_ExternalPtrAddr(network) == nullptr; }

@@ -1,0 +1,84 @@
+// Glue for locally connected weights: shapes, Keras-layout conversion and
+// initial values. Weights cross into R in lcnn's layout as double vectors.
+#include <Rcpp.h>
+
+#include "engine/local_geometry.hpp"
+#include "engine/random.hpp"
+#include "rcpp_convert.hpp"
+
+using namespace lcnn;
+
+// [[Rcpp::export(.lc_output_dims)]]
+Rcpp::NumericVector lc_output_dims(Rcpp::List geometry) {
+  const LocalGeometry g = geometry_from_list(geometry);
+  return Rcpp::NumericVector::create(g.rows.output, g.cols.output);
+}
+
+// [[Rcpp::export(.lc_weight_shapes)]]
+Rcpp::List lc_weight_shapes(Rcpp::List geometry, int implementation) {
+  const LocalGeometry g = geometry_from_list(geometry);
+  g.validate();
+  return Rcpp::List::create(Rcpp::_["kernel"] = dims_of(g.keras_kernel_shape(implementation)),
+                            Rcpp::_["bias"] = dims_of(g.keras_bias_shape()),
+                            Rcpp::_["kernel_size"] = static_cast<double>(g.kernel_size()),
+                            Rcpp::_["bias_size"] = static_cast<double>(g.bias_size()));
+}
+
+// [[Rcpp::export(.lc_kernel_from_keras)]]
+Rcpp::NumericVector lc_kernel_from_keras(Rcpp::List geometry, int implementation,
+                                         Rcpp::NumericVector keras, std::string dtype) {
+  const LocalGeometry g = geometry_from_list(geometry);
+  Rcpp::NumericVector lcnn(g.kernel_size());
+  kernel_from_keras(g, implementation, keras.begin(), lcnn.begin());
+  round_to_dtype(lcnn, dtype);
+  return lcnn;
+}
+
+// [[Rcpp::export(.lc_kernel_to_keras)]]
+Rcpp::NumericVector lc_kernel_to_keras(Rcpp::List geometry, int implementation,
+                                       Rcpp::NumericVector lcnn) {
+  const LocalGeometry g = geometry_from_list(geometry);
+  const Shape shape = g.keras_kernel_shape(implementation);
+  Rcpp::NumericVector keras(shape.size());
+  kernel_to_keras(g, implementation, lcnn.begin(), keras.begin());
+  keras.attr("dim") = dims_of(shape);
+  return keras;
+}
+
+// [[Rcpp::export(.lc_bias_from_keras)]]
+Rcpp::NumericVector lc_bias_from_keras(Rcpp::List geometry, Rcpp::NumericVector keras,
+                                       std::string dtype) {
+  const LocalGeometry g = geometry_from_list(geometry);
+  Rcpp::NumericVector lcnn(g.bias_size());
+  bias_from_keras(g, keras.begin(), lcnn.begin());
+  round_to_dtype(lcnn, dtype);
+  return lcnn;
+}
+
+// [[Rcpp::export(.lc_bias_to_keras)]]
+Rcpp::NumericVector lc_bias_to_keras(Rcpp::List geometry, Rcpp::NumericVector lcnn) {
+  const LocalGeometry g = geometry_from_list(geometry);
+  const Shape shape = g.keras_bias_shape();
+  Rcpp::NumericVector keras(shape.size());
+  bias_to_keras(g, lcnn.begin(), keras.begin());
+  keras.attr("dim") = dims_of(shape);
+  return keras;
+}
+
+// [[Rcpp::export(.random_values)]]
+Rcpp::NumericVector random_values(double n, std::string distribution, double a, double b,
+                                  Rcpp::NumericVector seed, std::string dtype) {
+  Rcpp::NumericVector values(static_cast<R_xlen_t>(n));
+  fill_random(values.begin(), static_cast<index_t>(n), parse_distribution(distribution), a, b,
+              seed_from_r(seed));
+  round_to_dtype(values, dtype);
+  return values;
+}
+
+// [[Rcpp::export(.lc_zero_unconnected)]]
+Rcpp::NumericVector lc_zero_unconnected(Rcpp::List geometry, Rcpp::NumericVector lcnn) {
+  const LocalGeometry g = geometry_from_list(geometry);
+  Rcpp::NumericVector out = Rcpp::clone(lcnn);
+  zero_unconnected(g, out.begin());
+  return out;
+}
