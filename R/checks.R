@@ -19,11 +19,12 @@ check_count <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
 # An integer or a vector of `n` integers, each >= 1, as Keras takes
 # kernel_size and strides; returns a vector of length n.
 check_tuple <- function(x, n, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  lengths <- if (n == 1) "1" else paste0("1 or ", n)
   if (!is_whole(x) || !(length(x) %in% c(1, n)) || any(x < 1)) {
-    lcnn_abort(c("{.arg {arg}} must be {lengths} whole number{?s} >= 1.",
+    expected <- if (n == 1) "a whole number >= 1" else
+      paste("a whole number >= 1 or a vector of", n, "of them")
+    lcnn_abort(c("{.arg {arg}} must be {expected}.",
                  x = "Got {.code {format_value(x)}}."),
-               "argument", call = call, lengths = lengths)
+               "argument", call = call)
   }
   rep_len(as.integer(x), n)
 }

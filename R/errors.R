@@ -25,6 +25,7 @@ format_value <- function(x) {
     return(paste0("a ", typeof(x), " ", if (is.null(dim(x))) "vector" else "array",
                   " of shape (", paste(dims, collapse = ", "), ")"))
   }
+  if (is.integer(x)) x <- as.numeric(x)
   text <- paste(deparse(x, width.cutoff = 60L), collapse = " ")
   if (nchar(text) > 60) text <- paste0(substr(text, 1, 57), "...")
   text

@@ -1,0 +1,198 @@
+// Network: chaining, mini-batching, threads, shape errors.
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "check.hpp"
+#include "locally_connected.hpp"
+#include "network.hpp"
+#include "reference.hpp"
+
+using namespace lcnn;
+
+namespace {
+
+struct LayerDef {
+  ref::Spec spec;
+  std::string activation;
+  std::vector<double> w1, bias;  // C-order Keras arrays
+};
+
+template <typename T>
+std::unique_ptr<Layer<T>> make_layer(const LayerDef& d) {
+  const LocalGeometry g = ref::geometry_of(d.spec);
+  std::vector<T> kernel(static_cast<std::size_t>(g.kernel_size())), bias;
+  const auto col = ref::c_to_colmajor(d.w1, d.spec.w1_dims());
+  kernel_from_keras(g, 1, col.data(), kernel.data());
+  if (!d.bias.empty()) {
+    bias.resize(static_cast<std::size_t>(g.bias_size()));
+    const auto bcol = ref::c_to_colmajor(d.bias, d.spec.bias_dims());
+    bias_from_keras(g, bcol.data(), bias.data());
+  }
+  return std::make_unique<LocallyConnected<T>>(g, parse_activation(d.activation), kernel, bias);
+}
+
+template <typename T>
+std::unique_ptr<Network<T>> make_network(const std::vector<LayerDef>& defs) {
+  std::vector<std::unique_ptr<Layer<T>>> layers;
+  for (const auto& d : defs) layers.push_back(make_layer<T>(d));
+  return std::make_unique<Network<T>>(std::move(layers));
+}
+
+LayerDef random_layer(std::mt19937_64& rng, ref::Spec s, const std::string& activation,
+                      bool bias = true) {
+  LayerDef d{s, activation, {}, {}};
+  d.w1 = ref::random_vector(rng, s.P() * s.KC() * s.F);
+  if (bias) d.bias = ref::random_vector(rng, s.P() * s.F);
+  return d;
+}
+
+ref::Spec spec2d(ref::Dims n, ref::Dims k, ref::Dims s, const char* pad, bool last, long C,
+                 long F) {
+  ref::Spec sp;
+  sp.n = n;
+  sp.k = k;
+  sp.s = s;
+  sp.padding = pad;
+  sp.last = last;
+  sp.C = C;
+  sp.F = F;
+  return sp;
+}
+
+// Two test networks: 2D channels_last (7x6x2 -> 5x3x3 -> 5x3x2 softmax) and
+// 1D channels_first with causal then same padding.
+std::vector<std::vector<LayerDef>> test_networks() {
+  std::mt19937_64 rng(2024);
+  std::vector<std::vector<LayerDef>> nets;
+  nets.push_back({random_layer(rng, spec2d({7, 6}, {3, 2}, {1, 2}, "valid", true, 2, 3), "relu"),
+                  random_layer(rng, spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 3, 2),
+                               "softmax")});
+  nets.push_back({random_layer(rng, spec2d({9}, {3}, {2}, "causal", false, 2, 4), "tanh", false),
+                  random_layer(rng, spec2d({5}, {2}, {1}, "same", false, 4, 3), "softmax")});
+  return nets;
+}
+
+// Reference for a chain of layers on C-order x (n samples).
+std::vector<double> reference_chain(const std::vector<LayerDef>& defs, std::vector<double> x,
+                                    long n) {
+  for (const auto& d : defs) x = ref::forward_impl1(d.spec, x, n, d.w1, d.bias, d.activation);
+  return x;
+}
+
+ref::Dims with_batch(long n, const ref::Dims& d) {
+  ref::Dims out{n};
+  out.insert(out.end(), d.begin(), d.end());
+  return out;
+}
+
+}  // namespace
+
+TEST(network_chain_and_minibatches) {
+  for (const auto& defs : test_networks()) {
+    const long n = 7;
+    std::mt19937_64 rng(5);
+    const ref::Dims xdims = with_batch(n, defs.front().spec.input_dims());
+    const ref::Dims ydims = with_batch(n, defs.back().spec.output_dims());
+    const auto x = ref::random_vector(rng, ref::prod(xdims));
+    const auto want = reference_chain(defs, x, n);
+    const auto x_col = ref::c_to_colmajor(x, xdims);
+
+    auto net = make_network<double>(defs);
+    CHECK(net->input_shape() == make_layer<double>(defs.front())->input_shape());
+    CHECK(net->output_shape() == make_layer<double>(defs.back())->output_shape());
+    std::vector<double> full;
+    for (long bs : {1L, 3L, n, 100L}) {
+      std::vector<double> y(static_cast<std::size_t>(ref::prod(ydims)), -99.0);
+      net->predict(x_col.data(), n, bs, Context{}, y.data());
+      const auto y_c = ref::colmajor_to_c(y, ydims);
+      const double err = ref::max_rel_error(y_c, want);
+      CHECK_MSG(err <= 1e-12, defs.front().spec.describe() << " batch_size " << bs << " error "
+                                                           << err);
+      if (full.empty()) {
+        full = y;
+      } else {
+        CHECK_MSG(ref::max_rel_error(y, full) <= 1e-14, "batch_size " << bs << " vs 1");
+      }
+    }
+    // no samples: nothing to do, nothing written
+    net->predict(x_col.data(), 0, 3, Context{}, nullptr);
+    CHECK(true);
+  }
+}
+
+TEST(network_threads_agree) {
+  for (const auto& defs : test_networks()) {
+    const long n = 11;
+    std::mt19937_64 rng(6);
+    const ref::Dims xdims = with_batch(n, defs.front().spec.input_dims());
+    const ref::Dims ydims = with_batch(n, defs.back().spec.output_dims());
+    const auto x_col = ref::random_vector(rng, ref::prod(xdims));
+    const auto want = reference_chain(defs, ref::colmajor_to_c(x_col, xdims), n);
+    auto net = make_network<float>(defs);
+    std::vector<double> y1(static_cast<std::size_t>(ref::prod(ydims))), y2(y1.size());
+    Context one, two;
+    one.threads = 1;
+    two.threads = 2;
+    net->predict(x_col.data(), n, 4, one, y1.data());
+    net->predict(x_col.data(), n, 4, two, y2.data());
+    CHECK_MSG(ref::max_rel_error(y2, y1) <= 1e-6, "threads 1 vs 2");
+    CHECK_MSG(ref::max_rel_error(ref::colmajor_to_c(y1, ydims), want) <= 2e-5,
+              "float32 network vs reference");
+  }
+  // and a wide layer so that both threads get many positions
+  std::mt19937_64 rng(8);
+  std::vector<LayerDef> wide = {
+      random_layer(rng, spec2d({20, 20}, {3, 3}, {1, 1}, "same", false, 3, 8), "gelu")};
+  auto net = make_network<double>(wide);
+  const long n = 6;
+  const ref::Dims xdims = with_batch(n, wide[0].spec.input_dims());
+  const auto x_col = ref::random_vector(rng, ref::prod(xdims));
+  std::vector<double> y1(static_cast<std::size_t>(n * net->output_shape().size())), y2(y1.size());
+  Context one, two;
+  two.threads = 2;
+  net->predict(x_col.data(), n, n, one, y1.data());
+  net->predict(x_col.data(), n, n, two, y2.data());
+  CHECK(ref::max_rel_error(y2, y1) <= 1e-14);
+}
+
+TEST(network_shape_errors) {
+  std::mt19937_64 rng(9);
+  const LayerDef a = random_layer(rng, spec2d({7, 6}, {3, 2}, {1, 2}, "valid", true, 2, 3), "relu");
+  // expects (5, 3, 4): filters differ
+  const LayerDef b = random_layer(rng, spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 4, 2), "relu");
+  // expects channels_first (3, 5, 3)
+  const LayerDef c = random_layer(rng, spec2d({5, 3}, {2, 2}, {1, 1}, "same", false, 3, 2), "relu");
+  // matches a's output
+  const LayerDef d = random_layer(rng, spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 3, 2), "relu");
+  CHECK_THROWS(make_network<double>({a, b}), std::invalid_argument);
+  CHECK_THROWS(make_network<double>({a, c}), std::invalid_argument);
+  CHECK_THROWS(make_network<float>({a, d, d}), std::invalid_argument);
+  CHECK_THROWS(make_network<double>({}), std::invalid_argument);
+  auto net = make_network<double>({a, d});
+  CHECK(net != nullptr);
+  std::vector<double> x(84), y(30);
+  CHECK_THROWS(net->predict(x.data(), 1, 0, Context{}, y.data()), std::invalid_argument);
+}
+
+TEST(layer_parameter_size_errors) {
+  const ref::Spec s = spec2d({5, 4}, {2, 3}, {1, 1}, "valid", true, 2, 3);
+  const LocalGeometry g = ref::geometry_of(s);
+  const std::size_t nk = static_cast<std::size_t>(g.kernel_size());
+  const std::size_t nb = static_cast<std::size_t>(g.bias_size());
+  CHECK_EQ(nk, static_cast<std::size_t>(s.P() * s.KC() * s.F));
+  CHECK_THROWS(LocallyConnected<double>(g, Activation::linear, std::vector<double>(nk - 1), {}),
+               std::invalid_argument);
+  CHECK_THROWS(LocallyConnected<double>(g, Activation::linear, std::vector<double>(nk + 1), {}),
+               std::invalid_argument);
+  CHECK_THROWS(LocallyConnected<float>(g, Activation::linear, std::vector<float>(), {}),
+               std::invalid_argument);
+  CHECK_THROWS(LocallyConnected<double>(g, Activation::linear, std::vector<double>(nk),
+                                        std::vector<double>(nb + 1)),
+               std::invalid_argument);
+  LocallyConnected<double> ok(g, Activation::linear, std::vector<double>(nk),
+                              std::vector<double>(nb));
+  CHECK_EQ(ok.parameters().size(), 2u);
+  CHECK_EQ(ok.parameters()[0].name, std::string("kernel"));
+  CHECK_EQ(ok.parameters()[1].name, std::string("bias"));
+}

@@ -1,0 +1,4 @@
+library(testthat)
+library(lcnn)
+
+test_check("lcnn")

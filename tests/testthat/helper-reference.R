@@ -1,0 +1,218 @@
+# Naive references written from KERAS_SEMANTICS.md, independent of the
+# engine: plain loops over Keras-layout arrays in float64. Indices in the
+# comments are 0-based as in the spec; R indexing adds 1.
+
+# Output length and first tap of output r along one axis (section 2).
+ref_axis <- function(n, k, s, padding) {
+  out <- switch(padding,
+    valid = floor((n - k) / s) + 1,
+    same = ceiling(n / s),
+    causal = ceiling(n / s)
+  )
+  pad <- switch(padding, valid = 0, same = k %/% 2, causal = k - 1)
+  list(n = n, k = k, s = s, out = out, first = function(r) r * s - pad)
+}
+
+# The geometry of a 1D or 2D layer on per-sample shape `shape` (Keras order).
+ref_geometry <- function(shape, kernel_size, strides, padding, data_format) {
+  last <- data_format == "channels_last"
+  spatial <- if (last) shape[-length(shape)] else shape[-1]
+  channels <- if (last) shape[length(shape)] else shape[1]
+  if (length(spatial) == 1) {
+    spatial <- c(spatial, 1)
+    kernel_size <- c(kernel_size, 1)
+    strides <- c(strides, 1)
+  }
+  list(rows = ref_axis(spatial[1], kernel_size[1], strides[1], padding),
+       cols = ref_axis(spatial[2], kernel_size[2], strides[2], padding),
+       channels = channels, one_d = length(shape) == 2, last = last)
+}
+
+# x as (B, H, W, C) whatever its data format and rank.
+ref_as_bhwc <- function(x, g) {
+  d <- dim(x)
+  if (g$one_d) {
+    if (g$last) array(x, c(d[1], d[2], 1, d[3])) else array(aperm(x, c(1, 3, 2)), c(d[1], d[3], 1, d[2]))
+  } else if (g$last) x else aperm(x, c(1, 3, 4, 2))
+}
+
+# y from (B, OR, OC, F) to the data format's Keras output shape.
+ref_from_borcf <- function(y, g) {
+  d <- dim(y)
+  if (g$one_d) {
+    y <- array(y, d[c(1, 2, 4)])
+    if (g$last) y else aperm(y, c(1, 3, 2))
+  } else if (g$last) y else aperm(y, c(1, 4, 2, 3))
+}
+
+ref_activations <- list(
+  linear = function(x) x,
+  relu = function(x) pmax(x, 0),
+  sigmoid = function(x) 1 / (1 + exp(-x)),
+  tanh = tanh,
+  elu = function(x) ifelse(x > 0, x, exp(x) - 1),
+  selu = function(x) 1.0507009873554804934193349852946 *
+    ifelse(x > 0, x, 1.6732632423543772848170429916717 * (exp(x) - 1)),
+  softplus = function(x) log1p(exp(x)),
+  softsign = function(x) x / (abs(x) + 1),
+  swish = function(x) x / (1 + exp(-x)),
+  gelu = function(x) x * pnorm(x),
+  hard_sigmoid = function(x) pmin(1, pmax(0, 0.2 * x + 0.5)),
+  exponential = exp
+)
+
+# Softmax over the last axis of an array, whatever its rank.
+ref_softmax_last <- function(y) {
+  d <- dim(y)
+  m <- matrix(y, ncol = d[length(d)])
+  m <- exp(m - apply(m, 1, max))
+  array(m / rowSums(m), d)
+}
+
+# Bias add (with the channels_first reshape quirk of section 3) and
+# activation on an output already in the data format's shape.
+ref_finish <- function(y, bias, g, activation) {
+  if (!is.null(bias)) {
+    d <- dim(y)
+    per_sample <- if (g$last) {
+      # bias (OR, OC, F) [or (OL, F)] lines up with y[b, ...].
+      as.vector(bias)
+    } else {
+      # C-order flattening of the stored bias, reinterpreted as (F, OR, OC).
+      flat <- as.vector(aperm(bias, rev(seq_along(dim(bias)))))
+      as.vector(aperm(array(flat, rev(d[-1])), rev(seq_along(d[-1]))))
+    }
+    y <- y + rep(per_sample, each = d[1])
+  }
+  if (activation == "softmax") ref_softmax_last(y) else ref_activations[[activation]](y)
+}
+
+# Implementation 1: kernel (P, K*C, F), section 3.
+ref_lc_impl1 <- function(x, kernel, bias, kernel_size, strides, padding, data_format,
+                         activation = "linear", ...) {
+  g <- ref_geometry(dim(x)[-1], kernel_size, strides, padding, data_format)
+  xl <- ref_as_bhwc(x, g)
+  k0 <- g$rows$k; k1 <- g$cols$k; C <- g$channels
+  OR <- g$rows$out; OC <- g$cols$out; F <- dim(kernel)[3]; B <- dim(x)[1]
+  y <- array(0, c(B, OR, OC, F))
+  for (r in 0:(OR - 1)) for (c in 0:(OC - 1)) {
+    p <- r * OC + c
+    for (i in 0:(k0 - 1)) for (j in 0:(k1 - 1)) {
+      ir <- g$rows$first(r) + i; ic <- g$cols$first(c) + j
+      if (ir < 0 || ir >= g$rows$n || ic < 0 || ic >= g$cols$n) next
+      for (ci in 0:(C - 1)) {
+        m <- if (g$last) (i * k1 + j) * C + ci else (ci * k0 + i) * k1 + j
+        for (o in 0:(F - 1)) {
+          y[, r + 1, c + 1, o + 1] <- y[, r + 1, c + 1, o + 1] +
+            xl[, ir + 1, ic + 1, ci + 1] * kernel[p + 1, m + 1, o + 1]
+        }
+      }
+    }
+  }
+  ref_finish(ref_from_borcf(y, g), bias, g, activation)
+}
+
+# Is input (ir, ic) in the window of output (r, c)?
+ref_connected <- function(g, r, c, ir, ic) {
+  fr <- g$rows$first(r); fc <- g$cols$first(c)
+  ir >= fr & ir < fr + g$rows$k & ic >= fc & ic < fc + g$cols$k
+}
+
+# C-order reshape of an array to a matrix: the first `row_axes` axes index
+# rows, the rest columns.
+c_order_matrix <- function(a, row_axes) {
+  d <- dim(a)
+  n <- length(d)
+  rows <- seq_len(row_axes)
+  cols <- setdiff(seq_len(n), rows)
+  m <- aperm(a, c(rev(rows), rev(cols)))
+  matrix(m, prod(d[rows]), prod(d[cols]))
+}
+
+# Implementation 2: dense masked kernel; y = x %*% (W2 * mask) with C-order
+# reshapes in the data format's own axis order.
+ref_lc_impl2 <- function(x, kernel, bias, kernel_size, strides, padding, data_format,
+                         activation = "linear", ...) {
+  g <- ref_geometry(dim(x)[-1], kernel_size, strides, padding, data_format)
+  n_in <- length(dim(x)) - 1
+  kd <- dim(kernel)
+  mask <- array(0, kd)
+  # Index grids over the kernel's axes, named by role.
+  idx <- arrayInd(seq_along(mask), kd) - 1
+  if (g$one_d) {
+    roles <- if (g$last) c("ir", "ci", "r", "o") else c("ci", "ir", "o", "r")
+    colnames(idx) <- roles
+    keep <- ref_connected(g, idx[, "r"], 0, idx[, "ir"], 0)
+  } else {
+    roles <- if (g$last) c("ir", "ic", "ci", "r", "c", "o") else c("ci", "ir", "ic", "o", "r", "c")
+    colnames(idx) <- roles
+    keep <- ref_connected(g, idx[, "r"], idx[, "c"], idx[, "ir"], idx[, "ic"])
+  }
+  mask[keep] <- 1
+  xm <- c_order_matrix(x, 1)
+  wm <- c_order_matrix(kernel * mask, n_in)
+  ym <- xm %*% wm
+  out_dims <- kd[(n_in + 1):length(kd)]
+  y <- aperm(array(ym, c(dim(x)[1], rev(out_dims))), c(1, rev(seq_along(out_dims)) + 1))
+  ref_finish(y, bias, g, activation)
+}
+
+# Implementation 3: weights of the connected (out_idx, in_idx) pairs in
+# sorted order, indices as in section 3.
+ref_lc_impl3 <- function(x, kernel, bias, kernel_size, strides, padding, data_format,
+                         activation = "linear", filters) {
+  g <- ref_geometry(dim(x)[-1], kernel_size, strides, padding, data_format)
+  H <- g$rows$n; W <- g$cols$n; C <- g$channels
+  OR <- g$rows$out; OC <- g$cols$out; F <- filters; B <- dim(x)[1]
+  pairs <- expand.grid(ci = 0:(C - 1), ic = 0:(W - 1), ir = 0:(H - 1), o = 0:(F - 1),
+                       c = 0:(OC - 1), r = 0:(OR - 1))
+  pairs <- pairs[ref_connected(g, pairs$r, pairs$c, pairs$ir, pairs$ic), ]
+  if (g$last) {
+    out_idx <- (pairs$r * OC + pairs$c) * F + pairs$o
+    in_idx <- (pairs$ir * W + pairs$ic) * C + pairs$ci
+  } else {
+    out_idx <- (pairs$o * OR + pairs$r) * OC + pairs$c
+    in_idx <- (pairs$ci * H + pairs$ir) * W + pairs$ic
+  }
+  ord <- order(out_idx, in_idx)
+  out_idx <- out_idx[ord]; in_idx <- in_idx[ord]
+  stopifnot(length(kernel) == length(ord))
+  xm <- c_order_matrix(x, 1)
+  ym <- matrix(0, B, OR * OC * F)
+  for (n in seq_along(ord)) {
+    ym[, out_idx[n] + 1] <- ym[, out_idx[n] + 1] + xm[, in_idx[n] + 1] * kernel[n]
+  }
+  out_dims <- if (g$one_d) {
+    if (g$last) c(OR, F) else c(F, OR)
+  } else {
+    if (g$last) c(OR, OC, F) else c(F, OR, OC)
+  }
+  y <- aperm(array(ym, c(B, rev(out_dims))), c(1, rev(seq_along(out_dims)) + 1))
+  ref_finish(y, bias, g, activation)
+}
+
+ref_lc <- function(implementation, ...) {
+  switch(implementation, ref_lc_impl1(...), ref_lc_impl2(...), ref_lc_impl3(...))
+}
+
+# Reads a tf-keras fixture: arrays arrive in C order with their Keras shape.
+read_fixture <- function(path) {
+  f <- jsonlite::fromJSON(path, simplifyVector = FALSE)
+  to_array <- function(entry) {
+    shape <- unlist(entry$shape)
+    values <- unlist(entry$values)
+    if (length(shape) == 1) return(array(values, shape))
+    aperm(array(values, rev(shape)), rev(seq_along(shape)))
+  }
+  f$input_array <- to_array(f$input)
+  f$output_array <- to_array(f$output)
+  f$weight_arrays <- lapply(f$weights, to_array)
+  f
+}
+
+random_array <- function(dims, min = -1, max = 1) array(runif(prod(dims), min, max), dims)
+
+expect_close <- function(actual, expected, tolerance = 1e-10) {
+  expect_equal(dim(actual), dim(expected))
+  expect_equal(as.vector(actual), as.vector(expected), tolerance = tolerance)
+}
