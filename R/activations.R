@@ -9,7 +9,7 @@ check_activation <- function(x, arg = rlang::caller_arg(x), call = rlang::caller
   if (is.null(x)) return("linear")
   if (!is.character(x) || length(x) != 1 || is.na(x) || !(tolower(x) %in% activation_names)) {
     lcnn_abort(c("{.arg {arg}} must be NULL or the name of an activation.",
-                 x = "Got {.code {format_value(x)}}.",
+                 x = "Got {format_value(x)}.",
                  i = "Known activations: {.val {activation_names}}."),
                "argument", call = call)
   }

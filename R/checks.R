@@ -10,7 +10,7 @@ check_count <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
                         min = 1) {
   if (!is_whole(x) || length(x) != 1 || x < min) {
     lcnn_abort(c("{.arg {arg}} must be a whole number >= {min}.",
-                 x = "Got {.code {format_value(x)}}."),
+                 x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   as.integer(x)
@@ -23,7 +23,7 @@ check_tuple <- function(x, n, arg = rlang::caller_arg(x), call = rlang::caller_e
     expected <- if (n == 1) "a whole number >= 1" else
       paste("a whole number >= 1 or a vector of", n, "of them")
     lcnn_abort(c("{.arg {arg}} must be {expected}.",
-                 x = "Got {.code {format_value(x)}}."),
+                 x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   rep_len(as.integer(x), n)
@@ -32,7 +32,7 @@ check_tuple <- function(x, n, arg = rlang::caller_arg(x), call = rlang::caller_e
 check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (!is.logical(x) || length(x) != 1 || is.na(x)) {
     lcnn_abort(c("{.arg {arg}} must be TRUE or FALSE.",
-                 x = "Got {.code {format_value(x)}}."),
+                 x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   x
@@ -42,7 +42,7 @@ check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()
 check_choice <- function(x, choices, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (!is.character(x) || length(x) != 1 || is.na(x) || !(tolower(x) %in% choices)) {
     lcnn_abort(c("{.arg {arg}} must be one of {.val {choices}}.",
-                 x = "Got {.code {format_value(x)}}."),
+                 x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   tolower(x)
@@ -52,7 +52,7 @@ check_name <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()
   if (is.null(x)) return(NULL)
   if (!is.character(x) || length(x) != 1 || is.na(x) || !nzchar(x)) {
     lcnn_abort(c("{.arg {arg}} must be a single non-empty string or NULL.",
-                 x = "Got {.code {format_value(x)}}."),
+                 x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   x
@@ -72,7 +72,7 @@ check_shape <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
   if (!is_whole(x) || length(x) < 1 || any(x < 1)) {
     lcnn_abort(c("{.arg {arg}} must be a vector of whole numbers >= 1, one per dimension \\
                   (without the batch dimension), all known.",
-                 x = "Got {.code {format_value(x)}}."),
+                 x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   as.integer(x)

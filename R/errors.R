@@ -15,9 +15,10 @@ lcnn_abort <- function(message, class, ..., call = rlang::caller_env(),
   )
 }
 
-# A short, R-syntax rendering of a value for error messages.
+# A short rendering of a value for error messages: R syntax in backticks for
+# small values, a description for large or complex ones.
 format_value <- function(x) {
-  if (is.null(x)) return("NULL")
+  if (is.null(x)) return("`NULL`")
   if (is.function(x)) return("a function")
   if (is.environment(x)) return(paste0("an object of class <", class(x)[1], ">"))
   if (is.array(x) || (is.atomic(x) && length(x) > 6)) {
@@ -25,10 +26,18 @@ format_value <- function(x) {
     return(paste0("a ", typeof(x), " ", if (is.null(dim(x))) "vector" else "array",
                   " of shape (", paste(dims, collapse = ", "), ")"))
   }
-  if (is.integer(x)) x <- as.numeric(x)
-  text <- paste(deparse(x, width.cutoff = 60L), collapse = " ")
+  if (is.list(x) && length(x) > 2) {
+    return(paste0("a list of length ", length(x)))
+  }
+  text <- deparse_short(x)
   if (nchar(text) > 60) text <- paste0(substr(text, 1, 57), "...")
-  text
+  paste0("`", text, "`")
+}
+
+# R syntax for a small value, integers written without the L suffix.
+deparse_short <- function(x) {
+  if (is.integer(x)) x <- as.numeric(x)
+  paste(deparse(x, width.cutoff = 60L), collapse = " ")
 }
 
 # "(NULL, 30, 30, 64)": a Keras shape with an unknown batch, as R users see it.

@@ -11,7 +11,7 @@ check_number <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env
                          positive = FALSE) {
   if (!is.numeric(x) || length(x) != 1 || !is.finite(x) || (positive && x <= 0)) {
     what <- if (positive) "a finite number > 0" else "a finite number"
-    lcnn_abort(c("{.arg {arg}} must be {what}.", x = "Got {.code {format_value(x)}}."),
+    lcnn_abort(c("{.arg {arg}} must be {what}.", x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   as.numeric(x)
@@ -127,7 +127,7 @@ initializer_constant <- function(value = 0) {
 #' @export
 print.lcnn_initializer <- function(x, ...) {
   args <- c(x$args, if (!is.null(x$seed)) list(seed = x$seed))
-  shown <- vapply(args, format_value, character(1))
+  shown <- vapply(args, deparse_short, character(1))
   cat("<initializer: ", x$name,
       if (length(shown)) paste0("(", paste(names(shown), shown, sep = " = ", collapse = ", "), ")"),
       ">\n", sep = "")
@@ -154,7 +154,7 @@ check_initializer <- function(x, arg = rlang::caller_arg(x), call = rlang::calle
     if (key %in% names(initializer_by_name)) return(initializer_by_name[[key]]())
   }
   lcnn_abort(c("{.arg {arg}} must be an initializer name or an {.code initializer_*()} object.",
-               x = "Got {.code {format_value(x)}}.",
+               x = "Got {format_value(x)}.",
                i = "Known names: {.val {names(initializer_by_name)}}."),
              "argument", call = call)
 }

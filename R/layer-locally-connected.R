@@ -145,7 +145,7 @@ new_locally_connected <- function(rank, args, filter_missing, kernel_missing,
   if (!is_whole(implementation) || length(implementation) != 1 ||
       !(implementation %in% 1:3)) {
     lcnn_abort(c("{.arg implementation} must be 1, 2 or 3.",
-                 x = "Got {.code {format_value(implementation)}}."),
+                 x = "Got {format_value(implementation)}."),
                "argument", call = call)
   }
   config <- list(
@@ -183,7 +183,7 @@ new_locally_connected <- function(rank, args, filter_missing, kernel_missing,
   }
   if (!is.null(args$weights) && !is.list(args$weights)) {
     lcnn_abort(c("{.arg weights} must be NULL or a list of arrays.",
-                 x = "Got {.code {format_value(args$weights)}}."),
+                 x = "Got {format_value(args$weights)}."),
                "argument", call = call)
   }
   type <- paste0("LocallyConnected", rank, "D")
@@ -261,8 +261,8 @@ layer_keras_weights.lcnn_layer_locally_connected <- function(layer) {
 
 #' @export
 layer_import_weights.lcnn_layer_locally_connected <- function(layer, weights, state, dtype,
-                                                               arg, call) {
-  check_weight_list(layer, weights, state$keras_shapes, arg, call)
+                                                               arg, call, offset = 0) {
+  check_weight_list(layer, weights, state$keras_shapes, arg, call, offset)
   geometry <- state$geometry
   out <- list(kernel = .lc_kernel_from_keras(geometry, layer$config$implementation,
                                              as.double(weights[[1]]), dtype))

@@ -69,8 +69,9 @@ new_layer <- function(kind, type, name_prefix, config, name, trainable, dtype, i
 layer_plan <- function(layer, input_shape, dtype, call) UseMethod("layer_plan")
 layer_keras_weights <- function(layer) UseMethod("layer_keras_weights")
 # Checks Keras-layout weights against the layer and converts them to lcnn's
-# layout; raises lcnn_error_shape naming `arg` on a mismatch.
-layer_import_weights <- function(layer, weights, state, dtype, arg, call) {
+# layout; raises lcnn_error_shape naming `arg` on a mismatch, counting the
+# layer's weights from `offset + 1` (their place in a model's list).
+layer_import_weights <- function(layer, weights, state, dtype, arg, call, offset = 0) {
   UseMethod("layer_import_weights")
 }
 layer_engine_spec <- function(layer) UseMethod("layer_engine_spec")
@@ -124,7 +125,7 @@ compose_layer <- function(object, layer, call = rlang::caller_env()) {
     return(apply_layer_to_array(layer, object, call = call))
   }
   lcnn_abort(c("{.arg object} must be missing, a sequential model or a numeric array.",
-               x = "Got {.code {format_value(object)}}."),
+               x = "Got {format_value(object)}."),
              "argument", call = call)
 }
 

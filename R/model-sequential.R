@@ -12,7 +12,9 @@
 #'
 #' Fields: `model$name`, `model$layers` (a list of the layer objects),
 #' `model$input_shape` and `model$output_shape` (lists with `NULL` for the
-#' batch, as in R keras), `model$built`, `model$dtype`.
+#' batch, as in R keras), `model$built`, `model$dtype`. `model$add(layer)`
+#' adds an existing layer object; `model$get_weights()`,
+#' `model$set_weights(w)` and `model$count_params()` work as in R keras.
 #'
 #' @param layers A list of layers to add.
 #' @param name Model name; `NULL` gives `"sequential"`, `"sequential_1"`, ...
@@ -45,7 +47,7 @@ keras_model_sequential <- function(layers = NULL, name = NULL, input_shape = NUL
   if (!is.null(layers) && !(is.list(layers) && all(vapply(layers, inherits, logical(1),
                                                           "lcnn_layer")))) {
     lcnn_abort(c("{.arg layers} must be NULL or a list of layers.",
-                 x = "Got {.code {format_value(layers)}}."), "argument")
+                 x = "Got {format_value(layers)}."), "argument")
   }
   for (layer in layers) sequential_add(model, layer, call = rlang::current_env())
   model
@@ -91,7 +93,7 @@ check_layer_dtype <- function(model, layer, call) {
 # Nothing changes if the layer cannot be added.
 sequential_add <- function(model, layer, call) {
   if (!inherits(layer, "lcnn_layer")) {
-    lcnn_abort(c("Only layers can be added to a model.", x = "Got {.code {format_value(layer)}}."),
+    lcnn_abort(c("Only layers can be added to a model.", x = "Got {format_value(layer)}."),
                "argument", call = call)
   }
   if (any(vapply(model$layers, identical, logical(1), layer))) {
@@ -135,7 +137,7 @@ build_model <- function(model, input_shape, call) {
   invisible(model)
 }
 
-model_fields <- c("name", "layers", "input_shape", "output_shape", "built", "dtype",
+model_fields <- c("name", "layers", "input_shape", "output_shape", "built", "dtype", "add",
                   "get_weights", "set_weights", "count_params")
 
 #' @export
@@ -151,6 +153,7 @@ model_fields <- c("name", "layers", "input_shape", "output_shape", "built", "dty
     },
     built = model_is_built(x),
     dtype = model_dtype(x),
+    add = function(layer) sequential_add(x, layer, call = rlang::current_env()),
     get_weights = function() get_weights(x),
     set_weights = function(weights) set_weights(x, weights),
     count_params = function() count_params(x),

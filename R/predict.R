@@ -9,7 +9,8 @@
 #'   other dimensions are the model's input shape (`x[b, i, j, c]` is sample
 #'   `b`, row `i`, column `j`, channel `c` with channels_last). A
 #'   matrix is taken as samples by features.
-#' @param batch_size Samples per engine batch. Results do not depend on it.
+#' @param batch_size Samples per engine batch. Results do not depend on it
+#'   beyond float rounding.
 #' @param verbose Accepted for compatibility with keras (`"auto"`, 0, 1 or 2);
 #'   prediction prints nothing.
 #' @param ... Unused.
@@ -27,7 +28,7 @@ predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...
   if (!(identical(verbose, "auto") || (is_whole(verbose) && length(verbose) == 1 &&
                                        verbose %in% 0:2))) {
     lcnn_abort(c("{.arg verbose} must be \"auto\", 0, 1 or 2.",
-                 x = "Got {.code {format_value(verbose)}}."), "argument")
+                 x = "Got {format_value(verbose)}."), "argument")
   }
   if (length(object$layers) == 0) {
     lcnn_abort("Model {.val {object$name}} has no layers.", "state")
@@ -43,7 +44,7 @@ predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...
 check_input_array <- function(x, expected, call) {
   if (!(is.numeric(x) || is.logical(x)) || length(x) == 0) {
     lcnn_abort(c("{.arg x} must be a non-empty numeric array.",
-                 x = "Got {.code {format_value(x)}}."),
+                 x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   if (is.null(dim(x))) {

@@ -49,7 +49,7 @@ new_constraint <- function(name, ...) {
 check_axis <- function(axis, call = rlang::caller_env()) {
   if (!is_whole(axis) || length(axis) < 1 || any(axis < -1)) {
     lcnn_abort(c("{.arg axis} must be whole numbers (axes of the Keras-layout weight, from 0).",
-                 x = "Got {.code {format_value(axis)}}."),
+                 x = "Got {format_value(axis)}."),
                "argument", call = call)
   }
   as.integer(axis)
@@ -104,7 +104,7 @@ constraint_minmaxnorm <- function(min_value = 0, max_value = 1, rate = 1, axis =
 
 #' @export
 print.lcnn_constraint <- function(x, ...) {
-  shown <- vapply(x$args, format_value, character(1))
+  shown <- vapply(x$args, deparse_short, character(1))
   cat("<constraint: ", x$name,
       if (length(shown)) paste0("(", paste(names(shown), shown, sep = " = ", collapse = ", "), ")"),
       ">\n", sep = "")
@@ -114,7 +114,7 @@ print.lcnn_constraint <- function(x, ...) {
 check_class_or_null <- function(x, class, what, arg = rlang::caller_arg(x),
                                 call = rlang::caller_env()) {
   if (is.null(x) || inherits(x, class)) return(x)
-  lcnn_abort(c("{.arg {arg}} must be NULL or {what}.", x = "Got {.code {format_value(x)}}."),
+  lcnn_abort(c("{.arg {arg}} must be NULL or {what}.", x = "Got {format_value(x)}."),
              "argument", call = call)
 }
 

@@ -84,14 +84,14 @@ set_weights.lcnn_model <- function(object, weights, ...) {
   if (!is.list(weights) || length(weights) != sum(counts)) {
     lcnn_abort(c("{.arg weights} must be a list of {sum(counts)} array{?s}, as \\
                   {.fn get_weights} returns for this model.",
-                 x = "Got {.code {format_value(weights)}}."),
+                 x = "Got {format_value(weights)}."),
                "shape", call = call)
   }
   ends <- cumsum(counts)
   imported <- lapply(seq_along(layers), function(i) {
     own <- weights[seq_len(counts[i]) + ends[i] - counts[i]]
     layer_import_weights(layers[[i]], own, layers[[i]]$state, layers[[i]]$dtype,
-                         arg = "weights", call = call)
+                         arg = "weights", call = call, offset = ends[i] - counts[i])
   })
   for (i in seq_along(layers)) {
     layers[[i]]$weights <- imported[[i]]
@@ -107,12 +107,12 @@ count_params.lcnn_model <- function(object, ...) {
 }
 
 # Checks a layer's list of Keras-layout weights: count, numeric, shapes.
-check_weight_list <- function(layer, weights, keras_shapes, arg, call) {
+check_weight_list <- function(layer, weights, keras_shapes, arg, call, offset = 0) {
   expected <- vapply(keras_shapes, format_shape_plain, character(1))
   if (!is.list(weights) || length(weights) != length(keras_shapes)) {
     lcnn_abort(c("{.arg {arg}} for layer {.val {layer$name}} must be a list of \\
                   {length(keras_shapes)} array{?s} of shape{?s} {expected}.",
-                 x = "Got {.code {format_value(weights)}}."),
+                 x = "Got {format_value(weights)}."),
                "shape", call = call)
   }
   for (i in seq_along(keras_shapes)) {
@@ -120,9 +120,9 @@ check_weight_list <- function(layer, weights, keras_shapes, arg, call) {
     dims <- if (is.null(dim(w))) length(w) else dim(w)
     if (!(is.numeric(w) || is.logical(w)) ||
         !identical(as.numeric(dims), as.numeric(keras_shapes[[i]]))) {
-      lcnn_abort(c("{.arg {arg}[[{i}]]} ({names(keras_shapes)[i]}) of layer \\
+      lcnn_abort(c("{.arg {arg}[[{i + offset}]]} ({names(keras_shapes)[i]}) of layer \\
                     {.val {layer$name}} must be a numeric array of shape {expected[i]}.",
-                   x = "Got {.code {format_value(w)}}."),
+                   x = "Got {format_value(w)}."),
                  "shape", call = call)
     }
   }

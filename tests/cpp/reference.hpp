@@ -169,6 +169,8 @@ struct Spec {
   }
 };
 
+inline std::vector<std::tuple<long, long, long>> connected_entries(const Spec& s);
+
 // Engine geometry for a spec (1D: a 2D geometry whose column axis has length 1).
 inline lcnn::LocalGeometry geometry_of(const Spec& s) {
   const lcnn::Padding pad = lcnn::parse_padding(s.padding);
@@ -181,6 +183,24 @@ inline lcnn::LocalGeometry geometry_of(const Spec& s) {
   g.format = s.last ? lcnn::DataFormat::channels_last : lcnn::DataFormat::channels_first;
   g.one_d = s.nd() == 1;
   return g;
+}
+
+// True when the engine's geometry has the reference's shapes; tests skip a
+// configuration otherwise, so that a wrong size fails a check instead of
+// reading or writing out of bounds.
+inline bool same_shapes(const lcnn::LocalGeometry& g, const Spec& s) {
+  auto to_shape = [](const Dims& d) {
+    lcnn::Shape sh;
+    for (long v : d) sh.dims.push_back(v);
+    return sh;
+  };
+  return g.output_shape() == to_shape(s.output_dims()) &&
+         g.input_shape() == to_shape(s.input_dims()) &&
+         g.keras_kernel_shape(1) == to_shape(s.w1_dims()) &&
+         g.keras_kernel_shape(2) == to_shape(s.w2_dims()) &&
+         g.keras_kernel_shape(3).size() == static_cast<long>(connected_entries(s).size()) &&
+         g.keras_bias_shape() == to_shape(s.bias_dims()) &&
+         g.kernel_size() == s.P() * s.KC() * s.F && g.bias_size() == s.P() * s.F;
 }
 
 // Keras 2 activation definitions, applied to a C-order output with Keras dims

@@ -23,6 +23,7 @@ std::vector<double> engine_forward(const ref::Spec& s, const std::vector<double>
                                    const std::vector<double>& w1, const std::vector<double>& bias,
                                    const std::string& activation, int threads = 1) {
   const LocalGeometry g = ref::geometry_of(s);
+  if (!ref::same_shapes(g, s)) throw std::runtime_error("engine shapes differ: " + s.describe());
   std::vector<T> kernel(static_cast<std::size_t>(g.kernel_size()));
   const std::vector<double> w1_col = ref::c_to_colmajor(w1, s.w1_dims());
   kernel_from_keras(g, 1, w1_col.data(), kernel.data());
@@ -68,6 +69,7 @@ void check_config(const ref::Spec& s, long B, const std::string& activation, boo
   const auto w1 = ref::random_vector(rng, s.P() * s.KC() * s.F);
   const auto bias = use_bias ? ref::random_vector(rng, s.P() * s.F) : std::vector<double>{};
   const auto want = ref::forward_impl1(s, x, B, w1, bias, activation);
+  if (!CHECK_MSG(ref::same_shapes(ref::geometry_of(s), s), "shapes " << s.describe())) return;
   const auto got = engine_forward<T>(s, x, B, w1, bias, activation);
   const double err = ref::max_rel_error(got, want);
   CHECK_MSG(err <= tolerance<T>(), (sizeof(T) == 8 ? "float64 " : "float32 ")

@@ -21,6 +21,7 @@ struct LayerDef {
 template <typename T>
 std::unique_ptr<Layer<T>> make_layer(const LayerDef& d) {
   const LocalGeometry g = ref::geometry_of(d.spec);
+  if (!ref::same_shapes(g, d.spec)) throw std::runtime_error("engine shapes differ");
   std::vector<T> kernel(static_cast<std::size_t>(g.kernel_size())), bias;
   const auto col = ref::c_to_colmajor(d.w1, d.spec.w1_dims());
   kernel_from_keras(g, 1, col.data(), kernel.data());

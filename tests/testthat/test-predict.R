@@ -1,0 +1,75 @@
+test_that("predictions do not depend on batch size or thread count beyond rounding", {
+  set.seed(41)
+  model <- keras_model_sequential(input_shape = c(9, 9, 3)) %>%
+    layer_locally_connected_2d(4, 3, strides = 2, activation = "relu") %>%
+    layer_locally_connected_2d(2, 2, padding = "same", data_format = "channels_last")
+  x <- random_array(c(7, 9, 9, 3))
+  y <- predict(model, x)
+  expect_equal(dim(y), c(7L, 4L, 4L, 2L))
+  # float32: equal up to rounding (small batches take a different GEMM path).
+  expect_equal(predict(model, x, batch_size = 1), y, tolerance = 1e-6)
+  expect_equal(predict(model, x, batch_size = 3), y, tolerance = 1e-6)
+  withr::local_options(lcnn.num_threads = 1)
+  expect_equal(predict(model, x, batch_size = 100), y, tolerance = 1e-6)
+})
+
+test_that("predict() is the composition of the layers applied one by one", {
+  set.seed(42)
+  model <- keras_model_sequential(input_shape = c(12, 2), dtype = "float64") %>%
+    layer_locally_connected_1d(3, 3, activation = "tanh") %>%
+    layer_locally_connected_1d(2, 2, strides = 2, padding = "causal")
+  w <- get_weights(model)
+  x <- random_array(c(4, 12, 2))
+  h <- ref_lc_impl1(x, w[[1]], w[[2]], 3, 1, "valid", "channels_last", "tanh")
+  expect_close(predict(model, x), ref_lc_impl1(h, w[[3]], w[[4]], 2, 2, "causal",
+                                               "channels_last"))
+})
+
+test_that("integer and logical inputs are accepted; a matrix needs the right rank", {
+  model <- keras_model_sequential(input_shape = c(4, 1)) %>%
+    layer_locally_connected_1d(1, 2, kernel_initializer = "ones")
+  expect_equal(as.vector(predict(model, array(1:4, c(1, 4, 1)))), c(3, 5, 7))
+  expect_equal(as.vector(predict(model, array(TRUE, c(1, 4, 1)))), c(2, 2, 2))
+  expect_error(predict(model, matrix(1, 2, 4)), class = "lcnn_error_shape")
+})
+
+test_that("the engine network is rebuilt when weights change", {
+  model <- keras_model_sequential(input_shape = c(4, 1)) %>%
+    layer_locally_connected_1d(1, 2, kernel_initializer = "ones")
+  x <- array(1, c(1, 4, 1))
+  expect_equal(as.vector(predict(model, x)), c(2, 2, 2))
+  set_weights(model, list(array(2, c(3, 2, 1)), array(1, c(3, 1))))
+  expect_equal(as.vector(predict(model, x)), c(5, 5, 5))
+})
+
+test_that("a model survives saveRDS() and readRDS()", {
+  set.seed(43)
+  model <- keras_model_sequential(input_shape = c(5, 5, 2)) %>%
+    layer_locally_connected_2d(3, 2)
+  x <- random_array(c(2, 5, 5, 2))
+  y <- predict(model, x)
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(model, path)
+  restored <- readRDS(path)
+  expect_equal(predict(restored, x), y)
+  expect_equal(get_weights(restored), get_weights(model))
+})
+
+test_that("bad inputs raise classed errors", {
+  model <- keras_model_sequential(input_shape = c(6, 6, 2)) %>%
+    layer_locally_connected_2d(3, 2)
+  expect_error(predict(model, array(0, c(2, 6, 6))), class = "lcnn_error_shape")
+  expect_error(predict(model, array(0, c(2, 6, 5, 2))), class = "lcnn_error_shape")
+  expect_error(predict(model, 1:10), class = "lcnn_error_shape")
+  expect_error(predict(model, "x"), class = "lcnn_error_argument")
+  expect_error(predict(model, array(0, c(2, 6, 6, 2)), batch_size = 0),
+               class = "lcnn_error_argument")
+  expect_error(predict(model, array(0, c(2, 6, 6, 2)), verbose = 5),
+               class = "lcnn_error_argument")
+  expect_error(predict(keras_model_sequential(), array(0, c(1, 2))), class = "lcnn_error_state")
+  expect_snapshot(error = TRUE, {
+    predict(model, array(0, c(2, 6, 6)))
+    predict(model, array(0, c(2, 6, 5, 2)))
+    predict(model, 1:10)
+  })
+})

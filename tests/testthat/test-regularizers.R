@@ -1,0 +1,26 @@
+test_that("regularizers and constraints keep Keras's defaults", {
+  expect_equal(unclass(regularizer_l1()), list(l1 = 0.01, l2 = 0))
+  expect_equal(unclass(regularizer_l2(0.5)), list(l1 = 0, l2 = 0.5))
+  expect_equal(unclass(regularizer_l1_l2(l2 = 0.2)), list(l1 = 0.01, l2 = 0.2))
+  expect_equal(constraint_maxnorm()$args, list(max_value = 2, axis = 0L))
+  expect_equal(constraint_unitnorm(axis = c(0, 1))$args, list(axis = c(0L, 1L)))
+  expect_equal(constraint_minmaxnorm()$args,
+               list(min_value = 0, max_value = 1, rate = 1, axis = 0L))
+  expect_equal(constraint_nonneg()$name, "nonneg")
+  expect_snapshot({
+    regularizer_l1_l2()
+    constraint_maxnorm(3)
+    constraint_nonneg()
+  })
+})
+
+test_that("bad regularizer and constraint arguments raise classed errors", {
+  expect_error(regularizer_l2("a"), class = "lcnn_error_argument")
+  expect_error(constraint_maxnorm(-1), class = "lcnn_error_argument")
+  expect_error(constraint_maxnorm(axis = 0.5), class = "lcnn_error_argument")
+  expect_error(constraint_minmaxnorm(min_value = 2, max_value = 1),
+               class = "lcnn_error_argument")
+  expect_error(layer_locally_connected_1d(filters = 1, kernel_size = 1,
+                                          bias_constraint = regularizer_l1()),
+               class = "lcnn_error_argument")
+})

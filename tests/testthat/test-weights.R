@@ -1,0 +1,68 @@
+test_that("get_weights() and set_weights() round-trip on models and layers", {
+  set.seed(31)
+  model <- keras_model_sequential(input_shape = c(6, 6, 2), dtype = "float64") %>%
+    layer_locally_connected_2d(3, 2, implementation = 3) %>%
+    layer_locally_connected_2d(2, 3, implementation = 2, use_bias = FALSE)
+  w <- get_weights(model)
+  expect_length(w, 3)
+  new <- lapply(w, function(a) a + 1)
+  # Implementation 2: only connected entries survive; compare those.
+  connected <- w[[3]] != 0
+  returned <- withVisible(set_weights(model, new))
+  expect_false(returned$visible)
+  back <- get_weights(model)
+  expect_equal(back[1:2], new[1:2])
+  expect_equal(back[[3]][connected], new[[3]][connected])
+  expect_equal(get_weights(model$layers[[1]]), back[1:2])
+  set_weights(model$layers[[2]], w[3])
+  expect_equal(get_weights(model)[[3]], w[[3]])
+})
+
+test_that("implementation 3 weights are accepted as plain vectors", {
+  model <- keras_model_sequential(input_shape = c(5, 1)) %>%
+    layer_locally_connected_1d(1, 2, implementation = 3)
+  n <- length(get_weights(model)[[1]])
+  set_weights(model, list(seq_len(n) / 10, matrix(0, 4, 1)))
+  expect_equal(as.vector(get_weights(model)[[1]]), seq_len(n) / 10, tolerance = 1e-7)
+})
+
+test_that("count_params() counts the Keras arrays, masked entries included", {
+  layer <- function(i) keras_model_sequential(input_shape = c(6, 5, 2)) %>%
+    layer_locally_connected_2d(3, c(3, 2), strides = c(2, 1), implementation = i)
+  expect_equal(count_params(layer(1)), 8 * 12 * 3 + 8 * 3)
+  expect_equal(count_params(layer(2)), 6 * 5 * 2 * 2 * 4 * 3 + 8 * 3)
+  expect_equal(count_params(layer(3)), 8 * 12 * 3 + 8 * 3)
+  expect_equal(count_params(layer(1)$layers[[1]]), 8 * 12 * 3 + 8 * 3)
+})
+
+test_that("wrong weights raise classed errors and change nothing", {
+  k_clear_session()
+  model <- keras_model_sequential(input_shape = c(6, 6, 2)) %>%
+    layer_locally_connected_2d(3, 2) %>%
+    layer_locally_connected_2d(2, 3)
+  before <- get_weights(model)
+  bad_count <- before[1:3]
+  bad_shape <- before
+  bad_shape[[4]] <- array(0, c(2, 3, 3))
+  bad_type <- before
+  bad_type[[1]] <- array("a", dim(before[[1]]))
+  expect_error(set_weights(model, bad_count), class = "lcnn_error_shape")
+  expect_error(set_weights(model, bad_shape), class = "lcnn_error_shape")
+  expect_error(set_weights(model, bad_type), class = "lcnn_error_shape")
+  expect_error(set_weights(model, "weights"), class = "lcnn_error_shape")
+  expect_error(set_weights(model$layers[[1]], before[3:4]), class = "lcnn_error_shape")
+  expect_identical(get_weights(model), before)
+  expect_error(get_weights(layer_locally_connected_2d(filters = 1, kernel_size = 1)),
+               class = "lcnn_error_state")
+  expect_snapshot(error = TRUE, {
+    set_weights(model, bad_count)
+    set_weights(model, bad_shape)
+    get_weights(layer_locally_connected_2d(filters = 1, kernel_size = 1, name = "unbuilt"))
+  })
+})
+
+test_that("weights = with the wrong shape fails when the layer is built", {
+  expect_error(keras_model_sequential(input_shape = c(6, 1)) %>%
+                 layer_locally_connected_1d(2, 3, weights = list(array(0, c(1, 2, 3)))),
+               class = "lcnn_error_shape")
+})
