@@ -1,4 +1,4 @@
-#include "rcpp_convert.hpp"
+#include "rcpp_convert.h"
 
 namespace lcnn {
 

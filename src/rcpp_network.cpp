@@ -8,7 +8,7 @@
 
 #include "engine/locally_connected.hpp"
 #include "engine/network.hpp"
-#include "rcpp_convert.hpp"
+#include "rcpp_convert.h"
 
 using namespace lcnn;
 

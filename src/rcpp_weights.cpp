@@ -4,7 +4,7 @@
 
 #include "engine/local_geometry.hpp"
 #include "engine/random.hpp"
-#include "rcpp_convert.hpp"
+#include "rcpp_convert.h"
 
 using namespace lcnn;
 

@@ -10,7 +10,7 @@
 namespace lcnn {
 
 struct Context {
-  int threads = 1;
+  int threads = 1;  // >= 1; Network::predict checks it
 };
 
 template <typename T>

@@ -19,6 +19,11 @@ DataFormat parse_data_format(const std::string& name) {
 }
 
 AxisWindow AxisWindow::make(index_t input, index_t kernel, index_t stride, Padding padding) {
+  if (input < 1 || kernel < 1 || stride < 1) {
+    throw std::invalid_argument("locally connected axis needs input, kernel and stride >= 1, got " +
+                                std::to_string(input) + ", " + std::to_string(kernel) + ", " +
+                                std::to_string(stride));
+  }
   AxisWindow w;
   w.input = input;
   w.kernel = kernel;
@@ -50,7 +55,9 @@ index_t AxisWindow::tap_end(index_t r) const {
 void LocalGeometry::validate() const {
   for (const AxisWindow* w : {&rows, &cols}) {
     if (w->input < 1 || w->kernel < 1 || w->stride < 1 || w->output < 1) {
-      throw std::invalid_argument("locally connected geometry needs positive sizes");
+      throw std::invalid_argument("locally connected layer on input " + input_shape().to_string() +
+                                  " gives output " + output_shape().to_string() +
+                                  "; every size must be >= 1");
     }
   }
   if (channels < 1 || filters < 1) {

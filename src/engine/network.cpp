@@ -49,6 +49,7 @@ template <typename T>
 void Network<T>::predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
                          double* y) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  if (ctx.threads < 1) throw std::invalid_argument("the thread count must be at least 1");
   const index_t in_features = input_shape().size(), out_features = output_shape().size();
   Tensor<T> batch;
   for (index_t start = 0; start < n; start += batch_size) {

@@ -155,6 +155,10 @@ TEST(local_geometry_validate) {
   g.channels = 1;
   g.filters = 0;
   CHECK_THROWS(g.validate(), std::invalid_argument);
+  // Zero sizes are refused before any division by the stride.
+  CHECK_THROWS(AxisWindow::make(5, 2, 0, Padding::same), std::invalid_argument);
+  CHECK_THROWS(AxisWindow::make(5, 0, 1, Padding::valid), std::invalid_argument);
+  CHECK_THROWS(AxisWindow::make(0, 1, 1, Padding::valid), std::invalid_argument);
   CHECK_THROWS(parse_padding("full"), std::invalid_argument);
   CHECK_THROWS(parse_data_format("channels_middle"), std::invalid_argument);
   CHECK(parse_padding("causal") == Padding::causal);

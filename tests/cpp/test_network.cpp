@@ -174,6 +174,9 @@ TEST(network_shape_errors) {
   CHECK(net != nullptr);
   std::vector<double> x(84), y(30);
   CHECK_THROWS(net->predict(x.data(), 1, 0, Context{}, y.data()), std::invalid_argument);
+  Context no_threads;
+  no_threads.threads = 0;
+  CHECK_THROWS(net->predict(x.data(), 1, 1, no_threads, y.data()), std::invalid_argument);
 }
 
 TEST(layer_parameter_size_errors) {
