@@ -107,12 +107,7 @@ layer_locally_connected_2d <- function(object, filters, kernel_size, strides = c
                                        implementation = 1L, batch_size = NULL, name = NULL,
                                        trainable = NULL, weights = NULL, input_shape = NULL,
                                        batch_input_shape = NULL, dtype = NULL) {
-  args <- as.list(environment())
-  args$object <- NULL
-  layer <- new_locally_connected(2L, args, filter_missing = missing(filters),
-                                 kernel_missing = missing(kernel_size))
-  if (missing(object)) return(layer)
-  compose_layer(object, layer)
+  locally_connected_layer(2L, environment())
 }
 
 #' @rdname layer_locally_connected_2d
@@ -127,19 +122,25 @@ layer_locally_connected_1d <- function(object, filters, kernel_size, strides = 1
                                        implementation = 1L, batch_size = NULL, name = NULL,
                                        trainable = NULL, weights = NULL, input_shape = NULL,
                                        batch_input_shape = NULL, dtype = NULL) {
-  args <- as.list(environment())
-  args$object <- NULL
-  layer <- new_locally_connected(1L, args, filter_missing = missing(filters),
-                                 kernel_missing = missing(kernel_size))
-  if (missing(object)) return(layer)
-  compose_layer(object, layer)
+  locally_connected_layer(1L, environment())
 }
 
-new_locally_connected <- function(rank, args, filter_missing, kernel_missing,
-                                  call = rlang::caller_env()) {
-  for (arg in c("filters", "kernel_size")[c(filter_missing, kernel_missing)]) {
-    lcnn_abort("{.arg {arg}} is required.", "argument", call = call)
+# The body of both layer functions: `env` is the calling layer function's
+# environment, holding its arguments.
+locally_connected_layer <- function(rank, env, call = rlang::caller_env()) {
+  is_missing <- function(arg) eval(call("missing", as.name(arg)), env)
+  for (arg in c("filters", "kernel_size")) {
+    if (is_missing(arg)) lcnn_abort("{.arg {arg}} is required.", "argument", call = call)
   }
+  object_missing <- is_missing("object")
+  args <- as.list(env)
+  args$object <- NULL
+  layer <- new_locally_connected(rank, args, call = call)
+  if (object_missing) return(layer)
+  compose_layer(env$object, layer, call = call)
+}
+
+new_locally_connected <- function(rank, args, call) {
   paddings <- if (rank == 1L) c("valid", "same", "causal") else c("valid", "same")
   implementation <- args$implementation
   if (!is_whole(implementation) || length(implementation) != 1 ||
