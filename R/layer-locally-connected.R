@@ -211,7 +211,7 @@ lc_geometry <- function(config, input_shape) {
 }
 
 #' @export
-layer_plan.lcnn_layer_locally_connected <- function(layer, input_shape, dtype, call) {
+layer_plan.lcnn_layer_locally_connected <- function(layer, input_shape, call) {
   config <- layer$config
   if (length(input_shape) != config$rank + 1L) {
     lcnn_abort(c("Layer {.val {layer$name}} ({layer$type}) needs input with \\
@@ -239,16 +239,22 @@ layer_plan.lcnn_layer_locally_connected <- function(layer, input_shape, dtype, c
   shapes <- .lc_weight_shapes(geometry, config$implementation)
   keras_shapes <- list(kernel = shapes$kernel)
   if (config$use_bias) keras_shapes$bias <- shapes$bias
-  kernel <- initial_values(config$kernel_initializer, shapes$kernel, shapes$kernel_size, dtype)
-  weights <- list(kernel = .lc_zero_unconnected(geometry, kernel))
+  list(input_shape = as.integer(input_shape), output_shape = as.integer(output_shape),
+       geometry = geometry, keras_shapes = keras_shapes,
+       sizes = c(kernel = shapes$kernel_size, bias = shapes$bias_size))
+}
+
+#' @export
+layer_initial_weights.lcnn_layer_locally_connected <- function(layer, state, dtype) {
+  config <- layer$config
+  kernel <- initial_values(config$kernel_initializer, state$keras_shapes$kernel,
+                           state$sizes[["kernel"]], dtype)
+  weights <- list(kernel = .lc_zero_unconnected(state$geometry, kernel))
   if (config$use_bias) {
-    weights$bias <- initial_values(config$bias_initializer, shapes$bias, shapes$bias_size, dtype)
+    weights$bias <- initial_values(config$bias_initializer, state$keras_shapes$bias,
+                                   state$sizes[["bias"]], dtype)
   }
-  list(
-    state = list(input_shape = as.integer(input_shape), output_shape = as.integer(output_shape),
-                 geometry = geometry, keras_shapes = keras_shapes),
-    weights = weights
-  )
+  weights
 }
 
 #' @export

@@ -12,9 +12,10 @@
 #   built, state (what building computed: input_shape, output_shape and the
 #   kind's own fields), weights (list of lcnn-layout numeric vectors),
 #   version (changes whenever the weights change).
-# Each kind provides three methods: layer_plan() (build for an input shape,
-# returning the state and initial weights without touching the layer),
-# layer_keras_weights() and layer_import_weights().
+# Each kind provides these methods: layer_plan() (the state that building for
+# an input shape gives, computed without touching the layer),
+# layer_initial_weights(), layer_keras_weights(), layer_import_weights() and
+# layer_engine_spec().
 
 session <- new.env(parent = emptyenv())
 session$name_counts <- list()
@@ -66,7 +67,9 @@ new_layer <- function(kind, type, name_prefix, config, name, trainable, dtype, i
   layer
 }
 
-layer_plan <- function(layer, input_shape, dtype, call) UseMethod("layer_plan")
+layer_plan <- function(layer, input_shape, call) UseMethod("layer_plan")
+# Weights drawn from the layer's initializers, in lcnn's layout.
+layer_initial_weights <- function(layer, state, dtype) UseMethod("layer_initial_weights")
 layer_keras_weights <- function(layer) UseMethod("layer_keras_weights")
 # Checks Keras-layout weights against the layer and converts them to lcnn's
 # layout; raises lcnn_error_shape naming `arg` on a mismatch, counting the
@@ -94,13 +97,14 @@ plan_build <- function(layer, input_shape, dtype, call) {
                "shape", call = call)
   }
   dtype <- layer$dtype %||% dtype
-  plan <- layer_plan(layer, as.integer(input_shape), dtype, call)
-  plan$dtype <- dtype
-  if (!is.null(layer$initial_weights)) {
-    plan$weights <- layer_import_weights(layer, layer$initial_weights, plan$state, dtype,
-                                         arg = "weights", call = call)
+  state <- layer_plan(layer, as.integer(input_shape), call)
+  weights <- if (is.null(layer$initial_weights)) {
+    layer_initial_weights(layer, state, dtype)
+  } else {
+    layer_import_weights(layer, layer$initial_weights, state, dtype, arg = "weights",
+                         call = call)
   }
-  plan
+  list(state = state, weights = weights, dtype = dtype)
 }
 
 layer_commit <- function(layer, plan) {
