@@ -2,46 +2,42 @@
 # Generator token: 10BE3573-1514-4C36-9D1C-5A225CD40393
 
 .network_create <- function(layers, dtype) {
-    .Call('_lcnn_network_create', PACKAGE = 'lcnn', layers, dtype)
+    .Call(`_lcnn_network_create`, layers, dtype)
 }
 
 .network_predict <- function(network, x, batch_size, threads) {
-    .Call('_lcnn_network_predict', PACKAGE = 'lcnn', network, x, batch_size, threads)
+    .Call(`_lcnn_network_predict`, network, x, batch_size, threads)
 }
 
 .network_is_null <- function(network) {
-    .Call('_lcnn_network_is_null', PACKAGE = 'lcnn', network)
+    .Call(`_lcnn_network_is_null`, network)
 }
 
 .lc_output_dims <- function(geometry) {
-    .Call('_lcnn_lc_output_dims', PACKAGE = 'lcnn', geometry)
+    .Call(`_lcnn_lc_output_dims`, geometry)
 }
 
 .lc_weight_shapes <- function(geometry, implementation) {
-    .Call('_lcnn_lc_weight_shapes', PACKAGE = 'lcnn', geometry, implementation)
+    .Call(`_lcnn_lc_weight_shapes`, geometry, implementation)
 }
 
 .lc_kernel_from_keras <- function(geometry, implementation, keras, dtype) {
-    .Call('_lcnn_lc_kernel_from_keras', PACKAGE = 'lcnn', geometry, implementation, keras, dtype)
+    .Call(`_lcnn_lc_kernel_from_keras`, geometry, implementation, keras, dtype)
 }
 
 .lc_kernel_to_keras <- function(geometry, implementation, lcnn) {
-    .Call('_lcnn_lc_kernel_to_keras', PACKAGE = 'lcnn', geometry, implementation, lcnn)
+    .Call(`_lcnn_lc_kernel_to_keras`, geometry, implementation, lcnn)
 }
 
 .lc_bias_from_keras <- function(geometry, keras, dtype) {
-    .Call('_lcnn_lc_bias_from_keras', PACKAGE = 'lcnn', geometry, keras, dtype)
+    .Call(`_lcnn_lc_bias_from_keras`, geometry, keras, dtype)
 }
 
 .lc_bias_to_keras <- function(geometry, lcnn) {
-    .Call('_lcnn_lc_bias_to_keras', PACKAGE = 'lcnn', geometry, lcnn)
+    .Call(`_lcnn_lc_bias_to_keras`, geometry, lcnn)
 }
 
-.random_values <- function(n, distribution, a, b, seed, dtype) {
-    .Call('_lcnn_random_values', PACKAGE = 'lcnn', n, distribution, a, b, seed, dtype)
-}
-
-.lc_zero_unconnected <- function(geometry, lcnn) {
-    .Call('_lcnn_lc_zero_unconnected', PACKAGE = 'lcnn', geometry, lcnn)
+.random_values <- function(n, distribution, a, b, seed, dtype, geometry = NULL) {
+    .Call(`_lcnn_random_values`, n, distribution, a, b, seed, dtype, geometry)
 }
 

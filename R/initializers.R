@@ -206,8 +206,9 @@ initializer_distribution <- function(init, dims) {
 }
 
 # `n` initial values for a weight of Keras shape `dims`, in any order (every
-# value is drawn independently).
-initial_values <- function(init, dims, n, dtype) {
+# value is drawn independently). With a locally connected `geometry`, they
+# form its lcnn-layout kernel, zero at unconnected taps.
+initial_values <- function(init, dims, n, dtype, geometry = NULL) {
   d <- initializer_distribution(init, dims)
   seed <- if (!is.null(init$seed)) {
     c(init$seed, 0)
@@ -216,5 +217,5 @@ initial_values <- function(init, dims, n, dtype) {
   } else {
     floor(stats::runif(2) * 2^31)
   }
-  .random_values(n, d[[1]], d[[2]], d[[3]], seed, dtype)
+  .random_values(n, d[[1]], d[[2]], d[[3]], seed, dtype, geometry)
 }

@@ -247,9 +247,8 @@ layer_plan.lcnn_layer_locally_connected <- function(layer, input_shape, call) {
 #' @export
 layer_initial_weights.lcnn_layer_locally_connected <- function(layer, state, dtype) {
   config <- layer$config
-  kernel <- initial_values(config$kernel_initializer, state$keras_shapes$kernel,
-                           state$sizes[["kernel"]], dtype)
-  weights <- list(kernel = .lc_zero_unconnected(state$geometry, kernel))
+  weights <- list(kernel = initial_values(config$kernel_initializer, state$keras_shapes$kernel,
+                                          state$sizes[["kernel"]], dtype, state$geometry))
   if (config$use_bias) {
     weights$bias <- initial_values(config$bias_initializer, state$keras_shapes$bias,
                                    state$sizes[["bias"]], dtype)

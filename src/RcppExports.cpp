@@ -124,8 +124,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // random_values
-Rcpp::NumericVector random_values(double n, std::string distribution, double a, double b, Rcpp::NumericVector seed, std::string dtype);
-RcppExport SEXP _lcnn_random_values(SEXP nSEXP, SEXP distributionSEXP, SEXP aSEXP, SEXP bSEXP, SEXP seedSEXP, SEXP dtypeSEXP) {
+Rcpp::NumericVector random_values(double n, std::string distribution, double a, double b, Rcpp::NumericVector seed, std::string dtype, Rcpp::Nullable<Rcpp::List> geometry);
+RcppExport SEXP _lcnn_random_values(SEXP nSEXP, SEXP distributionSEXP, SEXP aSEXP, SEXP bSEXP, SEXP seedSEXP, SEXP dtypeSEXP, SEXP geometrySEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -135,19 +135,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type b(bSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
-    rcpp_result_gen = Rcpp::wrap(random_values(n, distribution, a, b, seed, dtype));
-    return rcpp_result_gen;
-END_RCPP
-}
-// lc_zero_unconnected
-Rcpp::NumericVector lc_zero_unconnected(Rcpp::List geometry, Rcpp::NumericVector lcnn);
-RcppExport SEXP _lcnn_lc_zero_unconnected(SEXP geometrySEXP, SEXP lcnnSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< Rcpp::List >::type geometry(geometrySEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type lcnn(lcnnSEXP);
-    rcpp_result_gen = Rcpp::wrap(lc_zero_unconnected(geometry, lcnn));
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::List> >::type geometry(geometrySEXP);
+    rcpp_result_gen = Rcpp::wrap(random_values(n, distribution, a, b, seed, dtype, geometry));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -162,8 +151,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_lc_kernel_to_keras", (DL_FUNC) &_lcnn_lc_kernel_to_keras, 3},
     {"_lcnn_lc_bias_from_keras", (DL_FUNC) &_lcnn_lc_bias_from_keras, 3},
     {"_lcnn_lc_bias_to_keras", (DL_FUNC) &_lcnn_lc_bias_to_keras, 2},
-    {"_lcnn_random_values", (DL_FUNC) &_lcnn_random_values, 6},
-    {"_lcnn_lc_zero_unconnected", (DL_FUNC) &_lcnn_lc_zero_unconnected, 2},
+    {"_lcnn_random_values", (DL_FUNC) &_lcnn_random_values, 7},
     {NULL, NULL, 0}
 };
 

@@ -213,10 +213,21 @@ void bias_to_keras(const LocalGeometry& g, const T* lcnn, double* keras) {
 
 template <typename T>
 void zero_unconnected(const LocalGeometry& g, T* lcnn) {
-  std::vector<char> connected(static_cast<std::size_t>(g.kernel_size()), 0);
-  for_each_kernel_entry(g, 1, [&](index_t l, index_t) { connected[l] = 1; });
-  for (index_t l = 0; l < g.kernel_size(); ++l) {
-    if (!connected[l]) lcnn[l] = T(0);
+  const index_t OC = g.cols.output, F = g.filters, C = g.channels;
+  const index_t k0 = g.rows.kernel, k1 = g.cols.kernel, KC = g.patch();
+  for (index_t p = 0; p < g.positions(); ++p) {
+    const index_t r = p / OC, c = p % OC;
+    if (g.rows.connected(r) == k0 && g.cols.connected(c) == k1) continue;
+    for (index_t o = 0; o < F; ++o) {
+      T* block = lcnn + (p * F + o) * KC;
+      for (index_t i = 0; i < k0; ++i) {
+        const bool row_inside = i >= g.rows.tap_begin(r) && i < g.rows.tap_end(r);
+        for (index_t j = 0; j < k1; ++j) {
+          if (row_inside && j >= g.cols.tap_begin(c) && j < g.cols.tap_end(c)) continue;
+          std::fill(block + (i * k1 + j) * C, block + (i * k1 + j + 1) * C, T(0));
+        }
+      }
+    }
   }
 }
 
