@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/activation_layer.hpp"
+#include "engine/dense.hpp"
+#include "engine/dropout.hpp"
+#include "engine/flatten.hpp"
 #include "engine/locally_connected.hpp"
 #include "engine/network.hpp"
 #include "rcpp_convert.h"
@@ -19,15 +23,41 @@ std::vector<T> values_of(const Rcpp::NumericVector& v) {
   return std::vector<T>(v.begin(), v.end());
 }
 
+Shape shape_of(const Rcpp::IntegerVector& dims) {
+  Shape s;
+  for (int d : dims) s.dims.push_back(d);
+  return s;
+}
+
+// One engine layer from the spec that R's layer_engine_spec() methods build.
 template <typename T>
 std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
   const std::string type = Rcpp::as<std::string>(spec["type"]);
   if (type == "locally_connected") {
-    const Rcpp::NumericVector bias = spec["bias"];
     return std::make_unique<LocallyConnected<T>>(
         geometry_from_list(spec["geometry"]),
         parse_activation(Rcpp::as<std::string>(spec["activation"])),
-        values_of<T>(spec["kernel"]), values_of<T>(bias));
+        values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
+  }
+  const Shape input = shape_of(spec["input_shape"]);
+  if (type == "dense") {
+    return std::make_unique<Dense<T>>(
+        input, Rcpp::as<index_t>(spec["units"]),
+        parse_activation(Rcpp::as<std::string>(spec["activation"])),
+        values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
+  }
+  if (type == "flatten") {
+    return std::make_unique<Flatten<T>>(input, Rcpp::as<bool>(spec["channels_first"]));
+  }
+  if (type == "activation") {
+    return std::make_unique<ActivationLayer<T>>(
+        input, parse_activation(Rcpp::as<std::string>(spec["activation"])));
+  }
+  if (type == "dropout") {
+    const Rcpp::LogicalVector shared = spec["shared"];
+    return std::make_unique<Dropout<T>>(input, Rcpp::as<double>(spec["rate"]),
+                                        std::vector<bool>(shared.begin(), shared.end()),
+                                        Rcpp::as<std::uint64_t>(spec["salt"]));
   }
   throw std::invalid_argument("unknown layer type '" + type + "'");
 }

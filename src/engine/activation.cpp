@@ -106,9 +106,99 @@ void softmax_last_axis(Tensor<T>& t) {
   }
 }
 
+template <typename T>
+void activation_gradient(Activation a, const T* z, const T* y, const T* gy, T* gz, index_t n) {
+  const T selu_alpha = T(1.6732632423543772848170429916717);
+  const T selu_scale = T(1.0507009873554804934193349852946);
+  const T inv_sqrt_2pi = T(0.39894228040143267793994605993438);
+  for (index_t i = 0; i < n; ++i) {
+    T d = 1;
+    switch (a) {
+      case Activation::linear: d = 1; break;
+      case Activation::relu: d = z[i] > 0 ? T(1) : T(0); break;
+      case Activation::sigmoid: d = y[i] * (T(1) - y[i]); break;
+      case Activation::tanh: d = T(1) - y[i] * y[i]; break;
+      case Activation::elu: d = z[i] > 0 ? T(1) : y[i] + T(1); break;
+      case Activation::selu: d = z[i] > 0 ? selu_scale : y[i] + selu_scale * selu_alpha; break;
+      case Activation::softplus: d = sigmoid(z[i]); break;
+      case Activation::softsign: {
+        const T t = T(1) + std::abs(z[i]);
+        d = T(1) / (t * t);
+        break;
+      }
+      case Activation::swish: {
+        const T s = sigmoid(z[i]);
+        d = s + z[i] * s * (T(1) - s);
+        break;
+      }
+      case Activation::gelu:
+        d = T(0.5) * (T(1) + std::erf(z[i] / std::sqrt(T(2)))) +
+            z[i] * inv_sqrt_2pi * std::exp(T(-0.5) * z[i] * z[i]);
+        break;
+      case Activation::hard_sigmoid: d = (z[i] > T(-2.5) && z[i] < T(2.5)) ? T(0.2) : T(0); break;
+      case Activation::exponential: d = y[i]; break;
+      case Activation::softmax: throw std::logic_error("softmax is not elementwise");
+    }
+    gz[i] = gy[i] * d;
+  }
+}
+
+template <typename T>
+void softmax_last_axis_gradient(const Tensor<T>& y, const Tensor<T>& gy, Tensor<T>& gz) {
+  gz.resize(y.shape);
+  const index_t len = y.shape.dims.back();
+  const index_t stride = y.shape.size() / len;
+  for (index_t start = 0; start < stride; ++start) {
+    T dot = 0;
+    for (index_t i = 0; i < len; ++i) dot += y.data[start + i * stride] * gy.data[start + i * stride];
+    for (index_t i = 0; i < len; ++i) {
+      const index_t k = start + i * stride;
+      gz.data[k] = y.data[k] * (gy.data[k] - dot);
+    }
+  }
+}
+
+template <typename T>
+void OutputActivation<T>::apply(Tensor<T>& output, bool training, int threads) {
+  if (training) pre_ = output;
+  if (kind_ == Activation::linear) return;
+  if (kind_ == Activation::softmax) return softmax_last_axis(output);
+  const index_t n = output.shape.size();
+  const index_t chunk = 4096;
+  T* data = output.data.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (index_t start = 0; start < n; start += chunk) {
+    activate_elementwise(kind_, data + start, std::min(chunk, n - start));
+  }
+}
+
+template <typename T>
+void OutputActivation<T>::gradient(const Tensor<T>& output, const Tensor<T>& grad_output,
+                                   bool through_logits, Tensor<T>& grad_pre) const {
+  if (through_logits || kind_ == Activation::linear) {
+    grad_pre = grad_output;
+  } else if (kind_ == Activation::softmax) {
+    softmax_last_axis_gradient(output, grad_output, grad_pre);
+  } else {
+    grad_pre.resize(output.shape);
+    activation_gradient(kind_, pre_.data.data(), output.data.data(), grad_output.data.data(),
+                        grad_pre.data.data(), output.shape.size());
+  }
+}
+
 template void activate_elementwise<float>(Activation, float*, index_t);
 template void activate_elementwise<double>(Activation, double*, index_t);
 template void softmax_last_axis<float>(Tensor<float>&);
 template void softmax_last_axis<double>(Tensor<double>&);
+template void activation_gradient<float>(Activation, const float*, const float*, const float*,
+                                         float*, index_t);
+template void activation_gradient<double>(Activation, const double*, const double*,
+                                          const double*, double*, index_t);
+template void softmax_last_axis_gradient<float>(const Tensor<float>&, const Tensor<float>&,
+                                                Tensor<float>&);
+template void softmax_last_axis_gradient<double>(const Tensor<double>&, const Tensor<double>&,
+                                                 Tensor<double>&);
+template class OutputActivation<float>;
+template class OutputActivation<double>;
 
 }  // namespace lcnn

@@ -27,9 +27,6 @@ enum class Activation {
 // std::invalid_argument for anything else.
 Activation parse_activation(const std::string& name);
 
-// True for activations that act on each element alone (all but softmax).
-inline bool is_elementwise(Activation a) { return a != Activation::softmax; }
-
 // Applies an elementwise activation in place to n contiguous values.
 template <typename T>
 void activate_elementwise(Activation a, T* values, index_t n);
@@ -38,5 +35,34 @@ void activate_elementwise(Activation a, T* values, index_t n);
 // softmax(axis = -1) does whatever the data format.
 template <typename T>
 void softmax_last_axis(Tensor<T>& t);
+
+// dLoss/dz of an elementwise activation y = a(z), from z, y and dLoss/dy.
+template <typename T>
+void activation_gradient(Activation a, const T* z, const T* y, const T* grad_y, T* grad_z,
+                         index_t n);
+
+// dLoss/dz of the last-axis softmax y = softmax(z), from y and dLoss/dy.
+template <typename T>
+void softmax_last_axis_gradient(const Tensor<T>& y, const Tensor<T>& grad_y, Tensor<T>& grad_z);
+
+// An output activation as layers use it: applied in place once the
+// pre-activation is in the output, keeping the pre-activation (the logits)
+// in training so that backward() can differentiate through it.
+template <typename T>
+class OutputActivation {
+ public:
+  explicit OutputActivation(Activation a) : kind_(a) {}
+  Activation kind() const { return kind_; }
+  void apply(Tensor<T>& output, bool training, int threads);
+  // dLoss/dPre-activation from dLoss/dOutput (or a copy of it when the loss
+  // already differentiated through the logits).
+  void gradient(const Tensor<T>& output, const Tensor<T>& grad_output, bool through_logits,
+                Tensor<T>& grad_pre) const;
+  const Tensor<T>* logits() const { return &pre_; }
+
+ private:
+  Activation kind_;
+  Tensor<T> pre_;
+};
 
 }  // namespace lcnn

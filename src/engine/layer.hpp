@@ -1,22 +1,28 @@
-// The engine's layer interface: a layer maps a batch tensor to a batch tensor
-// and owns its parameters as flat blocks (the trainer adds backward passes).
+// The engine's layer interface (after MiniDNN): a layer maps a batch tensor
+// to a batch tensor, owns its parameters as flat blocks with their
+// gradients, and computes those gradients in backward().
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "activation.hpp"
 #include "tensor.hpp"
 
 namespace lcnn {
 
 struct Context {
-  int threads = 1;  // >= 1; Network::predict checks it
+  int threads = 1;  // >= 1; Network checks it
+  bool training = false;
+  std::uint64_t seed = 0;  // randomness of this batch (dropout), drawn by the caller
 };
 
 template <typename T>
 struct ParameterBlock {
   std::string name;
   std::vector<T> values;
+  std::vector<T> gradient;  // sized with values once backward() has run
 };
 
 template <typename T>
@@ -26,8 +32,19 @@ class Layer {
   // Shapes without the batch axis.
   virtual Shape input_shape() const = 0;
   virtual Shape output_shape() const = 0;
+  // With ctx.training, keeps what backward() needs (pre-activations, masks).
   virtual void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) = 0;
+  // From dLoss/dOutput of the last training forward(), overwrites each
+  // parameter's gradient and, unless grad_input is null, sets dLoss/dInput.
+  // With `through_logits`, grad_output is already dLoss/dPre-activation (the
+  // loss took the layer's logits) and the activation is skipped.
+  virtual void backward(const Tensor<T>& input, const Tensor<T>& output,
+                        const Tensor<T>& grad_output, Tensor<T>* grad_input,
+                        const Context& ctx, bool through_logits) = 0;
   virtual std::vector<ParameterBlock<T>>& parameters() = 0;
+  // The output activation and, after a training forward(), its input.
+  virtual Activation activation() const { return Activation::linear; }
+  virtual const Tensor<T>* logits() const { return nullptr; }
 };
 
 }  // namespace lcnn

@@ -1,11 +1,27 @@
 #include "locally_connected.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
 #include <Eigen/Core>
 
 namespace lcnn {
+
+namespace {
+
+template <typename T>
+using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+template <typename T>
+using ConstMap = Eigen::Map<const Matrix<T>>;
+template <typename T>
+using Map = Eigen::Map<Matrix<T>>;
+template <typename T>
+using StridedMap = Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T>
+using ConstStridedMap = Eigen::Map<const Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+}  // namespace
 
 template <typename T>
 LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation activation,
@@ -20,22 +36,50 @@ LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation 
     throw std::invalid_argument("locally connected bias has " + std::to_string(bias.size()) +
                                 " values, expected " + std::to_string(geometry_.bias_size()));
   }
-  parameters_.push_back({"kernel", std::move(kernel)});
-  if (!bias.empty()) parameters_.push_back({"bias", std::move(bias)});
+  parameters_.push_back({"kernel", std::move(kernel), {}});
+  if (!bias.empty()) parameters_.push_back({"bias", std::move(bias), {}});
 }
 
-// For each output position p (in parallel): gather the patch of every sample
-// into a B x (K*C) column-major buffer (each column is B contiguous samples,
-// zero where a tap falls outside the input), then one GEMM with the position's
-// (K*C) x F block gives the B x F outputs, written straight into the output
-// tensor with the data format's column stride. No batch-wide patch tensor.
+template <typename T>
+typename LocallyConnected<T>::Strides LocallyConnected<T>::strides() const {
+  const LocalGeometry& g = geometry_;
+  const index_t H = g.rows.input, C = g.channels;
+  if (g.format == DataFormat::channels_last) {
+    return {1, H, H * g.cols.input, 1, g.positions()};
+  }
+  return {C, C * H, 1, g.filters, 1};
+}
+
+template <typename T>
+void LocallyConnected<T>::gather_patch(const T* x, index_t B, index_t p, const Strides& st,
+                                       T* patch) const {
+  const LocalGeometry& g = geometry_;
+  const index_t r = p / g.cols.output, c = p % g.cols.output;
+  const index_t k1 = g.cols.kernel, C = g.channels;
+  for (index_t i = 0; i < g.rows.kernel; ++i) {
+    const index_t ir = g.rows.first(r) + i;
+    for (index_t j = 0; j < k1; ++j) {
+      const index_t ic = g.cols.first(c) + j;
+      const bool inside = ir >= 0 && ir < g.rows.input && ic >= 0 && ic < g.cols.input;
+      for (index_t ci = 0; ci < C; ++ci) {
+        T* column = patch + B * ((i * k1 + j) * C + ci);
+        if (inside) {
+          const T* src = x + B * (ir * st.in_row + ic * st.in_col + ci * st.in_channel);
+          std::copy(src, src + B, column);
+        } else {
+          std::fill(column, column + B, T(0));
+        }
+      }
+    }
+  }
+}
+
+// For each output position p (in parallel): gather the patches of every
+// sample into a B x (K*C) buffer (each column B contiguous samples), then one
+// GEMM with the position's (K*C) x F block writes the B x F outputs straight
+// into the output tensor. No batch-wide patch tensor.
 template <typename T>
 void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  using ConstMap = Eigen::Map<const Matrix>;
-  using StridedMap = Eigen::Map<Matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-  using RowVector = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
-
   const LocalGeometry& g = geometry_;
   if (input.shape != g.input_shape().with_batch(input.batch())) {
     throw std::invalid_argument("locally connected layer expected input " +
@@ -45,55 +89,99 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
   const index_t B = input.batch();
   output.resize(g.output_shape().with_batch(B));
   if (B == 0) return;
-
-  const bool last = g.format == DataFormat::channels_last;
-  const index_t H = g.rows.input, W = g.cols.input, C = g.channels, F = g.filters;
-  const index_t OR = g.rows.output, OC = g.cols.output, P = g.positions();
-  const index_t k0 = g.rows.kernel, k1 = g.cols.kernel, KC = g.patch();
-  // Offsets (in units of B) of input (row, col, channel) and output (p, filter).
-  const index_t in_row = last ? 1 : C, in_col = last ? H : C * H, in_ch = last ? H * W : 1;
-  const index_t out_pos = last ? 1 : F, out_filter = last ? P : 1;
-
-  const T* x = input.data.data();
-  T* y = output.data.data();
+  const Strides st = strides();
+  const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
   const T* kernel = parameters_[0].values.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
-  const bool fuse_activation = is_elementwise(activation_);
 
 #pragma omp parallel num_threads(ctx.threads)
   {
-    Matrix patch(B, KC);
+    Matrix<T> patch(B, KC);
 #pragma omp for schedule(static)
-    for (index_t p = 0; p < P; ++p) {
+    for (index_t p = 0; p < g.positions(); ++p) {
+      gather_patch(input.data.data(), B, p, st, patch.data());
       const index_t r = p / OC, c = p % OC;
-      // Output position p's memory offset: column-major over (row, col).
-      const index_t out_offset = B * out_pos * (r + OR * c);
-      for (index_t i = 0; i < k0; ++i) {
-        const index_t ir = g.rows.first(r) + i;
-        for (index_t j = 0; j < k1; ++j) {
-          const index_t ic = g.cols.first(c) + j;
-          const bool inside = ir >= 0 && ir < H && ic >= 0 && ic < W;
-          for (index_t ci = 0; ci < C; ++ci) {
-            T* column = patch.data() + B * ((i * k1 + j) * C + ci);
-            if (inside) {
-              const T* src = x + B * (ir * in_row + ic * in_col + ci * in_ch);
-              std::copy(src, src + B, column);
-            } else {
-              std::fill(column, column + B, T(0));
+      StridedMap<T> out(output.data.data() + B * st.out_position * (r + OR * c), B, F,
+                        Eigen::OuterStride<>(B * st.out_filter));
+      out.noalias() = patch * ConstMap<T>(kernel + p * F * KC, KC, F);
+      if (bias != nullptr) {
+        out.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias + p * F, F);
+      }
+    }
+  }
+  activation_.apply(output, ctx.training, ctx.threads);
+}
+
+// Per position p: dW_p = X_p' G_p (zero at unconnected taps, whose patch
+// columns are zero), db_p = column sums of G_p, and the input
+// gradient G_p W_p' added back onto p's window. Windows of positions whose
+// rows differ by at least ceil(k0 / s0) (or columns by ceil(k1 / s1)) do not
+// overlap, so positions are processed in that many colour classes, one after
+// another, each in parallel: no two threads add to the same input, and every
+// input receives its terms in the same order whatever the thread count.
+template <typename T>
+void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
+                                   const Tensor<T>& grad_output, Tensor<T>* grad_input,
+                                   const Context& ctx, bool through_logits) {
+  const LocalGeometry& g = geometry_;
+  const index_t B = input.batch();
+  activation_.gradient(output, grad_output, through_logits, grad_pre_);
+  const Strides st = strides();
+  const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
+  const index_t k1 = g.cols.kernel, C = g.channels;
+
+  ParameterBlock<T>& kernel = parameters_[0];
+  kernel.gradient.assign(kernel.values.size(), T(0));
+  T* bias_grad = nullptr;
+  if (parameters_.size() > 1) {
+    parameters_[1].gradient.assign(parameters_[1].values.size(), T(0));
+    bias_grad = parameters_[1].gradient.data();
+  }
+  if (grad_input != nullptr) {
+    grad_input->resize(input.shape);
+    std::fill(grad_input->data.begin(), grad_input->data.end(), T(0));
+  }
+  const index_t row_colours =
+      grad_input ? std::min(OR, (g.rows.kernel + g.rows.stride - 1) / g.rows.stride) : 1;
+  const index_t col_colours =
+      grad_input ? std::min(OC, (g.cols.kernel + g.cols.stride - 1) / g.cols.stride) : 1;
+
+#pragma omp parallel num_threads(ctx.threads)
+  {
+    Matrix<T> patch(B, KC), patch_grad(B, KC);
+    for (index_t colour = 0; colour < row_colours * col_colours; ++colour) {
+      const index_t r0 = colour / col_colours, c0 = colour % col_colours;
+      const index_t rows = (OR - r0 + row_colours - 1) / row_colours;
+      const index_t cols = (OC - c0 + col_colours - 1) / col_colours;
+#pragma omp for schedule(static)
+      for (index_t q = 0; q < rows * cols; ++q) {
+        const index_t r = r0 + (q / cols) * row_colours, c = c0 + (q % cols) * col_colours;
+        const index_t p = r * OC + c;
+        ConstStridedMap<T> grad(grad_pre_.data.data() + B * st.out_position * (r + OR * c), B, F,
+                                Eigen::OuterStride<>(B * st.out_filter));
+        gather_patch(input.data.data(), B, p, st, patch.data());
+        Map<T>(kernel.gradient.data() + p * F * KC, KC, F).noalias() = patch.transpose() * grad;
+        if (bias_grad != nullptr) {
+          Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias_grad + p * F, F) =
+              grad.colwise().sum();
+        }
+        if (grad_input == nullptr) continue;
+        patch_grad.noalias() = grad * ConstMap<T>(kernel.values.data() + p * F * KC, KC, F).transpose();
+        for (index_t i = g.rows.tap_begin(r); i < g.rows.tap_end(r); ++i) {
+          const index_t ir = g.rows.first(r) + i;
+          for (index_t j = g.cols.tap_begin(c); j < g.cols.tap_end(c); ++j) {
+            const index_t ic = g.cols.first(c) + j;
+            for (index_t ci = 0; ci < C; ++ci) {
+              T* dst = grad_input->data.data() +
+                       B * (ir * st.in_row + ic * st.in_col + ci * st.in_channel);
+              const T* src = patch_grad.data() + B * ((i * k1 + j) * C + ci);
+              for (index_t b = 0; b < B; ++b) dst[b] += src[b];
             }
           }
         }
       }
-      ConstMap weights(kernel + p * F * KC, KC, F);
-      StridedMap out(y + out_offset, B, F, Eigen::OuterStride<>(B * out_filter));
-      out.noalias() = patch * weights;
-      if (bias != nullptr) out.rowwise() += RowVector(bias + p * F, F);
-      if (fuse_activation) {
-        for (index_t o = 0; o < F; ++o) activate_elementwise(activation_, &out(0, o), B);
-      }
     }
   }
-  if (!fuse_activation) softmax_last_axis(output);
 }
 
 template class LocallyConnected<float>;

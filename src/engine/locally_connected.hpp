@@ -20,12 +20,26 @@ class LocallyConnected : public Layer<T> {
   Shape input_shape() const override { return geometry_.input_shape(); }
   Shape output_shape() const override { return geometry_.output_shape(); }
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) override;
+  void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
+                Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
+  Activation activation() const override { return activation_.kind(); }
+  const Tensor<T>* logits() const override { return activation_.logits(); }
 
  private:
+  // Memory offsets (in units of the batch size B) of the data format.
+  struct Strides {
+    index_t in_row, in_col, in_channel, out_position, out_filter;
+  };
+  Strides strides() const;
+  // Gathers position p's patches of all B samples into a B x (K*C) matrix,
+  // zero where a tap falls outside the input.
+  void gather_patch(const T* x, index_t B, index_t p, const Strides& st, T* patch) const;
+
   LocalGeometry geometry_;
-  Activation activation_;
+  OutputActivation<T> activation_;
   std::vector<ParameterBlock<T>> parameters_;  // kernel, then bias if any
+  Tensor<T> grad_pre_;
 };
 
 }  // namespace lcnn

@@ -8,7 +8,7 @@ namespace lcnn {
 
 template <typename T>
 Network<T>::Network(std::vector<std::unique_ptr<Layer<T>>> layers)
-    : layers_(std::move(layers)), activations_(layers_.size()) {
+    : layers_(std::move(layers)), activations_(layers_.size()), gradients_(layers_.size()) {
   if (layers_.empty()) throw std::invalid_argument("a network needs at least one layer");
   for (std::size_t i = 1; i < layers_.size(); ++i) {
     if (layers_[i]->input_shape() != layers_[i - 1]->output_shape()) {
@@ -28,6 +28,19 @@ const Tensor<T>& Network<T>::forward(const Tensor<T>& input, const Context& ctx)
     current = &activations_[i];
   }
   return *current;
+}
+
+template <typename T>
+void Network<T>::backward(const Tensor<T>& input, const Tensor<T>& grad_output,
+                          Tensor<T>* grad_input, const Context& ctx, bool through_logits) {
+  const Tensor<T>* grad = &grad_output;
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    const Tensor<T>& in = i == 0 ? input : activations_[i - 1];
+    Tensor<T>* grad_in = i == 0 ? grad_input : &gradients_[i];
+    layers_[i]->backward(in, activations_[i], *grad, grad_in, ctx,
+                         through_logits && i + 1 == layers_.size());
+    grad = grad_in;
+  }
 }
 
 namespace {
@@ -50,13 +63,15 @@ void Network<T>::predict(const double* x, index_t n, index_t batch_size, const C
                          double* y) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   if (ctx.threads < 1) throw std::invalid_argument("the thread count must be at least 1");
+  Context inference = ctx;
+  inference.training = false;
   const index_t in_features = input_shape().size(), out_features = output_shape().size();
   Tensor<T> batch;
   for (index_t start = 0; start < n; start += batch_size) {
     const index_t count = std::min(batch_size, n - start);
     batch.resize(input_shape().with_batch(count));
     copy_rows(x + start, n, batch.data.data(), count, count, in_features);
-    const Tensor<T>& out = forward(batch, ctx);
+    const Tensor<T>& out = forward(batch, inference);
     copy_rows(out.data.data(), count, y + start, n, count, out_features);
   }
 }

@@ -33,11 +33,19 @@ class Network : public NetworkBase {
   void predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
                double* y) override;
 
- private:
+  // Runs every layer; with ctx.training they keep what backward() needs.
   const Tensor<T>& forward(const Tensor<T>& input, const Context& ctx);
+  // From dLoss/dOutput of the last forward(training), sets every
+  // parameter's gradient (and dLoss/dInput unless grad_input is null).
+  // `through_logits`: grad_output is dLoss/dLogits of the last layer.
+  void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input,
+                const Context& ctx, bool through_logits);
+  Layer<T>& layer(std::size_t i) { return *layers_[i]; }
+  std::size_t size() const { return layers_.size(); }
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<Tensor<T>> activations_;  // one per layer, reused across batches
+  std::vector<Tensor<T>> gradients_;    // dLoss/dInput of each layer but the first
 };
 
 }  // namespace lcnn

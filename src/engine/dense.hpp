@@ -1,0 +1,36 @@
+// Dense layer on the last axis, as Keras's Dense: y = a(x W + b) with W of
+// shape (D, F) (the Keras kernel, column-major as R holds it).
+#pragma once
+
+#include <vector>
+
+#include "activation.hpp"
+#include "layer.hpp"
+
+namespace lcnn {
+
+template <typename T>
+class Dense : public Layer<T> {
+ public:
+  // `input` is the per-sample shape, whose last axis has D entries.
+  Dense(const Shape& input, index_t units, Activation activation, std::vector<T> kernel,
+        std::vector<T> bias);
+
+  Shape input_shape() const override { return input_; }
+  Shape output_shape() const override;
+  void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) override;
+  void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
+                Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
+  std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
+  Activation activation() const override { return activation_.kind(); }
+  const Tensor<T>* logits() const override { return activation_.logits(); }
+
+ private:
+  Shape input_;
+  index_t units_;
+  OutputActivation<T> activation_;
+  std::vector<ParameterBlock<T>> parameters_;
+  Tensor<T> grad_pre_;
+};
+
+}  // namespace lcnn
