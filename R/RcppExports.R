@@ -13,6 +13,42 @@
     .Call(`_lcnn_network_is_null`, network)
 }
 
+.trainer_create <- function(layers, dtype, training) {
+    .Call(`_lcnn_trainer_create`, layers, dtype, training)
+}
+
+.trainer_fit_epoch <- function(trainer, x, y, weights, n, order, batch_size, seed, threads, progress, every) {
+    .Call(`_lcnn_trainer_fit_epoch`, trainer, x, y, weights, n, order, batch_size, seed, threads, progress, every)
+}
+
+.trainer_evaluate <- function(trainer, x, y, weights, n, batch_size, threads) {
+    .Call(`_lcnn_trainer_evaluate`, trainer, x, y, weights, n, batch_size, threads)
+}
+
+.trainer_gradients <- function(trainer, x, y, weights, n, seed, threads) {
+    .Call(`_lcnn_trainer_gradients`, trainer, x, y, weights, n, seed, threads)
+}
+
+.trainer_predict <- function(trainer, x, batch_size, threads) {
+    .Call(`_lcnn_trainer_predict`, trainer, x, batch_size, threads)
+}
+
+.trainer_parameters <- function(trainer) {
+    .Call(`_lcnn_trainer_parameters`, trainer)
+}
+
+.trainer_set_parameters <- function(trainer, values) {
+    invisible(.Call(`_lcnn_trainer_set_parameters`, trainer, values))
+}
+
+.trainer_optimizer_state <- function(trainer) {
+    .Call(`_lcnn_trainer_optimizer_state`, trainer)
+}
+
+.trainer_restore_optimizer <- function(trainer, iterations, learning_rate, slots) {
+    invisible(.Call(`_lcnn_trainer_restore_optimizer`, trainer, iterations, learning_rate, slots))
+}
+
 .lc_output_dims <- function(geometry) {
     .Call(`_lcnn_lc_output_dims`, geometry)
 }

@@ -107,7 +107,8 @@ layer_locally_connected_2d <- function(object, filters, kernel_size, strides = c
                                        implementation = 1L, batch_size = NULL, name = NULL,
                                        trainable = NULL, weights = NULL, input_shape = NULL,
                                        batch_input_shape = NULL, dtype = NULL) {
-  locally_connected_layer(2L, environment())
+  layer_from_arguments(environment(), c("filters", "kernel_size"),
+                       function(args, call) new_locally_connected(2L, args, call))
 }
 
 #' @rdname layer_locally_connected_2d
@@ -122,22 +123,8 @@ layer_locally_connected_1d <- function(object, filters, kernel_size, strides = 1
                                        implementation = 1L, batch_size = NULL, name = NULL,
                                        trainable = NULL, weights = NULL, input_shape = NULL,
                                        batch_input_shape = NULL, dtype = NULL) {
-  locally_connected_layer(1L, environment())
-}
-
-# The body of both layer functions: `env` is the calling layer function's
-# environment, holding its arguments.
-locally_connected_layer <- function(rank, env, call = rlang::caller_env()) {
-  is_missing <- function(arg) eval(call("missing", as.name(arg)), env)
-  for (arg in c("filters", "kernel_size")) {
-    if (is_missing(arg)) lcnn_abort("{.arg {arg}} is required.", "argument", call = call)
-  }
-  object_missing <- is_missing("object")
-  args <- as.list(env)
-  args$object <- NULL
-  layer <- new_locally_connected(rank, args, call = call)
-  if (object_missing) return(layer)
-  compose_layer(env$object, layer, call = call)
+  layer_from_arguments(environment(), c("filters", "kernel_size"),
+                       function(args, call) new_locally_connected(1L, args, call))
 }
 
 new_locally_connected <- function(rank, args, call) {
@@ -174,23 +161,15 @@ new_locally_connected <- function(rank, args, call) {
                                        arg = "bias_constraint", call = call),
     implementation = as.integer(implementation)
   )
-  input <- check_input_spec(args$input_shape, args$batch_input_shape, args$batch_size,
-                            call = call)
-  if (!is.null(input$shape) && length(input$shape) != rank + 1L) {
+  layer <- new_layer("locally_connected", paste0("LocallyConnected", rank, "D"),
+                     paste0("locally_connected", rank, "d"), config, args, call = call)
+  if (!is.null(layer$input$shape) && length(layer$input$shape) != rank + 1L) {
     lcnn_abort(c("{.arg input_shape} of a {rank}D locally connected layer must have \\
                   {rank + 1} dimensions (without the batch).",
-                 x = "Got {format_shape(input$shape)}."),
+                 x = "Got {format_shape(layer$input$shape)}."),
                "argument", call = call)
   }
-  if (!is.null(args$weights) && !is.list(args$weights)) {
-    lcnn_abort(c("{.arg weights} must be NULL or a list of arrays.",
-                 x = "Got {format_value(args$weights)}."),
-               "argument", call = call)
-  }
-  type <- paste0("LocallyConnected", rank, "D")
-  new_layer("locally_connected", type, paste0("locally_connected", rank, "d"), config,
-            name = args$name, trainable = args$trainable, dtype = args$dtype, input = input,
-            initial_weights = args$weights, call = call)
+  layer
 }
 
 # The geometry list the engine reads (src/rcpp_convert.cpp).

@@ -49,22 +49,47 @@ k_clear_session <- function() {
   invisible(NULL)
 }
 
-new_layer <- function(kind, type, name_prefix, config, name, trainable, dtype, input,
-                      initial_weights, call = rlang::caller_env()) {
+# A layer object from its kind's checked `config` and the arguments every
+# layer takes (name, trainable, dtype, input_shape, batch_input_shape,
+# batch_size, weights), read from `args`.
+new_layer <- function(kind, type, name_prefix, config, args, call = rlang::caller_env()) {
+  if (!is.null(args$weights) && !is.list(args$weights)) {
+    lcnn_abort(c("{.arg weights} must be NULL or a list of arrays.",
+                 x = "Got {format_value(args$weights)}."),
+               "argument", call = call)
+  }
   layer <- new.env(parent = emptyenv())
   layer$type <- type
   layer$config <- config
-  layer$name <- if (is.null(check_name(name, call = call))) unique_name(name_prefix) else name
-  layer$trainable <- if (is.null(trainable)) TRUE else check_flag(trainable, call = call)
-  layer$dtype <- check_dtype(dtype, call = call)
-  layer$input <- input
-  layer$initial_weights <- initial_weights
+  layer$name <- check_name(args$name, arg = "name", call = call) %||% unique_name(name_prefix)
+  layer$trainable <- if (is.null(args$trainable)) TRUE else
+    check_flag(args$trainable, arg = "trainable", call = call)
+  layer$dtype <- check_dtype(args$dtype, arg = "dtype", call = call)
+  layer$input <- check_input_spec(args$input_shape, args$batch_input_shape, args$batch_size,
+                                  call = call)
+  layer$initial_weights <- args$weights
   layer$built <- FALSE
   layer$state <- NULL
   layer$weights <- NULL
   layer$version <- next_version()
   class(layer) <- c(paste0("lcnn_layer_", kind), "lcnn_layer")
   layer
+}
+
+# The common body of the layer_*() functions. `env` is the function's
+# environment (its arguments); `constructor(args, call)` makes the layer.
+# Returns the layer, or composes it with `object` when one was given.
+layer_from_arguments <- function(env, required, constructor, call = rlang::caller_env()) {
+  is_missing <- function(arg) eval(call("missing", as.name(arg)), env)
+  for (arg in required) {
+    if (is_missing(arg)) lcnn_abort("{.arg {arg}} is required.", "argument", call = call)
+  }
+  object_missing <- is_missing("object")
+  args <- as.list(env)
+  args$object <- NULL
+  layer <- constructor(args, call)
+  if (object_missing) return(layer)
+  compose_layer(env$object, layer, call = call)
 }
 
 layer_plan <- function(layer, input_shape, call) UseMethod("layer_plan")

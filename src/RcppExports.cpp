@@ -48,6 +48,134 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// trainer_create
+SEXP trainer_create(Rcpp::List layers, std::string dtype, Rcpp::List training);
+RcppExport SEXP _lcnn_trainer_create(SEXP layersSEXP, SEXP dtypeSEXP, SEXP trainingSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type layers(layersSEXP);
+    Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type training(trainingSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_create(layers, dtype, training));
+    return rcpp_result_gen;
+END_RCPP
+}
+// trainer_fit_epoch
+Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, Rcpp::NumericVector order, double batch_size, Rcpp::NumericVector seed, int threads, Rcpp::Function progress, int every);
+RcppExport SEXP _lcnn_trainer_fit_epoch(SEXP trainerSEXP, SEXP xSEXP, SEXP ySEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP orderSEXP, SEXP batch_sizeSEXP, SEXP seedSEXP, SEXP threadsSEXP, SEXP progressSEXP, SEXP everySEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type y(ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< double >::type n(nSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type order(orderSEXP);
+    Rcpp::traits::input_parameter< double >::type batch_size(batch_sizeSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Function >::type progress(progressSEXP);
+    Rcpp::traits::input_parameter< int >::type every(everySEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_fit_epoch(trainer, x, y, weights, n, order, batch_size, seed, threads, progress, every));
+    return rcpp_result_gen;
+END_RCPP
+}
+// trainer_evaluate
+Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, double batch_size, int threads);
+RcppExport SEXP _lcnn_trainer_evaluate(SEXP trainerSEXP, SEXP xSEXP, SEXP ySEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type y(ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< double >::type n(nSEXP);
+    Rcpp::traits::input_parameter< double >::type batch_size(batch_sizeSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_evaluate(trainer, x, y, weights, n, batch_size, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// trainer_gradients
+Rcpp::List trainer_gradients(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, Rcpp::NumericVector seed, int threads);
+RcppExport SEXP _lcnn_trainer_gradients(SEXP trainerSEXP, SEXP xSEXP, SEXP ySEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type y(ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< double >::type n(nSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_gradients(trainer, x, y, weights, n, seed, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// trainer_predict
+Rcpp::NumericVector trainer_predict(SEXP trainer, Rcpp::NumericVector x, double batch_size, int threads);
+RcppExport SEXP _lcnn_trainer_predict(SEXP trainerSEXP, SEXP xSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< double >::type batch_size(batch_sizeSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_predict(trainer, x, batch_size, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// trainer_parameters
+Rcpp::List trainer_parameters(SEXP trainer);
+RcppExport SEXP _lcnn_trainer_parameters(SEXP trainerSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_parameters(trainer));
+    return rcpp_result_gen;
+END_RCPP
+}
+// trainer_set_parameters
+void trainer_set_parameters(SEXP trainer, Rcpp::List values);
+RcppExport SEXP _lcnn_trainer_set_parameters(SEXP trainerSEXP, SEXP valuesSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type values(valuesSEXP);
+    trainer_set_parameters(trainer, values);
+    return R_NilValue;
+END_RCPP
+}
+// trainer_optimizer_state
+Rcpp::List trainer_optimizer_state(SEXP trainer);
+RcppExport SEXP _lcnn_trainer_optimizer_state(SEXP trainerSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_optimizer_state(trainer));
+    return rcpp_result_gen;
+END_RCPP
+}
+// trainer_restore_optimizer
+void trainer_restore_optimizer(SEXP trainer, double iterations, double learning_rate, Rcpp::List slots);
+RcppExport SEXP _lcnn_trainer_restore_optimizer(SEXP trainerSEXP, SEXP iterationsSEXP, SEXP learning_rateSEXP, SEXP slotsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< double >::type iterations(iterationsSEXP);
+    Rcpp::traits::input_parameter< double >::type learning_rate(learning_rateSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type slots(slotsSEXP);
+    trainer_restore_optimizer(trainer, iterations, learning_rate, slots);
+    return R_NilValue;
+END_RCPP
+}
 // lc_output_dims
 Rcpp::NumericVector lc_output_dims(Rcpp::List geometry);
 RcppExport SEXP _lcnn_lc_output_dims(SEXP geometrySEXP) {
@@ -145,6 +273,15 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_network_create", (DL_FUNC) &_lcnn_network_create, 2},
     {"_lcnn_network_predict", (DL_FUNC) &_lcnn_network_predict, 4},
     {"_lcnn_network_is_null", (DL_FUNC) &_lcnn_network_is_null, 1},
+    {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 3},
+    {"_lcnn_trainer_fit_epoch", (DL_FUNC) &_lcnn_trainer_fit_epoch, 11},
+    {"_lcnn_trainer_evaluate", (DL_FUNC) &_lcnn_trainer_evaluate, 7},
+    {"_lcnn_trainer_gradients", (DL_FUNC) &_lcnn_trainer_gradients, 7},
+    {"_lcnn_trainer_predict", (DL_FUNC) &_lcnn_trainer_predict, 4},
+    {"_lcnn_trainer_parameters", (DL_FUNC) &_lcnn_trainer_parameters, 1},
+    {"_lcnn_trainer_set_parameters", (DL_FUNC) &_lcnn_trainer_set_parameters, 2},
+    {"_lcnn_trainer_optimizer_state", (DL_FUNC) &_lcnn_trainer_optimizer_state, 1},
+    {"_lcnn_trainer_restore_optimizer", (DL_FUNC) &_lcnn_trainer_restore_optimizer, 4},
     {"_lcnn_lc_output_dims", (DL_FUNC) &_lcnn_lc_output_dims, 1},
     {"_lcnn_lc_weight_shapes", (DL_FUNC) &_lcnn_lc_weight_shapes, 2},
     {"_lcnn_lc_kernel_from_keras", (DL_FUNC) &_lcnn_lc_kernel_from_keras, 4},

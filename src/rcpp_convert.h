@@ -4,9 +4,11 @@
 #include <Rcpp.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "engine/local_geometry.hpp"
+#include "engine/network.hpp"
 
 namespace lcnn {
 
@@ -23,5 +25,14 @@ std::uint64_t seed_from_r(const Rcpp::NumericVector& seed);
 void round_to_dtype(Rcpp::NumericVector& values, const std::string& dtype);
 
 Rcpp::IntegerVector dims_of(const Shape& shape);
+
+// An engine network of float type T from R's list of layer specs
+// (src/rcpp_network.cpp).
+template <typename T>
+std::unique_ptr<Network<T>> make_network(const Rcpp::List& layers);
+
+// Runs `net` on an R array of samples, returning the outputs as an R array.
+Rcpp::NumericVector predict_array(NetworkBase& net, const Rcpp::NumericVector& x,
+                                  double batch_size, int threads);
 
 }  // namespace lcnn

@@ -62,19 +62,30 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
   throw std::invalid_argument("unknown layer type '" + type + "'");
 }
 
+}  // namespace
+
+namespace lcnn {
+
 template <typename T>
-std::unique_ptr<NetworkBase> make_network(const Rcpp::List& layers) {
+std::unique_ptr<Network<T>> make_network(const Rcpp::List& layers) {
   std::vector<std::unique_ptr<Layer<T>>> built;
   for (R_xlen_t i = 0; i < layers.size(); ++i) built.push_back(make_layer<T>(layers[i]));
   return std::make_unique<Network<T>>(std::move(built));
 }
 
-}  // namespace
+template std::unique_ptr<Network<float>> make_network<float>(const Rcpp::List&);
+template std::unique_ptr<Network<double>> make_network<double>(const Rcpp::List&);
+
+}  // namespace lcnn
 
 // [[Rcpp::export(.network_create)]]
 SEXP network_create(Rcpp::List layers, std::string dtype) {
-  std::unique_ptr<NetworkBase> network =
-      dtype == "float64" ? make_network<double>(layers) : make_network<float>(layers);
+  std::unique_ptr<NetworkBase> network;
+  if (dtype == "float64") {
+    network = make_network<double>(layers);
+  } else {
+    network = make_network<float>(layers);
+  }
   return Rcpp::XPtr<NetworkBase>(network.release(), true);
 }
 
@@ -83,7 +94,12 @@ Rcpp::NumericVector network_predict(SEXP network, Rcpp::NumericVector x, double 
                                     int threads) {
   Rcpp::XPtr<NetworkBase> net(network);
   if (net.get() == nullptr) Rcpp::stop("the engine network is no longer valid");
-  const Shape in = net->input_shape(), out = net->output_shape();
+  return predict_array(*net, x, batch_size, threads);
+}
+
+Rcpp::NumericVector lcnn::predict_array(NetworkBase& net, const Rcpp::NumericVector& x,
+                                        double batch_size, int threads) {
+  const Shape in = net.input_shape(), out = net.output_shape();
   const index_t n = in.size() == 0 ? 0 : static_cast<index_t>(x.size()) / in.size();
   if (n * in.size() != static_cast<index_t>(x.size())) {
     Rcpp::stop("input has %d values, not a whole number of samples of %s", x.size(),
@@ -92,7 +108,7 @@ Rcpp::NumericVector network_predict(SEXP network, Rcpp::NumericVector x, double 
   Rcpp::NumericVector y(static_cast<R_xlen_t>(n * out.size()));
   Context ctx;
   ctx.threads = threads;
-  net->predict(x.begin(), n, static_cast<index_t>(batch_size), ctx, y.begin());
+  net.predict(x.begin(), n, static_cast<index_t>(batch_size), ctx, y.begin());
   y.attr("dim") = dims_of(out.with_batch(n));
   return y;
 }

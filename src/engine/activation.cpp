@@ -159,8 +159,8 @@ void softmax_last_axis_gradient(const Tensor<T>& y, const Tensor<T>& gy, Tensor<
 }
 
 template <typename T>
-void OutputActivation<T>::apply(Tensor<T>& output, bool training, int threads) {
-  if (training) pre_ = output;
+void OutputActivation<T>::apply(Tensor<T>& output, bool record, int threads) {
+  if (record) pre_ = output;
   if (kind_ == Activation::linear) return;
   if (kind_ == Activation::softmax) return softmax_last_axis(output);
   const index_t n = output.shape.size();

@@ -47,13 +47,13 @@ void softmax_last_axis_gradient(const Tensor<T>& y, const Tensor<T>& grad_y, Ten
 
 // An output activation as layers use it: applied in place once the
 // pre-activation is in the output, keeping the pre-activation (the logits)
-// in training so that backward() can differentiate through it.
+// when recording so that backward() can differentiate through it.
 template <typename T>
 class OutputActivation {
  public:
   explicit OutputActivation(Activation a) : kind_(a) {}
   Activation kind() const { return kind_; }
-  void apply(Tensor<T>& output, bool training, int threads);
+  void apply(Tensor<T>& output, bool record, int threads);
   // dLoss/dPre-activation from dLoss/dOutput (or a copy of it when the loss
   // already differentiated through the logits).
   void gradient(const Tensor<T>& output, const Tensor<T>& grad_output, bool through_logits,

@@ -18,7 +18,7 @@ class ActivationLayer : public Layer<T> {
   Shape output_shape() const override { return input_; }
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) override {
     output = input;
-    activation_.apply(output, ctx.training, ctx.threads);
+    activation_.apply(output, ctx.record, ctx.threads);
   }
   void backward(const Tensor<T>&, const Tensor<T>& output, const Tensor<T>& grad_output,
                 Tensor<T>* grad_input, const Context&, bool through_logits) override {

@@ -73,7 +73,7 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
           Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, F);
     }
   });
-  activation_.apply(output, ctx.training, ctx.threads);
+  activation_.apply(output, ctx.record, ctx.threads);
 }
 
 template <typename T>

@@ -20,7 +20,10 @@ Dropout<T>::Dropout(const Shape& input, double rate, std::vector<bool> shared,
 template <typename T>
 void Dropout<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
   output = input;
-  if (!ctx.training || rate_ == 0) return;
+  if (!ctx.training || rate_ == 0) {
+    mask_.clear();  // the identity, also for backward()
+    return;
+  }
   const Shape& shape = input.shape;
   // Draw one value per cell of the noise shape, then spread it.
   Shape noise = shape;
@@ -49,7 +52,6 @@ void Dropout<T>::backward(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g
                           Tensor<T>* grad_input, const Context&, bool) {
   if (grad_input == nullptr) return;
   *grad_input = grad_output;
-  if (rate_ == 0) return;
   for (std::size_t k = 0; k < mask_.size(); ++k) grad_input->data[k] *= mask_[k];
 }
 

@@ -14,7 +14,8 @@ namespace lcnn {
 
 struct Context {
   int threads = 1;  // >= 1; Network checks it
-  bool training = false;
+  bool training = false;   // dropout active
+  bool record = false;     // layers keep what backward() and logits() need
   std::uint64_t seed = 0;  // randomness of this batch (dropout), drawn by the caller
 };
 
@@ -32,9 +33,9 @@ class Layer {
   // Shapes without the batch axis.
   virtual Shape input_shape() const = 0;
   virtual Shape output_shape() const = 0;
-  // With ctx.training, keeps what backward() needs (pre-activations, masks).
+  // With ctx.record, keeps what backward() needs (pre-activations, masks).
   virtual void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) = 0;
-  // From dLoss/dOutput of the last training forward(), overwrites each
+  // From dLoss/dOutput of the last recording forward(), overwrites each
   // parameter's gradient and, unless grad_input is null, sets dLoss/dInput.
   // With `through_logits`, grad_output is already dLoss/dPre-activation (the
   // loss took the layer's logits) and the activation is skipped.
@@ -42,7 +43,7 @@ class Layer {
                         const Tensor<T>& grad_output, Tensor<T>* grad_input,
                         const Context& ctx, bool through_logits) = 0;
   virtual std::vector<ParameterBlock<T>>& parameters() = 0;
-  // The output activation and, after a training forward(), its input.
+  // The output activation and, after a recording forward(), its input.
   virtual Activation activation() const { return Activation::linear; }
   virtual const Tensor<T>* logits() const { return nullptr; }
 };

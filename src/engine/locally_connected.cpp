@@ -109,7 +109,7 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
       }
     }
   }
-  activation_.apply(output, ctx.training, ctx.threads);
+  activation_.apply(output, ctx.record, ctx.threads);
 }
 
 // Per position p: dW_p = X_p' G_p (zero at unconnected taps, whose patch

@@ -65,6 +65,7 @@ void Network<T>::predict(const double* x, index_t n, index_t batch_size, const C
   if (ctx.threads < 1) throw std::invalid_argument("the thread count must be at least 1");
   Context inference = ctx;
   inference.training = false;
+  inference.record = false;
   const index_t in_features = input_shape().size(), out_features = output_shape().size();
   Tensor<T> batch;
   for (index_t start = 0; start < n; start += batch_size) {

@@ -33,9 +33,9 @@ class Network : public NetworkBase {
   void predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
                double* y) override;
 
-  // Runs every layer; with ctx.training they keep what backward() needs.
+  // Runs every layer; with ctx.record they keep what backward() needs.
   const Tensor<T>& forward(const Tensor<T>& input, const Context& ctx);
-  // From dLoss/dOutput of the last forward(training), sets every
+  // From dLoss/dOutput of the last recording forward(), sets every
   // parameter's gradient (and dLoss/dInput unless grad_input is null).
   // `through_logits`: grad_output is dLoss/dLogits of the last layer.
   void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input,

@@ -1,0 +1,64 @@
+// Losses and metrics with Keras 2 definitions and reductions.
+//
+// Predictions are (B, ..., K) tensors; the loss of each "row" (every index
+// but the last axis) is a mean over the last axis (mse, mae, huber, binary
+// crossentropy) or a sum (categorical crossentropies), and the batch loss is
+// Keras's sum_over_batch_size: sum(w * row loss) / number of rows, with each
+// sample's weight w spread over its rows. Sparse targets hold one class
+// index per row.
+#pragma once
+
+#include <string>
+
+#include "activation.hpp"
+#include "tensor.hpp"
+
+namespace lcnn {
+
+enum class LossKind {
+  mse,
+  mae,
+  huber,
+  binary_crossentropy,
+  categorical_crossentropy,
+  sparse_categorical_crossentropy
+};
+
+struct LossSpec {
+  LossKind kind = LossKind::mse;
+  bool from_logits = false;
+  double delta = 1.0;  // huber
+};
+
+LossSpec parse_loss(const std::string& name, bool from_logits, double delta);
+bool is_sparse(const LossSpec& loss);
+
+// Keras computes a crossentropy on probabilities that a sigmoid (binary) or
+// softmax (categorical) output layer produced from its logits instead, for
+// stability: true when `output` is such an activation for this loss.
+bool takes_logits_of(const LossSpec& loss, Activation output);
+
+// The batch loss; fills grad (shaped like `input`) with dLoss/dInput. `input`
+// holds logits when the loss is from_logits or takes the output's logits,
+// else predictions. `weights` has one value per sample, or is null.
+template <typename T>
+double loss_and_gradient(const LossSpec& loss, bool logits, const Tensor<T>& input,
+                         const T* target, const T* weights, Tensor<T>& grad);
+
+enum class MetricKind {
+  binary_accuracy,
+  categorical_accuracy,
+  sparse_categorical_accuracy,
+  mae,
+  mse
+};
+
+MetricKind parse_metric(const std::string& name);
+
+// Adds sum(w * row value) to `total` and sum(w) over rows to `count`:
+// Keras's weighted running mean.
+template <typename T>
+void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const T* target,
+                       const T* weights, double& total, double& count);
+
+}  // namespace lcnn

@@ -1,0 +1,56 @@
+// Optimizers with the update rules and defaults of Keras 2.11+ (tf-keras's
+// optimizers): they update flat parameter blocks from their gradients and
+// keep their state (slots) beside them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "layer.hpp"
+
+namespace lcnn {
+
+enum class OptimizerKind { sgd, adam, rmsprop, adagrad };
+
+struct OptimizerSpec {
+  OptimizerKind kind = OptimizerKind::sgd;
+  double learning_rate = 0.01;
+  double momentum = 0;  // sgd, rmsprop
+  bool nesterov = false;
+  double beta_1 = 0.9, beta_2 = 0.999;  // adam
+  bool amsgrad = false;
+  double rho = 0.9;  // rmsprop
+  bool centered = false;
+  double initial_accumulator_value = 0.1;  // adagrad
+  double epsilon = 1e-7;
+};
+
+OptimizerKind parse_optimizer(const std::string& name);
+
+// Slots per parameter block: sgd momentum; adam m, v (and v_hat with
+// amsgrad); rmsprop velocity (and mean gradient if centered, momentum if
+// > 0); adagrad accumulator.
+int slot_count(const OptimizerSpec& spec);
+
+template <typename T>
+class Optimizer {
+ public:
+  explicit Optimizer(const OptimizerSpec& spec) : spec_(spec) {}
+  const OptimizerSpec& spec() const { return spec_; }
+  void set_learning_rate(double lr) { spec_.learning_rate = lr; }
+  // Applies one update to every block (allocating slots on first use).
+  void step(const std::vector<ParameterBlock<T>*>& blocks, int threads);
+
+  // State, for saving and restoring: the step count and, per block, its
+  // slots one after another.
+  double iterations() const { return iterations_; }
+  const std::vector<std::vector<T>>& slots() const { return slots_; }
+  void restore(double iterations, std::vector<std::vector<T>> slots);
+
+ private:
+  OptimizerSpec spec_;
+  double iterations_ = 0;
+  std::vector<std::vector<T>> slots_;  // one per parameter block
+};
+
+}  // namespace lcnn

@@ -1,0 +1,182 @@
+// Glue for training: an engine Trainer (network, loss, metrics, optimizer)
+// behind an external pointer; epochs run in the engine and call back into R
+// between batches only, for progress and interrupts.
+#include <Rcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/trainer.hpp"
+#include "rcpp_convert.h"
+
+using namespace lcnn;
+
+namespace {
+
+OptimizerSpec optimizer_from_list(const Rcpp::List& o) {
+  OptimizerSpec s;
+  s.kind = parse_optimizer(Rcpp::as<std::string>(o["name"]));
+  s.learning_rate = Rcpp::as<double>(o["learning_rate"]);
+  s.momentum = Rcpp::as<double>(o["momentum"]);
+  s.nesterov = Rcpp::as<bool>(o["nesterov"]);
+  s.beta_1 = Rcpp::as<double>(o["beta_1"]);
+  s.beta_2 = Rcpp::as<double>(o["beta_2"]);
+  s.amsgrad = Rcpp::as<bool>(o["amsgrad"]);
+  s.rho = Rcpp::as<double>(o["rho"]);
+  s.centered = Rcpp::as<bool>(o["centered"]);
+  s.initial_accumulator_value = Rcpp::as<double>(o["initial_accumulator_value"]);
+  s.epsilon = Rcpp::as<double>(o["epsilon"]);
+  return s;
+}
+
+// training: list(loss, from_logits, delta, metrics, optimizer, trainable, l1, l2),
+// the last three with one entry per parameter block.
+TrainingSpec training_from_list(const Rcpp::List& t) {
+  TrainingSpec spec;
+  spec.loss = parse_loss(Rcpp::as<std::string>(t["loss"]), Rcpp::as<bool>(t["from_logits"]),
+                         Rcpp::as<double>(t["delta"]));
+  for (const std::string& m : Rcpp::as<std::vector<std::string>>(t["metrics"])) {
+    spec.metrics.push_back(parse_metric(m));
+  }
+  spec.optimizer = optimizer_from_list(t["optimizer"]);
+  const Rcpp::LogicalVector trainable = t["trainable"];
+  const Rcpp::NumericVector l1 = t["l1"], l2 = t["l2"];
+  for (R_xlen_t i = 0; i < trainable.size(); ++i) {
+    spec.trainable.push_back(trainable[i]);
+    spec.penalties.push_back({l1[i], l2[i]});
+  }
+  return spec;
+}
+
+TrainerBase& trainer_of(SEXP ptr) {
+  Rcpp::XPtr<TrainerBase> trainer(ptr);
+  if (trainer.get() == nullptr) Rcpp::stop("the engine trainer is no longer valid");
+  return *trainer;
+}
+
+DataSet data_of(const Rcpp::NumericVector& x, const Rcpp::NumericVector& y,
+                const Rcpp::Nullable<Rcpp::NumericVector>& weights, double n) {
+  DataSet d;
+  d.n = static_cast<index_t>(n);
+  d.x = x.begin();
+  d.y = y.begin();
+  d.x_features = d.n > 0 ? static_cast<index_t>(x.size()) / d.n : 0;
+  d.y_features = d.n > 0 ? static_cast<index_t>(y.size()) / d.n : 0;
+  if (weights.isNotNull()) d.weights = Rcpp::NumericVector(weights.get()).begin();
+  return d;
+}
+
+Rcpp::List scores_to_list(const Scores& s) {
+  return Rcpp::List::create(Rcpp::_["loss"] = s.loss,
+                            Rcpp::_["metrics"] = Rcpp::wrap(s.metrics));
+}
+
+Rcpp::List blocks_to_list(const std::vector<std::vector<double>>& blocks) {
+  Rcpp::List out(blocks.size());
+  for (std::size_t i = 0; i < blocks.size(); ++i) out[i] = Rcpp::wrap(blocks[i]);
+  return out;
+}
+
+std::vector<std::vector<double>> list_to_blocks(const Rcpp::List& list) {
+  std::vector<std::vector<double>> out;
+  for (R_xlen_t i = 0; i < list.size(); ++i) {
+    out.push_back(Rcpp::as<std::vector<double>>(list[i]));
+  }
+  return out;
+}
+
+Context context(int threads) {
+  Context ctx;
+  ctx.threads = threads;
+  return ctx;
+}
+
+}  // namespace
+
+// [[Rcpp::export(.trainer_create)]]
+SEXP trainer_create(Rcpp::List layers, std::string dtype, Rcpp::List training) {
+  TrainingSpec spec = training_from_list(training);
+  std::unique_ptr<TrainerBase> trainer;
+  if (dtype == "float64") {
+    trainer = std::make_unique<Trainer<double>>(make_network<double>(layers), std::move(spec));
+  } else {
+    trainer = std::make_unique<Trainer<float>>(make_network<float>(layers), std::move(spec));
+  }
+  return Rcpp::XPtr<TrainerBase>(trainer.release(), true);
+}
+
+// `order` holds 0-based sample indices; progress(batch, loss, metrics) is
+// called after every `every` batches and returns FALSE to stop.
+// [[Rcpp::export(.trainer_fit_epoch)]]
+Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y,
+                             Rcpp::Nullable<Rcpp::NumericVector> weights, double n,
+                             Rcpp::NumericVector order, double batch_size,
+                             Rcpp::NumericVector seed, int threads, Rcpp::Function progress,
+                             int every) {
+  const DataSet data = data_of(x, y, weights, n);
+  std::vector<index_t> rows(order.begin(), order.end());
+  const index_t batches = (static_cast<index_t>(rows.size()) + static_cast<index_t>(batch_size) - 1) /
+                          static_cast<index_t>(batch_size);
+  bool completed = true;
+  const Scores scores = trainer_of(trainer).fit_epoch(
+      data, rows, static_cast<index_t>(batch_size), seed_from_r(seed), context(threads),
+      [&](index_t batch, const Scores& running) {
+        if ((batch + 1) % every != 0 && batch + 1 != batches) return true;
+        return Rcpp::as<bool>(progress(static_cast<double>(batch + 1), running.loss,
+                                       Rcpp::wrap(running.metrics)));
+      },
+      completed);
+  Rcpp::List out = scores_to_list(scores);
+  out["completed"] = completed;
+  return out;
+}
+
+// [[Rcpp::export(.trainer_evaluate)]]
+Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y,
+                            Rcpp::Nullable<Rcpp::NumericVector> weights, double n,
+                            double batch_size, int threads) {
+  return scores_to_list(trainer_of(trainer).evaluate(data_of(x, y, weights, n),
+                                                     static_cast<index_t>(batch_size),
+                                                     context(threads)));
+}
+
+// [[Rcpp::export(.trainer_gradients)]]
+Rcpp::List trainer_gradients(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y,
+                             Rcpp::Nullable<Rcpp::NumericVector> weights, double n,
+                             Rcpp::NumericVector seed, int threads) {
+  return blocks_to_list(trainer_of(trainer).gradients(data_of(x, y, weights, n),
+                                                      seed_from_r(seed), context(threads)));
+}
+
+// [[Rcpp::export(.trainer_predict)]]
+Rcpp::NumericVector trainer_predict(SEXP trainer, Rcpp::NumericVector x, double batch_size,
+                                    int threads) {
+  return predict_array(trainer_of(trainer).network(), x, batch_size, threads);
+}
+
+// [[Rcpp::export(.trainer_parameters)]]
+Rcpp::List trainer_parameters(SEXP trainer) {
+  return blocks_to_list(trainer_of(trainer).parameters());
+}
+
+// [[Rcpp::export(.trainer_set_parameters)]]
+void trainer_set_parameters(SEXP trainer, Rcpp::List values) {
+  trainer_of(trainer).set_parameters(list_to_blocks(values));
+}
+
+// [[Rcpp::export(.trainer_optimizer_state)]]
+Rcpp::List trainer_optimizer_state(SEXP trainer) {
+  TrainerBase& t = trainer_of(trainer);
+  return Rcpp::List::create(Rcpp::_["iterations"] = t.iterations(),
+                            Rcpp::_["learning_rate"] = t.learning_rate(),
+                            Rcpp::_["slots"] = blocks_to_list(t.optimizer_slots()));
+}
+
+// [[Rcpp::export(.trainer_restore_optimizer)]]
+void trainer_restore_optimizer(SEXP trainer, double iterations, double learning_rate,
+                               Rcpp::List slots) {
+  TrainerBase& t = trainer_of(trainer);
+  t.restore_optimizer(iterations, list_to_blocks(slots));
+  t.set_learning_rate(learning_rate);
+}
