@@ -77,3 +77,7 @@
     .Call(`_lcnn_random_values`, n, distribution, a, b, seed, dtype, geometry)
 }
 
+.round_to_dtype <- function(values, dtype) {
+    .Call(`_lcnn_round_values_to_dtype`, values, dtype)
+}
+

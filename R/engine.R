@@ -7,7 +7,17 @@ run_network <- function(layers, dtype, x, batch_size) {
 }
 
 create_network <- function(layers, dtype) {
-  .network_create(lapply(layers, layer_engine_spec), dtype)
+  .network_create(engine_specs(layers), dtype)
+}
+
+# The layers' engine specs. A layer's randomness (dropout) is told apart from
+# the others' by a salt: its `seed` if it has one, else its position.
+engine_specs <- function(layers) {
+  lapply(seq_along(layers), function(i) {
+    spec <- layer_engine_spec(layers[[i]])
+    if ("salt" %in% names(spec) && is.null(spec$salt)) spec$salt <- i
+    spec
+  })
 }
 
 # The model's engine network, rebuilt if any layer changed since it was made
@@ -20,4 +30,72 @@ model_network <- function(model) {
     model$engine_key <- key
   }
   model$engine
+}
+
+layer_versions <- function(model) vapply(model$layers, function(l) l$version, numeric(1))
+
+# The model's engine trainer: created on the first fit() after compile() (or
+# after readRDS(), restoring the optimizer state R kept), and brought up to
+# date if weights were set since.
+model_trainer <- function(model, data) {
+  key <- layer_versions(model)
+  if (is.null(model$trainer) || .network_is_null(model$trainer)) {
+    model$trainer <- .trainer_create(engine_specs(model$layers), model_dtype(model),
+                                     training_spec(model, data))
+    state <- model$optimizer_state
+    if (!is.null(state)) {
+      .trainer_restore_optimizer(model$trainer, state$iterations, state$learning_rate,
+                                 state$slots)
+    }
+  } else if (!identical(model$trainer_key, key)) {
+    .trainer_set_parameters(model$trainer, model_parameter_blocks(model))
+  }
+  model$trainer_key <- key
+  model$trainer
+}
+
+model_parameter_blocks <- function(model) {
+  unname(unlist(lapply(model$layers, function(l) unname(l$weights)), recursive = FALSE))
+}
+
+# What the engine's trainer needs: loss, resolved metrics, optimizer, and
+# per parameter block whether it trains and its L1/L2 penalty.
+training_spec <- function(model, data) {
+  compiled <- model$compiled
+  blocks <- unlist(lapply(model$layers, function(l) {
+    lapply(names(l$weights), function(w) {
+      penalty <- l$config[[paste0(w, "_regularizer")]]
+      list(trainable = l$trainable, l1 = penalty$l1 %||% 0, l2 = penalty$l2 %||% 0)
+    })
+  }), recursive = FALSE)
+  optimizer <- compiled$optimizer
+  list(
+    loss = compiled$loss$name, from_logits = compiled$loss$from_logits,
+    delta = compiled$loss$delta,
+    metrics = vapply(compiled$metrics, resolve_metric, character(1), loss = compiled$loss,
+                     target_dims = data$target_dims, output_dims = data$output_dims),
+    optimizer = unclass(optimizer)[c("name", "learning_rate", "momentum", "nesterov", "beta_1",
+                                     "beta_2", "amsgrad", "rho", "centered",
+                                     "initial_accumulator_value", "epsilon")],
+    trainable = vapply(blocks, function(b) b$trainable, logical(1)),
+    l1 = vapply(blocks, function(b) b$l1, numeric(1)),
+    l2 = vapply(blocks, function(b) b$l2, numeric(1))
+  )
+}
+
+# Copies the trained weights and optimizer state back into R, so that
+# get_weights(), predict() and saveRDS() see them.
+sync_from_trainer <- function(model, trainer) {
+  values <- .trainer_parameters(trainer)
+  k <- 0
+  for (layer in model$layers) {
+    for (w in names(layer$weights)) {
+      k <- k + 1
+      layer$weights[[w]] <- values[[k]]
+    }
+    if (length(layer$weights)) layer$version <- next_version()
+  }
+  model$trainer_key <- layer_versions(model)
+  model$optimizer_state <- .trainer_optimizer_state(trainer)
+  invisible(model)
 }

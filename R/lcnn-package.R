@@ -3,7 +3,7 @@
 
 #' @useDynLib lcnn, .registration = TRUE
 #' @importFrom Rcpp sourceCpp
-#' @importFrom rlang %||%
+#' @importFrom rlang %||% .data
 #' @importFrom utils .DollarNames
 NULL
 

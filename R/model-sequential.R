@@ -122,9 +122,9 @@ sequential_add <- function(model, layer, call) {
   invisible(model)
 }
 
-# Builds every layer of an unbuilt model for per-sample input `input_shape`;
-# all layers are planned before any is changed.
-build_model <- function(model, input_shape, call) {
+# Plans building every layer of an unbuilt model for per-sample input
+# `input_shape`; nothing changes until commit_layers().
+plan_layers <- function(model, input_shape, call) {
   plans <- vector("list", length(model$layers))
   shape <- input_shape
   dtype <- model_dtype(model)
@@ -132,6 +132,10 @@ build_model <- function(model, input_shape, call) {
     plans[i] <- list(plan_build(model$layers[[i]], shape, dtype, call))
     shape <- plans[[i]]$state$output_shape %||% model$layers[[i]]$state$output_shape
   }
+  plans
+}
+
+commit_layers <- function(model, plans, input_shape) {
   for (i in seq_along(model$layers)) layer_commit(model$layers[[i]], plans[[i]])
   model$input$shape <- as.integer(input_shape)
   invisible(model)

@@ -35,27 +35,29 @@ predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...
   }
   expected <- if (model_is_built(object)) model_input_shape(object)
   x <- check_input_array(x, expected, call = call)
-  if (!model_is_built(object)) build_model(object, dim(x)[-1], call = call)
+  if (!model_is_built(object)) {
+    commit_layers(object, plan_layers(object, dim(x)[-1], call), dim(x)[-1])
+  }
   .network_predict(model_network(object), x, batch_size, lcnn_num_threads())
 }
 
 # x as a double array of dims (samples, input_shape...), checked against the
 # expected per-sample shape when there is one.
-check_input_array <- function(x, expected, call) {
+check_input_array <- function(x, expected, call, arg = "x") {
   if (!(is.numeric(x) || is.logical(x)) || length(x) == 0) {
-    lcnn_abort(c("{.arg x} must be a non-empty numeric array.",
+    lcnn_abort(c("{.arg {arg}} must be a non-empty numeric array.",
                  x = "Got {format_value(x)}."),
                "argument", call = call)
   }
   if (is.null(dim(x))) {
-    lcnn_abort(c("{.arg x} must be an array with the samples along its first dimension.",
+    lcnn_abort(c("{.arg {arg}} must be an array with the samples along its first dimension.",
                  x = "Got a vector of length {length(x)}.",
                  i = if (!is.null(expected)) "Expected shape {format_shape(expected)}."),
                "shape", call = call)
   }
   dims <- dim(x)
   if (!is.null(expected) && !identical(as.integer(dims[-1]), as.integer(expected))) {
-    lcnn_abort(c("{.arg x} has the wrong shape.",
+    lcnn_abort(c("{.arg {arg}} has the wrong shape.",
                  x = "Got {format_shape(dims[-1], dims[1])}; expected {format_shape(expected)}.",
                  i = "The first dimension indexes samples; the rest must match the input shape."),
                "shape", call = call)

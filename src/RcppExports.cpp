@@ -268,6 +268,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// round_values_to_dtype
+Rcpp::NumericVector round_values_to_dtype(Rcpp::NumericVector values, std::string dtype);
+RcppExport SEXP _lcnn_round_values_to_dtype(SEXP valuesSEXP, SEXP dtypeSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type values(valuesSEXP);
+    Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
+    rcpp_result_gen = Rcpp::wrap(round_values_to_dtype(values, dtype));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_network_create", (DL_FUNC) &_lcnn_network_create, 2},
@@ -289,6 +301,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_lc_bias_from_keras", (DL_FUNC) &_lcnn_lc_bias_from_keras, 3},
     {"_lcnn_lc_bias_to_keras", (DL_FUNC) &_lcnn_lc_bias_to_keras, 2},
     {"_lcnn_random_values", (DL_FUNC) &_lcnn_random_values, 7},
+    {"_lcnn_round_values_to_dtype", (DL_FUNC) &_lcnn_round_values_to_dtype, 2},
     {NULL, NULL, 0}
 };
 

@@ -57,7 +57,7 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
     const Rcpp::LogicalVector shared = spec["shared"];
     return std::make_unique<Dropout<T>>(input, Rcpp::as<double>(spec["rate"]),
                                         std::vector<bool>(shared.begin(), shared.end()),
-                                        Rcpp::as<std::uint64_t>(spec["salt"]));
+                                        static_cast<std::uint64_t>(Rcpp::as<double>(spec["salt"])));
   }
   throw std::invalid_argument("unknown layer type '" + type + "'");
 }

@@ -82,3 +82,10 @@ Rcpp::NumericVector random_values(double n, std::string distribution, double a, 
   round_to_dtype(values, dtype);
   return values;
 }
+
+// [[Rcpp::export(.round_to_dtype)]]
+Rcpp::NumericVector round_values_to_dtype(Rcpp::NumericVector values, std::string dtype) {
+  Rcpp::NumericVector out = Rcpp::clone(values);
+  round_to_dtype(out, dtype);
+  return out;
+}

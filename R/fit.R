@@ -1,0 +1,319 @@
+#' Train a model
+#'
+#' Trains a compiled model with keras 2.15's arguments and defaults. Whole
+#' epochs of mini-batches run in the C++ engine (gather, forward, loss,
+#' backward, optimizer update); R is called back between batches only, for
+#' progress and interrupts. The model is changed in place.
+#'
+#' * `validation_split` holds out the *last* fraction of the samples, before
+#'   shuffling, as keras does.
+#' * `set.seed()` alone makes shuffling, dropout and so the trained weights
+#'   reproducible: the engine draws its seeds from R's random number
+#'   generator.
+#' * Pressing Ctrl-C (an interrupt) stops training between batches; the
+#'   model keeps the weights of the last finished batch and the history so
+#'   far is returned.
+#' * A call that fails on its arguments leaves the model as it was.
+#'
+#' @param object A compiled sequential model.
+#' @param x Input array, samples along the first dimension.
+#' @param y Targets: an array whose first dimension indexes samples and whose
+#'   others are the model's output shape; for
+#'   `sparse_categorical_crossentropy`, class indices from 0.
+#' @param batch_size Samples per gradient update.
+#' @param epochs Index of the last epoch to train.
+#' @param verbose 0 (silent), 1 (a progress bar per epoch), 2 (one line per
+#'   epoch) or `"auto"`: 1, except 2 under knitr and 0 under testthat.
+#' @param callbacks Unused for now (`NULL`).
+#' @param validation_split Fraction in `[0, 1)` of the samples (the last
+#'   ones) to validate on.
+#' @param validation_data `NULL` or `list(x_val, y_val)` (optionally with
+#'   sample weights third).
+#' @param shuffle Whether to shuffle the training samples before each epoch.
+#' @param class_weight `NULL` or weights named by class index (`"0"`,
+#'   `"1"`, ...), multiplying the sample weights of each class.
+#' @param sample_weight `NULL` or one non-negative weight per sample.
+#' @param initial_epoch Epoch to start from (for resuming training).
+#' @param ... Unused.
+#' @return A history object (see [print.lcnn_history()]), invisibly.
+#' @family training
+#' @export
+#' @examples
+#' set.seed(1)
+#' x <- array(runif(200 * 6), c(200, 6, 1))
+#' y <- as.integer(x[, 2, 1] > x[, 5, 1])
+#' model <- keras_model_sequential(input_shape = c(6, 1)) %>%
+#'   layer_locally_connected_1d(4, 2, activation = "relu") %>%
+#'   layer_flatten() %>%
+#'   layer_dense(2, activation = "softmax")
+#' model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
+#'                   metrics = "accuracy")
+#' history <- model %>% fit(x, y, epochs = 3, verbose = 0)
+#' history
+fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs = 10,
+                           verbose = "auto", callbacks = NULL, validation_split = 0,
+                           validation_data = NULL, shuffle = TRUE, class_weight = NULL,
+                           sample_weight = NULL, initial_epoch = 0, ...) {
+  call <- rlang::current_env()
+  check_compiled(object, call)
+  batch_size <- check_count(batch_size, call = call)
+  epochs <- check_count(epochs, min = 0, call = call)
+  initial_epoch <- check_count(initial_epoch, min = 0, call = call)
+  verbose <- resolve_verbose(verbose, call)
+  shuffle <- check_flag(shuffle, call = call)
+  if (!is.numeric(validation_split) || length(validation_split) != 1 ||
+      is.na(validation_split) || validation_split < 0 || validation_split >= 1) {
+    lcnn_abort(c("{.arg validation_split} must be a number in [0, 1).",
+                 x = "Got {format_value(validation_split)}."), "argument", call = call)
+  }
+  if (!is.null(callbacks)) {
+    lcnn_abort(c("{.arg callbacks} are not supported yet.",
+                 i = "Pass {.code callbacks = NULL}."), "argument", call = call)
+  }
+
+  plans <- plan_model(object, x, call)
+  data <- training_data(object, plans, x, y, sample_weight, class_weight, call)
+  validation <- NULL
+  if (!is.null(validation_data)) {
+    if (!is.list(validation_data) || !(length(validation_data) %in% 2:3)) {
+      lcnn_abort(c("{.arg validation_data} must be {.code list(x_val, y_val)} or \\
+                    {.code list(x_val, y_val, sample_weight_val)}.",
+                   x = "Got {format_value(validation_data)}."), "argument", call = call)
+    }
+    validation <- training_data(object, plans, validation_data[[1]], validation_data[[2]],
+                                if (length(validation_data) == 3) validation_data[[3]], NULL,
+                                call, what = "validation_data")
+  } else if (validation_split > 0) {
+    split_at <- floor(data$n * (1 - validation_split))
+    if (split_at < 1 || split_at >= data$n) {
+      lcnn_abort(c("{.arg validation_split} = {validation_split} leaves no samples for \\
+                    training or for validation out of {data$n}."), "argument", call = call)
+    }
+    validation <- subset_data(data, (split_at + 1):data$n)
+    data <- subset_data(data, seq_len(split_at))
+  }
+
+  commit_model(object, plans, dim(x)[-1])
+  trainer <- model_trainer(object, data)
+  history <- new_history(epochs = epochs, steps = ceiling(data$n / batch_size),
+                         verbose = verbose)
+  metric_labels <- object$compiled$metrics
+  interrupted <- FALSE
+  tryCatch(
+    for (epoch in seq_len(max(0, epochs - initial_epoch)) + initial_epoch) {
+      order <- if (shuffle) sample.int(data$n) - 1 else seq_len(data$n) - 1
+      seed <- floor(stats::runif(2) * 2^31)
+      progress <- epoch_progress(epoch, epochs, ceiling(data$n / batch_size), metric_labels,
+                                 verbose)
+      started <- Sys.time()
+      scores <- .trainer_fit_epoch(trainer, data$x, data$y, data$weights, data$n, order,
+                                   batch_size, seed, lcnn_num_threads(), progress$update,
+                                   progress$every)
+      values <- stats::setNames(c(scores$loss, scores$metrics), c("loss", metric_labels))
+      if (!is.null(validation)) {
+        val <- .trainer_evaluate(trainer, validation$x, validation$y, validation$weights,
+                                 validation$n, batch_size, lcnn_num_threads())
+        values <- c(values, stats::setNames(c(val$loss, val$metrics),
+                                            paste0("val_", c("loss", metric_labels))))
+      }
+      history <- record_epoch(history, epoch, values)
+      progress$done(values, Sys.time() - started)
+    },
+    interrupt = function(e) interrupted <<- TRUE
+  )
+  sync_from_trainer(object, trainer)
+  if (interrupted) {
+    cli::cli_inform(c("!" = "Training interrupted; the model keeps the weights of the last \\
+                             finished batch."))
+  }
+  invisible(history)
+}
+
+#' Evaluate a model
+#'
+#' The loss and metrics of a compiled model on data, computed in the engine
+#' in inference mode (dropout off), weighted by `sample_weight` if given.
+#'
+#' @inheritParams fit.lcnn_model
+#' @return A named list: `loss`, then each metric.
+#' @family training
+#' @export
+#' @examples
+#' model <- keras_model_sequential(input_shape = 3) %>% layer_dense(1)
+#' model %>% compile(optimizer = "sgd", loss = "mse", metrics = "mae")
+#' evaluate(model, matrix(1, 4, 3), rep(0, 4))
+evaluate.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, verbose = "auto",
+                                sample_weight = NULL, ...) {
+  call <- rlang::current_env()
+  check_compiled(object, call)
+  batch_size <- check_count(batch_size, call = call)
+  resolve_verbose(verbose, call)
+  plans <- plan_model(object, x, call)
+  data <- training_data(object, plans, x, y, sample_weight, NULL, call)
+  commit_model(object, plans, dim(x)[-1])
+  scores <- .trainer_evaluate(model_trainer(object, data), data$x, data$y, data$weights,
+                              data$n, batch_size, lcnn_num_threads())
+  as.list(stats::setNames(c(scores$loss, scores$metrics), c("loss", object$compiled$metrics)))
+}
+
+check_compiled <- function(model, call) {
+  if (!inherits(model, "lcnn_model")) {
+    lcnn_abort(c("{.arg object} must be a model.", x = "Got {format_value(model)}."),
+               "argument", call = call)
+  }
+  if (is.null(model$compiled)) {
+    lcnn_abort(c("Model {.val {model$name}} must be compiled before training or evaluation.",
+                 i = "Call {.code compile(model, optimizer = ..., loss = ...)} first."),
+               "state", call = call)
+  }
+}
+
+resolve_verbose <- function(verbose, call) {
+  if (identical(verbose, "auto")) {
+    if (identical(Sys.getenv("TESTTHAT"), "true")) return(0L)
+    if (isTRUE(getOption("knitr.in.progress"))) return(2L)
+    return(1L)
+  }
+  if (!is_whole(verbose) || length(verbose) != 1 || !(verbose %in% 0:2)) {
+    lcnn_abort(c("{.arg verbose} must be \"auto\", 0, 1 or 2.",
+                 x = "Got {format_value(verbose)}."), "argument", call = call)
+  }
+  as.integer(verbose)
+}
+
+# Plans for building an unbuilt model for x's shape (none if built); x is
+# checked against the model's input.
+plan_model <- function(model, x, call) {
+  if (length(model$layers) == 0) {
+    lcnn_abort("Model {.val {model$name}} has no layers.", "state", call = call)
+  }
+  expected <- if (model_is_built(model)) model_input_shape(model)
+  x <- check_input_array(x, expected, call = call)
+  if (anyNA(x)) {
+    lcnn_abort(c("{.arg x} must not contain NA or NaN.",
+                 x = "Found {sum(is.na(x))} missing value{?s}."), "argument", call = call)
+  }
+  if (model_is_built(model)) return(NULL)
+  plan_layers(model, dim(x)[-1], call)
+}
+
+commit_model <- function(model, plans, input_shape) {
+  if (!is.null(plans)) commit_layers(model, plans, input_shape)
+}
+
+# The output shape the model has, or will have once `plans` are committed.
+planned_output_shape <- function(model, plans) {
+  if (is.null(plans)) return(model$layers[[length(model$layers)]]$state$output_shape)
+  last <- length(plans)
+  plans[[last]]$state$output_shape %||% model$layers[[last]]$state$output_shape
+}
+
+# x, y and sample weights checked against the model and loss, as the engine
+# reads them: y as class indices for sparse losses, else with the output's
+# shape; weights combine sample_weight and class_weight.
+training_data <- function(model, plans, x, y, sample_weight, class_weight, call,
+                          what = "x") {
+  x_arg <- if (what == "x") "x" else paste0(what, "[[1]]")
+  y_arg <- if (what == "x") "y" else paste0(what, "[[2]]")
+  x <- check_input_array(x, planned_input_shape(model, plans), call = call, arg = x_arg)
+  if (anyNA(x)) {
+    lcnn_abort(c("{.arg {x_arg}} must not contain NA or NaN.",
+                 x = "Found {sum(is.na(x))} missing value{?s}."), "argument", call = call)
+  }
+  n <- dim(x)[1]
+  loss <- model$compiled$loss
+  output <- planned_output_shape(model, plans)
+  if (!(is.numeric(y) || is.logical(y)) || length(y) == 0) {
+    lcnn_abort(c("{.arg {y_arg}} must be a numeric array or vector.",
+                 x = "Got {format_value(y)}."), "argument", call = call)
+  }
+  y_dims <- if (is.null(dim(y))) length(y) else dim(y)
+  if (y_dims[1] != n) {
+    lcnn_abort(c("{.arg {x_arg}} and {.arg {y_arg}} must have the same number of samples.",
+                 x = "{.arg {x_arg}} has {n}, {.arg {y_arg}} has {y_dims[1]}."),
+               "shape", call = call)
+  }
+  if (anyNA(y)) {
+    lcnn_abort(c("{.arg {y_arg}} must not contain NA or NaN.",
+                 x = "Found {sum(is.na(y))} missing value{?s}."), "argument", call = call)
+  }
+  classes <- output[length(output)]
+  sparse <- loss$name == "sparse_categorical_crossentropy"
+  expected <- if (sparse) output[-length(output)] else output
+  got <- y_dims[-1]
+  if (length(got) == length(expected) + 1 && got[length(got)] == 1) got <- got[-length(got)]
+  if (!identical(as.integer(got), as.integer(expected))) {
+    want <- if (sparse) "class indices" else "targets"
+    lcnn_abort(c("{.arg {y_arg}} does not fit the model's output for loss {.val {loss$name}}.",
+                 x = "Got {.arg {y_arg}} of shape {format_shape(got, n)}; expected {want} of \\
+                      shape {format_shape(expected)}.",
+                 i = if (loss$name == "categorical_crossentropy") "One-hot targets need one \\
+                     column per unit ({classes})."),
+               "shape", call = call)
+  }
+  if (sparse && any(y != round(y) | y < 0 | y >= classes)) {
+    lcnn_abort(c("{.arg {y_arg}} must hold class indices from 0 to {classes - 1} for \\
+                  {.val {loss$name}}.",
+                 x = "Found values outside that range, such as {y[y != round(y) | y < 0 | \\
+                      y >= classes][1]}."),
+               "argument", call = call)
+  }
+  weights <- check_sample_weight(sample_weight, n, call,
+                                 arg = if (what == "x") "sample_weight" else
+                                   paste0(what, "[[3]]"))
+  if (!is.null(class_weight)) {
+    weights <- (weights %||% rep(1, n)) * class_weights(class_weight, y, sparse, classes, call)
+  }
+  storage.mode(y) <- "double"
+  list(x = x, y = y, weights = weights, n = n,
+       target_dims = c(n, expected), output_dims = c(n, output))
+}
+
+planned_input_shape <- function(model, plans) {
+  if (is.null(plans)) return(model_input_shape(model))
+  plans[[1]]$state$input_shape %||% model$layers[[1]]$state$input_shape
+}
+
+check_sample_weight <- function(w, n, call, arg) {
+  if (is.null(w)) return(NULL)
+  if (!is.numeric(w) || length(w) != n || anyNA(w) || any(w < 0)) {
+    lcnn_abort(c("{.arg {arg}} must be {n} non-negative number{?s}, one per sample.",
+                 x = "Got {format_value(w)}."), "argument", call = call)
+  }
+  as.double(w)
+}
+
+# Per-sample weights from keras's class_weight: names are class indices.
+class_weights <- function(class_weight, y, sparse, classes, call) {
+  if (is.list(class_weight)) class_weight <- unlist(class_weight)
+  keys <- suppressWarnings(as.integer(names(class_weight)))
+  if (!is.numeric(class_weight) || is.null(names(class_weight)) || anyNA(keys) ||
+      anyNA(class_weight) || any(class_weight < 0)) {
+    lcnn_abort(c("{.arg class_weight} must be non-negative weights named by class index \\
+                  (\"0\", \"1\", ...).", x = "Got {format_value(class_weight)}."),
+               "argument", call = call)
+  }
+  label <- if (sparse) {
+    as.vector(y)
+  } else if (classes == 1) {
+    round(as.vector(y))
+  } else {
+    max.col(matrix(y, nrow = dim(y)[1]), ties.method = "first") - 1
+  }
+  weight <- class_weight[match(label, keys)]
+  weight[is.na(weight)] <- 1
+  unname(weight)
+}
+
+subset_data <- function(data, rows) {
+  take <- function(a) {
+    if (is.null(dim(a))) return(a[rows])
+    dims <- dim(a)
+    out <- matrix(a, nrow = dims[1])[rows, , drop = FALSE]
+    array(out, c(length(rows), dims[-1]))
+  }
+  list(x = take(data$x), y = take(data$y),
+       weights = if (!is.null(data$weights)) data$weights[rows], n = length(rows),
+       target_dims = c(length(rows), data$target_dims[-1]),
+       output_dims = c(length(rows), data$output_dims[-1]))
+}
