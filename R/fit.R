@@ -242,6 +242,7 @@ training_data <- function(model, plans, x, y, sample_weight, class_weight, call,
   expected <- if (sparse) output[-length(output)] else output
   got <- y_dims[-1]
   if (length(got) == length(expected) + 1 && got[length(got)] == 1) got <- got[-length(got)]
+  if (length(got) == 0 && identical(as.integer(expected), 1L)) got <- 1L
   if (!identical(as.integer(got), as.integer(expected))) {
     want <- if (sparse) "class indices" else "targets"
     lcnn_abort(c("{.arg {y_arg}} does not fit the model's output for loss {.val {loss$name}}.",
@@ -251,11 +252,11 @@ training_data <- function(model, plans, x, y, sample_weight, class_weight, call,
                      column per unit ({classes})."),
                "shape", call = call)
   }
-  if (sparse && any(y != round(y) | y < 0 | y >= classes)) {
+  invalid <- if (sparse) y[y != round(y) | y < 0 | y >= classes]
+  if (length(invalid)) {
     lcnn_abort(c("{.arg {y_arg}} must hold class indices from 0 to {classes - 1} for \\
                   {.val {loss$name}}.",
-                 x = "Found values outside that range, such as {y[y != round(y) | y < 0 | \\
-                      y >= classes][1]}."),
+                 x = "Found {length(invalid)} value{?s} outside, such as {invalid[1]}."),
                "argument", call = call)
   }
   weights <- check_sample_weight(sample_weight, n, call,

@@ -1,0 +1,218 @@
+# Position-dependent scaling y[, p] = a[p] * x[, p]: a shared convolution
+# cannot fit it, a locally connected layer can.
+unshared_task <- function(n = 256, length = 12) {
+  a <- seq(-2, 2, length.out = length)
+  x <- array(runif(n * length, -1, 1), c(n, length, 1))
+  list(x = x, y = array(sweep(x[, , 1], 2, a, `*`), c(n, length, 1)))
+}
+
+test_that("fit() learns a task only unshared weights can solve", {
+  set.seed(71)
+  task <- unshared_task()
+  model <- keras_model_sequential(input_shape = c(12, 1)) %>%
+    layer_locally_connected_1d(1, 1)
+  model %>% compile(optimizer = optimizer_adam(0.05), loss = "mse")
+  history <- model %>% fit(task$x, task$y, epochs = 30, batch_size = 32, verbose = 0)
+  expect_lt(history$metrics$loss[30], 1e-3)
+  expect_lt(history$metrics$loss[30], history$metrics$loss[1] / 100)
+  expect_equal(as.vector(get_weights(model)[[1]]), seq(-2, 2, length.out = 12),
+               tolerance = 0.02)
+})
+
+test_that("validation_split validates on the last samples, before shuffling", {
+  set.seed(72)
+  task <- unshared_task(n = 100)
+  model <- keras_model_sequential(input_shape = c(12, 1)) %>%
+    layer_locally_connected_1d(1, 1)
+  model %>% compile(optimizer = "sgd", loss = "mse", metrics = "mae")
+  history <- model %>% fit(task$x, task$y, epochs = 2, validation_split = 0.25, verbose = 0)
+  expect_named(history$metrics, c("loss", "mae", "val_loss", "val_mae"))
+  last <- 76:100
+  held_out <- evaluate(model, task$x[last, , , drop = FALSE], task$y[last, , , drop = FALSE])
+  expect_equal(history$metrics$val_loss[2], held_out$loss, tolerance = 1e-6)
+  expect_equal(history$metrics$val_mae[2], held_out$mae, tolerance = 1e-6)
+  expect_equal(history$params$steps, 3)
+})
+
+test_that("validation_data and evaluate() agree; metrics are resolved as keras does", {
+  set.seed(73)
+  x <- array(runif(60 * 5), c(60, 5))
+  labels <- as.integer(x[, 1] > 0.5)
+  model <- keras_model_sequential(input_shape = 5) %>% layer_dense(2, activation = "softmax")
+  model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
+                    metrics = c("accuracy", "acc"))
+  h <- model %>% fit(x, labels, epochs = 2, validation_data = list(x, labels), verbose = 0)
+  e <- evaluate(model, x, labels)
+  expect_named(e, c("loss", "accuracy", "acc"))
+  expect_equal(h$metrics$val_loss[2], e$loss, tolerance = 1e-6)
+  expect_equal(e$accuracy, mean(max.col(predict(model, x)) - 1 == labels))
+
+  onehot <- diag(2)[labels + 1, ]
+  cat_model <- keras_model_sequential(input_shape = 5) %>% layer_dense(2, activation = "softmax")
+  cat_model %>% compile(optimizer = "adam", loss = "categorical_crossentropy",
+                        metrics = "accuracy")
+  set_weights(cat_model, get_weights(model))
+  expect_equal(evaluate(cat_model, x, onehot), e[1:2], tolerance = 1e-6)
+
+  bin <- keras_model_sequential(input_shape = 5) %>% layer_dense(1, activation = "sigmoid")
+  bin %>% compile(optimizer = "adam", loss = "binary_crossentropy", metrics = "accuracy")
+  p <- predict(bin, x)
+  expect_equal(evaluate(bin, x, labels)$accuracy, mean((p > 0.5) == labels))
+})
+
+test_that("set.seed() reproduces training bit for bit, with shuffling and dropout", {
+  train <- function() {
+    set.seed(74)
+    task <- unshared_task(n = 64)
+    model <- keras_model_sequential(input_shape = c(12, 1)) %>%
+      layer_locally_connected_1d(4, 3, activation = "relu") %>%
+      layer_dropout(0.3) %>%
+      layer_flatten() %>%
+      layer_dense(12)
+    model %>% compile(optimizer = "adam", loss = "mse")
+    model %>% fit(task$x, matrix(task$y, 64), epochs = 2, batch_size = 8, verbose = 0)
+    get_weights(model)
+  }
+  expect_identical(train(), train())
+})
+
+test_that("sample_weight and class_weight weight the loss", {
+  set.seed(75)
+  x <- matrix(runif(40), 20)
+  y <- rep(0:1, 10)
+  model <- keras_model_sequential(input_shape = 2) %>% layer_dense(2, activation = "softmax")
+  model %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  w <- ifelse(y == 1, 3, 1)
+  by_sample <- evaluate(model, x, y, sample_weight = w)$loss
+  plain <- evaluate(model, x, y)$loss
+  expect_false(isTRUE(all.equal(by_sample, plain)))
+  p <- predict(model, x)
+  nll <- -log(p[cbind(1:20, y + 1)])
+  expect_equal(by_sample, sum(w * nll) / 20, tolerance = 1e-6)
+  before <- get_weights(model)
+  h1 <- model %>% fit(x, y, epochs = 1, shuffle = FALSE, class_weight = list("1" = 3),
+                      verbose = 0)
+  after_class <- get_weights(model)
+  set_weights(model, before)
+  model %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  h2 <- model %>% fit(x, y, epochs = 1, shuffle = FALSE, sample_weight = w, verbose = 0)
+  expect_equal(get_weights(model), after_class, tolerance = 1e-6)
+  expect_equal(h1$metrics$loss, h2$metrics$loss, tolerance = 1e-6)
+})
+
+test_that("non-trainable layers keep their weights", {
+  set.seed(76)
+  task <- unshared_task(n = 32)
+  model <- keras_model_sequential(input_shape = c(12, 1)) %>%
+    layer_locally_connected_1d(2, 3, trainable = FALSE) %>%
+    layer_flatten() %>%
+    layer_dense(12)
+  frozen <- get_weights(model)[1:2]
+  model %>% compile(optimizer = "adam", loss = "mse")
+  model %>% fit(task$x, matrix(task$y, 32), epochs = 1, verbose = 0)
+  expect_identical(get_weights(model)[1:2], frozen)
+  expect_false(identical(get_weights(model)[[3]], frozen[[1]]))
+})
+
+test_that("a model trained, saved and read back predicts the same and trains on", {
+  set.seed(77)
+  task <- unshared_task(n = 64)
+  model <- keras_model_sequential(input_shape = c(12, 1)) %>%
+    layer_locally_connected_1d(1, 1)
+  model %>% compile(optimizer = "adam", loss = "mse")
+  model %>% fit(task$x, task$y, epochs = 2, verbose = 0)
+  dir <- withr::local_tempdir()
+  saveRDS(model, file.path(dir, "model.rds"))
+  saveRDS(task, file.path(dir, "task.rds"))
+  script <- file.path(dir, "reload.R")
+  writeLines(c(
+    "library(lcnn)",
+    sprintf("dir <- '%s'", dir),
+    "model <- readRDS(file.path(dir, 'model.rds')); task <- readRDS(file.path(dir, 'task.rds'))",
+    "saveRDS(predict(model, task$x), file.path(dir, 'predicted.rds'))",
+    "set.seed(1); model %>% fit(task$x, task$y, epochs = 1, verbose = 0)",
+    "saveRDS(get_weights(model), file.path(dir, 'continued.rds'))"
+  ), script)
+  status <- system2(file.path(R.home("bin"), "Rscript"), script, stdout = FALSE, stderr = FALSE)
+  expect_equal(status, 0)
+  expect_equal(readRDS(file.path(dir, "predicted.rds")), predict(model, task$x))
+  # Continuing in the fresh session matches continuing here (same optimizer state).
+  set.seed(1)
+  model %>% fit(task$x, task$y, epochs = 1, verbose = 0)
+  expect_equal(readRDS(file.path(dir, "continued.rds")), get_weights(model))
+})
+
+test_that("history prints, converts to a data frame and plots", {
+  set.seed(78)
+  task <- unshared_task(n = 40)
+  model <- keras_model_sequential(input_shape = c(12, 1)) %>% layer_locally_connected_1d(1, 1)
+  model %>% compile(optimizer = "sgd", loss = "mse", metrics = "mae")
+  history <- model %>% fit(task$x, task$y, epochs = 3, validation_split = 0.25, verbose = 0)
+  df <- as.data.frame(history)
+  expect_named(df, c("epoch", "value", "metric", "data"))
+  expect_equal(nrow(df), 12)
+  expect_equal(levels(df$metric), c("loss", "mae"))
+  expect_equal(df$value[df$metric == "mae" & df$data == "validation"], history$metrics$val_mae)
+  history$metrics <- lapply(history$metrics, round, 2)
+  expect_snapshot(print(history))
+  path <- withr::local_tempfile(fileext = ".png")
+  grDevices::png(path)
+  plot(history)
+  grDevices::dev.off()
+  expect_gt(file.size(path), 0)
+})
+
+test_that("verbose 2 prints one line per epoch", {
+  set.seed(79)
+  task <- unshared_task(n = 16)
+  model <- keras_model_sequential(input_shape = c(12, 1)) %>% layer_locally_connected_1d(1, 1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  out <- capture.output(model %>% fit(task$x, task$y, epochs = 2, verbose = 2))
+  expect_length(out, 2)
+  expect_match(out, "^Epoch [12]/2 - 1/1 - [0-9]+s - loss: [0-9.]+$")
+})
+
+test_that("bad training input raises classed errors and changes nothing", {
+  set.seed(80)
+  task <- unshared_task(n = 10)
+  model <- keras_model_sequential() %>% layer_locally_connected_1d(1, 1)
+  expect_error(fit(model, task$x, task$y), class = "lcnn_error_state")
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  bad_x <- task$x
+  bad_x[1] <- NA
+  bad_y <- task$y
+  bad_y[3] <- NaN
+  expect_error(fit(model, bad_x, task$y, verbose = 0), class = "lcnn_error_argument")
+  expect_error(fit(model, task$x, bad_y, verbose = 0), class = "lcnn_error_argument")
+  expect_error(fit(model, task$x, task$y[1:5, , , drop = FALSE], verbose = 0),
+               class = "lcnn_error_shape")
+  expect_error(fit(model, task$x, task$y, validation_split = 1, verbose = 0),
+               class = "lcnn_error_argument")
+  expect_error(fit(model, task$x, task$y, sample_weight = rep(-1, 10), verbose = 0),
+               class = "lcnn_error_argument")
+  expect_false(model$built)
+
+  cls <- keras_model_sequential(input_shape = 3) %>% layer_dense(4, activation = "softmax")
+  cls %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  before <- get_weights(cls)
+  x <- matrix(runif(30), 10)
+  expect_error(fit(cls, x, c(0:8, 4), verbose = 0), class = "lcnn_error_argument")
+  expect_error(fit(cls, x, rep(1.5, 10), verbose = 0), class = "lcnn_error_argument")
+  cat_model <- keras_model_sequential(input_shape = 3) %>% layer_dense(4, activation = "softmax")
+  cat_model %>% compile(optimizer = "sgd", loss = "categorical_crossentropy")
+  expect_error(fit(cat_model, x, diag(3)[rep(1:3, length.out = 10), ], verbose = 0),
+               class = "lcnn_error_shape")
+  expect_identical(get_weights(cls), before)
+  expect_error(compile(cls, optimizer = "lbfgs", loss = "mse"), class = "lcnn_error_argument")
+  expect_error(compile(cls, optimizer = "sgd", loss = "hinge"), class = "lcnn_error_argument")
+  expect_error(compile(cls, optimizer = "sgd", loss = "mse", metrics = "auc"),
+               class = "lcnn_error_argument")
+  expect_error(compile(cls, optimizer = "sgd"), class = "lcnn_error_argument")
+  expect_snapshot(error = TRUE, {
+    fit(cls, x, c(0:8, 4), verbose = 0)
+    fit(cat_model, x, diag(3)[rep(1:3, length.out = 10), ], verbose = 0)
+    fit(cls, x, rep(0, 9), verbose = 0)
+    fit(cls, x, rep(0, 10), validation_split = 1.5, verbose = 0)
+    compile(cls, optimizer = "sgd", loss = "hinge")
+  })
+})
