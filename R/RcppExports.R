@@ -49,6 +49,10 @@
     invisible(.Call(`_lcnn_trainer_restore_optimizer`, trainer, iterations, learning_rate, slots))
 }
 
+.trainer_set_learning_rate <- function(trainer, learning_rate) {
+    invisible(.Call(`_lcnn_trainer_set_learning_rate`, trainer, learning_rate))
+}
+
 .lc_output_dims <- function(geometry) {
     .Call(`_lcnn_lc_output_dims`, geometry)
 }

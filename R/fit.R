@@ -24,7 +24,7 @@
 #' @param epochs Index of the last epoch to train.
 #' @param verbose 0 (silent), 1 (a progress bar per epoch), 2 (one line per
 #'   epoch) or `"auto"`: 1, except 2 under knitr and 0 under testthat.
-#' @param callbacks Unused for now (`NULL`).
+#' @param callbacks `NULL` or a list of [callbacks].
 #' @param validation_split Fraction in `[0, 1)` of the samples (the last
 #'   ones) to validate on.
 #' @param validation_data `NULL` or `list(x_val, y_val)` (optionally with
@@ -66,10 +66,7 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
     lcnn_abort(c("{.arg validation_split} must be a number in [0, 1).",
                  x = "Got {format_value(validation_split)}."), "argument", call = call)
   }
-  if (!is.null(callbacks)) {
-    lcnn_abort(c("{.arg callbacks} are not supported yet.",
-                 i = "Pass {.code callbacks = NULL}."), "argument", call = call)
-  }
+  callbacks <- check_callbacks(callbacks, call)
 
   plans <- plan_model(object, x, call)
   data <- training_data(object, plans, x, y, sample_weight, class_weight, call)
@@ -98,17 +95,37 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
   history <- new_history(epochs = epochs, steps = ceiling(data$n / batch_size),
                          verbose = verbose)
   metric_labels <- object$compiled$metrics
+  state <- new.env(parent = emptyenv())
+  state$model <- object
+  state$trainer <- trainer
+  state$stop_training <- FALSE
+  state$params <- history$params
+  batch_hooks <- any(vapply(callbacks, function(cb) isTRUE(cb$batch_hooks), logical(1)))
+  named <- function(loss, metrics) as.list(stats::setNames(c(loss, metrics),
+                                                           c("loss", metric_labels)))
   interrupted <- FALSE
+  run_hook(callbacks, "on_train_begin", list(), state)
   tryCatch(
     for (epoch in seq_len(max(0, epochs - initial_epoch)) + initial_epoch) {
+      run_hook(callbacks, "on_epoch_begin", epoch - 1, list(), state)
       order <- if (shuffle) sample.int(data$n) - 1 else seq_len(data$n) - 1
       seed <- floor(stats::runif(2) * 2^31)
       progress <- epoch_progress(epoch, epochs, ceiling(data$n / batch_size), metric_labels,
                                  verbose)
+      # The engine calls this between batches; FALSE stops the epoch.
+      after_batch <- function(batch, loss, metrics) {
+        progress$update(batch, loss, metrics)
+        if (batch_hooks) {
+          run_hook(callbacks, "on_batch_end", batch - 1, named(loss, metrics), state)
+          if (!state$stop_training) run_hook(callbacks, "on_batch_begin", batch, list(), state)
+        }
+        !state$stop_training
+      }
+      if (batch_hooks) run_hook(callbacks, "on_batch_begin", 0, list(), state)
       started <- Sys.time()
       scores <- .trainer_fit_epoch(trainer, data$x, data$y, data$weights, data$n, order,
-                                   batch_size, seed, lcnn_num_threads(), progress$update,
-                                   progress$every)
+                                   batch_size, seed, lcnn_num_threads(), after_batch,
+                                   if (batch_hooks) 1L else progress$every)
       values <- stats::setNames(c(scores$loss, scores$metrics), c("loss", metric_labels))
       if (!is.null(validation)) {
         val <- .trainer_evaluate(trainer, validation$x, validation$y, validation$weights,
@@ -118,9 +135,12 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
       }
       history <- record_epoch(history, epoch, values)
       progress$done(values, Sys.time() - started)
+      run_hook(callbacks, "on_epoch_end", epoch - 1, as.list(values), state)
+      if (state$stop_training) break
     },
     interrupt = function(e) interrupted <<- TRUE
   )
+  run_hook(callbacks, "on_train_end", list(), state)
   sync_from_trainer(object, trainer)
   if (interrupted) {
     cli::cli_inform(c("!" = "Training interrupted; the model keeps the weights of the last \\

@@ -176,6 +176,17 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// trainer_set_learning_rate
+void trainer_set_learning_rate(SEXP trainer, double learning_rate);
+RcppExport SEXP _lcnn_trainer_set_learning_rate(SEXP trainerSEXP, SEXP learning_rateSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< double >::type learning_rate(learning_rateSEXP);
+    trainer_set_learning_rate(trainer, learning_rate);
+    return R_NilValue;
+END_RCPP
+}
 // lc_output_dims
 Rcpp::NumericVector lc_output_dims(Rcpp::List geometry);
 RcppExport SEXP _lcnn_lc_output_dims(SEXP geometrySEXP) {
@@ -294,6 +305,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_trainer_set_parameters", (DL_FUNC) &_lcnn_trainer_set_parameters, 2},
     {"_lcnn_trainer_optimizer_state", (DL_FUNC) &_lcnn_trainer_optimizer_state, 1},
     {"_lcnn_trainer_restore_optimizer", (DL_FUNC) &_lcnn_trainer_restore_optimizer, 4},
+    {"_lcnn_trainer_set_learning_rate", (DL_FUNC) &_lcnn_trainer_set_learning_rate, 2},
     {"_lcnn_lc_output_dims", (DL_FUNC) &_lcnn_lc_output_dims, 1},
     {"_lcnn_lc_weight_shapes", (DL_FUNC) &_lcnn_lc_weight_shapes, 2},
     {"_lcnn_lc_kernel_from_keras", (DL_FUNC) &_lcnn_lc_kernel_from_keras, 4},

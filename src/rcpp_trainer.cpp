@@ -180,3 +180,8 @@ void trainer_restore_optimizer(SEXP trainer, double iterations, double learning_
   t.restore_optimizer(iterations, list_to_blocks(slots));
   t.set_learning_rate(learning_rate);
 }
+
+// [[Rcpp::export(.trainer_set_learning_rate)]]
+void trainer_set_learning_rate(SEXP trainer, double learning_rate) {
+  trainer_of(trainer).set_learning_rate(learning_rate);
+}

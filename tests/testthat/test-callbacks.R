@@ -1,0 +1,111 @@
+# A model whose validation loss can be steered: fit y = x with one weight.
+line_model <- function(optimizer = optimizer_sgd(0.1)) {
+  model <- keras_model_sequential(input_shape = 1, dtype = "float64") %>%
+    layer_dense(1, use_bias = FALSE, kernel_initializer = "zeros")
+  model %>% compile(optimizer = optimizer, loss = "mse")
+  model
+}
+line_x <- matrix(seq(-1, 1, length.out = 8))
+
+test_that("early stopping stops after `patience` epochs without improvement", {
+  model <- line_model()
+  # Validating against the wrong target: val_loss grows as training improves.
+  h <- model %>% fit(line_x, line_x, epochs = 20, verbose = 0, shuffle = FALSE,
+                     validation_data = list(line_x, -line_x),
+                     callbacks = list(callback_early_stopping(patience = 2)))
+  expect_length(h$metrics$loss, 3)
+  expect_equal(which.min(h$metrics$val_loss), 1)
+})
+
+test_that("early stopping restores the best weights when asked", {
+  model <- line_model()
+  h <- model %>% fit(line_x, line_x, epochs = 20, verbose = 0, shuffle = FALSE,
+                     validation_data = list(line_x, -line_x),
+                     callbacks = list(callback_early_stopping(patience = 2,
+                                                              restore_best_weights = TRUE)))
+  expect_length(h$metrics$loss, 3)
+  # The best epoch was the first: the weights are those after one epoch.
+  best <- line_model()
+  best %>% fit(line_x, line_x, epochs = 1, verbose = 0, shuffle = FALSE)
+  expect_equal(get_weights(model), get_weights(best))
+})
+
+test_that("the learning rate scheduler and reduce-on-plateau change the rate", {
+  model <- line_model()
+  seen <- numeric()
+  sched <- callback_learning_rate_scheduler(function(epoch, lr) {
+    seen <<- c(seen, lr)
+    0.1 / (epoch + 1)
+  })
+  model %>% fit(line_x, line_x, epochs = 3, verbose = 0, callbacks = list(sched))
+  expect_equal(seen, c(0.1, 0.1, 0.05))
+  expect_equal(model$optimizer_state$learning_rate, 0.1 / 3)
+
+  plateau <- line_model()
+  plateau %>% fit(line_x, line_x, epochs = 4, verbose = 0,
+                  validation_data = list(line_x, -line_x),
+                  callbacks = list(callback_reduce_lr_on_plateau(patience = 1, factor = 0.5)))
+  # val_loss worsens every epoch: with patience 1 the rate halves after each
+  # of epochs 2, 3 and 4.
+  expect_equal(plateau$optimizer_state$learning_rate, 0.1 * 0.5^3)
+})
+
+test_that("checkpoints, the CSV logger and lambdas see every epoch", {
+  dir <- withr::local_tempdir()
+  model <- line_model()
+  epochs_seen <- integer()
+  trained <- FALSE
+  model %>% fit(
+    line_x, line_x, epochs = 3, verbose = 0, validation_split = 0.25,
+    callbacks = list(
+      callback_model_checkpoint(file.path(dir, "model-{epoch:02d}-{val_loss:.3f}.rds")),
+      callback_model_checkpoint(file.path(dir, "best.rds"), save_best_only = TRUE,
+                                save_weights_only = TRUE),
+      callback_csv_logger(file.path(dir, "log.csv")),
+      callback_lambda(on_epoch_end = function(epoch, logs) epochs_seen <<- c(epochs_seen, epoch),
+                      on_train_end = function(logs) trained <<- TRUE)
+    )
+  )
+  expect_equal(epochs_seen, 0:2)
+  expect_true(trained)
+  files <- list.files(dir, pattern = "^model-")
+  expect_length(files, 3)
+  expect_match(files[1], "^model-01-[0-9]+\\.[0-9]{3}\\.rds$")
+  restored <- readRDS(file.path(dir, files[3]))
+  expect_equal(get_weights(restored), get_weights(model))
+  expect_true(is.list(readRDS(file.path(dir, "best.rds"))))
+  log <- utils::read.csv(file.path(dir, "log.csv"))
+  expect_named(log, c("epoch", "loss", "val_loss"))
+  expect_equal(log$epoch, 0:2)
+})
+
+test_that("batch hooks run between batches; terminate_on_nan stops at a NaN loss", {
+  model <- line_model()
+  batches <- integer()
+  model %>% fit(line_x, line_x, epochs = 1, batch_size = 2, verbose = 0,
+                callbacks = callback_lambda(on_batch_end = function(batch, logs) {
+                  batches <<- c(batches, batch)
+                }))
+  expect_equal(batches, 0:3)
+
+  exploding <- line_model(optimizer_sgd(1e6))
+  expect_message(
+    h <- exploding %>% fit(line_x * 1e3, line_x, epochs = 5, batch_size = 1, verbose = 0,
+                           callbacks = list(callback_terminate_on_nan())),
+    "invalid loss"
+  )
+  expect_lt(length(h$metrics$loss), 5)
+})
+
+test_that("bad callbacks raise classed errors", {
+  model <- line_model()
+  expect_error(fit(model, line_x, line_x, callbacks = list(1), verbose = 0),
+               class = "lcnn_error_argument")
+  expect_error(callback_early_stopping(mode = "up"), class = "lcnn_error_argument")
+  expect_error(callback_reduce_lr_on_plateau(factor = 2), class = "lcnn_error_argument")
+  expect_error(callback_lambda(on_epoch_end = 3), class = "lcnn_error_argument")
+  expect_error(callback_learning_rate_scheduler(0.1), class = "lcnn_error_argument")
+  expect_warning(fit(model, line_x, line_x, epochs = 1, verbose = 0,
+                     callbacks = list(callback_early_stopping())),
+                 class = "lcnn_warning_monitor")
+})
