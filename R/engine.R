@@ -65,9 +65,11 @@ training_spec <- function(model, data) {
   blocks <- unlist(lapply(model$layers, function(l) {
     lapply(names(l$weights), function(w) {
       penalty <- l$config[[paste0(w, "_regularizer")]]
-      list(trainable = l$trainable, l1 = penalty$l1 %||% 0, l2 = penalty$l2 %||% 0)
+      list(trainable = l$trainable, l1 = penalty$l1 %||% 0, l2 = penalty$l2 %||% 0,
+           constraint = constraint_spec(l, w))
     })
   }), recursive = FALSE)
+  activity <- lapply(model$layers, function(l) l$config$activity_regularizer)
   optimizer <- compiled$optimizer
   list(
     loss = compiled$loss$name, from_logits = compiled$loss$from_logits,
@@ -79,8 +81,41 @@ training_spec <- function(model, data) {
                                      "initial_accumulator_value", "epsilon")],
     trainable = vapply(blocks, function(b) b$trainable, logical(1)),
     l1 = vapply(blocks, function(b) b$l1, numeric(1)),
-    l2 = vapply(blocks, function(b) b$l2, numeric(1))
+    l2 = vapply(blocks, function(b) b$l2, numeric(1)),
+    constraints = lapply(blocks, function(b) b$constraint),
+    activity_l1 = vapply(activity, function(r) r$l1 %||% 0, numeric(1)),
+    activity_l2 = vapply(activity, function(r) r$l2 %||% 0, numeric(1))
   )
+}
+
+# A weight's constraint for the engine. Norms run over `axis` of the
+# Keras-layout array: weights sharing all other indices form a group,
+# numbered in that array and carried into lcnn's layout by the layer's own
+# map (0 where a weight has no Keras entry).
+constraint_spec <- function(layer, weight) {
+  constraint <- layer$config[[paste0(weight, "_constraint")]]
+  if (is.null(constraint)) {
+    return(list(name = "none", min_value = 0, max_value = 0, rate = 1, group = numeric()))
+  }
+  args <- constraint$args
+  group <- numeric()
+  if (!is.null(args$axis)) {
+    dims <- layer$state$keras_shapes[[weight]]
+    axis <- ifelse(args$axis < 0, length(dims) + args$axis, args$axis) + 1
+    if (any(axis < 1 | axis > length(dims))) {
+      lcnn_abort(c("The {.arg axis} of the {weight} constraint of layer {.val {layer$name}} \
+                    must name axes of its Keras-layout shape {format_shape_plain(dims)} \
+                    (from 0).", x = "Got {format_value(args$axis)}."), "argument", call = NULL)
+    }
+    index <- arrayInd(seq_len(prod(dims)), dims)
+    kept <- setdiff(seq_along(dims), axis)
+    keys <- if (length(kept)) index[, kept, drop = FALSE] - 1 else matrix(0, nrow(index), 0)
+    strides <- cumprod(c(1, dims[kept]))[seq_along(kept)]
+    group <- array(1 + keys %*% strides, dims)
+    group <- layer_engine_layout(layer, weight, group)
+  }
+  list(name = constraint$name, min_value = args$min_value %||% 0,
+       max_value = args$max_value %||% 0, rate = args$rate %||% 1, group = group)
 }
 
 # Copies the trained weights and optimizer state back into R, so that

@@ -85,6 +85,9 @@ layer_import_weights.lcnn_layer_dense <- function(layer, weights, state, dtype, 
 }
 
 #' @export
+layer_engine_layout.lcnn_layer_dense <- function(layer, weight, keras) as.double(keras)
+
+#' @export
 layer_engine_spec.lcnn_layer_dense <- function(layer) {
   list(type = "dense", input_shape = layer$state$input_shape, units = layer$config$units,
        activation = layer$config$activation, kernel = layer$weights$kernel,

@@ -258,6 +258,16 @@ layer_import_weights.lcnn_layer_locally_connected <- function(layer, weights, st
 }
 
 #' @export
+layer_engine_layout.lcnn_layer_locally_connected <- function(layer, weight, keras) {
+  geometry <- layer$state$geometry
+  if (weight == "kernel") {
+    .lc_kernel_from_keras(geometry, layer$config$implementation, as.double(keras), "float64")
+  } else {
+    .lc_bias_from_keras(geometry, as.double(keras), "float64")
+  }
+}
+
+#' @export
 layer_engine_spec.lcnn_layer_locally_connected <- function(layer) {
   list(type = "locally_connected", geometry = layer$state$geometry,
        activation = layer$config$activation, kernel = layer$weights$kernel,

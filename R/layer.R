@@ -103,6 +103,9 @@ layer_import_weights <- function(layer, weights, state, dtype, arg, call, offset
   UseMethod("layer_import_weights")
 }
 layer_engine_spec <- function(layer) UseMethod("layer_engine_spec")
+# A Keras-layout array of weight `weight` in lcnn's layout (0 where lcnn's
+# layout has an entry Keras's has not).
+layer_engine_layout <- function(layer, weight, keras) UseMethod("layer_engine_layout")
 
 # Builds `layer` for per-sample input shape `input_shape`, returning the plan
 # that layer_commit() applies. A layer already built must get the same shape.

@@ -30,8 +30,10 @@ OptimizerSpec optimizer_from_list(const Rcpp::List& o) {
   return s;
 }
 
-// training: list(loss, from_logits, delta, metrics, optimizer, trainable, l1, l2),
-// the last three with one entry per parameter block.
+// training: list(loss, from_logits, delta, metrics, optimizer, trainable, l1,
+// l2, constraints) with one entry per parameter block in the last four, each
+// constraint list(name, min_value, max_value, rate, group); and
+// activity_l1, activity_l2 with one entry per layer.
 TrainingSpec training_from_list(const Rcpp::List& t) {
   TrainingSpec spec;
   spec.loss = parse_loss(Rcpp::as<std::string>(t["loss"]), Rcpp::as<bool>(t["from_logits"]),
@@ -42,9 +44,23 @@ TrainingSpec training_from_list(const Rcpp::List& t) {
   spec.optimizer = optimizer_from_list(t["optimizer"]);
   const Rcpp::LogicalVector trainable = t["trainable"];
   const Rcpp::NumericVector l1 = t["l1"], l2 = t["l2"];
+  const Rcpp::List constraints = t["constraints"];
   for (R_xlen_t i = 0; i < trainable.size(); ++i) {
     spec.trainable.push_back(trainable[i]);
     spec.penalties.push_back({l1[i], l2[i]});
+    const Rcpp::List c = constraints[i];
+    ConstraintSpec constraint;
+    constraint.kind = parse_constraint(Rcpp::as<std::string>(c["name"]));
+    constraint.min_value = Rcpp::as<double>(c["min_value"]);
+    constraint.max_value = Rcpp::as<double>(c["max_value"]);
+    constraint.rate = Rcpp::as<double>(c["rate"]);
+    const Rcpp::NumericVector group = c["group"];
+    constraint.group.assign(group.begin(), group.end());
+    spec.constraints.push_back(std::move(constraint));
+  }
+  const Rcpp::NumericVector activity_l1 = t["activity_l1"], activity_l2 = t["activity_l2"];
+  for (R_xlen_t i = 0; i < activity_l1.size(); ++i) {
+    spec.activity.push_back({activity_l1[i], activity_l2[i]});
   }
   return spec;
 }

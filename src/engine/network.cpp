@@ -1,6 +1,7 @@
 #include "network.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <utility>
 
@@ -31,14 +32,54 @@ const Tensor<T>& Network<T>::forward(const Tensor<T>& input, const Context& ctx)
 }
 
 template <typename T>
+double Network<T>::activity_penalty(const std::vector<Penalty>& activity) const {
+  double total = 0;
+  for (std::size_t i = 0; i < activity.size(); ++i) {
+    if (!activity[i].active()) continue;
+    double sum = 0;
+    for (T v : activations_[i].data) {
+      sum += activity[i].l1 * std::abs(double(v)) + activity[i].l2 * double(v) * double(v);
+    }
+    total += sum / double(activations_[i].batch());
+  }
+  return total;
+}
+
+namespace {
+
+// Adds the gradient of (l1 sum|y| + l2 sum y^2) / B to grad.
+template <typename T>
+void add_activity_gradient(const Penalty& p, const Tensor<T>& y, Tensor<T>& grad) {
+  const T l1 = T(p.l1 / double(y.batch())), l2 = T(2 * p.l2 / double(y.batch()));
+  for (std::size_t k = 0; k < y.data.size(); ++k) {
+    const T v = y.data[k];
+    grad.data[k] += l1 * (v > 0 ? T(1) : v < 0 ? T(-1) : T(0)) + l2 * v;
+  }
+}
+
+}  // namespace
+
+template <typename T>
 void Network<T>::backward(const Tensor<T>& input, const Tensor<T>& grad_output,
-                          Tensor<T>* grad_input, const Context& ctx, bool through_logits) {
+                          Tensor<T>* grad_input, const Context& ctx, bool through_logits,
+                          const std::vector<Penalty>& activity) {
+  auto penalty_of = [&](std::size_t i) -> const Penalty* {
+    return i < activity.size() && activity[i].active() ? &activity[i] : nullptr;
+  };
   const Tensor<T>* grad = &grad_output;
+  if (const Penalty* p = penalty_of(layers_.size() - 1)) {
+    output_gradient_ = grad_output;
+    add_activity_gradient(*p, activations_.back(), output_gradient_);
+    grad = &output_gradient_;
+  }
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const Tensor<T>& in = i == 0 ? input : activations_[i - 1];
     Tensor<T>* grad_in = i == 0 ? grad_input : &gradients_[i];
     layers_[i]->backward(in, activations_[i], *grad, grad_in, ctx,
                          through_logits && i + 1 == layers_.size());
+    if (i > 0) {
+      if (const Penalty* p = penalty_of(i - 1)) add_activity_gradient(*p, activations_[i - 1], *grad_in);
+    }
     grad = grad_in;
   }
 }

@@ -9,6 +9,13 @@
 
 namespace lcnn {
 
+// Penalty l1 * sum|w| + l2 * sum w^2 on weights or, divided by the batch
+// size as Keras does, on a layer's outputs.
+struct Penalty {
+  double l1 = 0, l2 = 0;
+  bool active() const { return l1 != 0 || l2 != 0; }
+};
+
 // Type-erased so that callers need not know the network's float type.
 class NetworkBase {
  public:
@@ -35,17 +42,22 @@ class Network : public NetworkBase {
 
   // Runs every layer; with ctx.record they keep what backward() needs.
   const Tensor<T>& forward(const Tensor<T>& input, const Context& ctx);
+  // The activity penalties (one per layer, or none) of the last forward().
+  double activity_penalty(const std::vector<Penalty>& activity) const;
   // From dLoss/dOutput of the last recording forward(), sets every
-  // parameter's gradient (and dLoss/dInput unless grad_input is null).
+  // parameter's gradient (and dLoss/dInput unless grad_input is null),
+  // adding the gradient of the activity penalties on the way.
   // `through_logits`: grad_output is dLoss/dLogits of the last layer.
   void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input,
-                const Context& ctx, bool through_logits);
+                const Context& ctx, bool through_logits,
+                const std::vector<Penalty>& activity = {});
   Layer<T>& layer(std::size_t i) { return *layers_[i]; }
   std::size_t size() const { return layers_.size(); }
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<Tensor<T>> activations_;  // one per layer, reused across batches
   std::vector<Tensor<T>> gradients_;    // dLoss/dInput of each layer but the first
+  Tensor<T> output_gradient_;          // dLoss/dOutput with the last layer's activity term
 };
 
 }  // namespace lcnn

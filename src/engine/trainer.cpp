@@ -13,8 +13,13 @@ Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
   for (std::size_t i = 0; i < network_->size(); ++i) {
     for (ParameterBlock<T>& block : network_->layer(i).parameters()) blocks_.push_back(&block);
   }
-  if (spec_.trainable.size() != blocks_.size() || spec_.penalties.size() != blocks_.size()) {
-    throw std::invalid_argument("training spec needs one trainable flag and penalty per block");
+  if (spec_.trainable.size() != blocks_.size() || spec_.penalties.size() != blocks_.size() ||
+      spec_.constraints.size() != blocks_.size()) {
+    throw std::invalid_argument(
+        "training spec needs one trainable flag, penalty and constraint per block");
+  }
+  if (!spec_.activity.empty() && spec_.activity.size() != network_->size()) {
+    throw std::invalid_argument("training spec needs one activity penalty per layer");
   }
 }
 
@@ -66,7 +71,11 @@ double Trainer<T>::forward_backward(Batch& batch, const Context& ctx,
                                     std::vector<double>& totals, std::vector<double>& counts) {
   const Tensor<T>& out = network_->forward(batch.x, ctx);
   Layer<T>& last = network_->layer(network_->size() - 1);
-  const bool fused = takes_logits_of(spec_.loss, last.activation());
+  // An activity penalty on the output needs the gradient through the
+  // activation, so the loss then takes the probabilities.
+  const bool output_penalized =
+      !spec_.activity.empty() && spec_.activity.back().active();
+  const bool fused = takes_logits_of(spec_.loss, last.activation()) && !output_penalized;
   const Tensor<T>& loss_input = fused ? *last.logits() : out;
   const T* weights = batch.weights.empty() ? nullptr : batch.weights.data();
   Tensor<T> grad;
@@ -75,8 +84,8 @@ double Trainer<T>::forward_backward(Batch& batch, const Context& ctx,
   for (std::size_t m = 0; m < spec_.metrics.size(); ++m) {
     accumulate_metric(spec_.metrics[m], out, batch.y.data.data(), weights, totals[m], counts[m]);
   }
-  if (ctx.training) network_->backward(batch.x, grad, nullptr, ctx, fused);
-  return loss + penalty(ctx.training);
+  if (ctx.training) network_->backward(batch.x, grad, nullptr, ctx, fused, spec_.activity);
+  return loss + network_->activity_penalty(spec_.activity) + penalty(ctx.training);
 }
 
 namespace {
@@ -117,6 +126,9 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
     step.seed = seed + static_cast<std::uint64_t>(b);
     const double loss = forward_backward(batch, step, totals, counts);
     optimizer_.step(trained, ctx.threads);
+    for (std::size_t k = 0; k < blocks_.size(); ++k) {
+      if (spec_.trainable[k]) apply_constraint(spec_.constraints[k], blocks_[k]->values);
+    }
     loss_sum += loss * count;
     seen += count;
     if (!progress(b, running_scores(loss_sum, seen, totals, counts))) {

@@ -8,25 +8,24 @@
 #include <memory>
 #include <vector>
 
+#include "constraint.hpp"
 #include "loss.hpp"
 #include "network.hpp"
 #include "optimizer.hpp"
 
 namespace lcnn {
 
-// Penalty l1 * sum|w| + l2 * sum w^2 on one parameter block.
-struct Penalty {
-  double l1 = 0, l2 = 0;
-};
-
 struct TrainingSpec {
   LossSpec loss;
   std::vector<MetricKind> metrics;
   OptimizerSpec optimizer;
-  // Per parameter block of the network, in order: whether it trains and its
-  // regularization penalty.
+  // Per parameter block of the network, in order: whether it trains, its
+  // regularization penalty and its constraint.
   std::vector<bool> trainable;
   std::vector<Penalty> penalties;
+  std::vector<ConstraintSpec> constraints;
+  // Per layer: the penalty on its outputs (activity regularizer).
+  std::vector<Penalty> activity;
 };
 
 // A data set as R holds it: column-major (n, ...) arrays. Sparse targets

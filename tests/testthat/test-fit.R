@@ -216,3 +216,51 @@ test_that("bad training input raises classed errors and changes nothing", {
     compile(cls, optimizer = "sgd", loss = "hinge")
   })
 })
+
+test_that("freeze_weights() and unfreeze_weights() act at the next compile", {
+  model <- keras_model_sequential(input_shape = c(8, 1)) %>%
+    layer_locally_connected_1d(2, 3, name = "local") %>%
+    layer_flatten() %>%
+    layer_dense(1)
+  trainable <- function() vapply(model$layers, function(l) l$trainable, logical(1))
+  expect_invisible(freeze_weights(model, to = "local"))
+  expect_equal(trainable(), c(FALSE, TRUE, TRUE))
+  unfreeze_weights(model)
+  freeze_weights(model, from = 2)
+  expect_equal(trainable(), c(TRUE, FALSE, FALSE))
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  before <- get_weights(model)
+  model %>% fit(array(runif(40), c(5, 8, 1)), runif(5), epochs = 1, verbose = 0)
+  after <- get_weights(model)
+  expect_false(identical(after[[1]], before[[1]]))
+  expect_identical(after[3:4], before[3:4])
+  expect_error(freeze_weights(model, from = 3, to = 1), class = "lcnn_error_argument")
+  expect_error(freeze_weights(model, from = "nope"), class = "lcnn_error_argument")
+  expect_error(freeze_weights(1), class = "lcnn_error_argument")
+})
+
+test_that("an interrupt stops training between batches and keeps finished batches", {
+  set.seed(81)
+  task <- unshared_task(n = 40)
+  model <- keras_model_sequential(input_shape = c(12, 1), dtype = "float64") %>%
+    layer_locally_connected_1d(1, 1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  start <- get_weights(model)
+  stopper <- callback_lambda(on_batch_end = function(batch, logs) {
+    if (batch == 1) rlang::interrupt()
+  })
+  expect_message(
+    history <- model %>% fit(task$x, task$y, epochs = 5, batch_size = 10, shuffle = FALSE,
+                             verbose = 0, callbacks = list(stopper)),
+    "interrupted"
+  )
+  expect_length(history$metrics$loss, 0)
+  # Exactly two batches were applied: the same as training on them alone.
+  twice <- keras_model_sequential(input_shape = c(12, 1), dtype = "float64") %>%
+    layer_locally_connected_1d(1, 1)
+  set_weights(twice, start)
+  twice %>% compile(optimizer = "sgd", loss = "mse")
+  twice %>% fit(task$x[1:20, , , drop = FALSE], task$y[1:20, , , drop = FALSE], epochs = 1,
+                batch_size = 10, shuffle = FALSE, verbose = 0)
+  expect_equal(get_weights(model), get_weights(twice))
+})

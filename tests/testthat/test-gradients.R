@@ -105,3 +105,29 @@ test_that("sample weights and regularization penalties enter the gradient", {
   expect_gradients_match(model, random_array(c(6, 5, 1)), random_array(c(6, 1)),
                          sample_weight = c(1, 2, 0, 0.5, 1, 3))
 })
+
+test_that("activity regularizers enter the loss and its gradient", {
+  set.seed(56)
+  model <- keras_model_sequential(input_shape = c(6, 2), dtype = "float64") %>%
+    layer_locally_connected_1d(3, 2, activation = "tanh",
+                               activity_regularizer = regularizer_l1_l2(0.03, 0.05)) %>%
+    layer_flatten() %>%
+    layer_dense(2, activation = "softmax", activity_regularizer = regularizer_l2(0.1))
+  model %>% compile(optimizer = "sgd", loss = "categorical_crossentropy")
+  x <- random_array(c(4, 6, 2))
+  y <- diag(2)[c(1, 2, 2, 1), ]
+  expect_gradients_match(model, x, y)
+  plain <- keras_model_sequential(input_shape = c(6, 2), dtype = "float64") %>%
+    layer_locally_connected_1d(3, 2, activation = "tanh") %>%
+    layer_flatten() %>%
+    layer_dense(2, activation = "softmax")
+  plain %>% compile(optimizer = "sgd", loss = "categorical_crossentropy")
+  set_weights(plain, get_weights(model))
+  hidden <- predict(keras_model_sequential(input_shape = c(6, 2), dtype = "float64") %>%
+                      layer_locally_connected_1d(3, 2, activation = "tanh",
+                                                 weights = get_weights(model)[1:2]), x)
+  out <- predict(plain, x)
+  penalty <- (0.03 * sum(abs(hidden)) + 0.05 * sum(hidden^2)) / 4 + 0.1 * sum(out^2) / 4
+  expect_equal(evaluate(model, x, y)$loss, evaluate(plain, x, y)$loss + penalty,
+               tolerance = 1e-8)
+})
