@@ -264,3 +264,32 @@ test_that("an interrupt stops training between batches and keeps finished batche
                 batch_size = 10, shuffle = FALSE, verbose = 0)
   expect_equal(get_weights(model), get_weights(twice))
 })
+
+test_that("verbose = 'auto' is silent under testthat, per epoch under knitr", {
+  expect_equal(lcnn:::resolve_verbose("auto", NULL), 0L)
+  withr::local_envvar(TESTTHAT = "false")
+  expect_equal(lcnn:::resolve_verbose("auto", NULL), 1L)
+  withr::local_options(knitr.in.progress = TRUE)
+  expect_equal(lcnn:::resolve_verbose("auto", NULL), 2L)
+  expect_error(lcnn:::resolve_verbose(3, NULL), class = "lcnn_error_argument")
+})
+
+test_that("progress lines show the epoch, steps, time, loss and metrics", {
+  set.seed(82)
+  task <- unshared_task(n = 24)
+  model <- keras_model_sequential(input_shape = c(12, 1)) %>% layer_locally_connected_1d(1, 1)
+  model %>% compile(optimizer = "sgd", loss = "mse", metrics = "mae")
+  expect_snapshot(
+    model %>% fit(task$x, task$y, epochs = 2, batch_size = 8, verbose = 2,
+                  validation_split = 0.25),
+    transform = function(lines) {
+      lines <- gsub("[0-9]+s -", "Ns -", lines)
+      gsub("[0-9]+\\.[0-9]{4}", "X.XXXX", lines)
+    }
+  )
+  # verbose = 1 adds a progress bar (on the message stream) before each line.
+  out <- capture.output(msgs <- capture.output(
+    model %>% fit(task$x, task$y, epochs = 1, batch_size = 8, verbose = 1),
+    type = "message"))
+  expect_match(out, "^Epoch 1/1 - 3/3 - [0-9]+s - loss: [0-9.]+ - mae: [0-9.]+$")
+})
