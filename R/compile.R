@@ -6,10 +6,6 @@ generics::compile
 #' @export
 generics::fit
 
-#' @importFrom generics evaluate
-#' @export
-generics::evaluate
-
 #' Configure a model for training
 #'
 #' Sets the optimizer, loss and metrics, as keras's `compile()`. The model

@@ -154,6 +154,10 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
 #' The loss and metrics of a compiled model on data, computed in the engine
 #' in inference mode (dropout off), weighted by `sample_weight` if given.
 #'
+#' `evaluate()` is lcnn's own generic with keras's signature
+#' `(object, x, y, ...)`: the `generics` package's `evaluate(x, ...)` would
+#' bind a named `x =` to the model.
+#'
 #' @inheritParams fit.lcnn_model
 #' @return A named list: `loss`, then each metric.
 #' @family training
@@ -162,6 +166,10 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
 #' model <- keras_model_sequential(input_shape = 3) %>% layer_dense(1)
 #' model %>% compile(optimizer = "sgd", loss = "mse", metrics = "mae")
 #' evaluate(model, matrix(1, 4, 3), rep(0, 4))
+evaluate <- function(object, ...) UseMethod("evaluate")
+
+#' @rdname evaluate
+#' @export
 evaluate.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, verbose = "auto",
                                 sample_weight = NULL, ...) {
   call <- rlang::current_env()
