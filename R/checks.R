@@ -99,3 +99,15 @@ check_input_spec <- function(input_shape, batch_input_shape, batch_size,
   shape <- if (is.null(input_shape)) NULL else check_shape(input_shape, call = call)
   list(shape = shape, batch = batch)
 }
+
+# `x` itself if it is an object of `class`, else the default object that its
+# name (after `key()`) stands for in `table` of constructors.
+object_or_name <- function(x, class, table, what, arg, call, key = tolower) {
+  if (inherits(x, class)) return(x)
+  if (is.character(x) && length(x) == 1 && !is.na(x) && key(x) %in% names(table)) {
+    return(table[[key(x)]]())
+  }
+  lcnn_abort(c("{.arg {arg}} must be {what}.", x = "Got {format_value(x)}.",
+               i = "Known names: {.val {names(table)}}."),
+             "argument", call = call)
+}

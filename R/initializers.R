@@ -147,16 +147,12 @@ initializer_by_name <- list(
 # An initializer object from an object or a Keras name ("he_normal",
 # "HeNormal", "zeros").
 check_initializer <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (inherits(x, "lcnn_initializer")) return(x)
-  if (is.character(x) && length(x) == 1 && !is.na(x)) {
-    key <- tolower(gsub("([a-z0-9])([A-Z])", "\\1_\\2", x))
-    if (key %in% c("zero", "one")) key <- paste0(key, "s")
-    if (key %in% names(initializer_by_name)) return(initializer_by_name[[key]]())
-  }
-  lcnn_abort(c("{.arg {arg}} must be an initializer name or an {.code initializer_*()} object.",
-               x = "Got {format_value(x)}.",
-               i = "Known names: {.val {names(initializer_by_name)}}."),
-             "argument", call = call)
+  object_or_name(x, "lcnn_initializer", initializer_by_name,
+                 "an initializer name or an `initializer_*()` object", arg, call,
+                 key = function(name) {
+                   key <- tolower(gsub("([a-z0-9])([A-Z])", "\\1_\\2", name))
+                   if (key %in% c("zero", "one")) paste0(key, "s") else key
+                 })
 }
 
 # Keras's fans of a weight of Keras-layout shape `dims`.

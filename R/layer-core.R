@@ -28,25 +28,8 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
                         batch_size = NULL, dtype = NULL, name = NULL, trainable = NULL,
                         weights = NULL) {
   layer_from_arguments(environment(), "units", function(args, call) {
-    config <- list(
-      units = check_count(args$units, arg = "units", call = call),
-      activation = check_activation(args$activation, arg = "activation", call = call),
-      use_bias = check_flag(args$use_bias, arg = "use_bias", call = call),
-      kernel_initializer = check_initializer(args$kernel_initializer,
-                                             arg = "kernel_initializer", call = call),
-      bias_initializer = check_initializer(args$bias_initializer,
-                                           arg = "bias_initializer", call = call),
-      kernel_regularizer = check_regularizer(args$kernel_regularizer,
-                                             arg = "kernel_regularizer", call = call),
-      bias_regularizer = check_regularizer(args$bias_regularizer,
-                                           arg = "bias_regularizer", call = call),
-      activity_regularizer = check_regularizer(args$activity_regularizer,
-                                               arg = "activity_regularizer", call = call),
-      kernel_constraint = check_constraint(args$kernel_constraint,
-                                           arg = "kernel_constraint", call = call),
-      bias_constraint = check_constraint(args$bias_constraint,
-                                         arg = "bias_constraint", call = call)
-    )
+    config <- c(list(units = check_count(args$units, arg = "units", call = call)),
+                check_weighted_layer_arguments(args, call))
     new_layer("dense", "Dense", "dense", config, args, call = call)
   })
 }

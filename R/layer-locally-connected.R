@@ -136,31 +136,15 @@ new_locally_connected <- function(rank, args, call) {
                  x = "Got {format_value(implementation)}."),
                "argument", call = call)
   }
-  config <- list(
+  config <- c(list(
     rank = rank,
     filters = check_count(args$filters, arg = "filters", call = call),
     kernel_size = check_tuple(args$kernel_size, rank, arg = "kernel_size", call = call),
     strides = check_tuple(args$strides, rank, arg = "strides", call = call),
     padding = check_choice(args$padding, paddings, arg = "padding", call = call),
     data_format = resolve_data_format(args$data_format, call = call),
-    activation = check_activation(args$activation, arg = "activation", call = call),
-    use_bias = check_flag(args$use_bias, arg = "use_bias", call = call),
-    kernel_initializer = check_initializer(args$kernel_initializer,
-                                           arg = "kernel_initializer", call = call),
-    bias_initializer = check_initializer(args$bias_initializer,
-                                         arg = "bias_initializer", call = call),
-    kernel_regularizer = check_regularizer(args$kernel_regularizer,
-                                           arg = "kernel_regularizer", call = call),
-    bias_regularizer = check_regularizer(args$bias_regularizer,
-                                         arg = "bias_regularizer", call = call),
-    activity_regularizer = check_regularizer(args$activity_regularizer,
-                                             arg = "activity_regularizer", call = call),
-    kernel_constraint = check_constraint(args$kernel_constraint,
-                                         arg = "kernel_constraint", call = call),
-    bias_constraint = check_constraint(args$bias_constraint,
-                                       arg = "bias_constraint", call = call),
     implementation = as.integer(implementation)
-  )
+  ), check_weighted_layer_arguments(args, call))
   layer <- new_layer("locally_connected", paste0("LocallyConnected", rank, "D"),
                      paste0("locally_connected", rank, "d"), config, args, call = call)
   if (!is.null(layer$input$shape) && length(layer$input$shape) != rank + 1L) {

@@ -76,6 +76,25 @@ new_layer <- function(kind, type, name_prefix, config, args, call = rlang::calle
   layer
 }
 
+# The arguments shared by layers with a kernel and a bias, checked.
+check_weighted_layer_arguments <- function(args, call) {
+  checked <- list(
+    activation = check_activation(args$activation, arg = "activation", call = call),
+    use_bias = check_flag(args$use_bias, arg = "use_bias", call = call)
+  )
+  for (w in c("kernel", "bias")) {
+    arg <- paste0(w, "_initializer")
+    checked[[arg]] <- check_initializer(args[[arg]], arg = arg, call = call)
+  }
+  for (arg in c("kernel_regularizer", "bias_regularizer", "activity_regularizer")) {
+    checked[arg] <- list(check_regularizer(args[[arg]], arg = arg, call = call))
+  }
+  for (arg in c("kernel_constraint", "bias_constraint")) {
+    checked[arg] <- list(check_constraint(args[[arg]], arg = arg, call = call))
+  }
+  checked
+}
+
 # The common body of the layer_*() functions. `env` is the function's
 # environment (its arguments); `constructor(args, call)` makes the layer.
 # Returns the layer, or composes it with `object` when one was given.

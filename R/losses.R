@@ -72,14 +72,7 @@ loss_by_name <- list(
 )
 
 check_loss <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (inherits(x, "lcnn_loss")) return(x)
-  if (is.character(x) && length(x) == 1 && tolower(x) %in% names(loss_by_name)) {
-    return(loss_by_name[[tolower(x)]]())
-  }
-  lcnn_abort(c("{.arg {arg}} must be a loss name or a {.code loss_*()} object.",
-               x = "Got {format_value(x)}.",
-               i = "Known names: {.val {names(loss_by_name)}}."),
-             "argument", call = call)
+  object_or_name(x, "lcnn_loss", loss_by_name, "a loss name or a `loss_*()` object", arg, call)
 }
 
 #' @export

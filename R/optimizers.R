@@ -106,14 +106,8 @@ optimizer_by_name <- list(sgd = optimizer_sgd, adam = optimizer_adam,
                           rmsprop = optimizer_rmsprop, adagrad = optimizer_adagrad)
 
 check_optimizer <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (inherits(x, "lcnn_optimizer")) return(x)
-  if (is.character(x) && length(x) == 1 && tolower(x) %in% names(optimizer_by_name)) {
-    return(optimizer_by_name[[tolower(x)]]())
-  }
-  lcnn_abort(c("{.arg {arg}} must be an optimizer name or an {.code optimizer_*()} object.",
-               x = "Got {format_value(x)}.",
-               i = "Known names: {.val {names(optimizer_by_name)}}."),
-             "argument", call = call)
+  object_or_name(x, "lcnn_optimizer", optimizer_by_name,
+                 "an optimizer name or an `optimizer_*()` object", arg, call)
 }
 
 #' @export

@@ -3,20 +3,12 @@
 #include <stdexcept>
 #include <utility>
 
-#include <Eigen/Core>
-
+#include "eigen_maps.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
 
 namespace {
-
-template <typename T>
-using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-template <typename T>
-using ConstMap = Eigen::Map<const Matrix<T>>;
-template <typename T>
-using Map = Eigen::Map<Matrix<T>>;
 
 // Rows per parallel block of a (samples x features) product.
 constexpr index_t kRowBlock = 64;
@@ -70,7 +62,7 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
     y.middleRows(start, rows).noalias() = x.middleRows(start, rows) * w;
     if (bias != nullptr) {
       y.middleRows(start, rows).rowwise() +=
-          Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, F);
+          ConstRowMap<T>(bias, F);
     }
   });
   activation_.apply(output, ctx.record, ctx.threads);
@@ -94,7 +86,7 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   if (parameters_.size() > 1) {
     std::vector<T>& bias_grad = parameters_[1].gradient;
     bias_grad.resize(F);
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias_grad.data(), F) = g.colwise().sum();
+    RowMap<T>(bias_grad.data(), F) = g.colwise().sum();
   }
   if (grad_input == nullptr) return;
   grad_input->resize(input.shape);

@@ -4,24 +4,10 @@
 #include <stdexcept>
 #include <utility>
 
-#include <Eigen/Core>
+#include "eigen_maps.hpp"
 
 namespace lcnn {
 
-namespace {
-
-template <typename T>
-using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-template <typename T>
-using ConstMap = Eigen::Map<const Matrix<T>>;
-template <typename T>
-using Map = Eigen::Map<Matrix<T>>;
-template <typename T>
-using StridedMap = Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <typename T>
-using ConstStridedMap = Eigen::Map<const Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-}  // namespace
 
 template <typename T>
 LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation activation,
@@ -105,7 +91,7 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
                         Eigen::OuterStride<>(B * st.out_filter));
       out.noalias() = patch * ConstMap<T>(kernel + p * F * KC, KC, F);
       if (bias != nullptr) {
-        out.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias + p * F, F);
+        out.rowwise() += ConstRowMap<T>(bias + p * F, F);
       }
     }
   }
@@ -162,7 +148,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
         gather_patch(input.data.data(), B, p, st, patch.data());
         Map<T>(kernel.gradient.data() + p * F * KC, KC, F).noalias() = patch.transpose() * grad;
         if (bias_grad != nullptr) {
-          Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias_grad + p * F, F) =
+          RowMap<T>(bias_grad + p * F, F) =
               grad.colwise().sum();
         }
         if (grad_input == nullptr) continue;
