@@ -12,10 +12,15 @@ new_regularizer <- function(l1, l2) {
 #'
 #' Penalties on a layer's weights (`kernel_regularizer`, `bias_regularizer`)
 #' or outputs (`activity_regularizer`), with Keras 2's names and defaults:
-#' `l1 * sum(abs(w)) + l2 * sum(w^2)`. Layers store them; they take effect
-#' when the model is trained.
+#' `l1 * sum(abs(w)) + l2 * sum(w^2)`, added to the loss in training (an
+#' activity penalty is divided by the batch size, as in Keras). Both keras
+#' 2's `l =` and keras3's `l1 =` / `l2 =` are accepted.
 #'
-#' @param l The penalty factor.
+#' With `implementation = 2`, Keras also penalizes the unused entries of the
+#' dense kernel; lcnn holds them at zero, so the reported loss can differ
+#' from Keras's by that constant while the training is the same.
+#'
+#' @param l The penalty factor (keras 2's name).
 #' @param l1,l2 The L1 and L2 penalty factors.
 #' @return An `lcnn_regularizer` object.
 #' @family regularizers
@@ -26,11 +31,25 @@ NULL
 
 #' @rdname regularizers
 #' @export
-regularizer_l1 <- function(l = 0.01) new_regularizer(l, 0)
+regularizer_l1 <- function(l = 0.01, l1 = l) {
+  check_one_factor(missing(l), missing(l1), "l1")
+  new_regularizer(l1, 0)
+}
 
 #' @rdname regularizers
 #' @export
-regularizer_l2 <- function(l = 0.01) new_regularizer(0, l)
+regularizer_l2 <- function(l = 0.01, l2 = l) {
+  check_one_factor(missing(l), missing(l2), "l2")
+  new_regularizer(0, l2)
+}
+
+# keras 2 names the factor `l`, keras3 `l1`/`l2`: one of them, not both.
+check_one_factor <- function(l_missing, other_missing, other, call = rlang::caller_env()) {
+  if (!l_missing && !other_missing) {
+    lcnn_abort("Give {.arg l} (keras 2) or {.arg {other}} (keras3), not both.", "argument",
+               call = call)
+  }
+}
 
 #' @rdname regularizers
 #' @export

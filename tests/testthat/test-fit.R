@@ -293,3 +293,16 @@ test_that("progress lines show the epoch, steps, time, loss and metrics", {
     type = "message"))
   expect_match(out, "^Epoch 1/1 - 3/3 - [0-9]+s - loss: [0-9.]+ - mae: [0-9.]+$")
 })
+
+test_that("initial_epoch resumes the epoch count", {
+  set.seed(83)
+  task <- unshared_task(n = 16)
+  model <- keras_model_sequential(input_shape = c(12, 1)) %>% layer_locally_connected_1d(1, 1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  h <- model %>% fit(task$x, task$y, epochs = 5, initial_epoch = 3, verbose = 0)
+  expect_equal(h$epoch, 4:5)
+  expect_length(h$metrics$loss, 2)
+  none <- model %>% fit(task$x, task$y, epochs = 2, initial_epoch = 2, verbose = 0)
+  expect_length(none$epoch, 0)
+  expect_output(print(none), "No epochs trained")
+})

@@ -2,6 +2,10 @@ test_that("regularizers and constraints keep Keras's defaults", {
   expect_equal(unclass(regularizer_l1()), list(l1 = 0.01, l2 = 0))
   expect_equal(unclass(regularizer_l2(0.5)), list(l1 = 0, l2 = 0.5))
   expect_equal(unclass(regularizer_l1_l2(l2 = 0.2)), list(l1 = 0.01, l2 = 0.2))
+  # keras3's argument names.
+  expect_equal(regularizer_l1(l1 = 0.3), regularizer_l1(0.3))
+  expect_equal(regularizer_l2(l2 = 0.4), regularizer_l2(l = 0.4))
+  expect_error(regularizer_l2(l = 0.1, l2 = 0.2), class = "lcnn_error_argument")
   expect_equal(constraint_maxnorm()$args, list(max_value = 2, axis = 0L))
   expect_equal(constraint_unitnorm(axis = c(0, 1))$args, list(axis = c(0L, 1L)))
   expect_equal(constraint_minmaxnorm()$args,
