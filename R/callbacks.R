@@ -131,6 +131,7 @@ callback_early_stopping <- function(monitor = "val_loss", min_delta = 0, patienc
         state$best <- value
         if (restore) state$best_weights <- .trainer_parameters(fit$trainer)
         if (is.null(baseline) || improved(value, baseline, mode, 0)) state$wait <- 0
+        return()
       }
       if (state$wait >= patience && epoch > 0) {
         fit$stop_training <- TRUE

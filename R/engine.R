@@ -40,10 +40,11 @@ layer_versions <- function(model) vapply(model$layers, function(l) l$version, nu
 model_trainer <- function(model, data) {
   key <- layer_versions(model)
   if (is.null(model$trainer) || .network_is_null(model$trainer)) {
-    model$trainer <- .trainer_create(engine_specs(model$layers), model_dtype(model),
-                                     training_spec(model, data))
+    spec <- training_spec(model, data)
+    model$trainer <- .trainer_create(engine_specs(model$layers), model_dtype(model), spec)
     state <- model$optimizer_state
-    if (!is.null(state)) {
+    # The saved state belongs to the blocks that trained when it was saved.
+    if (!is.null(state) && identical(state$trainable, spec$trainable)) {
       .trainer_restore_optimizer(model$trainer, state$iterations, state$learning_rate,
                                  state$slots)
     }
@@ -79,7 +80,7 @@ training_spec <- function(model, data) {
     optimizer = unclass(optimizer)[c("name", "learning_rate", "momentum", "nesterov", "beta_1",
                                      "beta_2", "amsgrad", "rho", "centered",
                                      "initial_accumulator_value", "epsilon")],
-    trainable = vapply(blocks, function(b) b$trainable, logical(1)),
+    trainable = training_spec_trainable(model),
     l1 = vapply(blocks, function(b) b$l1, numeric(1)),
     l2 = vapply(blocks, function(b) b$l2, numeric(1)),
     constraints = lapply(blocks, function(b) b$constraint),
@@ -102,11 +103,6 @@ constraint_spec <- function(layer, weight) {
   if (!is.null(args$axis)) {
     dims <- layer$state$keras_shapes[[weight]]
     axis <- ifelse(args$axis < 0, length(dims) + args$axis, args$axis) + 1
-    if (any(axis < 1 | axis > length(dims))) {
-      lcnn_abort(c("The {.arg axis} of the {weight} constraint of layer {.val {layer$name}} \
-                    must name axes of its Keras-layout shape {format_shape_plain(dims)} \
-                    (from 0).", x = "Got {format_value(args$axis)}."), "argument", call = NULL)
-    }
     index <- arrayInd(seq_len(prod(dims)), dims)
     kept <- setdiff(seq_along(dims), axis)
     keys <- if (length(kept)) index[, kept, drop = FALSE] - 1 else matrix(0, nrow(index), 0)
@@ -116,6 +112,11 @@ constraint_spec <- function(layer, weight) {
   }
   list(name = constraint$name, min_value = args$min_value %||% 0,
        max_value = args$max_value %||% 0, rate = args$rate %||% 1, group = group)
+}
+
+# Per parameter block, whether it trains.
+training_spec_trainable <- function(model) {
+  as.logical(unlist(lapply(model$layers, function(l) rep(l$trainable, length(l$weights)))))
 }
 
 # Copies the trained weights and optimizer state back into R, so that
@@ -131,6 +132,7 @@ sync_from_trainer <- function(model, trainer) {
     if (length(layer$weights)) layer$version <- next_version()
   }
   model$trainer_key <- layer_versions(model)
-  model$optimizer_state <- .trainer_optimizer_state(trainer)
+  model$optimizer_state <- c(.trainer_optimizer_state(trainer),
+                             list(trainable = training_spec_trainable(model)))
   invisible(model)
 }

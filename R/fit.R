@@ -69,7 +69,7 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
   callbacks <- check_callbacks(callbacks, call)
 
   plans <- plan_model(object, x, call)
-  data <- training_data(object, plans, x, y, sample_weight, class_weight, call)
+  data <- training_data(object, plans, x, y, sample_weight, call)
   validation <- NULL
   if (!is.null(validation_data)) {
     if (!is.list(validation_data) || !(length(validation_data) %in% 2:3)) {
@@ -78,7 +78,7 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
                    x = "Got {format_value(validation_data)}."), "argument", call = call)
     }
     validation <- training_data(object, plans, validation_data[[1]], validation_data[[2]],
-                                if (length(validation_data) == 3) validation_data[[3]], NULL,
+                                if (length(validation_data) == 3) validation_data[[3]],
                                 call, what = "validation_data")
   } else if (validation_split > 0) {
     split_at <- floor(data$n * (1 - validation_split))
@@ -89,9 +89,16 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
     validation <- subset_data(data, (split_at + 1):data$n)
     data <- subset_data(data, seq_len(split_at))
   }
+  # As keras: class weights weight the training samples, not the validation.
+  if (!is.null(class_weight)) {
+    data$weights <- (data$weights %||% rep(1, data$n)) *
+      class_weights(class_weight, data, object$compiled$loss, call)
+  }
 
   commit_model(object, plans, dim(x)[-1])
   trainer <- model_trainer(object, data)
+  # Whatever happens from here, R's copy of the weights follows the engine's.
+  on.exit(sync_from_trainer(object, trainer), add = TRUE)
   history <- new_history(epochs = epochs, steps = ceiling(data$n / batch_size),
                          verbose = verbose)
   metric_labels <- object$compiled$metrics
@@ -141,7 +148,6 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
     interrupt = function(e) interrupted <<- TRUE
   )
   run_hook(callbacks, "on_train_end", list(), state)
-  sync_from_trainer(object, trainer)
   if (interrupted) {
     cli::cli_inform(c("!" = "Training interrupted; the model keeps the weights of the last \\
                              finished batch."))
@@ -177,7 +183,7 @@ evaluate.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, ver
   batch_size <- check_count(batch_size, call = call)
   resolve_verbose(verbose, call)
   plans <- plan_model(object, x, call)
-  data <- training_data(object, plans, x, y, sample_weight, NULL, call)
+  data <- training_data(object, plans, x, y, sample_weight, call)
   commit_model(object, plans, dim(x)[-1])
   scores <- .trainer_evaluate(model_trainer(object, data), data$x, data$y, data$weights,
                               data$n, batch_size, lcnn_num_threads())
@@ -238,9 +244,8 @@ planned_output_shape <- function(model, plans) {
 
 # x, y and sample weights checked against the model and loss, as the engine
 # reads them: y as class indices for sparse losses, else with the output's
-# shape; weights combine sample_weight and class_weight.
-training_data <- function(model, plans, x, y, sample_weight, class_weight, call,
-                          what = "x") {
+# shape; weights are sample_weight's.
+training_data <- function(model, plans, x, y, sample_weight, call, what = "x") {
   x_arg <- if (what == "x") "x" else paste0(what, "[[1]]")
   y_arg <- if (what == "x") "y" else paste0(what, "[[2]]")
   x <- check_input_array(x, planned_input_shape(model, plans), call = call, arg = x_arg)
@@ -290,9 +295,6 @@ training_data <- function(model, plans, x, y, sample_weight, class_weight, call,
   weights <- check_sample_weight(sample_weight, n, call,
                                  arg = if (what == "x") "sample_weight" else
                                    paste0(what, "[[3]]"))
-  if (!is.null(class_weight)) {
-    weights <- (weights %||% rep(1, n)) * class_weights(class_weight, y, sparse, classes, call)
-  }
   storage.mode(y) <- "double"
   list(x = x, y = y, weights = weights, n = n,
        target_dims = c(n, expected), output_dims = c(n, output))
@@ -312,8 +314,9 @@ check_sample_weight <- function(w, n, call, arg) {
   as.double(w)
 }
 
-# Per-sample weights from keras's class_weight: names are class indices.
-class_weights <- function(class_weight, y, sparse, classes, call) {
+# Per-sample weights from keras's class_weight (names are class indices),
+# for targets with one class axis per sample, as keras supports.
+class_weights <- function(class_weight, data, loss, call) {
   if (is.list(class_weight)) class_weight <- unlist(class_weight)
   keys <- suppressWarnings(as.integer(names(class_weight)))
   if (!is.numeric(class_weight) || is.null(names(class_weight)) || anyNA(keys) ||
@@ -322,12 +325,19 @@ class_weights <- function(class_weight, y, sparse, classes, call) {
                   (\"0\", \"1\", ...).", x = "Got {format_value(class_weight)}."),
                "argument", call = call)
   }
-  label <- if (sparse) {
-    as.vector(y)
+  if (length(data$output_dims) > 2) {
+    lcnn_abort(c("{.arg class_weight} needs one class axis per sample.",
+                 x = "The model's output has shape {format_shape(data$output_dims[-1])}.",
+                 i = "Use {.arg sample_weight} instead."),
+               "argument", call = call)
+  }
+  classes <- data$output_dims[2]
+  label <- if (loss$name == "sparse_categorical_crossentropy") {
+    as.vector(data$y)
   } else if (classes == 1) {
-    round(as.vector(y))
+    round(as.vector(data$y))
   } else {
-    max.col(matrix(y, nrow = dim(y)[1]), ties.method = "first") - 1
+    max.col(matrix(data$y, nrow = data$n), ties.method = "first") - 1
   }
   weight <- class_weight[match(label, keys)]
   weight[is.na(weight)] <- 1

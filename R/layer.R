@@ -145,6 +145,7 @@ plan_build <- function(layer, input_shape, dtype, call) {
   }
   dtype <- layer$dtype %||% dtype
   state <- layer_plan(layer, as.integer(input_shape), call)
+  check_constraint_axes(layer, state$keras_shapes, call)
   weights <- if (is.null(layer$initial_weights)) {
     layer_initial_weights(layer, state, dtype)
   } else {

@@ -119,6 +119,9 @@ sequential_add <- function(model, layer, call) {
   }
   layer_commit(layer, plan)
   model$layers <- c(model$layers, list(layer))
+  # A new layer means a new network to train: the next fit() starts afresh.
+  model$trainer <- NULL
+  model$optimizer_state <- NULL
   invisible(model)
 }
 

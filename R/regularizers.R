@@ -144,3 +144,19 @@ check_regularizer <- function(x, arg = rlang::caller_arg(x), call = rlang::calle
 check_constraint <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   check_class_or_null(x, "lcnn_constraint", "a {.code constraint_*()} object", arg, call)
 }
+
+# Constraint axes must name axes of the Keras-layout weight they act on;
+# checked when the layer is built, so that training cannot fail on them.
+check_constraint_axes <- function(layer, keras_shapes, call) {
+  for (weight in names(keras_shapes)) {
+    axis <- layer$config[[paste0(weight, "_constraint")]]$args$axis
+    dims <- keras_shapes[[weight]]
+    if (!is.null(axis) && any(axis >= length(dims) | axis < -1)) {
+      lcnn_abort(c("The {.arg axis} of the {weight} constraint of layer {.val {layer$name}} \\
+                    must name axes of its Keras-layout shape {format_shape_plain(dims)} \\
+                    (from 0, or -1 for the last).",
+                   x = "Got {format_value(axis)}."),
+                 "argument", call = call)
+    }
+  }
+}

@@ -35,7 +35,12 @@ template <typename T>
 void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threads) {
   const OptimizerSpec& s = spec_;
   const int n_slots = slot_count(s);
-  if (slots_.size() != blocks.size()) {
+  // Fresh slots on first use, or if restored ones do not fit these blocks.
+  bool fits = slots_.size() == blocks.size();
+  for (std::size_t b = 0; fits && b < blocks.size(); ++b) {
+    fits = slots_[b].size() == blocks[b]->values.size() * n_slots;
+  }
+  if (!fits) {
     slots_.assign(blocks.size(), {});
     for (std::size_t b = 0; b < blocks.size(); ++b) {
       const T start = s.kind == OptimizerKind::adagrad ? T(s.initial_accumulator_value) : T(0);

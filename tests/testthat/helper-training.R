@@ -3,7 +3,7 @@
 # The trainer of a compiled model for data (x, y), as fit() would make it.
 trainer_for <- function(model, x, y, sample_weight = NULL) {
   plans <- lcnn:::plan_model(model, x, NULL)
-  data <- lcnn:::training_data(model, plans, x, y, sample_weight, NULL, NULL)
+  data <- lcnn:::training_data(model, plans, x, y, sample_weight, NULL)
   lcnn:::commit_model(model, plans, dim(x)[-1])
   list(trainer = lcnn:::model_trainer(model, data), data = data)
 }

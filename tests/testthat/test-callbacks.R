@@ -109,3 +109,18 @@ test_that("bad callbacks raise classed errors", {
                      callbacks = list(callback_early_stopping())),
                  class = "lcnn_warning_monitor")
 })
+
+test_that("early stopping waits while the monitored value improves", {
+  model <- line_model()
+  h <- model %>% fit(line_x, line_x, epochs = 6, verbose = 0, shuffle = FALSE,
+                     callbacks = list(callback_early_stopping(monitor = "loss")))
+  expect_length(h$metrics$loss, 6)
+})
+
+test_that("an error in a callback keeps R's weights in step with the engine", {
+  model <- line_model()
+  boom <- callback_lambda(on_epoch_end = function(epoch, logs) if (epoch == 1) stop("boom"))
+  expect_error(fit(model, line_x, line_x, epochs = 3, verbose = 0, callbacks = list(boom)),
+               "boom")
+  expect_equal(evaluate(model, line_x, line_x)$loss, mean((predict(model, line_x) - line_x)^2))
+})

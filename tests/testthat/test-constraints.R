@@ -38,4 +38,11 @@ test_that("axes refer to the implementation's own layout", {
   expect_lte(sqrt(sum(w^2)), 2 + 1e-6)
   expect_error(constrained_fit(constraint_maxnorm(2, axis = 1), implementation = 3),
                class = "lcnn_error_argument")
+  # Checked when the layer is built: a model without input shape stays unbuilt.
+  model <- keras_model_sequential() %>%
+    layer_dense(1, kernel_constraint = constraint_maxnorm(2, axis = 3))
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  expect_error(fit(model, matrix(1, 4, 3), rep(0, 4), verbose = 0),
+               class = "lcnn_error_argument")
+  expect_false(model$built)
 })

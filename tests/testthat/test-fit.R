@@ -306,3 +306,37 @@ test_that("initial_epoch resumes the epoch count", {
   expect_length(none$epoch, 0)
   expect_output(print(none), "No epochs trained")
 })
+
+test_that("class_weight weights training samples only, one class axis per sample", {
+  set.seed(84)
+  x <- matrix(runif(40), 20)
+  y <- rep(0:1, 10)
+  model <- keras_model_sequential(input_shape = 2) %>% layer_dense(2, activation = "softmax")
+  model %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  h <- model %>% fit(x, y, epochs = 1, shuffle = FALSE, validation_split = 0.25,
+                     class_weight = list("1" = 10), verbose = 0)
+  expect_equal(h$metrics$val_loss, evaluate(model, x[16:20, ], y[16:20])$loss, tolerance = 1e-6)
+  seq_model <- keras_model_sequential(input_shape = c(6, 1)) %>%
+    layer_locally_connected_1d(2, 2, activation = "softmax")
+  seq_model %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  expect_error(fit(seq_model, array(runif(24), c(4, 6, 1)), matrix(0, 4, 5),
+                   class_weight = list("0" = 2), verbose = 0),
+               class = "lcnn_error_argument")
+})
+
+test_that("changing the model after training starts the optimizer afresh", {
+  set.seed(85)
+  x <- matrix(runif(30), 10)
+  y <- runif(10)
+  model <- keras_model_sequential(input_shape = 3) %>% layer_dense(2)
+  model %>% compile(optimizer = "adam", loss = "mse")
+  model %>% fit(x, y[seq_len(10)] %o% c(1, 1), epochs = 1, verbose = 0)
+  model %>% layer_dense(1)
+  expect_silent(model %>% fit(x, y, epochs = 1, verbose = 0))
+  expect_equal(model$optimizer_state$iterations, 1)
+  # A saved state whose trainable blocks differ is not restored.
+  freeze_weights(model, to = 1)
+  restored <- readRDS({path <- withr::local_tempfile(); saveRDS(model, path); path})
+  restored %>% fit(x, y, epochs = 2, verbose = 0)
+  expect_true(all(is.finite(unlist(get_weights(restored)))))
+})
