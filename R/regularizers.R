@@ -1,6 +1,5 @@
-# Regularizers and constraints. Layers accept and store them now; they act
-# once training arrives (the penalty is added to the loss, the constraint runs
-# after each optimizer update).
+# Regularizers and constraints: specs in R; in training the engine adds the
+# penalties to the loss and runs the constraints after each optimizer update.
 
 new_regularizer <- function(l1, l2) {
   structure(list(l1 = check_number(l1, arg = "l1", call = rlang::caller_env()),
@@ -79,8 +78,8 @@ check_axis <- function(axis, call = rlang::caller_env()) {
 #' Projections applied to a weight after each optimizer update, with Keras
 #' 2's names and defaults. `axis` counts (from 0, as in Keras) the axes of
 #' the Keras-layout array of the weight, so it means what it meant in Keras
-#' for each `implementation`. Layers store them; they take effect when the
-#' model is trained.
+#' for each `implementation`. With `implementation = 2`, the unused entries
+#' of the dense kernel (held at zero by lcnn) do not count in the norms.
 #'
 #' @param max_value,min_value Bounds of the norm.
 #' @param rate Rate of moving towards the bounds (`minmaxnorm`).
