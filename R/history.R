@@ -44,7 +44,7 @@ print.lcnn_history <- function(x, ...) {
 #' @param row.names,optional Unused; for the generic.
 #' @export
 as.data.frame.lcnn_history <- function(x, row.names = NULL, optional = FALSE, ...) {
-  names <- names(x$metrics)
+  names <- names(x$metrics) %||% character()
   validation <- startsWith(names, "val_")
   metric <- sub("^val_", "", names)
   levels <- unique(metric)
@@ -80,6 +80,12 @@ plot.lcnn_history <- function(x, y, ...) {
     print(p)
     return(invisible(p))
   }
+  plot_history_base(df)
+  invisible(x)
+}
+
+# One panel per metric, training and validation as lines, in base graphics.
+plot_history_base <- function(df) {
   metrics <- levels(df$metric)
   old <- graphics::par(mfrow = c(length(metrics), 1), mar = c(4, 4, 1.5, 1))
   on.exit(graphics::par(old))
@@ -97,5 +103,4 @@ plot.lcnn_history <- function(x, y, ...) {
                      col = c("black", "red")[seq_along(unique(part$data))], lty = 1,
                      bty = "n")
   }
-  invisible(x)
 }

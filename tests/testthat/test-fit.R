@@ -160,6 +160,15 @@ test_that("history prints, converts to a data frame and plots", {
   plot(history)
   grDevices::dev.off()
   expect_gt(file.size(path), 0)
+  # Without ggplot2: base graphics.
+  base <- withr::local_tempfile(fileext = ".png")
+  grDevices::png(base)
+  lcnn:::plot_history_base(df)
+  grDevices::dev.off()
+  expect_gt(file.size(base), 0)
+  empty <- lcnn:::new_history(1, 1, 0)
+  expect_equal(nrow(as.data.frame(empty)), 0)
+  expect_error(plot(empty), class = "lcnn_error_state")
 })
 
 test_that("verbose 2 prints one line per epoch", {
