@@ -5,32 +5,32 @@
     .Call(`_lcnn_network_create`, layers, dtype)
 }
 
-.network_predict <- function(network, x, batch_size, threads) {
-    .Call(`_lcnn_network_predict`, network, x, batch_size, threads)
+.network_predict <- function(network, xs, batch_size, threads) {
+    .Call(`_lcnn_network_predict`, network, xs, batch_size, threads)
 }
 
 .network_is_null <- function(network) {
     .Call(`_lcnn_network_is_null`, network)
 }
 
-.trainer_create <- function(layers, dtype, training) {
-    .Call(`_lcnn_trainer_create`, layers, dtype, training)
+.trainer_create <- function(network, dtype, training) {
+    .Call(`_lcnn_trainer_create`, network, dtype, training)
 }
 
-.trainer_fit_epoch <- function(trainer, x, y, weights, n, order, batch_size, seed, threads, progress, every) {
-    .Call(`_lcnn_trainer_fit_epoch`, trainer, x, y, weights, n, order, batch_size, seed, threads, progress, every)
+.trainer_fit_epoch <- function(trainer, xs, ys, weights, n, order, batch_size, seed, threads, progress, every) {
+    .Call(`_lcnn_trainer_fit_epoch`, trainer, xs, ys, weights, n, order, batch_size, seed, threads, progress, every)
 }
 
-.trainer_evaluate <- function(trainer, x, y, weights, n, batch_size, threads) {
-    .Call(`_lcnn_trainer_evaluate`, trainer, x, y, weights, n, batch_size, threads)
+.trainer_evaluate <- function(trainer, xs, ys, weights, n, batch_size, threads) {
+    .Call(`_lcnn_trainer_evaluate`, trainer, xs, ys, weights, n, batch_size, threads)
 }
 
-.trainer_gradients <- function(trainer, x, y, weights, n, seed, threads) {
-    .Call(`_lcnn_trainer_gradients`, trainer, x, y, weights, n, seed, threads)
+.trainer_gradients <- function(trainer, xs, ys, weights, n, seed, threads) {
+    .Call(`_lcnn_trainer_gradients`, trainer, xs, ys, weights, n, seed, threads)
 }
 
-.trainer_predict <- function(trainer, x, batch_size, threads) {
-    .Call(`_lcnn_trainer_predict`, trainer, x, batch_size, threads)
+.trainer_predict <- function(trainer, xs, batch_size, threads) {
+    .Call(`_lcnn_trainer_predict`, trainer, xs, batch_size, threads)
 }
 
 .trainer_parameters <- function(trainer) {

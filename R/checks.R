@@ -16,6 +16,14 @@ check_count <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
   as.integer(x)
 }
 
+check_whole <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is_whole(x) || length(x) != 1) {
+    lcnn_abort(c("{.arg {arg}} must be a whole number.", x = "Got {format_value(x)}."),
+               "argument", call = call)
+  }
+  as.integer(x)
+}
+
 # An integer or a vector of `n` integers, each >= 1, as Keras takes
 # kernel_size and strides; returns a vector of length n.
 check_tuple <- function(x, n, arg = rlang::caller_arg(x), call = rlang::caller_env()) {

@@ -12,14 +12,20 @@ generics::fit
 #' is changed in place and returned invisibly; compiling again starts a
 #' fresh optimizer state (and is needed after changing `trainable`).
 #'
-#' @param object A sequential model.
+#' @param object A model.
 #' @param optimizer An [optimizers] object or name (default `"rmsprop"`, as
 #'   keras).
-#' @param loss A [losses] object or name.
+#' @param loss A [losses] object or name. For a model with several outputs,
+#'   one loss for all of them, or a list with one per output (in order, or
+#'   named by the layers that make the outputs).
 #' @param metrics `NULL` or metric names: `"accuracy"` (resolved from the
 #'   loss and the shapes, as keras does), `"binary_accuracy"`,
 #'   `"categorical_accuracy"`, `"sparse_categorical_accuracy"`, `"mae"`,
-#'   `"mse"`.
+#'   `"mse"`. With several outputs they apply to each, or a list names
+#'   the metrics of each output.
+#' @param loss_weights `NULL` or one weight per output (in order, or named
+#'   like `loss`): the loss minimised is the weighted sum of the outputs'
+#'   losses, as keras.
 #' @param ... Unused.
 #' @return `object`, invisibly.
 #' @family training
@@ -28,15 +34,57 @@ generics::fit
 #' model <- keras_model_sequential(input_shape = 4) %>% layer_dense(3, activation = "softmax")
 #' model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
 #'                   metrics = "accuracy")
-compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metrics = NULL, ...) {
+compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metrics = NULL,
+                               loss_weights = NULL, ...) {
   call <- rlang::current_env()
   if (is.null(loss)) lcnn_abort("{.arg loss} is required.", "argument", call = call)
+  outputs <- if (model_is_built(object)) model_output_names(object)
   compiled <- list(optimizer = check_optimizer(optimizer, call = call),
-                   loss = check_loss(loss, call = call),
-                   metrics = check_metrics(metrics, call = call))
+                   loss = per_output(loss, outputs, "loss", call, check_loss),
+                   metrics = per_output(metrics, outputs, "metrics", call, check_metrics,
+                                        shared = function(x) is.null(x) || is.character(x)),
+                   loss_weights = per_output(loss_weights %||% 1, outputs, "loss_weights", call,
+                                             check_loss_weight))
   object$compiled <- compiled
   object$trainer <- NULL
   object$trainer_key <- NULL
   object$optimizer_state <- NULL
   invisible(object)
 }
+
+# A compile() argument given once for every output, or as a list with one
+# entry per output (in order, or named by output layer); each entry checked
+# by `check`. Returns a function from the output names to the entries.
+per_output <- function(x, outputs, arg, call, check,
+                       shared = function(x) !is.list(x) || inherits(x, "lcnn_loss")) {
+  if (shared(x) && !(is.numeric(x) && length(x) > 1)) {
+    value <- check(x, arg = arg, call = call)
+    return(function(names) rep(list(value), length(names)))
+  }
+  entries <- as.list(x)
+  checked <- lapply(seq_along(entries), function(i) {
+    check(entries[[i]], arg = paste0(arg, "[[", i, "]]"), call = call)
+  })
+  names(checked) <- names(entries)
+  resolve <- function(names) {
+    if (!is.null(names(checked))) {
+      unknown <- setdiff(names(checked), names)
+      if (length(unknown) || !all(names %in% names(checked))) {
+        lcnn_abort(c("The names of {.arg {arg}} must be the model's outputs.",
+                     x = "Got {.val {names(checked)}}; the outputs are {.val {names}}."),
+                   "argument", call = call)
+      }
+      return(unname(checked[names]))
+    }
+    if (length(checked) != length(names)) {
+      lcnn_abort(c("{.arg {arg}} needs one entry per output.",
+                   x = "Got {length(checked)} for {length(names)} output{?s}."),
+                 "argument", call = call)
+    }
+    checked
+  }
+  if (!is.null(outputs)) resolve(outputs)
+  resolve
+}
+
+check_loss_weight <- function(x, arg, call) check_number(x, arg = arg, call = call)

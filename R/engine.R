@@ -2,46 +2,51 @@
 # specs and weights (R keeps both, so a model survives saveRDS()), cached on
 # the model, and rebuilt when a layer's weights change.
 
-run_network <- function(layers, dtype, x, batch_size) {
-  .network_predict(create_network(layers, dtype), x, batch_size, lcnn_num_threads())
-}
-
-create_network <- function(layers, dtype) {
-  .network_create(engine_specs(layers), dtype)
-}
-
-# The layers' engine specs. A layer's randomness (dropout) is told apart from
-# the others' by a salt: its `seed` if it has one, else its position.
-engine_specs <- function(layers) {
-  lapply(seq_along(layers), function(i) {
-    spec <- layer_engine_spec(layers[[i]])
-    if ("salt" %in% names(spec) && is.null(spec$salt)) spec$salt <- i
-    spec
+# The engine's description of a flat graph (see flat_graph()): 0-based ids,
+# one layer spec per node. A layer's randomness (dropout) is told apart from
+# the others' by a salt: its `seed` if it has one, else its node's position.
+network_spec <- function(graph) {
+  nodes <- lapply(seq_along(graph$nodes), function(k) {
+    node <- graph$nodes[[k]]
+    spec <- layer_engine_spec(node$layer)
+    if ("salt" %in% names(spec) && is.null(spec$salt)) spec$salt <- k
+    list(layer = layer_index(graph$layers, node$layer) - 1L,
+         inputs = as.integer(node$inputs) - 1L, spec = spec)
   })
+  list(inputs = lapply(graph$inputs, as.integer), nodes = nodes,
+       outputs = as.integer(graph$outputs) - 1L)
 }
 
-# The model's engine network, rebuilt if any layer changed since it was made
-# (or if it came back from saveRDS() as a null pointer).
+layer_index <- function(layers, layer) {
+  which(vapply(layers, identical, logical(1), layer))[1]
+}
+
+# The weights' versions and the graph's size: the engine network is rebuilt
+# when either changed (or it came back from saveRDS() as a null pointer).
+engine_key <- function(graph) {
+  c(vapply(graph$layers, function(l) l$version, numeric(1)), length(graph$nodes))
+}
+
 model_network <- function(model) {
-  key <- vapply(model$layers, function(l) l$version, numeric(1))
+  graph <- flat_graph(model)
+  key <- engine_key(graph)
   if (is.null(model$engine) || !identical(model$engine_key, key) ||
       .network_is_null(model$engine)) {
-    model$engine <- create_network(model$layers, model_dtype(model))
+    model$engine <- .network_create(network_spec(graph), model_dtype(model))
     model$engine_key <- key
   }
   model$engine
 }
 
-layer_versions <- function(model) vapply(model$layers, function(l) l$version, numeric(1))
-
 # The model's engine trainer: created on the first fit() after compile() (or
 # after readRDS(), restoring the optimizer state R kept), and brought up to
 # date if weights were set since.
 model_trainer <- function(model, data) {
-  key <- layer_versions(model)
+  graph <- flat_graph(model)
+  key <- engine_key(graph)
   if (is.null(model$trainer) || .network_is_null(model$trainer)) {
-    spec <- training_spec(model, data)
-    model$trainer <- .trainer_create(engine_specs(model$layers), model_dtype(model), spec)
+    spec <- training_spec(model, graph, data)
+    model$trainer <- .trainer_create(network_spec(graph), model_dtype(model), spec)
     state <- model$optimizer_state
     # The saved state belongs to the blocks that trained when it was saved.
     if (!is.null(state) && identical(state$trainable, spec$trainable)) {
@@ -56,27 +61,33 @@ model_trainer <- function(model, data) {
 }
 
 model_parameter_blocks <- function(model) {
-  unname(unlist(lapply(model$layers, function(l) unname(l$weights)), recursive = FALSE))
+  unname(unlist(lapply(model_leaf_layers(model), function(l) unname(l$weights)),
+                recursive = FALSE))
 }
 
-# What the engine's trainer needs: loss, resolved metrics, optimizer, and
-# per parameter block whether it trains and its L1/L2 penalty.
-training_spec <- function(model, data) {
+# What the engine's trainer needs: per output its loss, weight and resolved
+# metrics; the optimizer; per parameter block whether it trains, its L1/L2
+# penalty and constraint; per layer its activity penalty.
+training_spec <- function(model, graph, data) {
   compiled <- model$compiled
-  blocks <- unlist(lapply(model$layers, function(l) {
+  layers <- graph$layers
+  blocks <- unlist(lapply(layers, function(l) {
     lapply(names(l$weights), function(w) {
       penalty <- l$config[[paste0(w, "_regularizer")]]
-      list(trainable = l$trainable, l1 = penalty$l1 %||% 0, l2 = penalty$l2 %||% 0,
-           constraint = constraint_spec(l, w))
+      list(l1 = penalty$l1 %||% 0, l2 = penalty$l2 %||% 0, constraint = constraint_spec(l, w))
     })
   }), recursive = FALSE)
-  activity <- lapply(model$layers, function(l) l$config$activity_regularizer)
+  activity <- lapply(layers, function(l) l$config$activity_regularizer)
   optimizer <- compiled$optimizer
+  outputs <- lapply(seq_along(data$outputs), function(o) {
+    target <- data$outputs[[o]]
+    list(loss = target$loss$name, from_logits = target$loss$from_logits,
+         delta = target$loss$delta, weight = target$weight,
+         metrics = vapply(target$metrics, resolve_metric, character(1), loss = target$loss,
+                          target_dims = target$target_dims, output_dims = target$output_dims))
+  })
   list(
-    loss = compiled$loss$name, from_logits = compiled$loss$from_logits,
-    delta = compiled$loss$delta,
-    metrics = vapply(compiled$metrics, resolve_metric, character(1), loss = compiled$loss,
-                     target_dims = data$target_dims, output_dims = data$output_dims),
+    outputs = outputs,
     optimizer = unclass(optimizer)[c("name", "learning_rate", "momentum", "nesterov", "beta_1",
                                      "beta_2", "amsgrad", "rho", "centered",
                                      "initial_accumulator_value", "epsilon")],
@@ -116,7 +127,7 @@ constraint_spec <- function(layer, weight) {
 
 # Per parameter block, whether it trains.
 training_spec_trainable <- function(model) {
-  as.logical(unlist(lapply(model$layers, function(l) rep(l$trainable, length(l$weights)))))
+  as.logical(unlist(lapply(model_leaf_layers(model), layer_weight_trainable)))
 }
 
 # Copies the trained weights and optimizer state back into R, so that
@@ -124,14 +135,14 @@ training_spec_trainable <- function(model) {
 sync_from_trainer <- function(model, trainer) {
   values <- .trainer_parameters(trainer)
   k <- 0
-  for (layer in model$layers) {
+  for (layer in model_leaf_layers(model)) {
     for (w in names(layer$weights)) {
       k <- k + 1
       layer$weights[[w]] <- values[[k]]
     }
     if (length(layer$weights)) layer$version <- next_version()
   }
-  model$trainer_key <- layer_versions(model)
+  model$trainer_key <- engine_key(flat_graph(model))
   model$optimizer_state <- c(.trainer_optimizer_state(trainer),
                              list(trainable = training_spec_trainable(model)))
   invisible(model)

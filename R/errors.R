@@ -20,6 +20,9 @@ lcnn_abort <- function(message, class, ..., call = rlang::caller_env(),
 # small values, a description for large or complex ones.
 format_value <- function(x) {
   if (is.null(x)) return("`NULL`")
+  if (is.object(x) && (is.function(x) || is.environment(x))) {
+    return(paste0("an object of class <", class(x)[1], ">"))
+  }
   if (is.function(x)) return("a function")
   if (is.environment(x)) return(paste0("an object of class <", class(x)[1], ">"))
   if (is.array(x) || (is.atomic(x) && length(x) > 6)) {

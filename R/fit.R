@@ -70,6 +70,7 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
 
   plans <- plan_model(object, x, call)
   data <- training_data(object, plans, x, y, sample_weight, call)
+  if (!is.null(class_weight)) check_class_weight_outputs(data, call)
   validation <- NULL
   if (!is.null(validation_data)) {
     if (!is.list(validation_data) || !(length(validation_data) %in% 2:3)) {
@@ -92,24 +93,23 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
   # As keras: class weights weight the training samples, not the validation.
   if (!is.null(class_weight)) {
     data$weights <- (data$weights %||% rep(1, data$n)) *
-      class_weights(class_weight, data, object$compiled$loss, call)
+      class_weights(class_weight, data, call)
   }
 
-  commit_model(object, plans, dim(x)[-1])
+  commit_model(object, plans)
   trainer <- model_trainer(object, data)
   # Whatever happens from here, R's copy of the weights follows the engine's.
   on.exit(sync_from_trainer(object, trainer), add = TRUE)
   history <- new_history(epochs = epochs, steps = ceiling(data$n / batch_size),
                          verbose = verbose)
-  metric_labels <- object$compiled$metrics
+  labels <- score_labels(data$outputs)
   state <- new.env(parent = emptyenv())
   state$model <- object
   state$trainer <- trainer
   state$stop_training <- FALSE
   state$params <- history$params
   batch_hooks <- any(vapply(callbacks, function(cb) isTRUE(cb$batch_hooks), logical(1)))
-  named <- function(loss, metrics) as.list(stats::setNames(c(loss, metrics),
-                                                           c("loss", metric_labels)))
+  named <- function(scores) as.list(stats::setNames(score_values(scores), labels))
   interrupted <- FALSE
   run_hook(callbacks, "on_train_begin", list(), state)
   tryCatch(
@@ -117,13 +117,14 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
       run_hook(callbacks, "on_epoch_begin", epoch - 1, list(), state)
       order <- if (shuffle) sample.int(data$n) - 1 else seq_len(data$n) - 1
       seed <- floor(stats::runif(2) * 2^31)
-      progress <- epoch_progress(epoch, epochs, ceiling(data$n / batch_size), metric_labels,
+      progress <- epoch_progress(epoch, epochs, ceiling(data$n / batch_size), labels[-1],
                                  verbose)
       # The engine calls this between batches; FALSE stops the epoch.
-      after_batch <- function(batch, loss, metrics) {
-        progress$update(batch, loss, metrics)
+      after_batch <- function(batch, scores) {
+        values <- score_values(scores)
+        progress$update(batch, values[1], values[-1])
         if (batch_hooks) {
-          run_hook(callbacks, "on_batch_end", batch - 1, named(loss, metrics), state)
+          run_hook(callbacks, "on_batch_end", batch - 1, named(scores), state)
           if (!state$stop_training) run_hook(callbacks, "on_batch_begin", batch, list(), state)
         }
         !state$stop_training
@@ -133,12 +134,11 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
       scores <- .trainer_fit_epoch(trainer, data$x, data$y, data$weights, data$n, order,
                                    batch_size, seed, lcnn_num_threads(), after_batch,
                                    if (batch_hooks) 1L else progress$every)
-      values <- stats::setNames(c(scores$loss, scores$metrics), c("loss", metric_labels))
+      values <- stats::setNames(score_values(scores), labels)
       if (!is.null(validation)) {
         val <- .trainer_evaluate(trainer, validation$x, validation$y, validation$weights,
                                  validation$n, batch_size, lcnn_num_threads())
-        values <- c(values, stats::setNames(c(val$loss, val$metrics),
-                                            paste0("val_", c("loss", metric_labels))))
+        values <- c(values, stats::setNames(score_values(val), paste0("val_", labels)))
       }
       history <- record_epoch(history, epoch, values)
       progress$done(values, Sys.time() - started)
@@ -184,10 +184,10 @@ evaluate.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, ver
   resolve_verbose(verbose, call)
   plans <- plan_model(object, x, call)
   data <- training_data(object, plans, x, y, sample_weight, call)
-  commit_model(object, plans, dim(x)[-1])
+  commit_model(object, plans)
   scores <- .trainer_evaluate(model_trainer(object, data), data$x, data$y, data$weights,
                               data$n, batch_size, lcnn_num_threads())
-  as.list(stats::setNames(c(scores$loss, scores$metrics), c("loss", object$compiled$metrics)))
+  as.list(stats::setNames(score_values(scores), score_labels(data$outputs)))
 }
 
 check_compiled <- function(model, call) {
@@ -215,47 +215,130 @@ resolve_verbose <- function(verbose, call) {
   as.integer(verbose)
 }
 
-# Plans for building an unbuilt model for x's shape (none if built); x is
-# checked against the model's input.
+# Plans for building an unbuilt sequential model for x's shape (none if
+# built); x is checked against the model's inputs.
 plan_model <- function(model, x, call) {
   if (length(model$layers) == 0) {
     lcnn_abort("Model {.val {model$name}} has no layers.", "state", call = call)
   }
-  expected <- if (model_is_built(model)) model_input_shape(model)
-  x <- check_input_array(x, expected, call = call)
-  if (anyNA(x)) {
-    lcnn_abort(c("{.arg x} must not contain NA or NaN.",
-                 x = "Found {sum(is.na(x))} missing value{?s}."), "argument", call = call)
-  }
+  xs <- input_arrays(model, NULL, x, call)
   if (model_is_built(model)) return(NULL)
-  plan_layers(model, dim(x)[-1], call)
+  shape <- dim(xs[[1]])[-1]
+  list(layers = plan_layers(model, shape, call), input_shape = shape)
 }
 
-commit_model <- function(model, plans, input_shape) {
-  if (!is.null(plans)) commit_layers(model, plans, input_shape)
+commit_model <- function(model, plans) {
+  if (!is.null(plans)) commit_layers(model, plans$layers, plans$input_shape)
 }
 
-# The output shape the model has, or will have once `plans` are committed.
-planned_output_shape <- function(model, plans) {
-  if (is.null(plans)) return(model$layers[[length(model$layers)]]$state$output_shape)
-  last <- length(plans)
-  plans[[last]]$state$output_shape %||% model$layers[[last]]$state$output_shape
+planned_input_shapes <- function(model, plans) {
+  if (is.null(plans)) model_input_shapes(model) else list(plans$input_shape)
 }
 
-# x, y and sample weights checked against the model and loss, as the engine
-# reads them: y as class indices for sparse losses, else with the output's
-# shape; weights are sample_weight's.
+# The output shapes the model has, or will have once `plans` are committed.
+planned_output_shapes <- function(model, plans) {
+  if (is.null(plans)) return(model_output_shapes(model))
+  last <- length(plans$layers)
+  list(plans$layers[[last]]$state$output_shape %||% output_shape_of(model$layers[[last]]))
+}
+
+# `x` as a list of checked double arrays, one per model input: an array for
+# a one-input model, else a list in input order or named by input layer.
+input_arrays <- function(model, plans, x, call, arg = "x", allow_na = FALSE) {
+  expected <- if (!is.null(plans) || model_is_built(model)) planned_input_shapes(model, plans)
+  xs <- as_array_list(x, model_input_names(model), arg, call)
+  xs <- lapply(seq_along(xs), function(i) {
+    x_arg <- names(xs)[i]
+    a <- check_input_array(xs[[i]], expected[[i]], call = call, arg = x_arg)
+    if (!allow_na && anyNA(a)) {
+      lcnn_abort(c("{.arg {x_arg}} must not contain NA or NaN.",
+                   x = "Found {sum(is.na(a))} missing value{?s}."), "argument", call = call)
+    }
+    a
+  })
+  counts <- vapply(xs, function(a) dim(a)[1], numeric(1))
+  if (length(unique(counts)) > 1) {
+    lcnn_abort(c("The inputs in {.arg {arg}} must have the same number of samples.",
+                 x = "They have {counts}."), "shape", call = call)
+  }
+  unname(xs)
+}
+
+# One value per model input or output: the value itself for one, else a list
+# of them in order or named by layer. Names the result by each entry's
+# argument label for messages.
+as_array_list <- function(x, names, arg, call, role = "input") {
+  if (length(names) == 1) {
+    if (is_array_list(x) && length(x) == 1) x <- x[[1]]
+    return(stats::setNames(list(x), arg))
+  }
+  if (!is.list(x) || is.object(x) || length(x) != length(names)) {
+    lcnn_abort(c("{.arg {arg}} must be a list of {length(names)} arrays, one per \
+                  {if (arg %in% c('y', 'validation_data[[2]]')) 'output' else 'input'} \
+                  ({.val {names}}).",
+                 x = "Got {format_value(x)}."), "argument", call = call)
+  }
+  if (!is.null(names(x))) {
+    if (!setequal(names(x), names)) {
+      lcnn_abort(c("The names of {.arg {arg}} must be {.val {names}}.",
+                   x = "Got {.val {names(x)}}."), "argument", call = call)
+    }
+    x <- x[names]
+  }
+  stats::setNames(unname(x), paste0(arg, "[[", seq_along(x), "]]"))
+}
+
+# Per output: its name, loss, loss weight and metrics, as compile() set them.
+model_targets <- function(model) {
+  names <- model_output_names(model)
+  compiled <- model$compiled
+  losses <- compiled$loss(names)
+  weights <- compiled$loss_weights(names)
+  metrics <- compiled$metrics(names)
+  lapply(seq_along(names), function(o) {
+    list(name = names[o], loss = losses[[o]], weight = weights[[o]], metrics = metrics[[o]])
+  })
+}
+
+# Keras's names for the scores: "loss" and the metrics with one output;
+# with several, also each output's loss and metrics after its layer.
+score_labels <- function(outputs) {
+  if (length(outputs) == 1) return(c("loss", outputs[[1]]$metrics))
+  names <- vapply(outputs, function(o) o$name, character(1))
+  c("loss", paste0(names, "_loss"),
+    unlist(lapply(outputs, function(o) if (length(o$metrics)) paste0(o$name, "_", o$metrics))))
+}
+
+score_values <- function(scores) {
+  c(scores$loss, if (length(scores$output_losses) > 1) scores$output_losses, scores$metrics)
+}
+
+# x, y and sample weights checked against the model and its losses, as the
+# engine reads them: lists of arrays, y as class indices for sparse losses,
+# else with the output's shape; weights are sample_weight's. `outputs`
+# describes each output's target.
 training_data <- function(model, plans, x, y, sample_weight, call, what = "x") {
   x_arg <- if (what == "x") "x" else paste0(what, "[[1]]")
   y_arg <- if (what == "x") "y" else paste0(what, "[[2]]")
-  x <- check_input_array(x, planned_input_shape(model, plans), call = call, arg = x_arg)
-  if (anyNA(x)) {
-    lcnn_abort(c("{.arg {x_arg}} must not contain NA or NaN.",
-                 x = "Found {sum(is.na(x))} missing value{?s}."), "argument", call = call)
-  }
-  n <- dim(x)[1]
-  loss <- model$compiled$loss
-  output <- planned_output_shape(model, plans)
+  xs <- input_arrays(model, plans, x, call, arg = x_arg)
+  n <- dim(xs[[1]])[1]
+  targets <- model_targets(model)
+  shapes <- planned_output_shapes(model, plans)
+  ys <- as_array_list(y, model_output_names(model), y_arg, call, role = "output")
+  outputs <- lapply(seq_along(targets), function(o) {
+    check_target(ys[[o]], names(ys)[o], targets[[o]], shapes[[o]], n,
+                 if (length(xs) == 1) x_arg else "x", call)
+  })
+  weights <- check_sample_weight(sample_weight, n, call,
+                                 arg = if (what == "x") "sample_weight" else
+                                   paste0(what, "[[3]]"))
+  list(x = xs, y = lapply(outputs, function(o) o$y), weights = weights, n = n,
+       outputs = lapply(outputs, function(o) o[names(o) != "y"]))
+}
+
+# One output's targets checked against its shape and loss.
+check_target <- function(y, y_arg, target, output, n, x_arg, call) {
+  loss <- target$loss
   if (!(is.numeric(y) || is.logical(y)) || length(y) == 0) {
     lcnn_abort(c("{.arg {y_arg}} must be a numeric array or vector.",
                  x = "Got {format_value(y)}."), "argument", call = call)
@@ -279,30 +362,21 @@ training_data <- function(model, plans, x, y, sample_weight, call, what = "x") {
   if (!identical(as.integer(got), as.integer(expected))) {
     want <- if (sparse) "class indices" else "targets"
     lcnn_abort(c("{.arg {y_arg}} does not fit the model's output for loss {.val {loss$name}}.",
-                 x = "Got {.arg {y_arg}} of shape {format_shape(got, n)}; expected {want} of \\
+                 x = "Got {.arg {y_arg}} of shape {format_shape(got, n)}; expected {want} of \
                       shape {format_shape(expected)}.",
-                 i = if (loss$name == "categorical_crossentropy") "One-hot targets need one \\
+                 i = if (loss$name == "categorical_crossentropy") "One-hot targets need one \
                      column per unit ({classes})."),
                "shape", call = call)
   }
   invalid <- if (sparse) y[y != round(y) | y < 0 | y >= classes]
   if (length(invalid)) {
-    lcnn_abort(c("{.arg {y_arg}} must hold class indices from 0 to {classes - 1} for \\
+    lcnn_abort(c("{.arg {y_arg}} must hold class indices from 0 to {classes - 1} for \
                   {.val {loss$name}}.",
                  x = "Found {length(invalid)} value{?s} outside, such as {invalid[1]}."),
                "argument", call = call)
   }
-  weights <- check_sample_weight(sample_weight, n, call,
-                                 arg = if (what == "x") "sample_weight" else
-                                   paste0(what, "[[3]]"))
   storage.mode(y) <- "double"
-  list(x = x, y = y, weights = weights, n = n,
-       target_dims = c(n, expected), output_dims = c(n, output))
-}
-
-planned_input_shape <- function(model, plans) {
-  if (is.null(plans)) return(model_input_shape(model))
-  plans[[1]]$state$input_shape %||% model$layers[[1]]$state$input_shape
+  c(target, list(y = y, target_dims = c(n, expected), output_dims = c(n, output)))
 }
 
 check_sample_weight <- function(w, n, call, arg) {
@@ -314,30 +388,40 @@ check_sample_weight <- function(w, n, call, arg) {
   as.double(w)
 }
 
+check_class_weight_outputs <- function(data, call) {
+  if (length(data$outputs) > 1) {
+    lcnn_abort(c("{.arg class_weight} needs a model with one output.",
+                 x = "This model has {length(data$outputs)}.",
+                 i = "Use {.arg sample_weight} instead."), "argument", call = call)
+  }
+}
+
 # Per-sample weights from keras's class_weight (names are class indices),
 # for targets with one class axis per sample, as keras supports.
-class_weights <- function(class_weight, data, loss, call) {
+class_weights <- function(class_weight, data, call) {
+  output <- data$outputs[[1]]
   if (is.list(class_weight)) class_weight <- unlist(class_weight)
   keys <- suppressWarnings(as.integer(names(class_weight)))
   if (!is.numeric(class_weight) || is.null(names(class_weight)) || anyNA(keys) ||
       anyNA(class_weight) || any(class_weight < 0)) {
-    lcnn_abort(c("{.arg class_weight} must be non-negative weights named by class index \\
+    lcnn_abort(c("{.arg class_weight} must be non-negative weights named by class index \
                   (\"0\", \"1\", ...).", x = "Got {format_value(class_weight)}."),
                "argument", call = call)
   }
-  if (length(data$output_dims) > 2) {
+  if (length(output$output_dims) > 2) {
     lcnn_abort(c("{.arg class_weight} needs one class axis per sample.",
-                 x = "The model's output has shape {format_shape(data$output_dims[-1])}.",
+                 x = "The model's output has shape {format_shape(output$output_dims[-1])}.",
                  i = "Use {.arg sample_weight} instead."),
                "argument", call = call)
   }
-  classes <- data$output_dims[2]
-  label <- if (loss$name == "sparse_categorical_crossentropy") {
-    as.vector(data$y)
+  classes <- output$output_dims[2]
+  y <- data$y[[1]]
+  label <- if (output$loss$name == "sparse_categorical_crossentropy") {
+    as.vector(y)
   } else if (classes == 1) {
-    round(as.vector(data$y))
+    round(as.vector(y))
   } else {
-    max.col(matrix(data$y, nrow = data$n), ties.method = "first") - 1
+    max.col(matrix(y, nrow = data$n), ties.method = "first") - 1
   }
   weight <- class_weight[match(label, keys)]
   weight[is.na(weight)] <- 1
@@ -351,8 +435,12 @@ subset_data <- function(data, rows) {
     out <- matrix(a, nrow = dims[1])[rows, , drop = FALSE]
     array(out, c(length(rows), dims[-1]))
   }
-  list(x = take(data$x), y = take(data$y),
-       weights = if (!is.null(data$weights)) data$weights[rows], n = length(rows),
-       target_dims = c(length(rows), data$target_dims[-1]),
-       output_dims = c(length(rows), data$output_dims[-1]))
+  n <- length(rows)
+  list(x = lapply(data$x, take), y = lapply(data$y, take),
+       weights = if (!is.null(data$weights)) data$weights[rows], n = n,
+       outputs = lapply(data$outputs, function(o) {
+         o$target_dims[1] <- n
+         o$output_dims[1] <- n
+         o
+       }))
 }

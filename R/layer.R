@@ -3,8 +3,9 @@
 # two-step build (plan, then commit) that keeps failed calls from changing
 # anything.
 #
-# A layer is an environment (reference semantics, as in Keras) of class
-# c("lcnn_layer_<kind>", "lcnn_layer") holding:
+# A layer is a function (calling it applies the layer, as in R keras) of
+# class c("lcnn_layer_<kind>", "lcnn_layer") whose environment holds its
+# fields (reference semantics, as in Keras); read and set them with `$`:
 #   name, type (the Keras class name), config (checked arguments),
 #   input (list(shape, batch) from input_shape/batch_input_shape),
 #   dtype (NULL until a model or input decides), trainable,
@@ -26,11 +27,12 @@ next_version <- function() {
   session$version
 }
 
-# Keras's automatic names: "prefix", then "prefix_1", "prefix_2", ...
-unique_name <- function(prefix) {
-  count <- session$name_counts[[prefix]]
-  session$name_counts[[prefix]] <- if (is.null(count)) 1L else count + 1L
-  if (is.null(count)) prefix else paste0(prefix, "_", count)
+# Keras's automatic names: "prefix", then "prefix_1", "prefix_2", ...; or
+# from "prefix_1" on with `first = 1` (keras's inputs).
+unique_name <- function(prefix, first = 0L) {
+  count <- session$name_counts[[prefix]] %||% first
+  session$name_counts[[prefix]] <- count + 1L
+  if (count == 0L) prefix else paste0(prefix, "_", count)
 }
 
 #' Reset the automatic layer and model names
@@ -58,7 +60,7 @@ new_layer <- function(kind, type, name_prefix, config, args, call = rlang::calle
                  x = "Got {format_value(args$weights)}."),
                "argument", call = call)
   }
-  layer <- new.env(parent = emptyenv())
+  layer <- new_callable(c(paste0("lcnn_layer_", kind), "lcnn_layer"))
   layer$type <- type
   layer$config <- config
   layer$name <- check_name(args$name, arg = "name", call = call) %||% unique_name(name_prefix)
@@ -72,9 +74,23 @@ new_layer <- function(kind, type, name_prefix, config, args, call = rlang::calle
   layer$state <- NULL
   layer$weights <- NULL
   layer$version <- next_version()
-  class(layer) <- c(paste0("lcnn_layer_", kind), "lcnn_layer")
   layer
 }
+
+# A function of class `class` whose environment holds the object's fields.
+# Calling it applies the object (a layer or a model) to its argument, as
+# layer_*(object) does. The environment's parent is the package namespace
+# so that the call finds compose_layer().
+new_callable <- function(class) {
+  object <- function(object, ...) {
+    rlang::check_dots_empty()
+    compose_layer(object, sys.function())
+  }
+  environment(object) <- new.env(parent = topenv())
+  structure(object, class = class)
+}
+
+fields_of <- function(x) environment(x)
 
 # The arguments shared by layers with a kernel and a bias, checked.
 check_weighted_layer_arguments <- function(args, call) {
@@ -126,25 +142,29 @@ layer_engine_spec <- function(layer) UseMethod("layer_engine_spec")
 # layout has an entry Keras's has not).
 layer_engine_layout <- function(layer, weight, keras) UseMethod("layer_engine_layout")
 
-# Builds `layer` for per-sample input shape `input_shape`, returning the plan
-# that layer_commit() applies. A layer already built must get the same shape.
+# Builds `layer` for per-sample input shape `input_shape` (a list of them
+# for layers that merge several inputs), returning the plan that
+# layer_commit() applies. A layer already built must get the same shape.
 plan_build <- function(layer, input_shape, dtype, call) {
+  input_shape <- as_shape(input_shape)
+  if (inherits(layer, "lcnn_model")) return(plan_model_call(layer, input_shape, call))
   if (layer$built) {
-    if (!identical(layer$state$input_shape, as.integer(input_shape))) {
-      lcnn_abort(c("Layer {.val {layer$name}} was built for input {format_shape(layer$state$input_shape)} \\
-                    and cannot take input {format_shape(input_shape)}."),
+    if (!identical(layer$state$input_shape, input_shape)) {
+      lcnn_abort(c("Layer {.val {layer$name}} was built for input \
+                    {format_shapes(layer$state$input_shape)} and cannot take input \
+                    {format_shapes(input_shape)}."),
                  "shape", call = call)
     }
     return(NULL)
   }
   declared <- layer$input$shape
-  if (!is.null(declared) && !identical(declared, as.integer(input_shape))) {
-    lcnn_abort(c("Layer {.val {layer$name}} declares {.arg input_shape} {format_shape(declared)} \\
-                  but receives input {format_shape(input_shape)}."),
+  if (!is.null(declared) && !identical(declared, input_shape)) {
+    lcnn_abort(c("Layer {.val {layer$name}} declares {.arg input_shape} {format_shape(declared)} \
+                  but receives input {format_shapes(input_shape)}."),
                "shape", call = call)
   }
   dtype <- layer$dtype %||% dtype
-  state <- layer_plan(layer, as.integer(input_shape), call)
+  state <- layer_plan(layer, input_shape, call)
   check_constraint_axes(layer, state$keras_shapes, call)
   weights <- if (is.null(layer$initial_weights)) {
     layer_initial_weights(layer, state, dtype)
@@ -155,8 +175,29 @@ plan_build <- function(layer, input_shape, dtype, call) {
   list(state = state, weights = weights, dtype = dtype)
 }
 
+as_shape <- function(shape) if (is.list(shape)) lapply(shape, as.integer) else as.integer(shape)
+
+format_shapes <- function(shape) {
+  if (!is.list(shape)) return(format_shape(shape))
+  paste0("[", paste(vapply(shape, format_shape, character(1)), collapse = ", "), "]")
+}
+
+# Per weight of the layer, in the order of layer$weights, whether training
+# updates it.
+layer_weight_trainable <- function(layer) UseMethod("layer_weight_trainable")
+
+#' @export
+layer_weight_trainable.default <- function(layer) rep(layer$trainable, length(layer$weights))
+
+# Whether the layer takes a list of inputs (merges) rather than one.
+layer_takes_list <- function(layer) UseMethod("layer_takes_list")
+
+#' @export
+layer_takes_list.default <- function(layer) FALSE
+
 layer_commit <- function(layer, plan) {
   if (is.null(plan)) return(invisible(layer))
+  if (inherits(layer, "lcnn_model")) return(commit_model_call(layer, plan))
   layer$state <- plan$state
   layer$weights <- plan$weights
   layer$dtype <- plan$dtype
@@ -166,27 +207,51 @@ layer_commit <- function(layer, plan) {
   invisible(layer)
 }
 
-# What layer_*() returns: the layer itself, the model it was added to, or
-# the layer applied to an array.
+# What layer_*() returns, and what calling a layer or a model does: the
+# layer itself, the model it was added to, the new symbolic tensor(s) of a
+# functional model, or the layer applied to arrays.
 compose_layer <- function(object, layer, call = rlang::caller_env()) {
   if (inherits(object, "lcnn_sequential")) {
     sequential_add(object, layer, call = call)
     return(invisible(object))
   }
-  if (is.numeric(object) || is.logical(object)) {
-    return(apply_layer_to_array(layer, object, call = call))
+  if (is_symbolic(object)) return(call_symbolic(layer, object, call))
+  if (is.numeric(object) || is.logical(object) || is_array_list(object)) {
+    return(apply_to_arrays(layer, object, call = call))
   }
-  lcnn_abort(c("{.arg object} must be missing, a sequential model or a numeric array.",
+  lcnn_abort(c("{.arg object} must be missing, a sequential model, a symbolic tensor or a \
+                numeric array.",
                x = "Got {format_value(object)}."),
              "argument", call = call)
 }
 
-# Eager use: build the layer for the array's shape if needed and run it.
-apply_layer_to_array <- function(layer, x, call) {
-  x <- check_input_array(x, expected = layer$state$input_shape, call = call)
-  dims <- dim(x)
-  layer_commit(layer, plan_build(layer, dims[-1], layer$dtype %||% "float32", call))
-  run_network(list(layer), layer$dtype, x, batch_size = max(1L, dims[1]))
+is_array_list <- function(x) {
+  is.list(x) && !is.object(x) && length(x) > 0 &&
+    all(vapply(x, function(a) is.numeric(a) || is.logical(a), logical(1)))
+}
+
+# Eager use: build the layer for the arrays' shapes if needed and run it. A
+# model runs as predict() would.
+apply_to_arrays <- function(layer, x, call) {
+  if (inherits(layer, "lcnn_model")) return(predict(layer, x))
+  many <- layer_takes_list(layer)
+  if (many != is_array_list(x)) {
+    lcnn_abort(c("Layer {.val {layer$name}} takes {if (many) 'a list of arrays' else 'one array'}.",
+                 x = "Got {format_value(x)}."), "argument", call = call)
+  }
+  arrays <- if (many) x else list(x)
+  expected <- if (layer$built) layer$state$input_shape
+  arrays <- lapply(seq_along(arrays), function(i) {
+    check_input_array(arrays[[i]], if (many) expected[[i]] else expected, call = call,
+                      arg = if (many) paste0("object[[", i, "]]") else "object")
+  })
+  shapes <- lapply(arrays, function(a) dim(a)[-1])
+  layer_commit(layer, plan_build(layer, if (many) shapes else shapes[[1]],
+                                 layer$dtype %||% "float32", call))
+  graph <- list(inputs = shapes, nodes = list(list(layer = layer, inputs = seq_along(shapes))),
+                outputs = length(shapes) + 1L, layers = list(layer))
+  network <- .network_create(network_spec(graph), layer$dtype)
+  .network_predict(network, arrays, max(1L, dim(arrays[[1]])[1]), lcnn_num_threads())[[1]]
 }
 
 layer_output_shape <- function(layer) {
@@ -194,7 +259,15 @@ layer_output_shape <- function(layer) {
   c(list(layer$input$batch), as.list(layer$state$output_shape))
 }
 
+layer_input_shape <- function(layer) {
+  if (!layer$built) return(NULL)
+  with_batch <- function(shape) c(list(layer$input$batch), as.list(shape))
+  shape <- layer$state$input_shape
+  if (is.list(shape)) lapply(shape, with_batch) else with_batch(shape)
+}
+
 layer_param_count <- function(layer) {
+  if (inherits(layer, "lcnn_model")) return(count_params(layer))
   if (!layer$built) return(0)
   sum(vapply(layer$state$keras_shapes, function(d) prod(as.numeric(d)), numeric(1)))
 }
@@ -205,19 +278,19 @@ layer_fields <- c("name", "type", "built", "trainable", "dtype", "input_shape",
 #' @export
 `$.lcnn_layer` <- function(x, name) {
   switch(name,
-    input_shape = if (x[["built"]]) c(list(x[["input"]]$batch), as.list(x[["state"]]$input_shape)),
+    input_shape = layer_input_shape(x),
     output_shape = layer_output_shape(x),
     get_weights = function() get_weights(x),
     set_weights = function(weights) set_weights(x, weights),
     count_params = function() count_params(x),
-    get0(name, envir = x, inherits = FALSE)
+    get0(name, envir = fields_of(x), inherits = FALSE)
   )
 }
 
 #' @export
 `$<-.lcnn_layer` <- function(x, name, value) {
   if (identical(name, "trainable")) value <- check_flag(value, arg = "trainable")
-  assign(name, value, envir = x)
+  assign(name, value, envir = fields_of(x))
   x
 }
 
@@ -228,9 +301,10 @@ layer_fields <- c("name", "type", "built", "trainable", "dtype", "input_shape",
 
 #' @export
 print.lcnn_layer <- function(x, ...) {
-  cat("<", x[["type"]], "> ", x[["name"]], "\n", sep = "")
-  if (x[["built"]]) {
-    cat("  output shape: ", format_shape(x[["state"]]$output_shape, x[["input"]]$batch), "\n",
+  fields <- fields_of(x)
+  cat("<", fields$type, "> ", fields$name, "\n", sep = "")
+  if (fields$built) {
+    cat("  output shape: ", format_shape(fields$state$output_shape, fields$input$batch), "\n",
         "  parameters:   ", format_count(layer_param_count(x)), "\n", sep = "")
   } else {
     cat("  not built yet (its input shape is not known)\n")

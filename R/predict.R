@@ -4,17 +4,19 @@
 #' and returns the outputs as an R array. A model that has not been built
 #' yet is built for `x`'s shape first, as in Keras.
 #'
-#' @param object A sequential model.
+#' @param object A model.
 #' @param x A numeric array whose first dimension indexes samples and whose
 #'   other dimensions are the model's input shape (`x[b, i, j, c]` is sample
 #'   `b`, row `i`, column `j`, channel `c` with channels_last). A
-#'   matrix is taken as samples by features.
+#'   matrix is taken as samples by features. For a model with several
+#'   inputs, a list of such arrays (in order, or named by input layer).
 #' @param batch_size Samples per engine batch. Results do not depend on it
 #'   beyond float rounding.
 #' @param verbose Accepted for compatibility with keras (`"auto"`, 0, 1 or 2);
 #'   prediction prints nothing.
 #' @param ... Unused.
-#' @return A numeric array with one row per sample.
+#' @return A numeric array with one row per sample; for a model with several
+#'   outputs, a list of them.
 #' @family models
 #' @export
 #' @examples
@@ -33,12 +35,12 @@ predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...
   if (length(object$layers) == 0) {
     lcnn_abort("Model {.val {object$name}} has no layers.", "state")
   }
-  expected <- if (model_is_built(object)) model_input_shape(object)
-  x <- check_input_array(x, expected, call = call)
+  xs <- input_arrays(object, NULL, x, call, allow_na = TRUE)
   if (!model_is_built(object)) {
-    commit_layers(object, plan_layers(object, dim(x)[-1], call), dim(x)[-1])
+    commit_layers(object, plan_layers(object, dim(xs[[1]])[-1], call), dim(xs[[1]])[-1])
   }
-  .network_predict(model_network(object), x, batch_size, lcnn_num_threads())
+  outputs <- .network_predict(model_network(object), xs, batch_size, lcnn_num_threads())
+  if (length(outputs) == 1) outputs[[1]] else outputs
 }
 
 # x as a double array of dims (samples, input_shape...), checked against the

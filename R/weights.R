@@ -72,14 +72,15 @@ count_params.lcnn_layer <- function(object, ...) {
 #' @export
 get_weights.lcnn_model <- function(object, ...) {
   check_model_built(object, rlang::caller_env())
-  unlist(lapply(object$layers, layer_keras_weights), recursive = FALSE)
+  weights <- unlist(lapply(model_leaf_layers(object), layer_keras_weights), recursive = FALSE)
+  if (is.null(weights)) list() else weights
 }
 
 #' @export
 set_weights.lcnn_model <- function(object, weights, ...) {
   call <- rlang::caller_env()
   check_model_built(object, call)
-  layers <- object$layers
+  layers <- model_leaf_layers(object)
   counts <- vapply(layers, function(l) length(l$state$keras_shapes), integer(1))
   if (!is.list(weights) || length(weights) != sum(counts)) {
     lcnn_abort(c("{.arg weights} must be a list of {sum(counts)} array{?s}, as \\
@@ -103,7 +104,7 @@ set_weights.lcnn_model <- function(object, weights, ...) {
 #' @export
 count_params.lcnn_model <- function(object, ...) {
   check_model_built(object, rlang::caller_env())
-  sum(vapply(object$layers, layer_param_count, numeric(1)))
+  sum(vapply(model_leaf_layers(object), layer_param_count, numeric(1)))
 }
 
 # Checks a layer's list of Keras-layout weights: count, numeric, shapes.

@@ -24,16 +24,16 @@ BEGIN_RCPP
 END_RCPP
 }
 // network_predict
-Rcpp::NumericVector network_predict(SEXP network, Rcpp::NumericVector x, double batch_size, int threads);
-RcppExport SEXP _lcnn_network_predict(SEXP networkSEXP, SEXP xSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
+Rcpp::List network_predict(SEXP network, Rcpp::List xs, double batch_size, int threads);
+RcppExport SEXP _lcnn_network_predict(SEXP networkSEXP, SEXP xsSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type network(networkSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type xs(xsSEXP);
     Rcpp::traits::input_parameter< double >::type batch_size(batch_sizeSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(network_predict(network, x, batch_size, threads));
+    rcpp_result_gen = Rcpp::wrap(network_predict(network, xs, batch_size, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -49,27 +49,27 @@ BEGIN_RCPP
 END_RCPP
 }
 // trainer_create
-SEXP trainer_create(Rcpp::List layers, std::string dtype, Rcpp::List training);
-RcppExport SEXP _lcnn_trainer_create(SEXP layersSEXP, SEXP dtypeSEXP, SEXP trainingSEXP) {
+SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training);
+RcppExport SEXP _lcnn_trainer_create(SEXP networkSEXP, SEXP dtypeSEXP, SEXP trainingSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< Rcpp::List >::type layers(layersSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type network(networkSEXP);
     Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type training(trainingSEXP);
-    rcpp_result_gen = Rcpp::wrap(trainer_create(layers, dtype, training));
+    rcpp_result_gen = Rcpp::wrap(trainer_create(network, dtype, training));
     return rcpp_result_gen;
 END_RCPP
 }
 // trainer_fit_epoch
-Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, Rcpp::NumericVector order, double batch_size, Rcpp::NumericVector seed, int threads, Rcpp::Function progress, int every);
-RcppExport SEXP _lcnn_trainer_fit_epoch(SEXP trainerSEXP, SEXP xSEXP, SEXP ySEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP orderSEXP, SEXP batch_sizeSEXP, SEXP seedSEXP, SEXP threadsSEXP, SEXP progressSEXP, SEXP everySEXP) {
+Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::List xs, Rcpp::List ys, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, Rcpp::NumericVector order, double batch_size, Rcpp::NumericVector seed, int threads, Rcpp::Function progress, int every);
+RcppExport SEXP _lcnn_trainer_fit_epoch(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP orderSEXP, SEXP batch_sizeSEXP, SEXP seedSEXP, SEXP threadsSEXP, SEXP progressSEXP, SEXP everySEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type y(ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type xs(xsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type ys(ysSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type weights(weightsSEXP);
     Rcpp::traits::input_parameter< double >::type n(nSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type order(orderSEXP);
@@ -78,55 +78,55 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< Rcpp::Function >::type progress(progressSEXP);
     Rcpp::traits::input_parameter< int >::type every(everySEXP);
-    rcpp_result_gen = Rcpp::wrap(trainer_fit_epoch(trainer, x, y, weights, n, order, batch_size, seed, threads, progress, every));
+    rcpp_result_gen = Rcpp::wrap(trainer_fit_epoch(trainer, xs, ys, weights, n, order, batch_size, seed, threads, progress, every));
     return rcpp_result_gen;
 END_RCPP
 }
 // trainer_evaluate
-Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, double batch_size, int threads);
-RcppExport SEXP _lcnn_trainer_evaluate(SEXP trainerSEXP, SEXP xSEXP, SEXP ySEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
+Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::List xs, Rcpp::List ys, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, double batch_size, int threads);
+RcppExport SEXP _lcnn_trainer_evaluate(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type y(ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type xs(xsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type ys(ysSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type weights(weightsSEXP);
     Rcpp::traits::input_parameter< double >::type n(nSEXP);
     Rcpp::traits::input_parameter< double >::type batch_size(batch_sizeSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(trainer_evaluate(trainer, x, y, weights, n, batch_size, threads));
+    rcpp_result_gen = Rcpp::wrap(trainer_evaluate(trainer, xs, ys, weights, n, batch_size, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // trainer_gradients
-Rcpp::List trainer_gradients(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, Rcpp::NumericVector seed, int threads);
-RcppExport SEXP _lcnn_trainer_gradients(SEXP trainerSEXP, SEXP xSEXP, SEXP ySEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+Rcpp::List trainer_gradients(SEXP trainer, Rcpp::List xs, Rcpp::List ys, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, Rcpp::NumericVector seed, int threads);
+RcppExport SEXP _lcnn_trainer_gradients(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type y(ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type xs(xsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type ys(ysSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type weights(weightsSEXP);
     Rcpp::traits::input_parameter< double >::type n(nSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(trainer_gradients(trainer, x, y, weights, n, seed, threads));
+    rcpp_result_gen = Rcpp::wrap(trainer_gradients(trainer, xs, ys, weights, n, seed, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // trainer_predict
-Rcpp::NumericVector trainer_predict(SEXP trainer, Rcpp::NumericVector x, double batch_size, int threads);
-RcppExport SEXP _lcnn_trainer_predict(SEXP trainerSEXP, SEXP xSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
+Rcpp::List trainer_predict(SEXP trainer, Rcpp::List xs, double batch_size, int threads);
+RcppExport SEXP _lcnn_trainer_predict(SEXP trainerSEXP, SEXP xsSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type xs(xsSEXP);
     Rcpp::traits::input_parameter< double >::type batch_size(batch_sizeSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(trainer_predict(trainer, x, batch_size, threads));
+    rcpp_result_gen = Rcpp::wrap(trainer_predict(trainer, xs, batch_size, threads));
     return rcpp_result_gen;
 END_RCPP
 }

@@ -31,4 +31,9 @@ Rcpp::IntegerVector dims_of(const Shape& shape) {
   return dims;
 }
 
+const double* double_values(SEXP x) {
+  if (TYPEOF(x) != REALSXP) Rcpp::stop("engine data must be double arrays");
+  return REAL(x);
+}
+
 }  // namespace lcnn

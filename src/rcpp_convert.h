@@ -26,13 +26,19 @@ void round_to_dtype(Rcpp::NumericVector& values, const std::string& dtype);
 
 Rcpp::IntegerVector dims_of(const Shape& shape);
 
-// An engine network of float type T from R's list of layer specs
-// (src/rcpp_network.cpp).
-template <typename T>
-std::unique_ptr<Network<T>> make_network(const Rcpp::List& layers);
+// The values of a double vector that R keeps alive (an element of a list
+// argument); stops for any other type, where a converted copy would not
+// outlive the call.
+const double* double_values(SEXP x);
 
-// Runs `net` on an R array of samples, returning the outputs as an R array.
-Rcpp::NumericVector predict_array(NetworkBase& net, const Rcpp::NumericVector& x,
-                                  double batch_size, int threads);
+// An engine network of float type T from the graph R's network_spec()
+// builds (src/rcpp_network.cpp).
+template <typename T>
+std::unique_ptr<Network<T>> make_network(const Rcpp::List& network);
+
+// Runs `net` on R arrays of samples, one per input, returning one R array
+// per output.
+Rcpp::List predict_arrays(NetworkBase& net, const Rcpp::List& xs, double batch_size,
+                          int threads);
 
 }  // namespace lcnn

@@ -11,6 +11,7 @@
 #include "engine/dropout.hpp"
 #include "engine/flatten.hpp"
 #include "engine/locally_connected.hpp"
+#include "engine/merge.hpp"
 #include "engine/network.hpp"
 #include "rcpp_convert.h"
 
@@ -39,6 +40,14 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
         parse_activation(Rcpp::as<std::string>(spec["activation"])),
         values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
   }
+  if (type == "merge") {
+    std::vector<Shape> inputs;
+    for (const Rcpp::IntegerVector dims : Rcpp::List(spec["input_shapes"])) {
+      inputs.push_back(shape_of(dims));
+    }
+    return std::make_unique<Merge<T>>(parse_merge(Rcpp::as<std::string>(spec["merge"])),
+                                      std::move(inputs), Rcpp::as<std::size_t>(spec["axis"]));
+  }
   const Shape input = shape_of(spec["input_shape"]);
   if (type == "dense") {
     return std::make_unique<Dense<T>>(
@@ -66,11 +75,24 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
 
 namespace lcnn {
 
+// network: list(inputs = list of per-sample dims, nodes = list of
+// list(layer, inputs, spec), outputs), with 0-based layer and value ids.
 template <typename T>
-std::unique_ptr<Network<T>> make_network(const Rcpp::List& layers) {
-  std::vector<std::unique_ptr<Layer<T>>> built;
-  for (R_xlen_t i = 0; i < layers.size(); ++i) built.push_back(make_layer<T>(layers[i]));
-  return std::make_unique<Network<T>>(std::move(built));
+std::unique_ptr<Network<T>> make_network(const Rcpp::List& network) {
+  Graph graph;
+  for (const Rcpp::IntegerVector dims : Rcpp::List(network["inputs"])) {
+    graph.inputs.push_back(shape_of(dims));
+  }
+  std::vector<std::unique_ptr<Layer<T>>> layers;
+  for (const Rcpp::List node : Rcpp::List(network["nodes"])) {
+    Node n;
+    n.layer = Rcpp::as<std::size_t>(node["layer"]);
+    for (int v : Rcpp::IntegerVector(node["inputs"])) n.inputs.push_back(v);
+    graph.nodes.push_back(std::move(n));
+    layers.push_back(make_layer<T>(node["spec"]));
+  }
+  for (int v : Rcpp::IntegerVector(network["outputs"])) graph.outputs.push_back(v);
+  return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
 }
 
 template std::unique_ptr<Network<float>> make_network<float>(const Rcpp::List&);
@@ -90,27 +112,42 @@ SEXP network_create(Rcpp::List layers, std::string dtype) {
 }
 
 // [[Rcpp::export(.network_predict)]]
-Rcpp::NumericVector network_predict(SEXP network, Rcpp::NumericVector x, double batch_size,
-                                    int threads) {
+Rcpp::List network_predict(SEXP network, Rcpp::List xs, double batch_size, int threads) {
   Rcpp::XPtr<NetworkBase> net(network);
   if (net.get() == nullptr) Rcpp::stop("the engine network is no longer valid");
-  return predict_array(*net, x, batch_size, threads);
+  return predict_arrays(*net, xs, batch_size, threads);
 }
 
-Rcpp::NumericVector lcnn::predict_array(NetworkBase& net, const Rcpp::NumericVector& x,
-                                        double batch_size, int threads) {
-  const Shape in = net.input_shape(), out = net.output_shape();
-  const index_t n = in.size() == 0 ? 0 : static_cast<index_t>(x.size()) / in.size();
-  if (n * in.size() != static_cast<index_t>(x.size())) {
-    Rcpp::stop("input has %d values, not a whole number of samples of %s", x.size(),
-               in.to_string());
+Rcpp::List lcnn::predict_arrays(NetworkBase& net, const Rcpp::List& xs, double batch_size,
+                                int threads) {
+  const std::vector<Shape> in = net.input_shapes(), out = net.output_shapes();
+  if (static_cast<std::size_t>(xs.size()) != in.size()) {
+    Rcpp::stop("the network takes %d inputs, not %d", in.size(), xs.size());
   }
-  Rcpp::NumericVector y(static_cast<R_xlen_t>(n * out.size()));
+  std::vector<const double*> x_data;
+  index_t n = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const index_t size = Rf_xlength(xs[i]);
+    const index_t samples = in[i].size() == 0 ? 0 : size / in[i].size();
+    if (samples * in[i].size() != size || (i > 0 && samples != n)) {
+      Rcpp::stop("input %d has %d values, not %d samples of %s", i + 1, size,
+                 i > 0 ? n : samples, in[i].to_string());
+    }
+    n = samples;
+    x_data.push_back(double_values(xs[i]));
+  }
+  Rcpp::List ys(out.size());
+  std::vector<double*> y_data;
+  for (std::size_t o = 0; o < out.size(); ++o) {
+    Rcpp::NumericVector y(static_cast<R_xlen_t>(n * out[o].size()));
+    y.attr("dim") = dims_of(out[o].with_batch(n));
+    y_data.push_back(y.begin());
+    ys[o] = y;
+  }
   Context ctx;
   ctx.threads = threads;
-  net.predict(x.begin(), n, static_cast<index_t>(batch_size), ctx, y.begin());
-  y.attr("dim") = dims_of(out.with_batch(n));
-  return y;
+  net.predict(x_data, n, static_cast<index_t>(batch_size), ctx, y_data);
+  return ys;
 }
 
 // [[Rcpp::export(.network_is_null)]]

@@ -30,16 +30,22 @@ OptimizerSpec optimizer_from_list(const Rcpp::List& o) {
   return s;
 }
 
-// training: list(loss, from_logits, delta, metrics, optimizer, trainable, l1,
-// l2, constraints) with one entry per parameter block in the last four, each
-// constraint list(name, min_value, max_value, rate, group); and
-// activity_l1, activity_l2 with one entry per layer.
+// training: list(outputs, optimizer, trainable, l1, l2, constraints) with
+// per network output list(loss, from_logits, delta, weight, metrics), and
+// one entry per parameter block in the last four, each constraint
+// list(name, min_value, max_value, rate, group); and activity_l1,
+// activity_l2 with one entry per layer.
 TrainingSpec training_from_list(const Rcpp::List& t) {
   TrainingSpec spec;
-  spec.loss = parse_loss(Rcpp::as<std::string>(t["loss"]), Rcpp::as<bool>(t["from_logits"]),
-                         Rcpp::as<double>(t["delta"]));
-  for (const std::string& m : Rcpp::as<std::vector<std::string>>(t["metrics"])) {
-    spec.metrics.push_back(parse_metric(m));
+  for (const Rcpp::List o : Rcpp::List(t["outputs"])) {
+    OutputSpec out;
+    out.loss = parse_loss(Rcpp::as<std::string>(o["loss"]), Rcpp::as<bool>(o["from_logits"]),
+                          Rcpp::as<double>(o["delta"]));
+    out.weight = Rcpp::as<double>(o["weight"]);
+    for (const std::string& m : Rcpp::as<std::vector<std::string>>(o["metrics"])) {
+      out.metrics.push_back(parse_metric(m));
+    }
+    spec.outputs.push_back(std::move(out));
   }
   spec.optimizer = optimizer_from_list(t["optimizer"]);
   const Rcpp::LogicalVector trainable = t["trainable"];
@@ -71,20 +77,20 @@ TrainerBase& trainer_of(SEXP ptr) {
   return *trainer;
 }
 
-DataSet data_of(const Rcpp::NumericVector& x, const Rcpp::NumericVector& y,
+// xs and ys: lists of R arrays, n samples each.
+DataSet data_of(const Rcpp::List& xs, const Rcpp::List& ys,
                 const Rcpp::Nullable<Rcpp::NumericVector>& weights, double n) {
   DataSet d;
   d.n = static_cast<index_t>(n);
-  d.x = x.begin();
-  d.y = y.begin();
-  d.x_features = d.n > 0 ? static_cast<index_t>(x.size()) / d.n : 0;
-  d.y_features = d.n > 0 ? static_cast<index_t>(y.size()) / d.n : 0;
+  for (SEXP x : xs) d.xs.push_back({double_values(x), Rf_xlength(x)});
+  for (SEXP y : ys) d.ys.push_back({double_values(y), Rf_xlength(y)});
   if (weights.isNotNull()) d.weights = Rcpp::NumericVector(weights.get()).begin();
   return d;
 }
 
 Rcpp::List scores_to_list(const Scores& s) {
   return Rcpp::List::create(Rcpp::_["loss"] = s.loss,
+                            Rcpp::_["output_losses"] = Rcpp::wrap(s.output_losses),
                             Rcpp::_["metrics"] = Rcpp::wrap(s.metrics));
 }
 
@@ -111,26 +117,26 @@ Context context(int threads) {
 }  // namespace
 
 // [[Rcpp::export(.trainer_create)]]
-SEXP trainer_create(Rcpp::List layers, std::string dtype, Rcpp::List training) {
+SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training) {
   TrainingSpec spec = training_from_list(training);
   std::unique_ptr<TrainerBase> trainer;
   if (dtype == "float64") {
-    trainer = std::make_unique<Trainer<double>>(make_network<double>(layers), std::move(spec));
+    trainer = std::make_unique<Trainer<double>>(make_network<double>(network), std::move(spec));
   } else {
-    trainer = std::make_unique<Trainer<float>>(make_network<float>(layers), std::move(spec));
+    trainer = std::make_unique<Trainer<float>>(make_network<float>(network), std::move(spec));
   }
   return Rcpp::XPtr<TrainerBase>(trainer.release(), true);
 }
 
-// `order` holds 0-based sample indices; progress(batch, loss, metrics) is
+// `order` holds 0-based sample indices; progress(batch, scores) is
 // called after every `every` batches and returns FALSE to stop.
 // [[Rcpp::export(.trainer_fit_epoch)]]
-Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y,
+Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::List xs, Rcpp::List ys,
                              Rcpp::Nullable<Rcpp::NumericVector> weights, double n,
                              Rcpp::NumericVector order, double batch_size,
                              Rcpp::NumericVector seed, int threads, Rcpp::Function progress,
                              int every) {
-  const DataSet data = data_of(x, y, weights, n);
+  const DataSet data = data_of(xs, ys, weights, n);
   std::vector<index_t> rows(order.begin(), order.end());
   const index_t batches = (static_cast<index_t>(rows.size()) + static_cast<index_t>(batch_size) - 1) /
                           static_cast<index_t>(batch_size);
@@ -139,8 +145,7 @@ Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericV
       data, rows, static_cast<index_t>(batch_size), seed_from_r(seed), context(threads),
       [&](index_t batch, const Scores& running) {
         if ((batch + 1) % every != 0 && batch + 1 != batches) return true;
-        return Rcpp::as<bool>(progress(static_cast<double>(batch + 1), running.loss,
-                                       Rcpp::wrap(running.metrics)));
+        return Rcpp::as<bool>(progress(static_cast<double>(batch + 1), scores_to_list(running)));
       },
       completed);
   Rcpp::List out = scores_to_list(scores);
@@ -149,26 +154,25 @@ Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericV
 }
 
 // [[Rcpp::export(.trainer_evaluate)]]
-Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y,
+Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::List xs, Rcpp::List ys,
                             Rcpp::Nullable<Rcpp::NumericVector> weights, double n,
                             double batch_size, int threads) {
-  return scores_to_list(trainer_of(trainer).evaluate(data_of(x, y, weights, n),
+  return scores_to_list(trainer_of(trainer).evaluate(data_of(xs, ys, weights, n),
                                                      static_cast<index_t>(batch_size),
                                                      context(threads)));
 }
 
 // [[Rcpp::export(.trainer_gradients)]]
-Rcpp::List trainer_gradients(SEXP trainer, Rcpp::NumericVector x, Rcpp::NumericVector y,
+Rcpp::List trainer_gradients(SEXP trainer, Rcpp::List xs, Rcpp::List ys,
                              Rcpp::Nullable<Rcpp::NumericVector> weights, double n,
                              Rcpp::NumericVector seed, int threads) {
-  return blocks_to_list(trainer_of(trainer).gradients(data_of(x, y, weights, n),
+  return blocks_to_list(trainer_of(trainer).gradients(data_of(xs, ys, weights, n),
                                                       seed_from_r(seed), context(threads)));
 }
 
 // [[Rcpp::export(.trainer_predict)]]
-Rcpp::NumericVector trainer_predict(SEXP trainer, Rcpp::NumericVector x, double batch_size,
-                                    int threads) {
-  return predict_array(trainer_of(trainer).network(), x, batch_size, threads);
+Rcpp::List trainer_predict(SEXP trainer, Rcpp::List xs, double batch_size, int threads) {
+  return predict_arrays(trainer_of(trainer).network(), xs, batch_size, threads);
 }
 
 // [[Rcpp::export(.trainer_parameters)]]

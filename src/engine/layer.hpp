@@ -43,6 +43,20 @@ class Layer {
                         const Tensor<T>& grad_output, Tensor<T>* grad_input,
                         const Context& ctx, bool through_logits) = 0;
   virtual std::vector<ParameterBlock<T>>& parameters() = 0;
+  // The network calls these two for every layer; layers that combine several
+  // tensors (merges) override them, the others take their one input.
+  // grad_inputs[i] may be null where no gradient is needed.
+  virtual void forward_inputs(const std::vector<const Tensor<T>*>& inputs, Tensor<T>& output,
+                              const Context& ctx) {
+    forward(*inputs.front(), output, ctx);
+  }
+  virtual void backward_inputs(const std::vector<const Tensor<T>*>& inputs,
+                               const Tensor<T>& output, const Tensor<T>& grad_output,
+                               const std::vector<Tensor<T>*>& grad_inputs, const Context& ctx,
+                               bool through_logits) {
+    backward(*inputs.front(), output, grad_output, grad_inputs.front(), ctx, through_logits);
+  }
+  virtual std::vector<Shape> input_shapes() const { return {input_shape()}; }
   // The output activation and, after a recording forward(), its input.
   virtual Activation activation() const { return Activation::linear; }
   virtual const Tensor<T>* logits() const { return nullptr; }

@@ -3,44 +3,140 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace lcnn {
 
+namespace {
+
+std::string node_name(std::size_t k) { return "node " + std::to_string(k + 1); }
+
+}  // namespace
+
 template <typename T>
-Network<T>::Network(std::vector<std::unique_ptr<Layer<T>>> layers)
-    : layers_(std::move(layers)), activations_(layers_.size()), gradients_(layers_.size()) {
-  if (layers_.empty()) throw std::invalid_argument("a network needs at least one layer");
-  for (std::size_t i = 1; i < layers_.size(); ++i) {
-    if (layers_[i]->input_shape() != layers_[i - 1]->output_shape()) {
-      throw std::invalid_argument("layer " + std::to_string(i + 1) + " expects input " +
-                                  layers_[i]->input_shape().to_string() + " but layer " +
-                                  std::to_string(i) + " gives " +
-                                  layers_[i - 1]->output_shape().to_string());
+Network<T>::Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_layers)
+    : graph_(std::move(graph)), node_layers_(std::move(node_layers)) {
+  const std::size_t n_in = graph_.inputs.size(), n_nodes = graph_.nodes.size();
+  if (n_in == 0) throw std::invalid_argument("a network needs at least one input");
+  if (graph_.outputs.empty()) throw std::invalid_argument("a network needs at least one output");
+  if (node_layers_.size() != n_nodes) {
+    throw std::invalid_argument("a network needs one layer object per node");
+  }
+  consumers_.assign(n_in + n_nodes, 0);
+  std::vector<Shape> shapes = graph_.inputs;
+  for (std::size_t k = 0; k < n_nodes; ++k) {
+    const Node& node = graph_.nodes[k];
+    const std::vector<Shape> expected = node_layers_[k]->input_shapes();
+    if (node.inputs.size() != expected.size()) {
+      throw std::invalid_argument(node_name(k) + " takes " + std::to_string(expected.size()) +
+                                  " input(s) but is given " +
+                                  std::to_string(node.inputs.size()));
     }
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+      const std::size_t v = node.inputs[i];
+      if (v >= n_in + k) {
+        throw std::invalid_argument(node_name(k) + " reads a value that is not computed before it");
+      }
+      if (shapes[v] != expected[i]) {
+        throw std::invalid_argument(node_name(k) + " expects input " + expected[i].to_string() +
+                                    " but is given " + shapes[v].to_string());
+      }
+      ++consumers_[v];
+    }
+    shapes.push_back(node_layers_[k]->output_shape());
+    if (node.layer > primary_.size()) {
+      throw std::invalid_argument(node_name(k) + " calls a layer before the earlier ones");
+    }
+    if (node.layer == primary_.size()) {
+      primary_.push_back(k);
+      continue;
+    }
+    auto& own = node_layers_[k]->parameters();
+    const auto& shared = node_layers_[primary_[node.layer]]->parameters();
+    bool same = own.size() == shared.size();
+    for (std::size_t b = 0; same && b < own.size(); ++b) {
+      same = own[b].values.size() == shared[b].values.size();
+    }
+    if (!same) throw std::invalid_argument(node_name(k) + " shares a layer of other parameters");
+  }
+  for (std::size_t v : graph_.outputs) {
+    if (v >= n_in + n_nodes) throw std::invalid_argument("a network output is not a value");
+    ++consumers_[v];
+  }
+  values_.resize(n_nodes);
+  grads_.resize(n_nodes);
+  has_grad_.assign(n_nodes, false);
+  input_grads_.resize(n_nodes);
+  for (std::size_t k = 0; k < n_nodes; ++k) input_grads_[k].resize(graph_.nodes[k].inputs.size());
+  share_parameters();
+}
+
+template <typename T>
+std::vector<Shape> Network<T>::output_shapes() const {
+  std::vector<Shape> out;
+  const std::size_t n_in = graph_.inputs.size();
+  for (std::size_t v : graph_.outputs) {
+    out.push_back(v < n_in ? graph_.inputs[v] : node_layers_[v - n_in]->output_shape());
+  }
+  return out;
+}
+
+template <typename T>
+const Layer<T>* Network<T>::output_layer(std::size_t o) const {
+  const std::size_t v = graph_.outputs[o], n_in = graph_.inputs.size();
+  return v < n_in ? nullptr : node_layers_[v - n_in].get();
+}
+
+template <typename T>
+bool Network<T>::fusable(std::size_t o) const {
+  const std::size_t v = graph_.outputs[o];
+  return v >= graph_.inputs.size() && consumers_[v] == 1;
+}
+
+template <typename T>
+void Network<T>::share_parameters() {
+  for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
+    const std::size_t first = primary_[graph_.nodes[k].layer];
+    if (first == k) continue;
+    auto& own = node_layers_[k]->parameters();
+    const auto& shared = node_layers_[first]->parameters();
+    for (std::size_t b = 0; b < own.size(); ++b) own[b].values = shared[b].values;
   }
 }
 
 template <typename T>
-const Tensor<T>& Network<T>::forward(const Tensor<T>& input, const Context& ctx) {
-  const Tensor<T>* current = &input;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->forward(*current, activations_[i], ctx);
-    current = &activations_[i];
+std::vector<const Tensor<T>*> Network<T>::forward(const std::vector<const Tensor<T>*>& inputs,
+                                                  const Context& ctx) {
+  if (inputs.size() != graph_.inputs.size()) {
+    throw std::invalid_argument("the network takes " + std::to_string(graph_.inputs.size()) +
+                                " inputs but is given " + std::to_string(inputs.size()));
   }
-  return *current;
+  current_ = inputs;
+  current_.resize(inputs.size() + graph_.nodes.size());
+  std::vector<const Tensor<T>*> node_inputs;
+  for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
+    node_inputs.clear();
+    for (std::size_t v : graph_.nodes[k].inputs) node_inputs.push_back(current_[v]);
+    node_layers_[k]->forward_inputs(node_inputs, values_[k], ctx);
+    current_[inputs.size() + k] = &values_[k];
+  }
+  std::vector<const Tensor<T>*> out;
+  for (std::size_t v : graph_.outputs) out.push_back(current_[v]);
+  return out;
 }
 
 template <typename T>
 double Network<T>::activity_penalty(const std::vector<Penalty>& activity) const {
   double total = 0;
-  for (std::size_t i = 0; i < activity.size(); ++i) {
-    if (!activity[i].active()) continue;
+  for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
+    const std::size_t l = graph_.nodes[k].layer;
+    if (l >= activity.size() || !activity[l].active()) continue;
     double sum = 0;
-    for (T v : activations_[i].data) {
-      sum += activity[i].l1 * std::abs(double(v)) + activity[i].l2 * double(v) * double(v);
+    for (T v : values_[k].data) {
+      sum += activity[l].l1 * std::abs(double(v)) + activity[l].l2 * double(v) * double(v);
     }
-    total += sum / double(activations_[i].batch());
+    total += sum / double(values_[k].batch());
   }
   return total;
 }
@@ -57,30 +153,85 @@ void add_activity_gradient(const Penalty& p, const Tensor<T>& y, Tensor<T>& grad
   }
 }
 
+// grad += addend, or grad = addend (taking its storage) when grad has none yet.
+template <typename T>
+void accumulate(Tensor<T>& grad, bool& has, Tensor<T>& addend) {
+  if (!has) {
+    std::swap(grad, addend);
+    has = true;
+    return;
+  }
+  for (std::size_t i = 0; i < grad.data.size(); ++i) grad.data[i] += addend.data[i];
+}
+
 }  // namespace
 
 template <typename T>
-void Network<T>::backward(const Tensor<T>& input, const Tensor<T>& grad_output,
-                          Tensor<T>* grad_input, const Context& ctx, bool through_logits,
+void Network<T>::backward(const std::vector<const Tensor<T>*>& inputs,
+                          const std::vector<const Tensor<T>*>& output_grads,
+                          const std::vector<bool>& through_logits, const Context& ctx,
                           const std::vector<Penalty>& activity) {
-  auto penalty_of = [&](std::size_t i) -> const Penalty* {
-    return i < activity.size() && activity[i].active() ? &activity[i] : nullptr;
-  };
-  const Tensor<T>* grad = &grad_output;
-  if (const Penalty* p = penalty_of(layers_.size() - 1)) {
-    output_gradient_ = grad_output;
-    add_activity_gradient(*p, activations_.back(), output_gradient_);
-    grad = &output_gradient_;
+  const std::size_t n_in = graph_.inputs.size(), n_nodes = graph_.nodes.size();
+  if (output_grads.size() != graph_.outputs.size() ||
+      through_logits.size() != graph_.outputs.size()) {
+    throw std::invalid_argument("backward() needs one gradient per network output");
   }
-  for (std::size_t i = layers_.size(); i-- > 0;) {
-    const Tensor<T>& in = i == 0 ? input : activations_[i - 1];
-    Tensor<T>* grad_in = i == 0 ? grad_input : &gradients_[i];
-    layers_[i]->backward(in, activations_[i], *grad, grad_in, ctx,
-                         through_logits && i + 1 == layers_.size());
-    if (i > 0) {
-      if (const Penalty* p = penalty_of(i - 1)) add_activity_gradient(*p, activations_[i - 1], *grad_in);
+  std::fill(has_grad_.begin(), has_grad_.end(), false);
+  std::vector<bool> logits(n_nodes, false);
+  for (std::size_t o = 0; o < graph_.outputs.size(); ++o) {
+    const std::size_t v = graph_.outputs[o];
+    if (output_grads[o] == nullptr || v < n_in) continue;
+    if (through_logits[o] && !fusable(o)) {
+      throw std::invalid_argument("output " + std::to_string(o + 1) +
+                                  " feeds other nodes and cannot take its logits' gradient");
     }
-    grad = grad_in;
+    Tensor<T> copy = *output_grads[o];
+    bool has = has_grad_[v - n_in];
+    accumulate(grads_[v - n_in], has, copy);
+    has_grad_[v - n_in] = has;
+    logits[v - n_in] = through_logits[o];
+  }
+  std::vector<const Tensor<T>*> node_inputs;
+  std::vector<Tensor<T>*> node_grads;
+  for (std::size_t k = n_nodes; k-- > 0;) {
+    const Node& node = graph_.nodes[k];
+    // A node the loss does not reach still runs, with a zero gradient, so
+    // that its parameters' gradients are set (to zero) like everyone's.
+    if (!has_grad_[k]) {
+      grads_[k].resize(values_[k].shape);
+      std::fill(grads_[k].data.begin(), grads_[k].data.end(), T(0));
+      has_grad_[k] = true;
+    }
+    if (node.layer < activity.size() && activity[node.layer].active()) {
+      add_activity_gradient(activity[node.layer], values_[k], grads_[k]);
+    }
+    node_inputs.clear();
+    node_grads.clear();
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+      const std::size_t v = node.inputs[i];
+      node_inputs.push_back(v < n_in ? inputs[v] : &values_[v - n_in]);
+      node_grads.push_back(v < n_in ? nullptr : &input_grads_[k][i]);
+    }
+    node_layers_[k]->backward_inputs(node_inputs, values_[k], grads_[k], node_grads, ctx,
+                                     logits[k]);
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+      const std::size_t v = node.inputs[i];
+      if (v < n_in) continue;
+      bool has = has_grad_[v - n_in];
+      accumulate(grads_[v - n_in], has, input_grads_[k][i]);
+      has_grad_[v - n_in] = has;
+    }
+  }
+  for (std::size_t k = 0; k < n_nodes; ++k) {
+    const std::size_t first = primary_[graph_.nodes[k].layer];
+    if (first == k) continue;
+    auto& into = node_layers_[first]->parameters();
+    const auto& from = node_layers_[k]->parameters();
+    for (std::size_t b = 0; b < into.size(); ++b) {
+      for (std::size_t i = 0; i < into[b].gradient.size(); ++i) {
+        into[b].gradient[i] += from[b].gradient[i];
+      }
+    }
   }
 }
 
@@ -100,21 +251,30 @@ void copy_rows(const From* from, index_t from_rows, To* to, index_t to_rows, ind
 }  // namespace
 
 template <typename T>
-void Network<T>::predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
-                         double* y) {
+void Network<T>::predict(const std::vector<const double*>& xs, index_t n, index_t batch_size,
+                         const Context& ctx, const std::vector<double*>& ys) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   if (ctx.threads < 1) throw std::invalid_argument("the thread count must be at least 1");
+  if (xs.size() != graph_.inputs.size() || ys.size() != graph_.outputs.size()) {
+    throw std::invalid_argument("predict() needs one array per network input and output");
+  }
   Context inference = ctx;
   inference.training = false;
   inference.record = false;
-  const index_t in_features = input_shape().size(), out_features = output_shape().size();
-  Tensor<T> batch;
+  const std::vector<Shape> out_shapes = output_shapes();
+  std::vector<Tensor<T>> batch(xs.size());
+  std::vector<const Tensor<T>*> batch_ptrs;
+  for (const Tensor<T>& t : batch) batch_ptrs.push_back(&t);
   for (index_t start = 0; start < n; start += batch_size) {
     const index_t count = std::min(batch_size, n - start);
-    batch.resize(input_shape().with_batch(count));
-    copy_rows(x + start, n, batch.data.data(), count, count, in_features);
-    const Tensor<T>& out = forward(batch, inference);
-    copy_rows(out.data.data(), count, y + start, n, count, out_features);
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      batch[i].resize(graph_.inputs[i].with_batch(count));
+      copy_rows(xs[i] + start, n, batch[i].data.data(), count, count, graph_.inputs[i].size());
+    }
+    const std::vector<const Tensor<T>*> out = forward(batch_ptrs, inference);
+    for (std::size_t o = 0; o < out.size(); ++o) {
+      copy_rows(out[o]->data.data(), count, ys[o] + start, n, count, out_shapes[o].size());
+    }
   }
 }
 

@@ -1,5 +1,6 @@
-// A network: layers applied in sequence, owned by the engine. Callers hand it
-// whole data sets; it cuts them into mini-batches itself.
+// A network: a DAG of layer calls (nodes) from one or more inputs to one or
+// more outputs, owned by the engine. A sequential model is a chain. Callers
+// hand it whole data sets; it cuts them into mini-batches itself.
 #pragma once
 
 #include <memory>
@@ -16,48 +17,89 @@ struct Penalty {
   bool active() const { return l1 != 0 || l2 != 0; }
 };
 
+// Values are numbered: the network's inputs first, then each node's output.
+// Nodes come in an order where every input is an earlier value. A layer
+// called several times (shared) has several nodes with the same `layer`.
+struct Node {
+  std::size_t layer = 0;
+  std::vector<std::size_t> inputs;
+};
+
+struct Graph {
+  std::vector<Shape> inputs;  // per-sample shapes
+  std::vector<Node> nodes;
+  std::vector<std::size_t> outputs;  // value ids
+};
+
 // Type-erased so that callers need not know the network's float type.
 class NetworkBase {
  public:
   virtual ~NetworkBase() = default;
-  virtual Shape input_shape() const = 0;
-  virtual Shape output_shape() const = 0;
-  // x: n samples, column-major with dims (n, input_shape...), as R holds them;
-  // y: room for (n, output_shape...). Converted to the network's float type
-  // one mini-batch at a time.
-  virtual void predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
-                       double* y) = 0;
+  virtual std::vector<Shape> input_shapes() const = 0;
+  virtual std::vector<Shape> output_shapes() const = 0;
+  // xs: one array per input, n samples each, column-major with dims
+  // (n, shape...) as R holds them; ys: room for each output likewise.
+  // Converted to the network's float type one mini-batch at a time.
+  virtual void predict(const std::vector<const double*>& xs, index_t n, index_t batch_size,
+                       const Context& ctx, const std::vector<double*>& ys) = 0;
 };
 
 template <typename T>
 class Network : public NetworkBase {
  public:
-  // Throws std::invalid_argument if consecutive layers' shapes do not chain.
-  explicit Network(std::vector<std::unique_ptr<Layer<T>>> layers);
+  // One layer object per node: the nodes of a shared layer get objects of
+  // their own (each keeps what its call's backward() needs) whose parameters
+  // the network keeps equal to the first one's. Throws std::invalid_argument
+  // if the graph is not well formed or shapes do not chain.
+  Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_layers);
 
-  Shape input_shape() const override { return layers_.front()->input_shape(); }
-  Shape output_shape() const override { return layers_.back()->output_shape(); }
-  void predict(const double* x, index_t n, index_t batch_size, const Context& ctx,
-               double* y) override;
+  std::vector<Shape> input_shapes() const override { return graph_.inputs; }
+  std::vector<Shape> output_shapes() const override;
+  void predict(const std::vector<const double*>& xs, index_t n, index_t batch_size,
+               const Context& ctx, const std::vector<double*>& ys) override;
 
-  // Runs every layer; with ctx.record they keep what backward() needs.
-  const Tensor<T>& forward(const Tensor<T>& input, const Context& ctx);
+  // Runs every node; with ctx.record they keep what backward() needs.
+  // Returns the outputs, valid until the next forward().
+  std::vector<const Tensor<T>*> forward(const std::vector<const Tensor<T>*>& inputs,
+                                        const Context& ctx);
   // The activity penalties (one per layer, or none) of the last forward().
   double activity_penalty(const std::vector<Penalty>& activity) const;
-  // From dLoss/dOutput of the last recording forward(), sets every
-  // parameter's gradient (and dLoss/dInput unless grad_input is null),
-  // adding the gradient of the activity penalties on the way.
-  // `through_logits`: grad_output is dLoss/dLogits of the last layer.
-  void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input,
-                const Context& ctx, bool through_logits,
+  // From dLoss/dOutput of each output (null: the loss does not depend on
+  // it) after a recording forward(), sets every parameter's gradient,
+  // adding the gradients of the activity penalties and summing over the
+  // nodes of shared layers. `through_logits[o]`: output o's gradient is
+  // dLoss/dLogits of the node that makes it (see fusable()).
+  void backward(const std::vector<const Tensor<T>*>& inputs,
+                const std::vector<const Tensor<T>*>& output_grads,
+                const std::vector<bool>& through_logits, const Context& ctx,
                 const std::vector<Penalty>& activity = {});
-  Layer<T>& layer(std::size_t i) { return *layers_[i]; }
-  std::size_t size() const { return layers_.size(); }
 
-  std::vector<std::unique_ptr<Layer<T>>> layers_;
-  std::vector<Tensor<T>> activations_;  // one per layer, reused across batches
-  std::vector<Tensor<T>> gradients_;    // dLoss/dInput of each layer but the first
-  Tensor<T> output_gradient_;          // dLoss/dOutput with the last layer's activity term
+  std::size_t layer_count() const { return primary_.size(); }
+  // The layer object whose parameters are the layer's own (its first node).
+  Layer<T>& layer(std::size_t l) { return *node_layers_[primary_[l]]; }
+  // The node layer that makes output o, or null when o is a network input.
+  const Layer<T>* output_layer(std::size_t o) const;
+  // The index of that layer (when there is one).
+  std::size_t output_layer_index(std::size_t o) const {
+    return graph_.nodes[graph_.outputs[o] - graph_.inputs.size()].layer;
+  }
+  // Whether the loss of output o may take that layer's logits: the output
+  // feeds nothing else, so its only gradient is the loss's.
+  bool fusable(std::size_t o) const;
+  // Makes the shared layers' other nodes hold the first node's parameters,
+  // after those changed (an optimizer step, new values).
+  void share_parameters();
+
+ private:
+  Graph graph_;
+  std::vector<std::unique_ptr<Layer<T>>> node_layers_;
+  std::vector<std::size_t> primary_;     // per layer: its first node
+  std::vector<std::size_t> consumers_;   // per value: how many node inputs and outputs use it
+  std::vector<Tensor<T>> values_;        // node outputs, reused across batches
+  std::vector<Tensor<T>> grads_;         // dLoss/dValue per node output
+  std::vector<bool> has_grad_;
+  std::vector<std::vector<Tensor<T>>> input_grads_;  // per node, per input: scratch
+  std::vector<const Tensor<T>*> current_;            // per value, during forward()
 };
 
 }  // namespace lcnn

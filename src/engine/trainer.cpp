@@ -10,38 +10,53 @@ namespace lcnn {
 template <typename T>
 Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
     : network_(std::move(network)), spec_(std::move(spec)), optimizer_(spec_.optimizer) {
-  for (std::size_t i = 0; i < network_->size(); ++i) {
-    for (ParameterBlock<T>& block : network_->layer(i).parameters()) blocks_.push_back(&block);
+  for (std::size_t l = 0; l < network_->layer_count(); ++l) {
+    for (ParameterBlock<T>& block : network_->layer(l).parameters()) blocks_.push_back(&block);
   }
   if (spec_.trainable.size() != blocks_.size() || spec_.penalties.size() != blocks_.size() ||
       spec_.constraints.size() != blocks_.size()) {
     throw std::invalid_argument(
         "training spec needs one trainable flag, penalty and constraint per block");
   }
-  if (!spec_.activity.empty() && spec_.activity.size() != network_->size()) {
+  if (!spec_.activity.empty() && spec_.activity.size() != network_->layer_count()) {
     throw std::invalid_argument("training spec needs one activity penalty per layer");
+  }
+  if (spec_.outputs.size() != network_->output_shapes().size()) {
+    throw std::invalid_argument("training spec needs one loss per network output");
   }
 }
 
 template <typename T>
 void Trainer<T>::gather(const DataSet& data, const index_t* rows, index_t count,
                         Batch& batch) const {
-  batch.x.resize(network_->input_shape().with_batch(count));
-  Shape y_shape = network_->output_shape().with_batch(count);
-  if (is_sparse(spec_.loss)) y_shape.dims.pop_back();
-  if (y_shape.rank() == 1) y_shape.dims.push_back(1);
-  batch.y.resize(y_shape);
-  if (data.x_features * count != batch.x.shape.size() ||
-      data.y_features * count != batch.y.shape.size()) {
-    throw std::invalid_argument("data do not match the network's input and output shapes");
+  const std::vector<Shape> inputs = network_->input_shapes(), outputs = network_->output_shapes();
+  if (data.xs.size() != inputs.size() || data.ys.size() != outputs.size()) {
+    throw std::invalid_argument("data need one array per network input and output");
   }
-  auto copy = [&](const double* from, index_t features, T* to) {
+  auto copy = [&](const Array& from, Tensor<T>& to) {
+    const index_t features = to.shape.size() / count;
+    if (from.size != features * data.n) {
+      throw std::invalid_argument("data do not match the network's input and output shapes");
+    }
     for (index_t f = 0; f < features; ++f) {
-      for (index_t i = 0; i < count; ++i) to[f * count + i] = T(from[f * data.n + rows[i]]);
+      for (index_t i = 0; i < count; ++i) {
+        to.data[f * count + i] = T(from.data[f * data.n + rows[i]]);
+      }
     }
   };
-  copy(data.x, data.x_features, batch.x.data.data());
-  copy(data.y, data.y_features, batch.y.data.data());
+  batch.xs.resize(inputs.size());
+  batch.ys.resize(outputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    batch.xs[i].resize(inputs[i].with_batch(count));
+    copy(data.xs[i], batch.xs[i]);
+  }
+  for (std::size_t o = 0; o < outputs.size(); ++o) {
+    Shape y_shape = outputs[o].with_batch(count);
+    if (is_sparse(spec_.outputs[o].loss)) y_shape.dims.pop_back();
+    if (y_shape.rank() == 1) y_shape.dims.push_back(1);
+    batch.ys[o].resize(y_shape);
+    copy(data.ys[o], batch.ys[o]);
+  }
   batch.weights.clear();
   if (data.weights != nullptr) {
     for (index_t i = 0; i < count; ++i) batch.weights.push_back(T(data.weights[rows[i]]));
@@ -67,40 +82,78 @@ double Trainer<T>::penalty(bool add_gradient) {
 }
 
 template <typename T>
-double Trainer<T>::forward_backward(Batch& batch, const Context& ctx,
-                                    std::vector<double>& totals, std::vector<double>& counts) {
-  const Tensor<T>& out = network_->forward(batch.x, ctx);
-  Layer<T>& last = network_->layer(network_->size() - 1);
-  // An activity penalty on the output needs the gradient through the
-  // activation, so the loss then takes the probabilities.
-  const bool output_penalized =
-      !spec_.activity.empty() && spec_.activity.back().active();
-  const bool fused = takes_logits_of(spec_.loss, last.activation()) && !output_penalized;
-  const Tensor<T>& loss_input = fused ? *last.logits() : out;
-  const T* weights = batch.weights.empty() ? nullptr : batch.weights.data();
-  Tensor<T> grad;
-  double loss = loss_and_gradient(spec_.loss, fused || spec_.loss.from_logits, loss_input,
-                                  batch.y.data.data(), weights, grad);
-  for (std::size_t m = 0; m < spec_.metrics.size(); ++m) {
-    accumulate_metric(spec_.metrics[m], out, batch.y.data.data(), weights, totals[m], counts[m]);
+void Trainer<T>::after_update() {
+  for (std::size_t k = 0; k < blocks_.size(); ++k) {
+    if (spec_.trainable[k]) apply_constraint(spec_.constraints[k], blocks_[k]->values);
   }
-  if (ctx.training) network_->backward(batch.x, grad, nullptr, ctx, fused, spec_.activity);
-  return loss + network_->activity_penalty(spec_.activity) + penalty(ctx.training);
+  network_->share_parameters();
 }
 
-namespace {
+template <typename T>
+typename Trainer<T>::Totals Trainer<T>::new_totals() const {
+  Totals t;
+  t.output_losses.assign(spec_.outputs.size(), 0);
+  std::size_t metrics = 0;
+  for (const OutputSpec& o : spec_.outputs) metrics += o.metrics.size();
+  t.metrics.assign(metrics, 0);
+  t.counts.assign(metrics, 0);
+  return t;
+}
 
-Scores running_scores(double loss_sum, index_t seen, const std::vector<double>& totals,
-                      const std::vector<double>& counts) {
+template <typename T>
+Scores Trainer<T>::scores_of(const Totals& totals) const {
   Scores s;
-  s.loss = seen > 0 ? loss_sum / seen : 0;
-  for (std::size_t m = 0; m < totals.size(); ++m) {
-    s.metrics.push_back(counts[m] > 0 ? totals[m] / counts[m] : 0);
+  const double seen = double(std::max<index_t>(totals.seen, 1));
+  s.loss = totals.loss / seen;
+  for (double l : totals.output_losses) s.output_losses.push_back(l / seen);
+  for (std::size_t m = 0; m < totals.metrics.size(); ++m) {
+    s.metrics.push_back(totals.counts[m] > 0 ? totals.metrics[m] / totals.counts[m] : 0);
   }
   return s;
 }
 
-}  // namespace
+template <typename T>
+void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& totals) {
+  std::vector<const Tensor<T>*> inputs;
+  for (const Tensor<T>& x : batch.xs) inputs.push_back(&x);
+  const std::vector<const Tensor<T>*> outs = network_->forward(inputs, ctx);
+  const T* weights = batch.weights.empty() ? nullptr : batch.weights.data();
+  const index_t count = batch.xs.front().batch();
+  std::vector<Tensor<T>> grads(outs.size());
+  std::vector<const Tensor<T>*> grad_ptrs;
+  std::vector<bool> fused(outs.size(), false);
+  double loss = 0;
+  std::size_t metric = 0;
+  for (std::size_t o = 0; o < outs.size(); ++o) {
+    const OutputSpec& out = spec_.outputs[o];
+    const Layer<T>* layer = network_->output_layer(o);
+    // An activity penalty on the output needs the gradient through the
+    // activation, so the loss then takes the probabilities.
+    const bool penalized = layer != nullptr && !spec_.activity.empty() &&
+                           spec_.activity[network_->output_layer_index(o)].active();
+    fused[o] = layer != nullptr && network_->fusable(o) && !penalized &&
+               takes_logits_of(out.loss, layer->activation());
+    const Tensor<T>& loss_input = fused[o] ? *layer->logits() : *outs[o];
+    const double value = loss_and_gradient(out.loss, fused[o] || out.loss.from_logits,
+                                           loss_input, batch.ys[o].data.data(), weights,
+                                           grads[o]);
+    if (out.weight != 1) {
+      for (T& g : grads[o].data) g *= T(out.weight);
+    }
+    loss += out.weight * value;
+    totals.output_losses[o] += value * count;
+    for (MetricKind m : out.metrics) {
+      accumulate_metric(m, *outs[o], batch.ys[o].data.data(), weights, totals.metrics[metric],
+                        totals.counts[metric]);
+      ++metric;
+    }
+    grad_ptrs.push_back(&grads[o]);
+  }
+  if (ctx.training) network_->backward(inputs, grad_ptrs, fused, ctx, spec_.activity);
+  loss += network_->activity_penalty(spec_.activity) + penalty(ctx.training);
+  totals.loss += loss * count;
+  totals.seen += count;
+}
 
 template <typename T>
 Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& order,
@@ -112,9 +165,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
     if (spec_.trainable[b]) trained.push_back(blocks_[b]);
   }
   Batch batch;
-  std::vector<double> totals(spec_.metrics.size(), 0), counts(spec_.metrics.size(), 0);
-  double loss_sum = 0;
-  index_t seen = 0;
+  Totals totals = new_totals();
   completed = true;
   const index_t n = static_cast<index_t>(order.size());
   for (index_t start = 0, b = 0; start < n; start += batch_size, ++b) {
@@ -124,38 +175,33 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
     step.training = true;
     step.record = true;
     step.seed = seed + static_cast<std::uint64_t>(b);
-    const double loss = forward_backward(batch, step, totals, counts);
+    forward_backward(batch, step, totals);
     optimizer_.step(trained, ctx.threads);
-    for (std::size_t k = 0; k < blocks_.size(); ++k) {
-      if (spec_.trainable[k]) apply_constraint(spec_.constraints[k], blocks_[k]->values);
-    }
-    loss_sum += loss * count;
-    seen += count;
-    if (!progress(b, running_scores(loss_sum, seen, totals, counts))) {
+    after_update();
+    if (!progress(b, scores_of(totals))) {
       completed = false;
       break;
     }
   }
-  return running_scores(loss_sum, seen, totals, counts);
+  return scores_of(totals);
 }
 
 template <typename T>
 Scores Trainer<T>::evaluate(const DataSet& data, index_t batch_size, const Context& ctx) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   Batch batch;
-  std::vector<double> totals(spec_.metrics.size(), 0), counts(spec_.metrics.size(), 0);
+  Totals totals = new_totals();
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
-  double loss_sum = 0;
   for (index_t start = 0; start < data.n; start += batch_size) {
     const index_t count = std::min(batch_size, data.n - start);
     gather(data, rows.data() + start, count, batch);
     Context step = ctx;
     step.training = false;
     step.record = true;
-    loss_sum += forward_backward(batch, step, totals, counts) * count;
+    forward_backward(batch, step, totals);
   }
-  return running_scores(loss_sum, data.n, totals, counts);
+  return scores_of(totals);
 }
 
 template <typename T>
@@ -165,12 +211,12 @@ std::vector<std::vector<double>> Trainer<T>::gradients(const DataSet& data, std:
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   Batch batch;
   gather(data, rows.data(), data.n, batch);
-  std::vector<double> totals(spec_.metrics.size(), 0), counts(spec_.metrics.size(), 0);
+  Totals totals = new_totals();
   Context step = ctx;
   step.training = true;
   step.record = true;
   step.seed = seed;
-  forward_backward(batch, step, totals, counts);
+  forward_backward(batch, step, totals);
   std::vector<std::vector<double>> out;
   for (const ParameterBlock<T>* block : blocks_) {
     out.emplace_back(block->gradient.begin(), block->gradient.end());
@@ -197,6 +243,7 @@ void Trainer<T>::set_parameters(const std::vector<std::vector<double>>& values) 
     std::transform(values[b].begin(), values[b].end(), blocks_[b]->values.begin(),
                    [](double v) { return T(v); });
   }
+  network_->share_parameters();
 }
 
 template <typename T>

@@ -15,9 +15,16 @@
 
 namespace lcnn {
 
-struct TrainingSpec {
+// What one output of the network is trained for: its loss, that loss's
+// weight in the total (Keras's loss_weights) and its metrics.
+struct OutputSpec {
   LossSpec loss;
+  double weight = 1;
   std::vector<MetricKind> metrics;
+};
+
+struct TrainingSpec {
+  std::vector<OutputSpec> outputs;  // one per network output
   OptimizerSpec optimizer;
   // Per parameter block of the network, in order: whether it trains, its
   // regularization penalty and its constraint.
@@ -28,19 +35,26 @@ struct TrainingSpec {
   std::vector<Penalty> activity;
 };
 
-// A data set as R holds it: column-major (n, ...) arrays. Sparse targets
-// have one value per row of the prediction; weights one per sample or none.
-struct DataSet {
-  const double* x = nullptr;
-  const double* y = nullptr;
-  const double* weights = nullptr;
-  index_t n = 0;
-  index_t x_features = 0, y_features = 0;
+// An array as R holds it: column-major with the n samples first.
+struct Array {
+  const double* data = nullptr;
+  index_t size = 0;
 };
 
-// Mean loss (including penalties) and metric values over the samples seen.
+// A data set: one array per network input (xs) and output (ys). Sparse
+// targets have one value per row of the prediction; weights one per sample
+// or none.
+struct DataSet {
+  std::vector<Array> xs, ys;
+  const double* weights = nullptr;
+  index_t n = 0;
+};
+
+// Mean loss (with penalties and loss weights), each output's own loss, and
+// the metric values (output by output) over the samples seen.
 struct Scores {
   double loss = 0;
+  std::vector<double> output_losses;
   std::vector<double> metrics;
 };
 
@@ -95,17 +109,26 @@ class Trainer : public TrainerBase {
 
  private:
   struct Batch {
-    Tensor<T> x, y;
+    std::vector<Tensor<T>> xs, ys;
     std::vector<T> weights;
   };
+  // Running sums over an epoch's batches.
+  struct Totals {
+    double loss = 0;
+    index_t seen = 0;
+    std::vector<double> output_losses, metrics, counts;
+  };
+  Totals new_totals() const;
+  Scores scores_of(const Totals& totals) const;
   void gather(const DataSet& data, const index_t* rows, index_t count, Batch& batch) const;
-  // Forward and loss on one batch, and with ctx.training backward; returns
-  // the batch loss with penalties and adds the metrics to the running sums.
-  double forward_backward(Batch& batch, const Context& ctx, std::vector<double>& totals,
-                          std::vector<double>& counts);
+  // Forward and loss on one batch, and with ctx.training backward; adds
+  // the batch's losses and metrics to the running sums.
+  void forward_backward(Batch& batch, const Context& ctx, Totals& totals);
   // The regularization penalty; with add_gradient, its gradient is added to
   // the blocks' gradients.
   double penalty(bool add_gradient);
+  // Applies the constraints, then gives shared layers' nodes the new values.
+  void after_update();
 
   std::unique_ptr<Network<T>> network_;
   TrainingSpec spec_;

@@ -33,11 +33,18 @@ std::unique_ptr<Layer<T>> make_layer(const LayerDef& d) {
   return std::make_unique<LocallyConnected<T>>(g, parse_activation(d.activation), kernel, bias);
 }
 
+// A chain of the layers: value 0 is the input, node i reads value i.
 template <typename T>
 std::unique_ptr<Network<T>> make_network(const std::vector<LayerDef>& defs) {
+  Graph graph;
   std::vector<std::unique_ptr<Layer<T>>> layers;
-  for (const auto& d : defs) layers.push_back(make_layer<T>(d));
-  return std::make_unique<Network<T>>(std::move(layers));
+  for (std::size_t i = 0; i < defs.size(); ++i) {
+    layers.push_back(make_layer<T>(defs[i]));
+    graph.nodes.push_back({i, {i}});
+  }
+  if (!layers.empty()) graph.inputs = {layers.front()->input_shape()};
+  graph.outputs = {defs.size()};
+  return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
 }
 
 LayerDef random_layer(std::mt19937_64& rng, ref::Spec s, const std::string& activation,
@@ -100,12 +107,12 @@ TEST(network_chain_and_minibatches) {
     const auto x_col = ref::c_to_colmajor(x, xdims);
 
     auto net = make_network<double>(defs);
-    CHECK(net->input_shape() == make_layer<double>(defs.front())->input_shape());
-    CHECK(net->output_shape() == make_layer<double>(defs.back())->output_shape());
+    CHECK(net->input_shapes().front() == make_layer<double>(defs.front())->input_shape());
+    CHECK(net->output_shapes().front() == make_layer<double>(defs.back())->output_shape());
     std::vector<double> full;
     for (long bs : {1L, 3L, n, 100L}) {
       std::vector<double> y(static_cast<std::size_t>(ref::prod(ydims)), -99.0);
-      net->predict(x_col.data(), n, bs, Context{}, y.data());
+      net->predict({x_col.data()}, n, bs, Context{}, {y.data()});
       const auto y_c = ref::colmajor_to_c(y, ydims);
       const double err = ref::max_rel_error(y_c, want);
       CHECK_MSG(err <= 1e-12, defs.front().spec.describe() << " batch_size " << bs << " error "
@@ -117,7 +124,7 @@ TEST(network_chain_and_minibatches) {
       }
     }
     // no samples: nothing to do, nothing written
-    net->predict(x_col.data(), 0, 3, Context{}, nullptr);
+    net->predict({x_col.data()}, 0, 3, Context{}, {nullptr});
     CHECK(true);
   }
 }
@@ -135,8 +142,8 @@ TEST(network_threads_agree) {
     Context one, two;
     one.threads = 1;
     two.threads = 2;
-    net->predict(x_col.data(), n, 4, one, y1.data());
-    net->predict(x_col.data(), n, 4, two, y2.data());
+    net->predict({x_col.data()}, n, 4, one, {y1.data()});
+    net->predict({x_col.data()}, n, 4, two, {y2.data()});
     CHECK_MSG(ref::max_rel_error(y2, y1) <= 1e-6, "threads 1 vs 2");
     CHECK_MSG(ref::max_rel_error(ref::colmajor_to_c(y1, ydims), want) <= 2e-5,
               "float32 network vs reference");
@@ -149,11 +156,11 @@ TEST(network_threads_agree) {
   const long n = 6;
   const ref::Dims xdims = with_batch(n, wide[0].spec.input_dims());
   const auto x_col = ref::random_vector(rng, ref::prod(xdims));
-  std::vector<double> y1(static_cast<std::size_t>(n * net->output_shape().size())), y2(y1.size());
+  std::vector<double> y1(static_cast<std::size_t>(n * net->output_shapes().front().size())), y2(y1.size());
   Context one, two;
   two.threads = 2;
-  net->predict(x_col.data(), n, n, one, y1.data());
-  net->predict(x_col.data(), n, n, two, y2.data());
+  net->predict({x_col.data()}, n, n, one, {y1.data()});
+  net->predict({x_col.data()}, n, n, two, {y2.data()});
   CHECK(ref::max_rel_error(y2, y1) <= 1e-14);
 }
 
@@ -173,10 +180,10 @@ TEST(network_shape_errors) {
   auto net = make_network<double>({a, d});
   CHECK(net != nullptr);
   std::vector<double> x(84), y(30);
-  CHECK_THROWS(net->predict(x.data(), 1, 0, Context{}, y.data()), std::invalid_argument);
+  CHECK_THROWS(net->predict({x.data()}, 1, 0, Context{}, {y.data()}), std::invalid_argument);
   Context no_threads;
   no_threads.threads = 0;
-  CHECK_THROWS(net->predict(x.data(), 1, 1, no_threads, y.data()), std::invalid_argument);
+  CHECK_THROWS(net->predict({x.data()}, 1, 1, no_threads, {y.data()}), std::invalid_argument);
 }
 
 TEST(layer_parameter_size_errors) {

@@ -4,7 +4,7 @@
 trainer_for <- function(model, x, y, sample_weight = NULL) {
   plans <- lcnn:::plan_model(model, x, NULL)
   data <- lcnn:::training_data(model, plans, x, y, sample_weight, NULL)
-  lcnn:::commit_model(model, plans, dim(x)[-1])
+  lcnn:::commit_model(model, plans)
   list(trainer = lcnn:::model_trainer(model, data), data = data)
 }
 
