@@ -3,15 +3,19 @@
 # and outputs into a model.
 #
 # A symbolic tensor records the call that made it: its node (an environment
-# holding the layer or model called, the input tensors and an id that grows
-# with creation, so sorting nodes by id orders them topologically) and which
-# of that call's outputs it is.
+# holding the layer or model called, the input tensors, the call's number
+# among the layer's calls, and an id that grows with creation, so sorting
+# nodes by id orders them topologically) and which of that call's outputs it
+# is.
 
 new_node <- function(layer, inputs) {
   node <- new.env(parent = emptyenv())
   node$layer <- layer
   node$inputs <- inputs
   node$id <- next_version()
+  # Which call of the layer this is (keras's node index, shown by summary()).
+  node$call <- layer$calls %||% 0L
+  layer$calls <- node$call + 1L
   node
 }
 
