@@ -185,8 +185,7 @@ keras_model <- function(inputs, outputs, name = NULL) {
   model <- new_callable(c("lcnn_functional", "lcnn_model"))
   model$name <- check_name(name, call = call) %||% unique_name("model")
   model$graph <- list(inputs = inputs, nodes = nodes, outputs = outputs)
-  input_layers <- lapply(inputs, function(t) t$node$layer)
-  model$layers <- unique_objects(c(input_layers, lapply(nodes, function(n) n$layer)))
+  model$layers <- layers_by_depth(inputs, outputs)
   model$dtype <- inputs[[1]]$dtype
   model$trainable <- TRUE
   model
@@ -227,6 +226,43 @@ reachable_nodes <- function(outputs, input_ids, call) {
     pending <- c(pending, lapply(node$inputs, function(t) t$node))
   }
   found[order(vapply(found, function(n) n$id, numeric(1)))]
+}
+
+# The model's layers in keras's order, which is also the order of its
+# weights: by decreasing depth (the longest path to an output, the largest
+# over a shared layer's calls), ties in the order a depth-first walk from
+# the outputs meets them.
+layers_by_depth <- function(inputs, outputs) {
+  key <- function(node) as.character(node$id)
+  layers <- list()
+  layer_keys <- character()
+  finished <- character()
+  post_order <- list()
+  visit <- function(node) {
+    if (key(node) %in% finished) return()
+    layer_key <- format(fields_of(node$layer))
+    if (!(layer_key %in% layer_keys)) {
+      layers[[length(layers) + 1]] <<- node$layer
+      layer_keys <<- c(layer_keys, layer_key)
+    }
+    for (t in node$inputs) visit(t$node)
+    finished <<- c(finished, key(node))
+    post_order[[length(post_order) + 1]] <<- node
+  }
+  for (t in outputs) visit(t$node)
+  for (t in inputs) visit(t$node)
+  node_depth <- list()
+  layer_depth <- stats::setNames(numeric(length(layers)), layer_keys)
+  for (node in rev(post_order)) {
+    layer_key <- format(fields_of(node$layer))
+    depth <- max(node_depth[[key(node)]] %||% 0, layer_depth[[layer_key]])
+    layer_depth[[layer_key]] <- depth
+    node_depth[[key(node)]] <- depth
+    for (t in node$inputs) {
+      node_depth[[key(t$node)]] <- max(depth + 1, node_depth[[key(t$node)]] %||% 0)
+    }
+  }
+  layers[order(-layer_depth, seq_along(layers))]
 }
 
 # Distinct layers or models, in order of first appearance.

@@ -83,8 +83,13 @@ new_layer <- function(kind, type, name_prefix, config, args, call = rlang::calle
 # so that the call finds compose_layer().
 new_callable <- function(class) {
   object <- function(object, ...) {
-    rlang::check_dots_empty()
-    compose_layer(object, sys.function())
+    self <- sys.function()
+    extra <- ...length()
+    if (extra) {
+      lcnn_abort(c("{.val {self$name}} takes one argument: its input.",
+                   x = "Got {extra} more."), "argument")
+    }
+    compose_layer(object, self)
   }
   environment(object) <- new.env(parent = topenv())
   structure(object, class = class)

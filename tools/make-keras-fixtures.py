@@ -265,6 +265,55 @@ def check_file(path):
     return d
 
 
+def make_functional_fixture():
+    """A two-input, two-output functional model in float64: a shared
+    LocallyConnected1D, every merge, two Concatenates; its summary, outputs,
+    and one SGD step with per-output losses and loss weights."""
+    keras.backend.set_floatx("float64")
+    try:
+        keras.backend.clear_session()
+        rng = np.random.default_rng([BASE_SEED, zlib.crc32(b"functional")])
+        a = keras.Input(shape=(6, 2), name="a")
+        b = keras.Input(shape=(6, 2), name="b")
+        shared = keras.layers.LocallyConnected1D(3, 2, activation="tanh", name="shared")
+        ha, hb = shared(a), shared(b)
+        merged = [cls()([ha, hb]) for cls in (
+            keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply,
+            keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum)]
+        along_steps = keras.layers.Concatenate(axis=1)(merged)
+        along_channels = keras.layers.Concatenate()([ha, hb])
+        label = keras.layers.Dense(2, activation="softmax", name="label")(
+            keras.layers.Flatten()(along_steps))
+        value = keras.layers.Dense(1, name="value")(
+            keras.layers.Flatten()(along_channels))
+        model = keras.Model([a, b], [label, value], name="siamese")
+        model.set_weights([rng.uniform(-1.0, 1.0, size=w.shape) for w in model.get_weights()])
+        weights = model.get_weights()
+        n = 4
+        xs = [rng.uniform(-1.0, 1.0, size=(n, 6, 2)) for _ in range(2)]
+        ys = [rng.integers(0, 2, size=(n,)).astype("float64"), rng.uniform(-1.0, 1.0, (n, 1))]
+        outputs = model.predict(xs, verbose=0)
+        lines = []
+        model.summary(print_fn=lines.append)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1),
+                      loss=["sparse_categorical_crossentropy", "mse"], loss_weights=[1.0, 0.5])
+        losses = model.train_on_batch(xs, ys, return_dict=True)
+        return {
+            "keras_version": keras.__version__,
+            "summary": lines,
+            "inputs": [tensor_json(x) for x in xs],
+            "weights": [tensor_json(w) for w in weights],
+            "outputs": [tensor_json(y) for y in outputs],
+            "targets": [tensor_json(y) for y in ys],
+            "learning_rate": 0.1,
+            "loss_weights": [1.0, 0.5],
+            "losses": {k: float(v) for k, v in losses.items()},
+            "weights_after": [tensor_json(w) for w in model.get_weights()],
+        }
+    finally:
+        keras.backend.set_floatx("float32")
+
+
 def main(argv):
     repo_root = Path(__file__).resolve().parent.parent
     outdir = Path(argv[1]) if len(argv) > 1 else (
@@ -303,6 +352,7 @@ def main(argv):
           "skipped %d configurations"
           % (len(written), total / 1024.0,
              max(p.stat().st_size for p in written) / 1024.0, len(skipped)))
+    dump(make_functional_fixture(), outdir / "functional_siamese.json")
     return 0
 
 

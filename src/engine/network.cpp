@@ -25,6 +25,7 @@ Network<T>::Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_lay
   }
   consumers_.assign(n_in + n_nodes, 0);
   std::vector<Shape> shapes = graph_.inputs;
+  const std::size_t unset = n_nodes;
   for (std::size_t k = 0; k < n_nodes; ++k) {
     const Node& node = graph_.nodes[k];
     const std::vector<Shape> expected = node_layers_[k]->input_shapes();
@@ -45,11 +46,9 @@ Network<T>::Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_lay
       ++consumers_[v];
     }
     shapes.push_back(node_layers_[k]->output_shape());
-    if (node.layer > primary_.size()) {
-      throw std::invalid_argument(node_name(k) + " calls a layer before the earlier ones");
-    }
-    if (node.layer == primary_.size()) {
-      primary_.push_back(k);
+    if (node.layer >= primary_.size()) primary_.resize(node.layer + 1, unset);
+    if (primary_[node.layer] == unset) {
+      primary_[node.layer] = k;
       continue;
     }
     auto& own = node_layers_[k]->parameters();
@@ -59,6 +58,9 @@ Network<T>::Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_lay
       same = own[b].values.size() == shared[b].values.size();
     }
     if (!same) throw std::invalid_argument(node_name(k) + " shares a layer of other parameters");
+  }
+  if (std::find(primary_.begin(), primary_.end(), unset) != primary_.end()) {
+    throw std::invalid_argument("a layer of the network is never called");
   }
   for (std::size_t v : graph_.outputs) {
     if (v >= n_in + n_nodes) throw std::invalid_argument("a network output is not a value");

@@ -18,8 +18,9 @@ struct Penalty {
 };
 
 // Values are numbered: the network's inputs first, then each node's output.
-// Nodes come in an order where every input is an earlier value. A layer
-// called several times (shared) has several nodes with the same `layer`.
+// Nodes come in an order where every input is an earlier value. Layers are
+// numbered 0, 1, ... in any order (their parameter blocks follow it); a
+// layer called several times (shared) has several nodes with its number.
 struct Node {
   std::size_t layer = 0;
   std::vector<std::size_t> inputs;

@@ -196,17 +196,19 @@ ref_lc <- function(implementation, ...) {
 }
 
 # Reads a tf-keras fixture: arrays arrive in C order with their Keras shape.
+# An R array from a fixture's {shape, values} entry (values in C order).
+fixture_array <- function(entry) {
+  shape <- unlist(entry$shape)
+  values <- unlist(entry$values)
+  if (length(shape) == 1) return(array(values, shape))
+  aperm(array(values, rev(shape)), rev(seq_along(shape)))
+}
+
 read_fixture <- function(path) {
   f <- jsonlite::fromJSON(path, simplifyVector = FALSE)
-  to_array <- function(entry) {
-    shape <- unlist(entry$shape)
-    values <- unlist(entry$values)
-    if (length(shape) == 1) return(array(values, shape))
-    aperm(array(values, rev(shape)), rev(seq_along(shape)))
-  }
-  f$input_array <- to_array(f$input)
-  f$output_array <- to_array(f$output)
-  f$weight_arrays <- lapply(f$weights, to_array)
+  f$input_array <- fixture_array(f$input)
+  f$output_array <- fixture_array(f$output)
+  f$weight_arrays <- lapply(f$weights, fixture_array)
   f
 }
 

@@ -1,6 +1,6 @@
 # Agreement with real tf-keras: fixtures written by tools/make-keras-fixtures.py.
 
-fixture_paths <- list.files(test_path("fixtures"), pattern = "\\.json$", full.names = TRUE)
+fixture_paths <- list.files(test_path("fixtures"), pattern = "^lc.*\\.json$", full.names = TRUE)
 
 layer_from_fixture <- function(f) {
   cfg <- f$config
