@@ -21,11 +21,12 @@ generics::fit
 #' @param metrics `NULL` or metric names: `"accuracy"` (resolved from the
 #'   loss and the shapes, as keras does), `"binary_accuracy"`,
 #'   `"categorical_accuracy"`, `"sparse_categorical_accuracy"`, `"mae"`,
-#'   `"mse"`. With several outputs they apply to each, or a list names
-#'   the metrics of each output.
+#'   `"mse"`. With several outputs they apply to each, or a list gives
+#'   the metrics of each output (in order, or named like `loss`; outputs
+#'   not named get none).
 #' @param loss_weights `NULL` or one weight per output (in order, or named
-#'   like `loss`): the loss minimised is the weighted sum of the outputs'
-#'   losses, as keras.
+#'   like `loss`; outputs not named weigh 1): the loss minimised is the
+#'   weighted sum of the outputs' losses, as keras.
 #' @param ... Unused.
 #' @return `object`, invisibly.
 #' @family training
@@ -42,9 +43,10 @@ compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metri
   compiled <- list(optimizer = check_optimizer(optimizer, call = call),
                    loss = per_output(loss, outputs, "loss", call, check_loss),
                    metrics = per_output(metrics, outputs, "metrics", call, check_metrics,
-                                        shared = function(x) is.null(x) || is.character(x)),
+                                        shared = function(x) is.null(x) || is.character(x),
+                                        missing = character()),
                    loss_weights = per_output(loss_weights %||% 1, outputs, "loss_weights", call,
-                                             check_loss_weight))
+                                             check_loss_weight, missing = 1))
   object$compiled <- compiled
   object$trainer <- NULL
   object$trainer_key <- NULL
@@ -53,10 +55,12 @@ compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metri
 }
 
 # A compile() argument given once for every output, or as a list with one
-# entry per output (in order, or named by output layer); each entry checked
-# by `check`. Returns a function from the output names to the entries.
+# entry per output (in order, or named by output layer; outputs left out get
+# `missing` if there is one); each entry checked by `check`. Returns a
+# function from the output names to the entries.
 per_output <- function(x, outputs, arg, call, check,
-                       shared = function(x) !is.list(x) || inherits(x, "lcnn_loss")) {
+                       shared = function(x) !is.list(x) || inherits(x, "lcnn_loss"),
+                       missing = NULL) {
   if (shared(x) && !(is.numeric(x) && length(x) > 1)) {
     value <- check(x, arg = arg, call = call)
     return(function(names) rep(list(value), length(names)))
@@ -69,12 +73,12 @@ per_output <- function(x, outputs, arg, call, check,
   resolve <- function(names) {
     if (!is.null(names(checked))) {
       unknown <- setdiff(names(checked), names)
-      if (length(unknown) || !all(names %in% names(checked))) {
+      if (length(unknown) || (is.null(missing) && !all(names %in% names(checked)))) {
         lcnn_abort(c("The names of {.arg {arg}} must be the model's outputs.",
                      x = "Got {.val {names(checked)}}; the outputs are {.val {names}}."),
                    "argument", call = call)
       }
-      return(unname(checked[names]))
+      return(lapply(names, function(n) if (n %in% names(checked)) checked[[n]] else missing))
     }
     if (length(checked) != length(names)) {
       lcnn_abort(c("{.arg {arg}} needs one entry per output.",

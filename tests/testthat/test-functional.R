@@ -137,6 +137,12 @@ test_that("several outputs train with their own losses, weights and metrics", {
   expect_named(history$metrics, c("loss", "class_loss", "value_loss", "class_accuracy",
                                   "value_mae", "val_loss", "val_class_loss", "val_value_loss",
                                   "val_class_accuracy", "val_value_mae"))
+
+  model %>% compile(optimizer = "sgd", loss = list("sparse_categorical_crossentropy", "mse"),
+                    loss_weights = list(value = 3), metrics = list(class = "accuracy"))
+  scores <- evaluate(model, xs, ys)
+  expect_named(scores, c("loss", "class_loss", "value_loss", "class_accuracy"))
+  expect_equal(scores$loss, scores$class_loss + 3 * scores$value_loss, tolerance = 1e-10)
 })
 
 test_that("an output that also feeds another layer trains through its probabilities", {
