@@ -116,7 +116,7 @@ constraint_spec <- function(layer, weight) {
 
 # Per parameter block, whether it trains.
 training_spec_trainable <- function(model) {
-  as.logical(unlist(lapply(model$layers, function(l) rep(l$trainable, length(l$weights)))))
+  as.logical(unlist(lapply(model$layers, layer_weight_trainable)))
 }
 
 # Copies the trained weights and optimizer state back into R, so that

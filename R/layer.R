@@ -125,6 +125,13 @@ layer_engine_spec <- function(layer) UseMethod("layer_engine_spec")
 # A Keras-layout array of weight `weight` in lcnn's layout (0 where lcnn's
 # layout has an entry Keras's has not).
 layer_engine_layout <- function(layer, weight, keras) UseMethod("layer_engine_layout")
+# Per weight, in the order of `layer$weights`, whether the optimizer trains
+# it: all of them when the layer is trainable, unless the kind keeps some
+# weights out of training (batch normalization's moving statistics).
+layer_weight_trainable <- function(layer) UseMethod("layer_weight_trainable")
+
+#' @export
+layer_weight_trainable.lcnn_layer <- function(layer) rep(layer$trainable, length(layer$weights))
 
 # Builds `layer` for per-sample input shape `input_shape`, returning the plan
 # that layer_commit() applies. A layer already built must get the same shape.
@@ -194,9 +201,17 @@ layer_output_shape <- function(layer) {
   c(list(layer$input$batch), as.list(layer$state$output_shape))
 }
 
-layer_param_count <- function(layer) {
-  if (!layer$built) return(0)
-  sum(vapply(layer$state$keras_shapes, function(d) prod(as.numeric(d)), numeric(1)))
+# Entries of each weight, from its Keras-layout shape (keras_shapes are in
+# the order of the weights).
+layer_weight_sizes <- function(layer) {
+  if (!layer$built) return(numeric())
+  vapply(layer$state$keras_shapes, function(d) prod(as.numeric(d)), numeric(1))
+}
+
+layer_param_count <- function(layer) sum(layer_weight_sizes(layer))
+
+layer_trainable_param_count <- function(layer) {
+  sum(layer_weight_sizes(layer)[layer_weight_trainable(layer)])
 }
 
 layer_fields <- c("name", "type", "built", "trainable", "dtype", "input_shape",

@@ -32,7 +32,7 @@ summary.lcnn_model <- function(object, ...) {
   rule <- function(char) strrep(char, sum(widths) + 7)
 
   counts <- vapply(layers, layer_param_count, numeric(1))
-  trainable <- vapply(layers, function(l) l$trainable, logical(1))
+  trainable <- sum(vapply(layers, layer_trainable_param_count, numeric(1)))
   bytes <- if (model_dtype(object) == "float64") 8 else 4
   total <- function(label, n) paste0(label, format_count(n), " (", format_bytes(n * bytes), ")")
 
@@ -41,8 +41,8 @@ summary.lcnn_model <- function(object, ...) {
   cat(paste0(line(rows$layer, rows$shape, rows$params), "\n"), sep = "")
   cat(rule("="), "\n",
       total("Total params: ", sum(counts)), "\n",
-      total("Trainable params: ", sum(counts[trainable])), "\n",
-      total("Non-trainable params: ", sum(counts[!trainable])), "\n",
+      total("Trainable params: ", trainable), "\n",
+      total("Non-trainable params: ", sum(counts) - trainable), "\n",
       rule("_"), "\n", sep = "")
   invisible(object)
 }
