@@ -45,12 +45,13 @@ layer_plan.lcnn_layer_dense <- function(layer, input_shape, call) {
        keras_shapes = keras_shapes)
 }
 
+# Each weight drawn from the config's `<weight>_initializer`, in Keras's
+# layout.
 #' @export
 layer_initial_weights.lcnn_layer_dense <- function(layer, state, dtype) {
-  inits <- list(kernel = layer$config$kernel_initializer, bias = layer$config$bias_initializer)
   lapply(stats::setNames(nm = names(state$keras_shapes)), function(w) {
     dims <- state$keras_shapes[[w]]
-    initial_values(inits[[w]], dims, prod(dims), dtype)
+    initial_values(layer$config[[paste0(w, "_initializer")]], dims, prod(dims), dtype)
   })
 }
 

@@ -146,6 +146,13 @@ layer_engine_spec <- function(layer) UseMethod("layer_engine_spec")
 # A Keras-layout array of weight `weight` in lcnn's layout (0 where lcnn's
 # layout has an entry Keras's has not).
 layer_engine_layout <- function(layer, weight, keras) UseMethod("layer_engine_layout")
+# Per weight, in the order of `layer$weights`, whether the optimizer trains
+# it: all of them when the layer is trainable, unless the kind keeps some
+# weights out of training (batch normalization's moving statistics).
+layer_weight_trainable <- function(layer) UseMethod("layer_weight_trainable")
+
+#' @export
+layer_weight_trainable.lcnn_layer <- function(layer) rep(layer$trainable, length(layer$weights))
 
 # Builds `layer` for per-sample input shape `input_shape` (a list of them
 # for layers that merge several inputs), returning the plan that
@@ -186,13 +193,6 @@ format_shapes <- function(shape) {
   if (!is.list(shape)) return(format_shape(shape))
   paste0("[", paste(vapply(shape, format_shape, character(1)), collapse = ", "), "]")
 }
-
-# Per weight of the layer, in the order of layer$weights, whether training
-# updates it.
-layer_weight_trainable <- function(layer) UseMethod("layer_weight_trainable")
-
-#' @export
-layer_weight_trainable.default <- function(layer) rep(layer$trainable, length(layer$weights))
 
 # Whether the layer takes a list of inputs (merges) rather than one.
 layer_takes_list <- function(layer) UseMethod("layer_takes_list")
@@ -271,10 +271,20 @@ layer_input_shape <- function(layer) {
   if (is.list(shape)) lapply(shape, with_batch) else with_batch(shape)
 }
 
+# Entries of each weight, from its Keras-layout shape (keras_shapes are in
+# the order of the weights).
+layer_weight_sizes <- function(layer) {
+  if (!layer$built) return(numeric())
+  vapply(layer$state$keras_shapes, function(d) prod(as.numeric(d)), numeric(1))
+}
+
 layer_param_count <- function(layer) {
   if (inherits(layer, "lcnn_model")) return(count_params(layer))
-  if (!layer$built) return(0)
-  sum(vapply(layer$state$keras_shapes, function(d) prod(as.numeric(d)), numeric(1)))
+  sum(layer_weight_sizes(layer))
+}
+
+layer_trainable_param_count <- function(layer) {
+  sum(layer_weight_sizes(layer)[layer_weight_trainable(layer)])
 }
 
 layer_fields <- c("name", "type", "built", "trainable", "dtype", "input_shape",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/activation_layer.hpp"
+#include "engine/batch_norm.hpp"
 #include "engine/dense.hpp"
 #include "engine/dropout.hpp"
 #include "engine/flatten.hpp"
@@ -67,6 +68,18 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
     return std::make_unique<Dropout<T>>(input, Rcpp::as<double>(spec["rate"]),
                                         std::vector<bool>(shared.begin(), shared.end()),
                                         static_cast<std::uint64_t>(Rcpp::as<double>(spec["salt"])));
+  }
+  if (type == "batch_normalization") {
+    BatchNormOptions options;
+    options.axis = Rcpp::as<index_t>(spec["axis"]);
+    options.momentum = Rcpp::as<double>(spec["momentum"]);
+    options.epsilon = Rcpp::as<double>(spec["epsilon"]);
+    options.frozen = Rcpp::as<bool>(spec["frozen"]);
+    options.unbiased_moving_variance = Rcpp::as<bool>(spec["unbiased_moving_variance"]);
+    return std::make_unique<BatchNorm<T>>(input, options, values_of<T>(spec["gamma"]),
+                                          values_of<T>(spec["beta"]),
+                                          values_of<T>(spec["moving_mean"]),
+                                          values_of<T>(spec["moving_variance"]));
   }
   throw std::invalid_argument("unknown layer type '" + type + "'");
 }

@@ -31,6 +31,9 @@ stride, odd and even input sizes, use_bias on/off, every built-in activation
 that matters (incl. softmax with channels_first, which Keras applies on the
 last -- spatial -- axis), and a few float64 layers.
 
+A separate section at the end of this file writes the BatchNormalization
+fixtures (``bn_*.json``, see there).
+
 Everything is deterministic: each configuration draws from its own numpy
 generator seeded from a fixed base seed and the fixture name.
 
@@ -314,6 +317,167 @@ def make_functional_fixture():
         keras.backend.set_floatx("float32")
 
 
+# ---------------------------------------------------------------------------
+# BatchNormalization fixtures ("bn_*.json"), separate from the locally
+# connected grid above.
+#
+# Layer fixtures: a BatchNormalization layer built on a known input shape
+# (batch first), its weights replaced by numpy draws (gamma, beta, moving
+# mean uniform in [-1, 1] / [0.5, 1.5]; moving variance in [0.5, 1.5]), then
+#
+#   "inference_output":  layer(x, training=False)   (moving statistics)
+#   "training_output":   layer(x, training=True)    (batch statistics)
+#   "weights_after_training": get_weights() after that call (the updated
+#                        moving statistics)
+#
+# plus "fused": whether tf-keras picked its fused kernel (whose moving
+# variance follows the unbiased batch variance).
+#
+# Fit fixtures: Sequential([BatchNormalization, (Flatten,) Dense]) with
+# random weights, compiled with SGD(learning_rate) and mse, fitted for one
+# epoch with shuffle=False; "weights_after_fit" holds every weight after it
+# and "prediction_after_fit" model.predict(x). With "trainable": false the
+# BatchNormalization layer is frozen before compile().
+# ---------------------------------------------------------------------------
+
+BN_LAYER_GRID = [
+    dict(shape=(6, 3), axis=-1, momentum=0.9),
+    dict(shape=(6, 3), axis=-1, momentum=0.5, scale=False),
+    dict(shape=(6, 3), axis=1, momentum=0.9, center=False, scale=False),
+    dict(shape=(5, 4, 3), axis=-1, momentum=0.9),
+    dict(shape=(5, 4, 3), axis=1, momentum=0.8, epsilon=0.01),
+    dict(shape=(4, 3, 5, 2), axis=-1, momentum=0.9),
+    dict(shape=(4, 3, 5, 2), axis=1, momentum=0.7),
+    dict(shape=(4, 3, 5, 2), axis=2, momentum=0.9),
+    dict(shape=(4, 3, 5, 2), axis=-1, momentum=0.9, center=False),
+    dict(shape=(4, 3, 5, 2), axis=3, momentum=0.6, dtype="float64"),
+    dict(shape=(4, 3, 5, 2), axis=-1, momentum=0.9, synchronized=True),
+    dict(shape=(3, 2, 3, 4, 2), axis=1, momentum=0.9),
+    dict(shape=(3, 2, 3, 4, 2), axis=-2, momentum=0.9),
+]
+
+BN_FIT_GRID = [
+    dict(shape=(8, 3), axis=-1, momentum=0.8, batch_size=8),
+    dict(shape=(8, 4, 3), axis=1, momentum=0.8, batch_size=4),
+    dict(shape=(6, 3, 3, 2), axis=-1, momentum=0.8, batch_size=3),
+    dict(shape=(4, 2, 3, 3), axis=1, momentum=0.8, batch_size=4),
+    dict(shape=(4, 3, 3, 2), axis=-1, momentum=0.8, batch_size=4, trainable=False),
+]
+
+
+def bn_config(cfg):
+    return dict(
+        axis=cfg["axis"], momentum=cfg.get("momentum", 0.99),
+        epsilon=cfg.get("epsilon", 0.001), center=cfg.get("center", True),
+        scale=cfg.get("scale", True),
+        synchronized=cfg.get("synchronized", False),
+        dtype=cfg.get("dtype", "float32"),
+    )
+
+
+def bn_name(prefix, cfg):
+    c = bn_config(cfg)
+    parts = [prefix, "in" + "x".join(str(d) for d in cfg["shape"]),
+             "axis%s" % str(c["axis"]).replace("-", "m")]
+    if not c["center"]:
+        parts.append("nocenter")
+    if not c["scale"]:
+        parts.append("noscale")
+    if c["synchronized"]:
+        parts.append("sync")
+    if c["dtype"] != "float32":
+        parts.append(c["dtype"])
+    if not cfg.get("trainable", True):
+        parts.append("frozen")
+    return "_".join(parts)
+
+
+def bn_layer(c):
+    kwargs = {k: v for k, v in c.items() if k != "dtype"}
+    if c["dtype"] != "float32":
+        kwargs["dtype"] = c["dtype"]
+    return keras.layers.BatchNormalization(**kwargs)
+
+
+def bn_random_weights(rng, layer):
+    out = []
+    for w in layer.weights:
+        lo, hi = (0.5, 1.5) if w.name.split("/")[-1].startswith(
+            ("moving_variance", "gamma")) else (-1.0, 1.0)
+        out.append(rng.uniform(lo, hi, size=w.shape).astype(w.dtype.name))
+    return out
+
+
+def make_bn_layer_fixture(cfg, name):
+    rng = np.random.default_rng([BASE_SEED, zlib.crc32(name.encode())])
+    c = bn_config(cfg)
+    layer = bn_layer(c)
+    layer.build(cfg["shape"])
+    layer.set_weights(bn_random_weights(rng, layer))
+    weights = layer.get_weights()
+    x = rng.uniform(-2.0, 3.0, size=cfg["shape"]).astype(c["dtype"])
+    inference = np.asarray(layer(x, training=False))
+    assert all(np.array_equal(a, b) for a, b in zip(weights, layer.get_weights()))
+    training = np.asarray(layer(x, training=True))
+    return {
+        "keras_version": keras.__version__,
+        "layer": "BatchNormalization",
+        "config": c,
+        "fused": bool(layer.fused),
+        "count_params": int(layer.count_params()),
+        "input": tensor_json(x),
+        "weights": [tensor_json(w) for w in weights],
+        "inference_output": tensor_json(inference),
+        "training_output": tensor_json(training),
+        "weights_after_training": [tensor_json(w) for w in layer.get_weights()],
+    }
+
+
+def make_bn_fit_fixture(cfg, name, learning_rate=0.1, units=2):
+    rng = np.random.default_rng([BASE_SEED, zlib.crc32(name.encode())])
+    c = bn_config(cfg)
+    layers = [keras.Input(shape=cfg["shape"][1:]), bn_layer(c)]
+    if len(cfg["shape"]) > 2:
+        layers.append(keras.layers.Flatten())
+    layers.append(keras.layers.Dense(units))
+    model = keras.Sequential(layers)
+    model.set_weights(bn_random_weights(rng, model.layers[0]) + [
+        rng.uniform(-1.0, 1.0, size=w.shape).astype("float32")
+        for w in model.layers[-1].get_weights()])
+    weights = model.get_weights()
+    model.layers[0].trainable = cfg.get("trainable", True)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+                  loss="mse")
+    x = rng.uniform(-2.0, 3.0, size=cfg["shape"]).astype("float32")
+    y = rng.uniform(-1.0, 1.0, size=(cfg["shape"][0], units)).astype("float32")
+    model.fit(x, y, batch_size=cfg["batch_size"], epochs=1, shuffle=False,
+              verbose=0)
+    return {
+        "keras_version": keras.__version__,
+        "layer": "BatchNormalization",
+        "config": dict(c, trainable=cfg.get("trainable", True)),
+        "fit": {"learning_rate": learning_rate, "units": units,
+                "batch_size": cfg["batch_size"], "loss": "mse"},
+        "input": tensor_json(x),
+        "target": tensor_json(y),
+        "weights": [tensor_json(w) for w in weights],
+        "weights_after_fit": [tensor_json(w) for w in model.get_weights()],
+        "prediction_after_fit": tensor_json(model.predict(x, verbose=0)),
+    }
+
+
+def write_batchnorm_fixtures(outdir):
+    written = []
+    for prefix, grid, make in (("bn", BN_LAYER_GRID, make_bn_layer_fixture),
+                               ("bn_fit", BN_FIT_GRID, make_bn_fit_fixture)):
+        for cfg in grid:
+            name = bn_name(prefix, cfg)
+            path = outdir / (name + ".json")
+            dump(make(cfg, name), path)
+            written.append(path)
+    print("wrote %d BatchNormalization fixture files" % len(written))
+
+
 def main(argv):
     repo_root = Path(__file__).resolve().parent.parent
     outdir = Path(argv[1]) if len(argv) > 1 else (
@@ -353,6 +517,7 @@ def main(argv):
           % (len(written), total / 1024.0,
              max(p.stat().st_size for p in written) / 1024.0, len(skipped)))
     dump(make_functional_fixture(), outdir / "functional_siamese.json")
+    write_batchnorm_fixtures(outdir)
     return 0
 
 

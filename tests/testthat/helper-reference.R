@@ -196,7 +196,7 @@ ref_lc <- function(implementation, ...) {
 }
 
 # Reads a tf-keras fixture: arrays arrive in C order with their Keras shape.
-# An R array from a fixture's {shape, values} entry (values in C order).
+# An R array from a fixture tensor: list(shape, values in C order).
 fixture_array <- function(entry) {
   shape <- unlist(entry$shape)
   values <- unlist(entry$values)
@@ -217,4 +217,35 @@ random_array <- function(dims, min = -1, max = 1) array(runif(prod(dims), min, m
 expect_close <- function(actual, expected, tolerance = 1e-10) {
   expect_equal(dim(actual), dim(expected))
   expect_equal(as.vector(actual), as.vector(expected), tolerance = tolerance)
+}
+
+# Batch normalization as Keras's BatchNormalization, on an R array x (batch
+# first) along `axis` (0 is the batch, as in Keras): per channel c,
+# gamma[c] * (x - mean[c]) / sqrt(variance[c] + epsilon) + beta[c];
+# NULL gamma / beta: no scale / no centering.
+ref_batch_norm <- function(x, axis, mean, variance, gamma = NULL, beta = NULL,
+                           epsilon = 0.001) {
+  channel <- arrayInd(seq_along(x), dim(x))[, axis + 1]
+  y <- x
+  for (k in seq_along(x)) {
+    c <- channel[k]
+    scale <- if (is.null(gamma)) 1 else gamma[c]
+    shift <- if (is.null(beta)) 0 else beta[c]
+    y[k] <- scale * (x[k] - mean[c]) / sqrt(variance[c] + epsilon) + shift
+  }
+  y
+}
+
+# Per channel of `axis`, the mean and biased variance over every other axis;
+# n is the number of values per channel.
+ref_batch_moments <- function(x, axis) {
+  channel <- arrayInd(seq_along(x), dim(x))[, axis + 1]
+  channels <- dim(x)[axis + 1]
+  n <- length(x) / channels
+  mean <- variance <- numeric(channels)
+  for (k in seq_along(x)) mean[channel[k]] <- mean[channel[k]] + x[k] / n
+  for (k in seq_along(x)) {
+    variance[channel[k]] <- variance[channel[k]] + (x[k] - mean[channel[k]])^2 / n
+  }
+  list(mean = mean, variance = variance, n = n)
 }

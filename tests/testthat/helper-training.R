@@ -10,13 +10,21 @@ trainer_for <- function(model, x, y, sample_weight = NULL) {
 
 # Compares the engine's gradient of the loss (with penalties) with central
 # differences at `coords` random coordinates of every parameter block.
+# The engine's gradient is that of a training step; the differences are
+# taken of the inference loss (evaluate()) or, with `training = TRUE`, of
+# the training loss (batch statistics), read from one fit step on the whole
+# batch whose update is then undone (the optimizer's step count advances).
 expect_gradients_match <- function(model, x, y, sample_weight = NULL, coords = 12,
-                                   eps = 1e-6, tolerance = 1e-6) {
+                                   eps = 1e-6, tolerance = 1e-6, training = FALSE) {
   t <- trainer_for(model, x, y, sample_weight)
   d <- t$data
   blocks <- lcnn:::model_parameter_blocks(model)
   loss_at <- function(values) {
     lcnn:::.trainer_set_parameters(t$trainer, values)
+    if (training) {
+      return(lcnn:::.trainer_fit_epoch(t$trainer, d$x, d$y, d$weights, d$n, seq_len(d$n) - 1,
+                                       d$n, c(1, 2), 1L, function(...) TRUE, 1L)$loss)
+    }
     lcnn:::.trainer_evaluate(t$trainer, d$x, d$y, d$weights, d$n, d$n, 1L)$loss
   }
   lcnn:::.trainer_set_parameters(t$trainer, blocks)
