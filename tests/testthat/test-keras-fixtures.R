@@ -1,6 +1,7 @@
 # Agreement with real tf-keras: fixtures written by tools/make-keras-fixtures.py.
 
-fixture_paths <- list.files(test_path("fixtures"), pattern = "\\.json$", full.names = TRUE)
+fixture_paths <- list.files(test_path("fixtures"), pattern = "^lc[12]d_.*\\.json$",
+                            full.names = TRUE)
 
 layer_from_fixture <- function(f) {
   cfg <- f$config
