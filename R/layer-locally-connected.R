@@ -156,39 +156,54 @@ new_locally_connected <- function(rank, args, call) {
   layer
 }
 
-# The geometry list the engine reads (src/rcpp_convert.cpp).
-lc_geometry <- function(config, input_shape) {
-  channels_last <- config$data_format == "channels_last"
-  spatial <- if (channels_last) input_shape[-length(input_shape)] else input_shape[-1]
-  channels <- if (channels_last) input_shape[length(input_shape)] else input_shape[1]
-  one_d <- config$rank == 1L
+# The geometry list the engine reads (src/rcpp_convert.cpp): windows of
+# `kernel_size` and `strides` over the `rank` spatial axes of per-sample
+# input `input_shape`. `filters = NULL` keeps one output channel per input
+# channel (pooling); `same_padding` says where "same" puts the windows:
+# "locally_connected" (kernel centred) or "convolution" (TensorFlow's).
+window_geometry <- function(rank, input_shape, kernel_size, strides, padding, data_format,
+                            filters = NULL, same_padding = "locally_connected") {
+  parts <- split_channels(input_shape, data_format)
+  spatial <- parts$spatial
+  one_d <- rank == 1L
   list(
-    rows = c(spatial[1], config$kernel_size[1], config$strides[1]),
-    cols = if (one_d) c(1, 1, 1) else c(spatial[2], config$kernel_size[2], config$strides[2]),
-    padding = config$padding,
-    channels = channels,
-    filters = config$filters,
-    data_format = config$data_format,
+    rows = c(spatial[1], kernel_size[1], strides[1]),
+    cols = if (one_d) c(1, 1, 1) else c(spatial[2], kernel_size[2], strides[2]),
+    padding = padding,
+    same_padding = same_padding,
+    channels = parts$channels,
+    filters = filters %||% parts$channels,
+    data_format = data_format,
     one_d = one_d
   )
+}
+
+# A per-sample shape of `data_format` as its spatial dims and channel count,
+# and back.
+split_channels <- function(input_shape, data_format) {
+  if (data_format == "channels_last") {
+    list(spatial = input_shape[-length(input_shape)], channels = input_shape[length(input_shape)])
+  } else {
+    list(spatial = input_shape[-1], channels = input_shape[1])
+  }
+}
+
+with_channels <- function(spatial, channels, data_format) {
+  if (data_format == "channels_last") c(spatial, channels) else c(channels, spatial)
+}
+
+lc_geometry <- function(config, input_shape) {
+  window_geometry(config$rank, input_shape, config$kernel_size, config$strides, config$padding,
+                  config$data_format, filters = config$filters)
 }
 
 #' @export
 layer_plan.lcnn_layer_locally_connected <- function(layer, input_shape, call) {
   config <- layer$config
-  if (length(input_shape) != config$rank + 1L) {
-    lcnn_abort(c("Layer {.val {layer$name}} ({layer$type}) needs input with \\
-                  {config$rank + 1} dimensions per sample.",
-                 x = "Got input {format_shape(input_shape)}."),
-               "shape", call = call)
-  }
+  check_input_rank(layer, input_shape, config$rank + 1L, call)
   geometry <- lc_geometry(config, input_shape)
   out <- .lc_output_dims(geometry)[seq_len(config$rank)]
-  output_shape <- if (config$data_format == "channels_last") {
-    c(out, config$filters)
-  } else {
-    c(config$filters, out)
-  }
+  output_shape <- with_channels(out, config$filters, config$data_format)
   if (any(out < 1)) {
     kernel <- format_value(config$kernel_size)
     lcnn_abort(c("Layer {.val {layer$name}} ({layer$type}) cannot be applied to input \\

@@ -133,6 +133,18 @@ layer_from_arguments <- function(env, required, constructor, call = rlang::calle
 }
 
 layer_plan <- function(layer, input_shape, call) UseMethod("layer_plan")
+
+# For layer_plan() methods: a shape error unless the input has `dims`
+# dimensions per sample.
+check_input_rank <- function(layer, input_shape, dims, call) {
+  if (length(input_shape) != dims) {
+    lcnn_abort(c("Layer {.val {layer$name}} ({layer$type}) needs input with \\
+                  {dims} dimensions per sample.",
+                 x = "Got input {format_shape(input_shape)}."),
+               "shape", call = call)
+  }
+}
+
 # Weights drawn from the layer's initializers, in lcnn's layout.
 layer_initial_weights <- function(layer, state, dtype) UseMethod("layer_initial_weights")
 layer_keras_weights <- function(layer) UseMethod("layer_keras_weights")

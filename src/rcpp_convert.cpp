@@ -4,10 +4,16 @@ namespace lcnn {
 
 LocalGeometry geometry_from_list(const Rcpp::List& spec) {
   const Padding padding = parse_padding(Rcpp::as<std::string>(spec["padding"]));
+  // Layers saved by lcnn 0.1.0 (with saveRDS()) have no "same_padding": they
+  // are locally connected.
+  const SamePadding same =
+      spec.containsElementNamed("same_padding")
+          ? parse_same_padding(Rcpp::as<std::string>(spec["same_padding"]))
+          : SamePadding::locally_connected;
   const Rcpp::NumericVector rows = spec["rows"], cols = spec["cols"];
   LocalGeometry g;
-  g.rows = AxisWindow::make(rows[0], rows[1], rows[2], padding);
-  g.cols = AxisWindow::make(cols[0], cols[1], cols[2], padding);
+  g.rows = AxisWindow::make(rows[0], rows[1], rows[2], padding, same);
+  g.cols = AxisWindow::make(cols[0], cols[1], cols[2], padding, same);
   g.channels = Rcpp::as<index_t>(spec["channels"]);
   g.filters = Rcpp::as<index_t>(spec["filters"]);
   g.format = parse_data_format(Rcpp::as<std::string>(spec["data_format"]));

@@ -12,8 +12,9 @@
 
 namespace lcnn {
 
-// Geometry from the list that R/layer-locally-connected.R builds:
-// rows and cols as c(input, kernel, stride), padding, channels, filters,
+// Geometry from the list that window_geometry() in
+// R/layer-locally-connected.R builds: rows and cols as
+// c(input, kernel, stride), padding, same_padding, channels, filters,
 // data_format, one_d.
 LocalGeometry geometry_from_list(const Rcpp::List& spec);
 

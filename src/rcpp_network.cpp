@@ -14,6 +14,8 @@
 #include "engine/locally_connected.hpp"
 #include "engine/merge.hpp"
 #include "engine/network.hpp"
+#include "engine/pooling.hpp"
+#include "engine/reshaping.hpp"
 #include "rcpp_convert.h"
 
 using namespace lcnn;
@@ -29,6 +31,10 @@ Shape shape_of(const Rcpp::IntegerVector& dims) {
   Shape s;
   for (int d : dims) s.dims.push_back(d);
   return s;
+}
+
+std::vector<index_t> amounts_of(const Rcpp::IntegerVector& values) {
+  return std::vector<index_t>(values.begin(), values.end());
 }
 
 // One engine layer from the spec that R's layer_engine_spec() methods build.
@@ -49,6 +55,12 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
     return std::make_unique<Merge<T>>(parse_merge(Rcpp::as<std::string>(spec["merge"])),
                                       std::move(inputs), Rcpp::as<std::size_t>(spec["axis"]));
   }
+  if (type == "pooling") {
+    return std::make_unique<Pooling<T>>(geometry_from_list(spec["geometry"]),
+                                        parse_pool_mode(Rcpp::as<std::string>(spec["mode"])),
+                                        shape_of(spec["output_shape"]),
+                                        parse_max_ties(Rcpp::as<std::string>(spec["max_ties"])));
+  }
   const Shape input = shape_of(spec["input_shape"]);
   if (type == "dense") {
     return std::make_unique<Dense<T>>(
@@ -58,6 +70,19 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
   }
   if (type == "flatten") {
     return std::make_unique<Flatten<T>>(input, Rcpp::as<bool>(spec["channels_first"]));
+  }
+  if (type == "reshape") {
+    return std::make_unique<Reshape<T>>(input, shape_of(spec["target_shape"]));
+  }
+  if (type == "permute") {
+    // R gives Keras's 1-based axes.
+    std::vector<std::size_t> dims;
+    for (int d : Rcpp::IntegerVector(spec["dims"])) dims.push_back(static_cast<std::size_t>(d - 1));
+    return std::make_unique<Permute<T>>(input, dims);
+  }
+  if (type == "pad_crop") {
+    return std::make_unique<PadCrop<T>>(input, amounts_of(spec["before"]),
+                                        amounts_of(spec["after"]));
   }
   if (type == "activation") {
     return std::make_unique<ActivationLayer<T>>(

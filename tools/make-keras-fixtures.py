@@ -39,7 +39,10 @@ generator seeded from a fixed base seed and the fixture name.
 
 Usage:
     pip install tensorflow-cpu tf-keras   # matching minor versions, e.g. 2.18
-    python tools/make-keras-fixtures.py [outdir]
+    python tools/make-keras-fixtures.py [--shape-layers-only] [outdir]
+
+A second generator (section "Pooling and shape layers" below) writes the
+"pool_*" and "shape_*" fixtures of the layers without weights.
 
 ``outdir`` defaults to ``tests/testthat/fixtures`` relative to the repository
 root (the parent of the directory containing this script).  Configurations
@@ -56,6 +59,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 BASE_SEED = 20240611
@@ -476,14 +480,186 @@ def write_batchnorm_fixtures(outdir):
             dump(make(cfg, name), path)
             written.append(path)
     print("wrote %d BatchNormalization fixture files" % len(written))
+# ---------------------------------------------------------------------------
+# Pooling and shape layers (fixtures "pool_*" and "shape_*"): no weights.
+# Each fixture holds the constructor's keyword arguments ("args", named as
+# the R arguments), the input and the output; pooling fixtures also hold an
+# upstream gradient w and the input gradient of sum(w * output) from
+# tf.GradientTape, where TensorFlow's CPU kernels can compute it (not the
+# gradient of 2D max pooling with channels_first). "ties" inputs are small
+# integers, so that windows hold several maxima and the gradient shows
+# which one TensorFlow picks.
+# ---------------------------------------------------------------------------
+POOL_2D = [  # (spatial, channels, pool_size, strides, padding)
+    ((5, 6), 2, (2, 2), None, "valid"),
+    ((5, 6), 2, (2, 2), None, "same"),
+    ((7, 5), 3, (3, 2), (2, 1), "valid"),
+    ((7, 5), 3, (3, 2), (2, 1), "same"),
+    ((6, 7), 1, (2, 3), (3, 2), "same"),   # stride > pool on the rows
+    ((4, 4), 2, (3, 3), (1, 1), "same"),
+    ((5, 5), 2, (1, 1), (2, 2), "valid"),  # pool < stride
+]
+
+POOL_1D = [
+    ((9,), 2, (3,), None, "valid"),
+    ((9,), 2, (3,), None, "same"),
+    ((8,), 3, (3,), (2,), "same"),
+    ((10,), 2, (2,), (3,), "valid"),       # pool < stride
+    ((10,), 2, (4,), (1,), "same"),        # even pool, stride 1
+    ((7,), 1, (5,), (2,), "same"),
+]
+
+
+def shape_grid():
+    """(name, layer class, args, per-sample input shape, dtype, ties)."""
+    grid = []
+
+    def fmt_tag(df):
+        return df.replace("channels_", "")
+
+    def j(v):
+        return "x".join(str(d) for d in v)
+
+    for geoms, nd in ((POOL_2D, 2), (POOL_1D, 1)):
+        for gi, (spatial, chans, pool, strides, padding) in enumerate(geoms):
+            for mode in ("max", "average"):
+                formats = ["channels_last"] + (["channels_first"] if gi % 2 == 0 else [])
+                for df in formats:
+                    cls = "%sPooling%dD" % ("Max" if mode == "max" else "Average", nd)
+                    shape = spatial + (chans,) if df == "channels_last" else (chans,) + spatial
+                    args = dict(pool_size=list(pool), strides=None if strides is None
+                                else list(strides), padding=padding, data_format=df)
+                    name = "pool_%s%dd_%s_%s_p%s_s%s_in%s" % (
+                        mode, nd, fmt_tag(df), padding, j(pool),
+                        "none" if strides is None else j(strides), j(shape))
+                    grid.append((name, cls, args, shape, "float32", False))
+    # Ties: overlapping windows of small integers, both ranks and paddings.
+    for nd, spatial, chans, pool, strides in (
+            (2, (5, 6), 2, (3, 2), (1, 1)), (1, (9,), 2, (3,), (1,))):
+        for padding in ("valid", "same"):
+            cls = "MaxPooling%dD" % nd
+            args = dict(pool_size=list(pool), strides=list(strides), padding=padding,
+                        data_format="channels_last")
+            name = "pool_max%dd_last_%s_p%s_s%s_in%s_ties" % (
+                nd, padding, j(pool), j(strides), j(spatial + (chans,)))
+            grid.append((name, cls, args, spatial + (chans,), "float32", True))
+    grid.append(("pool_average2d_last_same_p3x2_s2x1_in7x5x3_float64", "AveragePooling2D",
+                 dict(pool_size=[3, 2], strides=[2, 1], padding="same",
+                      data_format="channels_last"), (7, 5, 3), "float64", False))
+    grid.append(("pool_max1d_last_same_p4_s1_in10x2_float64", "MaxPooling1D",
+                 dict(pool_size=[4], strides=[1], padding="same",
+                      data_format="channels_last"), (10, 2), "float64", False))
+
+    for nd, spatial, chans in ((1, (7,), 3), (2, (4, 5), 3)):
+        for mode in ("Max", "Average"):
+            for df in ("channels_last", "channels_first"):
+                for keepdims in (False, True):
+                    shape = spatial + (chans,) if df == "channels_last" else (chans,) + spatial
+                    name = "pool_global_%s%dd_%s_%s_in%s" % (
+                        mode.lower(), nd, fmt_tag(df), "keep" if keepdims else "drop", j(shape))
+                    grid.append((name, "Global%sPooling%dD" % (mode, nd),
+                                 dict(data_format=df, keepdims=keepdims), shape, "float32",
+                                 mode == "Max" and nd == 2 and df == "channels_last"))
+
+    for padding in (1, [2, 0], [0, 3]):
+        grid.append(("shape_zeropad1d_%s_in6x2" % j(np.atleast_1d(padding)), "ZeroPadding1D",
+                     dict(padding=padding), (6, 2), "float32", False))
+    for cropping in ([1, 1], 2, [0, 3]):
+        grid.append(("shape_crop1d_%s_in7x2" % j(np.atleast_1d(cropping)), "Cropping1D",
+                     dict(cropping=cropping), (7, 2), "float32", False))
+    for df in ("channels_last", "channels_first"):
+        shape = (4, 5, 2) if df == "channels_last" else (2, 4, 5)
+        for tag, padding in (("1", 1), ("1x2", [1, 2]), ("10x23", [[1, 0], [2, 3]])):
+            grid.append(("shape_zeropad2d_%s_%s" % (fmt_tag(df), tag), "ZeroPadding2D",
+                         dict(padding=padding, data_format=df), shape, "float32", False))
+        for tag, cropping in (("default", [[0, 0], [0, 0]]), ("1", 1), ("1x2", [1, 2]),
+                              ("10x21", [[1, 0], [2, 1]])):
+            grid.append(("shape_crop2d_%s_%s" % (fmt_tag(df), tag), "Cropping2D",
+                         dict(cropping=cropping, data_format=df), shape, "float32", False))
+    for shape, target in (((4, 6), [3, 8]), ((4, 6), [-1, 2]), ((4, 6), [2, 3, 4]),
+                          ((2, 3, 4), [24]), ((2, 3, 4), [4, -1, 3])):
+        name = "shape_reshape_in%s_to%s" % (j(shape), j(target).replace("-1", "m1"))
+        grid.append((name, "Reshape", dict(target_shape=target), shape, "float32", False))
+    for shape, dims in (((3, 4), [2, 1]), ((2, 3, 4), [3, 1, 2]), ((2, 3, 4), [2, 3, 1]),
+                        ((2, 3, 4), [1, 3, 2])):
+        name = "shape_permute_in%s_dims%s" % (j(shape), j(dims))
+        grid.append((name, "Permute", dict(dims=dims), shape, "float32", False))
+    return grid
+
+
+def keras_kwargs(args):
+    """The R-style arguments as Keras takes them (lists become tuples)."""
+    def tup(v):
+        return tuple(tup(e) for e in v) if isinstance(v, list) else v
+    return {k: tup(v) for k, v in args.items()}
+
+
+def make_shape_fixture(name, cls_name, args, shape, dtype, ties):
+    rng = np.random.default_rng([BASE_SEED, zlib.crc32(name.encode())])
+    kwargs = keras_kwargs(args)
+    if dtype != "float32":
+        kwargs["dtype"] = dtype
+    layer = getattr(keras.layers, cls_name)(**kwargs)
+    full = (BATCH,) + tuple(shape)
+    if ties:
+        x = rng.integers(0, 3, size=full).astype(dtype)
+    else:
+        x = rng.uniform(-1.0, 1.0, size=full).astype(dtype)
+    x_t = tf.constant(x)
+    y = np.asarray(layer(x_t))
+    assert y.dtype == np.dtype(dtype), (y.dtype, dtype)
+    out = {
+        "keras_version": keras.__version__,
+        "layer": cls_name,
+        "args": args,
+        "dtype": dtype,
+        "input": tensor_json(x),
+        "weights": [],
+        "output": tensor_json(y),
+    }
+    if cls_name.startswith(("Max", "Average", "Global")):
+        w = rng.uniform(-1.0, 1.0, size=y.shape).astype(dtype)
+        try:
+            with tf.GradientTape() as tape:
+                tape.watch(x_t)
+                total = tf.reduce_sum(layer(x_t) * w)
+            grad = tape.gradient(total, x_t)
+        except tf.errors.InvalidArgumentError as exc:
+            print("  no gradient for %s: %s" % (name, exc.message.splitlines()[0][:80]))
+        else:
+            out["upstream"] = tensor_json(w)
+            out["input_gradient"] = tensor_json(np.asarray(grad))
+    return out
+
+
+def make_shape_fixtures(outdir):
+    written = []
+    for name, cls_name, args, shape, dtype, ties in shape_grid():
+        try:
+            obj = make_shape_fixture(name, cls_name, args, shape, dtype, ties)
+        except Exception as exc:  # noqa: BLE001 -- skip, do not fail the run
+            print("SKIP %s: %s: %s" % (name, type(exc).__name__, str(exc).splitlines()[0]))
+            continue
+        path = outdir / (name + ".json")
+        dump(obj, path)
+        written.append(path)
+    with_grad = sum("input_gradient" in json.loads(p.read_text()) for p in written)
+    print("wrote %d pooling/shape fixtures (%d with input gradients)"
+          % (len(written), with_grad))
 
 
 def main(argv):
     repo_root = Path(__file__).resolve().parent.parent
+    # --shape-layers-only: just the pooling and shape fixtures.
+    only_shape_layers = "--shape-layers-only" in argv
+    argv = [a for a in argv if a != "--shape-layers-only"]
     outdir = Path(argv[1]) if len(argv) > 1 else (
         repo_root / "tests" / "testthat" / "fixtures")
     outdir.mkdir(parents=True, exist_ok=True)
     print("tf_keras %s; writing to %s" % (keras.__version__, outdir))
+    make_shape_fixtures(outdir)
+    if only_shape_layers:
+        return 0
 
     written, skipped = [], []
     seen = set()

@@ -18,9 +18,16 @@ DataFormat parse_data_format(const std::string& name) {
   throw std::invalid_argument("unknown data_format '" + name + "'");
 }
 
-AxisWindow AxisWindow::make(index_t input, index_t kernel, index_t stride, Padding padding) {
+SamePadding parse_same_padding(const std::string& name) {
+  if (name == "locally_connected") return SamePadding::locally_connected;
+  if (name == "convolution") return SamePadding::convolution;
+  throw std::invalid_argument("unknown same padding '" + name + "'");
+}
+
+AxisWindow AxisWindow::make(index_t input, index_t kernel, index_t stride, Padding padding,
+                            SamePadding same) {
   if (input < 1 || kernel < 1 || stride < 1) {
-    throw std::invalid_argument("locally connected axis needs input, kernel and stride >= 1, got " +
+    throw std::invalid_argument("a window axis needs input, kernel and stride >= 1, got " +
                                 std::to_string(input) + ", " + std::to_string(kernel) + ", " +
                                 std::to_string(stride));
   }
@@ -35,8 +42,10 @@ AxisWindow AxisWindow::make(index_t input, index_t kernel, index_t stride, Paddi
       w.output = input >= kernel ? (input - kernel) / stride + 1 : 0;
       break;
     case Padding::same:
-      w.pad_before = kernel / 2;
       w.output = (input + stride - 1) / stride;
+      w.pad_before = same == SamePadding::locally_connected
+                         ? kernel / 2
+                         : std::max<index_t>((w.output - 1) * stride + kernel - input, 0) / 2;
       break;
     case Padding::causal:
       w.pad_before = kernel - 1;

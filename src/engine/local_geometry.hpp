@@ -15,9 +15,15 @@ namespace lcnn {
 
 enum class Padding { valid, same, causal };
 enum class DataFormat { channels_last, channels_first };
+// Where "same" puts the windows. Keras's locally connected layers start
+// window r at r * s - floor(k / 2); TensorFlow's convolutions and pooling pad
+// max((out - 1) * s + k - n, 0) in all, the smaller half before. The two
+// agree only for odd k with stride 1.
+enum class SamePadding { locally_connected, convolution };
 
 Padding parse_padding(const std::string& name);
 DataFormat parse_data_format(const std::string& name);
+SamePadding parse_same_padding(const std::string& name);
 
 // One spatial axis: output r reads input taps [first(r), first(r) + kernel),
 // of which those inside [0, input) are connected.
@@ -25,7 +31,8 @@ struct AxisWindow {
   index_t input = 1, kernel = 1, stride = 1, pad_before = 0, output = 1;
 
   // Keras's output length; may be <= 0 for a kernel larger than the input.
-  static AxisWindow make(index_t input, index_t kernel, index_t stride, Padding padding);
+  static AxisWindow make(index_t input, index_t kernel, index_t stride, Padding padding,
+                         SamePadding same = SamePadding::locally_connected);
 
   index_t first(index_t r) const { return r * stride - pad_before; }
   // Connected taps of output r are kernel indices [tap_begin(r), tap_end(r)).

@@ -195,7 +195,6 @@ ref_lc <- function(implementation, ...) {
   switch(implementation, ref_lc_impl1(...), ref_lc_impl2(...), ref_lc_impl3(...))
 }
 
-# Reads a tf-keras fixture: arrays arrive in C order with their Keras shape.
 # An R array from a fixture tensor: list(shape, values in C order).
 fixture_array <- function(entry) {
   shape <- unlist(entry$shape)
@@ -204,12 +203,23 @@ fixture_array <- function(entry) {
   aperm(array(values, rev(shape)), rev(seq_along(shape)))
 }
 
+# Reads a tf-keras fixture.
 read_fixture <- function(path) {
   f <- jsonlite::fromJSON(path, simplifyVector = FALSE)
   f$input_array <- fixture_array(f$input)
   f$output_array <- fixture_array(f$output)
   f$weight_arrays <- lapply(f$weights, fixture_array)
   f
+}
+
+# A fixture's Keras keyword arguments as R arguments: JSON lists of numbers
+# become vectors, lists of lists become lists of vectors, null stays NULL.
+fixture_arguments <- function(args) {
+  lapply(args, function(a) {
+    if (!is.list(a)) return(a)
+    if (all(lengths(a) == 1) && !any(vapply(a, is.list, logical(1)))) return(unlist(a))
+    lapply(a, unlist)
+  })
 }
 
 random_array <- function(dims, min = -1, max = 1) array(runif(prod(dims), min, max), dims)
@@ -236,6 +246,143 @@ ref_batch_norm <- function(x, axis, mean, variance, gamma = NULL, beta = NULL,
   y
 }
 
+# ---- Pooling and shape layers --------------------------------------------
+
+# A 1D or 2D sample batch as (B, H, W, C) whatever its data format (1D: W = 1),
+# and back.
+ref_to_bhwc <- function(x, data_format) {
+  if (data_format == "channels_first") x <- aperm(x, c(1, seq_along(dim(x))[-(1:2)], 2))
+  d <- dim(x)
+  if (length(d) == 3) array(x, c(d[1], d[2], 1, d[3])) else x
+}
+
+ref_from_bhwc <- function(y, data_format, one_d) {
+  d <- dim(y)
+  if (one_d) y <- array(y, d[c(1, 2, 4)])
+  if (data_format == "channels_first") aperm(y, c(1, length(dim(y)), 2:(length(dim(y)) - 1))) else y
+}
+
+# TensorFlow's windows along one axis (pooling and convolutions): "same"
+# gives ceiling(n / s) outputs and pads max((out - 1) * s + k - n, 0) in
+# all, the smaller half before.
+ref_tf_axis <- function(n, k, s, padding) {
+  if (padding == "valid") return(list(out = floor((n - k) / s) + 1, pad = 0))
+  out <- ceiling(n / s)
+  list(out = out, pad = max((out - 1) * s + k - n, 0) %/% 2)
+}
+
+# Calls visit(b, r, q, ch, taps) for every output of a pooling layer, where
+# taps is a two-column matrix of the (row, col) input indices (1-based) of
+# the window inside the input, in row-major order.
+ref_pool_windows <- function(xl, pool_size, strides, padding, visit) {
+  d <- dim(xl)
+  k <- rep_len(pool_size, 2); s <- rep_len(strides, 2)
+  if (length(pool_size) == 1) { k[2] <- 1; s[2] <- 1 }
+  rows <- ref_tf_axis(d[2], k[1], s[1], padding)
+  cols <- ref_tf_axis(d[3], k[2], s[2], padding)
+  for (b in seq_len(d[1])) for (r in 0:(rows$out - 1)) for (q in 0:(cols$out - 1)) {
+    taps <- NULL
+    for (i in 0:(k[1] - 1)) for (j in 0:(k[2] - 1)) {
+      ir <- r * s[1] - rows$pad + i; ic <- q * s[2] - cols$pad + j
+      if (ir >= 0 && ir < d[2] && ic >= 0 && ic < d[3]) taps <- rbind(taps, c(ir + 1, ic + 1))
+    }
+    for (ch in seq_len(d[4])) visit(b, r + 1, q + 1, ch, taps)
+  }
+  c(rows$out, cols$out)
+}
+
+# Max or average pooling: over the window's entries inside the input only.
+ref_pool <- function(x, mode, pool_size, strides = pool_size, padding = "valid",
+                     data_format = "channels_last") {
+  xl <- ref_to_bhwc(x, data_format)
+  d <- dim(xl)
+  y <- array(0, c(d[1], d[2], d[3], d[4]))
+  out <- ref_pool_windows(xl, pool_size, strides, padding, function(b, r, q, ch, taps) {
+    values <- xl[cbind(b, taps, ch)]
+    y[b, r, q, ch] <<- if (mode == "max") max(values) else mean(values)
+  })
+  y <- y[, seq_len(out[1]), seq_len(out[2]), , drop = FALSE]
+  ref_from_bhwc(y, data_format, length(dim(x)) == 3)
+}
+
+# d sum(upstream * pool(x)) / dx: the average spreads over the window's
+# entries inside the input; the maximum goes to its first entry in
+# row-major window order (TensorFlow's max pooling).
+ref_pool_gradient <- function(x, upstream, mode, pool_size, strides = pool_size,
+                              padding = "valid", data_format = "channels_last") {
+  xl <- ref_to_bhwc(x, data_format)
+  ul <- ref_to_bhwc(upstream, data_format)
+  grad <- array(0, dim(xl))
+  ref_pool_windows(xl, pool_size, strides, padding, function(b, r, q, ch, taps) {
+    values <- xl[cbind(b, taps, ch)]
+    chosen <- if (mode == "max") which(values == max(values))[1] else seq_along(values)
+    for (t in chosen) {
+      at <- cbind(b, taps[t, 1], taps[t, 2], ch)
+      grad[at] <<- grad[at] + ul[b, r, q, ch] / length(chosen)
+    }
+  })
+  ref_from_bhwc(grad, data_format, length(dim(x)) == 3)
+}
+
+# Global pooling: per sample and channel, over every position.
+ref_global_pool <- function(x, mode, data_format = "channels_last", keepdims = FALSE) {
+  xl <- ref_to_bhwc(x, data_format)
+  d <- dim(xl)
+  y <- matrix(0, d[1], d[4])
+  for (b in seq_len(d[1])) for (ch in seq_len(d[4])) {
+    values <- xl[b, , , ch]
+    y[b, ch] <- if (mode == "max") max(values) else mean(values)
+  }
+  if (!keepdims) return(y)
+  spatial <- rep(1, length(dim(x)) - 2)
+  if (data_format == "channels_last") array(y, c(d[1], spatial, d[4])) else
+    array(y, c(d[1], d[4], spatial))
+}
+
+# Its input gradient: TensorFlow's reduce_max splits the gradient of a
+# maximum evenly among the entries holding it.
+ref_global_pool_gradient <- function(x, upstream, mode, data_format = "channels_last") {
+  xl <- ref_to_bhwc(x, data_format)
+  d <- dim(xl)
+  upstream <- matrix(upstream, d[1], d[4])
+  grad <- array(0, d)
+  for (b in seq_len(d[1])) for (ch in seq_len(d[4])) {
+    values <- xl[b, , , ch]
+    share <- if (mode == "max") (values == max(values)) / sum(values == max(values)) else
+      array(1 / length(values), dim(values))
+    grad[b, , , ch] <- upstream[b, ch] * share
+  }
+  ref_from_bhwc(grad, data_format, length(dim(x)) == 3)
+}
+
+# Zero padding (amounts > 0) or cropping (amounts < 0) of the spatial axes:
+# `before` and `after` hold one amount per spatial axis (1D: one).
+ref_pad_crop <- function(x, before, after, data_format = "channels_last") {
+  xl <- ref_to_bhwc(x, data_format)
+  d <- dim(xl)
+  before <- c(before, 0)[1:2]; after <- c(after, 0)[1:2]
+  out <- d[2:3] + before + after
+  y <- array(0, c(d[1], out, d[4]))
+  for (r in seq_len(out[1])) for (q in seq_len(out[2])) {
+    ir <- r - before[1]; ic <- q - before[2]
+    if (ir >= 1 && ir <= d[2] && ic >= 1 && ic <= d[3]) y[, r, q, ] <- xl[, ir, ic, ]
+  }
+  ref_from_bhwc(y, data_format, length(dim(x)) == 3)
+}
+
+# Keras's Reshape: each sample's values in C order, refilled in C order.
+ref_reshape <- function(x, target_shape) {
+  n <- prod(dim(x)[-1])
+  target_shape[target_shape == -1] <- n / prod(target_shape[target_shape != -1])
+  y <- array(0, c(dim(x)[1], target_shape))
+  in_index <- arrayInd(seq_len(n), rev(dim(x)[-1]))[, rev(seq_along(dim(x)[-1])), drop = FALSE]
+  out_index <- arrayInd(seq_len(n), rev(target_shape))[, rev(seq_along(target_shape)), drop = FALSE]
+  for (b in seq_len(dim(x)[1])) {
+    for (k in seq_len(n)) y[rbind(c(b, out_index[k, ]))] <- x[rbind(c(b, in_index[k, ]))]
+  }
+  y
+}
+
 # Per channel of `axis`, the mean and biased variance over every other axis;
 # n is the number of values per channel.
 ref_batch_moments <- function(x, axis) {
@@ -248,4 +395,18 @@ ref_batch_moments <- function(x, axis) {
     variance[channel[k]] <- variance[channel[k]] + (x[k] - mean[channel[k]])^2 / n
   }
   list(mean = mean, variance = variance, n = n)
+}
+
+# Keras's Permute: output axis a is input axis dims[a] (1-based, no batch).
+ref_permute <- function(x, dims) {
+  out <- c(dim(x)[1], dim(x)[-1][dims])
+  y <- array(0, out)
+  for (k in seq_along(y)) {
+    o <- arrayInd(k, out)
+    i <- integer(length(o))
+    i[1] <- o[1]
+    i[dims + 1] <- o[-1]
+    y[k] <- x[rbind(i)]
+  }
+  y
 }
