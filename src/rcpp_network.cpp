@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/activation_layer.hpp"
+#include "engine/convolution.hpp"
 #include "engine/dense.hpp"
 #include "engine/dropout.hpp"
 #include "engine/flatten.hpp"
@@ -36,6 +37,12 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
   if (type == "locally_connected") {
     return std::make_unique<LocallyConnected<T>>(
         geometry_from_list(spec["geometry"]),
+        parse_activation(Rcpp::as<std::string>(spec["activation"])),
+        values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
+  }
+  if (type == "conv") {
+    return std::make_unique<Convolution<T>>(
+        conv_geometry_from_list(spec["geometry"]),
         parse_activation(Rcpp::as<std::string>(spec["activation"])),
         values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
   }
