@@ -57,6 +57,10 @@
     .Call(`_lcnn_lc_output_dims`, geometry)
 }
 
+.conv_output_dims <- function(geometry) {
+    .Call(`_lcnn_conv_output_dims`, geometry)
+}
+
 .lc_weight_shapes <- function(geometry, implementation) {
     .Call(`_lcnn_lc_weight_shapes`, geometry, implementation)
 }

@@ -2,6 +2,18 @@
 
 namespace lcnn {
 
+namespace {
+
+// The fields every windowed layer's list has besides its axes.
+void read_window_fields(const Rcpp::List& spec, WindowGeometry& g) {
+  g.channels = Rcpp::as<index_t>(spec["channels"]);
+  g.filters = Rcpp::as<index_t>(spec["filters"]);
+  g.format = parse_data_format(Rcpp::as<std::string>(spec["data_format"]));
+  g.one_d = Rcpp::as<bool>(spec["one_d"]);
+}
+
+}  // namespace
+
 LocalGeometry geometry_from_list(const Rcpp::List& spec) {
   const Padding padding = parse_padding(Rcpp::as<std::string>(spec["padding"]));
   // Layers saved by lcnn 0.1.0 (with saveRDS()) have no "same_padding": they
@@ -14,10 +26,18 @@ LocalGeometry geometry_from_list(const Rcpp::List& spec) {
   LocalGeometry g;
   g.rows = AxisWindow::make(rows[0], rows[1], rows[2], padding, same);
   g.cols = AxisWindow::make(cols[0], cols[1], cols[2], padding, same);
-  g.channels = Rcpp::as<index_t>(spec["channels"]);
-  g.filters = Rcpp::as<index_t>(spec["filters"]);
-  g.format = parse_data_format(Rcpp::as<std::string>(spec["data_format"]));
-  g.one_d = Rcpp::as<bool>(spec["one_d"]);
+  read_window_fields(spec, g);
+  return g;
+}
+
+ConvGeometry conv_geometry_from_list(const Rcpp::List& spec) {
+  const Padding padding = parse_padding(Rcpp::as<std::string>(spec["padding"]));
+  const Rcpp::NumericVector rows = spec["rows"], cols = spec["cols"], dilation = spec["dilation"];
+  ConvGeometry g;
+  g.rows = AxisWindow::convolution(rows[0], rows[1], rows[2], dilation[0], padding);
+  g.cols = AxisWindow::convolution(cols[0], cols[1], cols[2], dilation[1], padding);
+  read_window_fields(spec, g);
+  g.groups = Rcpp::as<index_t>(spec["groups"]);
   return g;
 }
 

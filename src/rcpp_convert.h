@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/convolution.hpp"
 #include "engine/local_geometry.hpp"
 #include "engine/network.hpp"
 
@@ -17,6 +18,10 @@ namespace lcnn {
 // c(input, kernel, stride), padding, same_padding, channels, filters,
 // data_format, one_d.
 LocalGeometry geometry_from_list(const Rcpp::List& spec);
+
+// Geometry from the list that R/layer-conv.R builds: the same fields with
+// TensorFlow's convolution windows, plus dilation (rows, cols) and groups.
+ConvGeometry conv_geometry_from_list(const Rcpp::List& spec);
 
 // Engine seed from the two 31-bit integers R draws with its own RNG.
 std::uint64_t seed_from_r(const Rcpp::NumericVector& seed);

@@ -8,6 +8,7 @@
 
 #include "engine/activation_layer.hpp"
 #include "engine/batch_norm.hpp"
+#include "engine/convolution.hpp"
 #include "engine/dense.hpp"
 #include "engine/dropout.hpp"
 #include "engine/flatten.hpp"
@@ -60,6 +61,12 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
                                         parse_pool_mode(Rcpp::as<std::string>(spec["mode"])),
                                         shape_of(spec["output_shape"]),
                                         parse_max_ties(Rcpp::as<std::string>(spec["max_ties"])));
+  }
+  if (type == "conv") {
+    return std::make_unique<Convolution<T>>(
+        conv_geometry_from_list(spec["geometry"]),
+        parse_activation(Rcpp::as<std::string>(spec["activation"])),
+        values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
   }
   const Shape input = shape_of(spec["input_shape"]);
   if (type == "dense") {

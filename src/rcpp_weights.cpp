@@ -1,5 +1,6 @@
-// Glue for locally connected weights: shapes, Keras-layout conversion and
-// initial values. Weights cross into R in lcnn's layout as double vectors.
+// Glue for the geometry of windowed layers and for locally connected
+// weights: shapes, Keras-layout conversion and initial values. Weights
+// cross into R in lcnn's layout as double vectors.
 #include <Rcpp.h>
 
 #include "engine/local_geometry.hpp"
@@ -11,6 +12,14 @@ using namespace lcnn;
 // [[Rcpp::export(.lc_output_dims)]]
 Rcpp::NumericVector lc_output_dims(Rcpp::List geometry) {
   const LocalGeometry g = geometry_from_list(geometry);
+  return Rcpp::NumericVector::create(g.rows.output, g.cols.output);
+}
+
+// Output rows and columns of a convolution, <= 0 where the input is too
+// small (R reports it).
+// [[Rcpp::export(.conv_output_dims)]]
+Rcpp::NumericVector conv_output_dims(Rcpp::List geometry) {
+  const ConvGeometry g = conv_geometry_from_list(geometry);
   return Rcpp::NumericVector::create(g.rows.output, g.cols.output);
 }
 

@@ -37,6 +37,10 @@ fixtures (``bn_*.json``, see there).
 Everything is deterministic: each configuration draws from its own numpy
 generator seeded from a fixed base seed and the fixture name.
 
+A separate generator (the "Convolutions" section below) writes fixtures of
+tf-keras ``Conv1D`` / ``Conv2D`` layers, in the same format with
+``dilation_rate`` and ``groups`` in the config, to ``outdir/conv``.
+
 Usage:
     pip install tensorflow-cpu tf-keras   # matching minor versions, e.g. 2.18
     python tools/make-keras-fixtures.py [--shape-layers-only] [outdir]
@@ -694,7 +698,161 @@ def main(argv):
              max(p.stat().st_size for p in written) / 1024.0, len(skipped)))
     dump(make_functional_fixture(), outdir / "functional_siamese.json")
     write_batchnorm_fixtures(outdir)
+    write_conv_fixtures(outdir / "conv")
     return 0
+
+
+# ---------------------------------------------------------------------------
+# Convolutions: tf-keras Conv1D / Conv2D, written to <outdir>/conv.
+# Geometries: (spatial input dims, channels, filters, kernel, strides,
+# dilation_rate, groups).
+# ---------------------------------------------------------------------------
+CONV_GEOM_2D = [
+    ((6, 5), 2, 3, (3, 2), (1, 1), (1, 1), 1),
+    ((7, 6), 4, 6, (3, 3), (2, 2), (1, 1), 2),  # groups with strides
+    ((8, 7), 2, 4, (3, 2), (1, 1), (2, 3), 1),  # dilation
+    ((6, 6), 4, 4, (2, 2), (2, 1), (1, 1), 4),  # depthwise, even kernel
+    ((5, 7), 3, 2, (4, 3), (3, 2), (1, 1), 1),  # kernel > stride
+    ((7, 7), 6, 6, (3, 3), (1, 1), (2, 2), 3),  # dilation with groups
+    ((4, 5), 1, 1, (1, 1), (1, 1), (1, 1), 1),  # C = 1, F = 1, 1 x 1
+]
+
+CONV_GEOM_1D = [
+    ((9,), 2, 3, (3,), (1,), (1,), 1),
+    ((10,), 4, 4, (4,), (2,), (1,), 2),  # even kernel, stride, groups
+    ((11,), 2, 4, (3,), (1,), (3,), 2),  # dilation with groups
+    ((9,), 3, 3, (2,), (3,), (1,), 3),  # kernel < stride, depthwise
+    ((12,), 1, 2, (5,), (1,), (2,), 1),  # span 9 of 12
+]
+
+
+def build_conv_grid():
+    """Return the list of convolution configuration dicts to generate."""
+    grid = []
+
+    def add(geom, df, padding, use_bias, activation="linear", dtype="float32"):
+        spatial, chans, filters, k, s, d, groups = geom
+        grid.append(dict(
+            layer="Conv%dD" % len(spatial),
+            spatial=tuple(spatial), channels=chans, filters=filters,
+            kernel_size=tuple(k), strides=tuple(s), dilation_rate=tuple(d),
+            groups=groups, padding=padding, data_format=df, use_bias=use_bias,
+            activation=activation, dtype=dtype,
+        ))
+
+    # Each geometry with every padding, alternating the data format so that
+    # every geometry is seen in both.
+    for geoms, paddings in ((CONV_GEOM_2D, ("valid", "same")),
+                            (CONV_GEOM_1D, ("valid", "same", "causal"))):
+        for gi, geom in enumerate(geoms):
+            for pi, padding in enumerate(paddings):
+                add(geom, DATA_FORMATS[(gi + pi) % 2], padding,
+                    use_bias=(gi + pi) % 3 != 2)
+    add(CONV_GEOM_2D[1], "channels_last", "same", True, activation="relu")
+    add(CONV_GEOM_2D[0], "channels_first", "valid", True,
+        activation="softmax")
+    add(CONV_GEOM_2D[5], "channels_last", "same", True, dtype="float64")
+    add(CONV_GEOM_1D[2], "channels_first", "causal", True, dtype="float64")
+    return grid
+
+
+def conv_fixture_name(cfg):
+    j = "x".join
+    parts = [
+        "conv%dd" % len(cfg["spatial"]),
+        cfg["data_format"].replace("channels_", ""),
+        cfg["padding"],
+        "k" + j(str(v) for v in cfg["kernel_size"]),
+        "s" + j(str(v) for v in cfg["strides"]),
+    ]
+    # Dilation and groups only where they are not 1, keeping paths short.
+    if max(cfg["dilation_rate"]) > 1:
+        parts.append("d" + j(str(v) for v in cfg["dilation_rate"]))
+    if cfg["groups"] > 1:
+        parts.append("g%d" % cfg["groups"])
+    parts += [
+        "in" + j(str(v) for v in cfg["spatial"] + (cfg["channels"],)),
+        "f%d" % cfg["filters"],
+        "bias" if cfg["use_bias"] else "nobias",
+    ]
+    if cfg["activation"] != "linear":
+        parts.append(cfg["activation"])
+    if cfg["dtype"] != "float32":
+        parts.append(cfg["dtype"])
+    return "_".join(parts).lower()
+
+
+def make_conv_fixture(cfg, name):
+    rng = np.random.default_rng([BASE_SEED, zlib.crc32(name.encode())])
+    np_dtype = np.dtype(cfg["dtype"])
+    cls = getattr(keras.layers, cfg["layer"])
+    kwargs = dict(
+        filters=cfg["filters"],
+        kernel_size=cfg["kernel_size"],
+        strides=cfg["strides"],
+        padding=cfg["padding"],
+        data_format=cfg["data_format"],
+        dilation_rate=cfg["dilation_rate"],
+        groups=cfg["groups"],
+        activation=cfg["activation"],
+        use_bias=cfg["use_bias"],
+        dtype=cfg["dtype"],
+    )
+    layer = cls(**kwargs)
+    shape = input_shape(cfg)
+    layer.build(shape)
+    new_weights = [
+        rng.uniform(-1.0, 1.0, size=w.shape).astype(w.dtype)
+        for w in layer.get_weights()
+    ]
+    layer.set_weights(new_weights)
+    weights = layer.get_weights()
+    x = rng.uniform(-1.0, 1.0, size=shape).astype(np_dtype)
+    y = np.asarray(layer(x))
+    assert y.dtype == np_dtype, (y.dtype, np_dtype)
+    assert np.all(np.isfinite(y))
+
+    lc = layer.get_config()
+    return {
+        "keras_version": keras.__version__,
+        "layer": cfg["layer"],
+        "config": {
+            "filters": int(lc["filters"]),
+            "kernel_size": [int(v) for v in lc["kernel_size"]],
+            "strides": [int(v) for v in lc["strides"]],
+            "padding": lc["padding"],
+            "data_format": lc["data_format"],
+            "dilation_rate": [int(v) for v in lc["dilation_rate"]],
+            "groups": int(lc["groups"]),
+            "use_bias": bool(lc["use_bias"]),
+            "activation": cfg["activation"],
+            "dtype": cfg["dtype"],
+        },
+        "count_params": int(layer.count_params()),
+        "input": tensor_json(x),
+        "weights": [tensor_json(w) for w in weights],
+        "output": tensor_json(y),
+    }
+
+
+def write_conv_fixtures(outdir):
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cfg in build_conv_grid():
+        name = conv_fixture_name(cfg)
+        try:
+            obj = make_conv_fixture(cfg, name)
+        except Exception as exc:  # noqa: BLE001 -- skip, do not fail the run
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            print("SKIP %s: %s: %s" % (name, type(exc).__name__, msg))
+            continue
+        path = outdir / (name + ".json")
+        dump(obj, path)
+        check_file(path)
+        written.append(path)
+    print("wrote %d convolution fixture files to %s (%.1f KB total)"
+          % (len(written), outdir,
+             sum(p.stat().st_size for p in written) / 1024.0))
 
 
 if __name__ == "__main__":

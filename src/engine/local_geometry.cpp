@@ -26,66 +26,87 @@ SamePadding parse_same_padding(const std::string& name) {
 
 AxisWindow AxisWindow::make(index_t input, index_t kernel, index_t stride, Padding padding,
                             SamePadding same) {
-  if (input < 1 || kernel < 1 || stride < 1) {
-    throw std::invalid_argument("a window axis needs input, kernel and stride >= 1, got " +
-                                std::to_string(input) + ", " + std::to_string(kernel) + ", " +
-                                std::to_string(stride));
+  AxisWindow w = convolution(input, kernel, stride, 1, padding);
+  if (padding == Padding::same && same == SamePadding::locally_connected) w.pad_before = kernel / 2;
+  return w;
+}
+
+AxisWindow AxisWindow::convolution(index_t input, index_t kernel, index_t stride,
+                                   index_t dilation, Padding padding) {
+  if (input < 1 || kernel < 1 || stride < 1 || dilation < 1) {
+    throw std::invalid_argument(
+        "a window axis needs input, kernel, stride and dilation >= 1, got " +
+        std::to_string(input) + ", " + std::to_string(kernel) + ", " + std::to_string(stride) +
+        ", " + std::to_string(dilation));
   }
   AxisWindow w;
   w.input = input;
   w.kernel = kernel;
   w.stride = stride;
+  w.dilation = dilation;
+  const index_t span = w.span();
   switch (padding) {
     case Padding::valid:
       w.pad_before = 0;
-      // Floor division that stays correct when input < kernel.
-      w.output = input >= kernel ? (input - kernel) / stride + 1 : 0;
+      // Floor division that stays correct when input < span.
+      w.output = input >= span ? (input - span) / stride + 1 : 0;
       break;
     case Padding::same:
       w.output = (input + stride - 1) / stride;
-      w.pad_before = same == SamePadding::locally_connected
-                         ? kernel / 2
-                         : std::max<index_t>((w.output - 1) * stride + kernel - input, 0) / 2;
+      w.pad_before = std::max<index_t>((w.output - 1) * stride + span - input, 0) / 2;
       break;
     case Padding::causal:
-      w.pad_before = kernel - 1;
+      w.pad_before = span - 1;
       w.output = (input + stride - 1) / stride;
       break;
   }
   return w;
 }
 
-index_t AxisWindow::tap_begin(index_t r) const { return std::max<index_t>(0, -first(r)); }
-
-index_t AxisWindow::tap_end(index_t r) const {
-  return std::max(tap_begin(r), std::min(kernel, input - first(r)));
+index_t AxisWindow::tap_begin(index_t r) const {
+  const index_t before = -first(r);  // input positions left of the input
+  return before > 0 ? (before + dilation - 1) / dilation : 0;
 }
 
-void LocalGeometry::validate() const {
+index_t AxisWindow::tap_end(index_t r) const {
+  const index_t room = input - first(r);  // taps at offsets < room lie inside
+  const index_t end = room > 0 ? std::min(kernel, (room + dilation - 1) / dilation) : 0;
+  return std::max(tap_begin(r), end);
+}
+
+void WindowGeometry::validate_sizes(const std::string& layer) const {
   for (const AxisWindow* w : {&rows, &cols}) {
-    if (w->input < 1 || w->kernel < 1 || w->stride < 1 || w->output < 1) {
-      throw std::invalid_argument("locally connected layer on input " + input_shape().to_string() +
+    if (w->input < 1 || w->kernel < 1 || w->stride < 1 || w->dilation < 1 || w->output < 1) {
+      throw std::invalid_argument(layer + " on input " + input_shape().to_string() +
                                   " gives output " + output_shape().to_string() +
                                   "; every size must be >= 1");
     }
   }
   if (channels < 1 || filters < 1) {
-    throw std::invalid_argument("locally connected layer needs channels and filters >= 1");
+    throw std::invalid_argument(layer + " needs channels and filters >= 1");
   }
 }
 
-Shape LocalGeometry::input_shape() const {
+Shape WindowGeometry::input_shape() const {
   const bool last = format == DataFormat::channels_last;
   if (one_d) return last ? Shape{{rows.input, channels}} : Shape{{channels, rows.input}};
   return last ? Shape{{rows.input, cols.input, channels}}
               : Shape{{channels, rows.input, cols.input}};
 }
 
-Shape LocalGeometry::output_shape() const {
+Shape WindowGeometry::output_shape() const {
   const bool last = format == DataFormat::channels_last;
   if (one_d) return last ? Shape{{rows.output, filters}} : Shape{{filters, rows.output}};
   return last ? Shape{{rows.output, cols.output, filters}}
               : Shape{{filters, rows.output, cols.output}};
+}
+
+TensorStrides WindowGeometry::strides() const {
+  const index_t H = rows.input, C = channels;
+  if (format == DataFormat::channels_last) {
+    return {1, H, H * cols.input, 1, positions()};
+  }
+  return {C, C * H, 1, filters, 1};
 }
 
 namespace {

@@ -27,17 +27,7 @@ LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation 
 }
 
 template <typename T>
-typename LocallyConnected<T>::Strides LocallyConnected<T>::strides() const {
-  const LocalGeometry& g = geometry_;
-  const index_t H = g.rows.input, C = g.channels;
-  if (g.format == DataFormat::channels_last) {
-    return {1, H, H * g.cols.input, 1, g.positions()};
-  }
-  return {C, C * H, 1, g.filters, 1};
-}
-
-template <typename T>
-void LocallyConnected<T>::gather_patch(const T* x, index_t B, index_t p, const Strides& st,
+void LocallyConnected<T>::gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st,
                                        T* patch) const {
   const LocalGeometry& g = geometry_;
   const index_t r = p / g.cols.output, c = p % g.cols.output;
@@ -75,7 +65,7 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
   const index_t B = input.batch();
   output.resize(g.output_shape().with_batch(B));
   if (B == 0) return;
-  const Strides st = strides();
+  const TensorStrides st = g.strides();
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
   const T* kernel = parameters_[0].values.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
@@ -112,7 +102,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   const LocalGeometry& g = geometry_;
   const index_t B = input.batch();
   activation_.gradient(output, grad_output, through_logits, grad_pre_);
-  const Strides st = strides();
+  const TensorStrides st = g.strides();
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
   const index_t k1 = g.cols.kernel, C = g.channels;
 

@@ -27,14 +27,9 @@ class LocallyConnected : public Layer<T> {
   const Tensor<T>* logits() const override { return activation_.logits(); }
 
  private:
-  // Memory offsets (in units of the batch size B) of the data format.
-  struct Strides {
-    index_t in_row, in_col, in_channel, out_position, out_filter;
-  };
-  Strides strides() const;
   // Gathers position p's patches of all B samples into a B x (K*C) matrix,
   // zero where a tap falls outside the input.
-  void gather_patch(const T* x, index_t B, index_t p, const Strides& st, T* patch) const;
+  void gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st, T* patch) const;
 
   LocalGeometry geometry_;
   OutputActivation<T> activation_;

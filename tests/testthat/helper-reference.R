@@ -410,3 +410,61 @@ ref_permute <- function(x, dims) {
   }
   y
 }
+
+# A convolution's axis as TensorFlow pads it (Keras Conv1D/Conv2D): window
+# span (k - 1) * d + 1; "same" pads max((out - 1) * s + span - n, 0) in
+# all, half of it (rounded down) before; "causal" pads span - 1 before and
+# then works as "valid" on the padded input.
+ref_conv_axis <- function(n, k, s, d, padding) {
+  span <- (k - 1) * d + 1
+  out <- switch(padding,
+    valid = floor((n - span) / s) + 1,
+    same = ceiling(n / s),
+    causal = floor((n + span - 1 - span) / s) + 1
+  )
+  pad <- switch(padding,
+    valid = 0,
+    same = max((out - 1) * s + span - n, 0) %/% 2,
+    causal = span - 1
+  )
+  list(n = n, k = k, out = out, tap = function(r, i) r * s - pad + i * d)
+}
+
+# Conv1D/Conv2D from the definition: y[b, r, c, o] = bias[o] + the sum over
+# taps (i, j) and the channels ci of o's group of
+# x[b, tap_r(r, i), tap_c(c, j), ci] * kernel[i, j, ci - first channel, o],
+# taps outside the input reading zero.
+ref_conv <- function(x, kernel, bias, kernel_size, strides = 1, padding = "valid",
+                     data_format = "channels_last", dilation_rate = 1, groups = 1,
+                     activation = "linear") {
+  one_d <- length(dim(x)) == 3
+  rank <- if (one_d) 1 else 2
+  kernel_size <- rep_len(kernel_size, rank)
+  strides <- rep_len(strides, rank)
+  dilation_rate <- rep_len(dilation_rate, rank)
+  if (one_d) {
+    kernel_size <- c(kernel_size, 1)
+    strides <- c(strides, 1)
+    dilation_rate <- c(dilation_rate, 1)
+    kernel <- array(kernel, c(dim(kernel)[1], 1, dim(kernel)[2:3]))
+  }
+  g <- ref_geometry(dim(x)[-1], kernel_size, strides, "valid", data_format)
+  xl <- ref_as_bhwc(x, g)
+  rows <- ref_conv_axis(g$rows$n, kernel_size[1], strides[1], dilation_rate[1], padding)
+  cols <- ref_conv_axis(g$cols$n, kernel_size[2], strides[2], dilation_rate[2], padding)
+  B <- dim(x)[1]; Cg <- dim(kernel)[3]; F <- dim(kernel)[4]; Fg <- F / groups
+  y <- array(0, c(B, rows$out, cols$out, F))
+  for (r in 0:(rows$out - 1)) for (c in 0:(cols$out - 1)) for (o in 0:(F - 1)) {
+    first_channel <- (o %/% Fg) * Cg
+    for (i in 0:(rows$k - 1)) for (j in 0:(cols$k - 1)) {
+      ir <- rows$tap(r, i); ic <- cols$tap(c, j)
+      if (ir < 0 || ir >= rows$n || ic < 0 || ic >= cols$n) next
+      for (ci in 0:(Cg - 1)) {
+        y[, r + 1, c + 1, o + 1] <- y[, r + 1, c + 1, o + 1] +
+          xl[, ir + 1, ic + 1, first_channel + ci + 1] * kernel[i + 1, j + 1, ci + 1, o + 1]
+      }
+    }
+    if (!is.null(bias)) y[, r + 1, c + 1, o + 1] <- y[, r + 1, c + 1, o + 1] + bias[o + 1]
+  }
+  ref_finish(ref_from_borcf(y, g), NULL, g, activation)
+}
