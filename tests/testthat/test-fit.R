@@ -349,3 +349,52 @@ test_that("changing the model after training starts the optimizer afresh", {
   restored %>% fit(x, y, epochs = 2, verbose = 0)
   expect_true(all(is.finite(unlist(get_weights(restored)))))
 })
+
+deepface_shaped <- function(input_shape, filters, units, dtype = "float32", dropout = 0.2,
+                            activation = "relu") {
+  inputs <- layer_input(shape = input_shape, dtype = dtype)
+  hidden <- inputs %>%
+    layer_conv_2d(filters, c(5, 5), activation = activation, name = "C1") %>%
+    layer_max_pooling_2d(pool_size = 3, strides = 2, padding = "same", name = "M2") %>%
+    layer_conv_2d(filters, c(3, 3), activation = activation, name = "C3") %>%
+    layer_locally_connected_2d(filters, c(3, 3), activation = activation, name = "L4") %>%
+    layer_locally_connected_2d(filters, c(3, 3), strides = 2, activation = activation,
+                               name = "L5") %>%
+    layer_locally_connected_2d(filters, c(2, 2), activation = activation, name = "L6") %>%
+    layer_flatten(name = "flatten") %>%
+    layer_dense(units, activation = activation, name = "F7")
+  if (dropout > 0) hidden <- layer_dropout(hidden, dropout, name = "dropout")
+  keras_model(inputs, layer_dense(hidden, 4, activation = "softmax", name = "F8"),
+              name = "deepface_small")
+}
+
+test_that("a DeepFace-shaped stack (conv, max-pool, conv, three locally connected, dense) trains", {
+  set.seed(11)
+  model <- deepface_shaped(c(24, 24, 3), filters = 8, units = 32)
+  expect_snapshot(summary(model))
+  n <- 256
+  labels <- rep(0:3, length.out = n)
+  images <- array(runif(n * 24 * 24 * 3, 0, 0.3), c(n, 24, 24, 3))
+  for (i in seq_len(n)) {
+    rows <- if (labels[i] %in% c(0, 1)) 3:10 else 15:22
+    cols <- if (labels[i] %in% c(0, 2)) 3:10 else 15:22
+    images[i, rows, cols, ] <- images[i, rows, cols, ] + 0.7
+  }
+  model %>% compile(optimizer = optimizer_adam(0.003), loss = "sparse_categorical_crossentropy",
+                    metrics = "accuracy")
+  before <- evaluate(model, images, labels)
+  history <- model %>% fit(images, labels, epochs = 6, batch_size = 32, verbose = 0)
+  after <- evaluate(model, images, labels)
+  expect_lt(after$loss, before$loss / 2)
+  expect_gt(after$accuracy, 0.9)
+  expect_equal(dim(predict(model, images[1:3, , , , drop = FALSE])), c(3, 4))
+})
+
+test_that("the DeepFace-shaped stack's gradients are exact through every layer", {
+  set.seed(12)
+  # tanh: relu units at exactly 0 would make central differences disagree.
+  model <- deepface_shaped(c(22, 22, 2), filters = 2, units = 3, dtype = "float64",
+                           dropout = 0, activation = "tanh")
+  model %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  expect_gradients_match(model, random_array(c(3, 22, 22, 2)), c(0, 3, 1), coords = 6)
+})
