@@ -250,7 +250,7 @@ is_array_list <- function(x) {
 # Eager use: build the layer for the arrays' shapes if needed and run it. A
 # model runs as predict() would.
 apply_to_arrays <- function(layer, x, call) {
-  if (inherits(layer, "lcnn_model")) return(predict(layer, x))
+  if (inherits(layer, "lcnn_model")) return(stats::predict(layer, x))
   many <- layer_takes_list(layer)
   if (many != is_array_list(x)) {
     lcnn_abort(c("Layer {.val {layer$name}} takes {if (many) 'a list of arrays' else 'one array'}.",
