@@ -28,7 +28,7 @@ check: deps
 	  echo "R CMD check reported a WARNING or ERROR"; exit 1; fi
 
 bench: install
-	$(RSCRIPT) bench/forward.R
+	$(RSCRIPT) bench/run.R
 
 cpp-test:
 	$(MAKE) -C tests/cpp test

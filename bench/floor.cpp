@@ -8,12 +8,12 @@
 //   (b) streaming read bandwidth (GB/s): a parallel sum over a float array of
 //       about 1 GiB (far beyond any cache), best of several runs.
 //
-// Build (bench/forward.R does this into bench/out/):
+// Build (bench/run.R does this into bench/out/):
 //   g++ -std=c++17 -O3 -march=native -fopenmp -DEIGEN_DONT_PARALLELIZE \
 //       -Wno-ignored-attributes -I"$(Rscript -e 'cat(system.file("include", package = "RcppEigen"))')" \
 //       bench/floor.cpp -o bench/out/floor
 // Usage: floor [threads] [array_MiB] [gemm]
-//   a third argument "gemm" skips the bandwidth test (forward.R uses it for a
+//   a third argument "gemm" skips the bandwidth test (run.R uses it for a
 //   second, portable build compiled like R's defaults, for comparison).
 // Output: one "key value" pair per line.
 
