@@ -323,6 +323,8 @@ def make_peer(name, g, threads):
 
 
 def limit_cpus(threads):
+    """Narrows this process to `threads` CPUs, which bounds every framework's
+    thread pools alike (they size themselves from the affinity mask)."""
     cpus = sorted(os.sched_getaffinity(0))
     if threads < len(cpus):
         os.sched_setaffinity(0, cpus[:threads])
@@ -447,14 +449,12 @@ def run_peer(peer, g, args):
 
 def versions():
     """Versions of the peers in this environment (None where absent)."""
+    from importlib.metadata import PackageNotFoundError, version
     out = {"python": sys.version.split()[0]}
-    for name, module in [("numpy", "numpy"), ("tensorflow", "tensorflow"),
-                         ("tf_keras", "tf_keras"), ("torch", "torch"), ("jax", "jax"),
-                         ("jaxlib", "jaxlib")]:
+    for name in ["numpy", "tensorflow", "tf_keras", "torch", "jax", "jaxlib"]:
         try:
-            from importlib.metadata import version
-            out[name] = version(module)
-        except Exception:  # noqa: BLE001 - any failure means "not installed"
+            out[name] = version(name)
+        except PackageNotFoundError:
             out[name] = None
     return out
 
