@@ -11,6 +11,26 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// cpu_kernels_info
+Rcpp::List cpu_kernels_info();
+RcppExport SEXP _lcnn_cpu_kernels_info() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpu_kernels_info());
+    return rcpp_result_gen;
+END_RCPP
+}
+// use_cpu_kernels
+void use_cpu_kernels(std::string name);
+RcppExport SEXP _lcnn_use_cpu_kernels(SEXP nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    use_cpu_kernels(name);
+    return R_NilValue;
+END_RCPP
+}
 // network_create
 SEXP network_create(Rcpp::List layers, std::string dtype);
 RcppExport SEXP _lcnn_network_create(SEXP layersSEXP, SEXP dtypeSEXP) {
@@ -304,6 +324,8 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_lcnn_cpu_kernels_info", (DL_FUNC) &_lcnn_cpu_kernels_info, 0},
+    {"_lcnn_use_cpu_kernels", (DL_FUNC) &_lcnn_use_cpu_kernels, 1},
     {"_lcnn_network_create", (DL_FUNC) &_lcnn_network_create, 2},
     {"_lcnn_network_predict", (DL_FUNC) &_lcnn_network_predict, 4},
     {"_lcnn_network_is_null", (DL_FUNC) &_lcnn_network_is_null, 1},

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "eigen_maps.hpp"
+#include "gemm.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
@@ -280,7 +281,7 @@ void Convolution<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Co
   output.resize(g.output_shape().with_batch(B));
   if (B == 0) return;
   const index_t F = g.filters, Fg = g.group_filters(), KCg = g.taps() * g.group_channels();
-  ConstMap<T> kernel(parameters_[0].values.data(), KCg, F);
+  const T* kernel = parameters_[0].values.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
   const Tiling tiles(g, B, std::min(B, kForwardSamples));
   const index_t n_tiles = tiles.chunks() * tiles.blocks();
@@ -295,8 +296,9 @@ void Convolution<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Co
       gather_patches(g, input.data.data(), B, tile, patch.data());
       result.resize(tile.rows(), F);
       for (index_t k = 0; k < g.groups; ++k) {
-        result.middleCols(k * Fg, Fg).noalias() =
-            patch.middleCols(k * KCg, KCg) * kernel.middleCols(k * Fg, Fg);
+        gemm(Op::none, Op::none, tile.rows(), Fg, KCg, patch.data() + k * KCg * tile.rows(),
+             tile.rows(), kernel + k * Fg * KCg, KCg, result.data() + k * Fg * tile.rows(),
+             tile.rows(), false);
       }
       if (bias != nullptr) result.rowwise() += ConstRowMap<T>(bias, F);
       scatter_rows(g, result.data(), B, tile, output.data.data());
@@ -324,7 +326,7 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   const index_t in_size = g.input_shape().size(), out_size = g.output_shape().size();
   ParameterBlock<T>& kernel = parameters_[0];
   const index_t kernel_size = static_cast<index_t>(kernel.values.size());
-  ConstMap<T> w(kernel.values.data(), KCg, F);
+  const T* w = kernel.values.data();
   const bool has_bias = parameters_.size() > 1;
   const index_t samples = backward_chunk_samples(g, B, kernel_size);
   const index_t chunks = (B + samples - 1) / samples;
@@ -348,7 +350,7 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
       const index_t first = c * samples, n = std::min(samples, B - first);
       const T* x = x_chunks + first * in_size;
       const T* grad_pre = grad_chunks + first * out_size;
-      Map<T> dw(kernel_partials_.data() + c * kernel_size, KCg, F);
+      T* dw = kernel_partials_.data() + c * kernel_size;
       const Tiling tiles(g, n, n);
       for (index_t q = 0; q < tiles.blocks(); ++q) {
         const Tile tile = tiles.tile(0, q);
@@ -357,15 +359,17 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
         patch.resize(tile.rows(), g.patch());
         gather_patches(g, x, n, tile, patch.data());
         for (index_t k = 0; k < g.groups; ++k) {
-          dw.middleCols(k * Fg, Fg).noalias() +=
-              patch.middleCols(k * KCg, KCg).transpose() * grad.middleCols(k * Fg, Fg);
+          gemm(Op::transpose, Op::none, KCg, Fg, tile.rows(),
+               patch.data() + k * KCg * tile.rows(), tile.rows(),
+               grad.data() + k * Fg * tile.rows(), tile.rows(), dw + k * Fg * KCg, KCg, true);
         }
         if (has_bias) RowMap<T>(bias_partials_.data() + c * F, F) += grad.colwise().sum();
         if (grad_input == nullptr) continue;
         // The patches are used up: their gradient takes their place.
         for (index_t k = 0; k < g.groups; ++k) {
-          patch.middleCols(k * KCg, KCg).noalias() =
-              grad.middleCols(k * Fg, Fg) * w.middleCols(k * Fg, Fg).transpose();
+          gemm(Op::none, Op::transpose, tile.rows(), KCg, Fg,
+               grad.data() + k * Fg * tile.rows(), tile.rows(), w + k * Fg * KCg, KCg,
+               patch.data() + k * KCg * tile.rows(), tile.rows(), false);
         }
         scatter_patches(g, patch.data(), n, tile, dx_chunks + first * in_size);
       }

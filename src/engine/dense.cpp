@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "eigen_maps.hpp"
+#include "gemm.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
@@ -55,11 +56,12 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
   const index_t D = input_.dims.back(), F = units_;
   const index_t N = input.shape.size() / D;
   output.resize(output_shape().with_batch(input.batch()));
-  ConstMap<T> x(input.data.data(), N, D), w(parameters_[0].values.data(), D, F);
+  const T* x = input.data.data();
+  const T* w = parameters_[0].values.data();
   Map<T> y(output.data.data(), N, F);
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
   for_each_block(N, kRowBlock, ctx.threads, [&](index_t start, index_t rows) {
-    y.middleRows(start, rows).noalias() = x.middleRows(start, rows) * w;
+    gemm(Op::none, Op::none, rows, F, D, x + start, N, w, D, y.data() + start, N, false);
     if (bias != nullptr) {
       y.middleRows(start, rows).rowwise() +=
           ConstRowMap<T>(bias, F);
@@ -75,13 +77,14 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   activation_.gradient(output, grad_output, through_logits, grad_pre_);
   const index_t D = input_.dims.back(), F = units_;
   const index_t N = input.shape.size() / D;
-  ConstMap<T> x(input.data.data(), N, D), g(grad_pre_.data.data(), N, F);
-  ConstMap<T> w(parameters_[0].values.data(), D, F);
+  const T* x = input.data.data();
+  const T* w = parameters_[0].values.data();
+  ConstMap<T> g(grad_pre_.data.data(), N, F);
   std::vector<T>& kernel_grad = parameters_[0].gradient;
   kernel_grad.resize(parameters_[0].values.size());
-  Map<T> dw(kernel_grad.data(), D, F);
   for_each_block(F, kColumnBlock, ctx.threads, [&](index_t start, index_t cols) {
-    dw.middleCols(start, cols).noalias() = x.transpose() * g.middleCols(start, cols);
+    gemm(Op::transpose, Op::none, D, cols, N, x, N, g.data() + start * N, N,
+         kernel_grad.data() + start * D, D, false);
   });
   if (parameters_.size() > 1) {
     std::vector<T>& bias_grad = parameters_[1].gradient;
@@ -90,9 +93,9 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   }
   if (grad_input == nullptr) return;
   grad_input->resize(input.shape);
-  Map<T> dx(grad_input->data.data(), N, D);
+  T* dx = grad_input->data.data();
   for_each_block(N, kRowBlock, ctx.threads, [&](index_t start, index_t rows) {
-    dx.middleRows(start, rows).noalias() = g.middleRows(start, rows) * w.transpose();
+    gemm(Op::none, Op::transpose, rows, D, F, g.data() + start, N, w, D, dx + start, N, false);
   });
 }
 

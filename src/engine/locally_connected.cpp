@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "eigen_maps.hpp"
+#include "gemm.hpp"
 
 namespace lcnn {
 
@@ -77,10 +78,11 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
     for (index_t p = 0; p < g.positions(); ++p) {
       gather_patch(input.data.data(), B, p, st, patch.data());
       const index_t r = p / OC, c = p % OC;
-      StridedMap<T> out(output.data.data() + B * st.out_position * (r + OR * c), B, F,
-                        Eigen::OuterStride<>(B * st.out_filter));
-      out.noalias() = patch * ConstMap<T>(kernel + p * F * KC, KC, F);
+      T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
+      gemm(Op::none, Op::none, B, F, KC, patch.data(), B, kernel + p * F * KC, KC, out_data,
+           B * st.out_filter, false);
       if (bias != nullptr) {
+        StridedMap<T> out(out_data, B, F, Eigen::OuterStride<>(B * st.out_filter));
         out.rowwise() += ConstRowMap<T>(bias + p * F, F);
       }
     }
@@ -133,16 +135,19 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
       for (index_t q = 0; q < rows * cols; ++q) {
         const index_t r = r0 + (q / cols) * row_colours, c = c0 + (q % cols) * col_colours;
         const index_t p = r * OC + c;
-        ConstStridedMap<T> grad(grad_pre_.data.data() + B * st.out_position * (r + OR * c), B, F,
-                                Eigen::OuterStride<>(B * st.out_filter));
+        const T* grad_data = grad_pre_.data.data() + B * st.out_position * (r + OR * c);
+        const index_t grad_stride = B * st.out_filter;
+        ConstStridedMap<T> grad(grad_data, B, F, Eigen::OuterStride<>(grad_stride));
         gather_patch(input.data.data(), B, p, st, patch.data());
-        Map<T>(kernel.gradient.data() + p * F * KC, KC, F).noalias() = patch.transpose() * grad;
+        gemm(Op::transpose, Op::none, KC, F, B, patch.data(), B, grad_data, grad_stride,
+             kernel.gradient.data() + p * F * KC, KC, false);
         if (bias_grad != nullptr) {
           RowMap<T>(bias_grad + p * F, F) =
               grad.colwise().sum();
         }
         if (grad_input == nullptr) continue;
-        patch_grad.noalias() = grad * ConstMap<T>(kernel.values.data() + p * F * KC, KC, F).transpose();
+        gemm(Op::none, Op::transpose, B, KC, F, grad_data, grad_stride,
+             kernel.values.data() + p * F * KC, KC, patch_grad.data(), B, false);
         for (index_t i = g.rows.tap_begin(r); i < g.rows.tap_end(r); ++i) {
           const index_t ir = g.rows.first(r) + i;
           for (index_t j = g.cols.tap_begin(c); j < g.cols.tap_end(c); ++j) {

@@ -1,0 +1,101 @@
+#include "gemm.hpp"
+
+#include <atomic>
+#include <stdexcept>
+
+#include "gemm_kernels.hpp"
+
+namespace lcnn {
+namespace {
+
+// Whether this CPU (and the operating system, which must save the wider
+// registers) can run a kernel set; GCC's and Clang's CPU checks look at both.
+bool cpu_runs(const std::string& name) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  if (name == "avx2") {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+  if (name == "avx512") {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+#endif
+  return name == "baseline";
+}
+
+std::vector<GemmKernels> usable_tables() {
+  std::vector<GemmKernels> built = {kernels_baseline::table()};
+#ifdef LCNN_HAVE_AVX2
+  built.push_back(kernels_avx2::table());
+#endif
+#ifdef LCNN_HAVE_AVX512
+  built.push_back(kernels_avx512::table());
+#endif
+  std::vector<GemmKernels> usable;
+  for (const GemmKernels& table : built) {
+    if (cpu_runs(table.name)) usable.push_back(table);
+  }
+  return usable;
+}
+
+const std::vector<GemmKernels>& usable() {
+  static const std::vector<GemmKernels> tables = usable_tables();
+  return tables;
+}
+
+std::atomic<const GemmKernels*>& selected() {
+  static std::atomic<const GemmKernels*> table{&usable().back()};
+  return table;
+}
+
+template <typename T>
+GemmKernel<T> kernel_of(const GemmKernels& table);
+template <>
+GemmKernel<float> kernel_of<float>(const GemmKernels& table) {
+  return table.single;
+}
+template <>
+GemmKernel<double> kernel_of<double>(const GemmKernels& table) {
+  return table.double_precision;
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, const T* a, index_t lda,
+          const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+  if (m == 0 || n == 0) return;
+  kernel_of<T>(*selected().load(std::memory_order_relaxed))(op_a, op_b, m, n, k, a, lda, b, ldb,
+                                                            c, ldc, accumulate);
+}
+
+template void gemm<float>(Op, Op, index_t, index_t, index_t, const float*, index_t,
+                          const float*, index_t, float*, index_t, bool);
+template void gemm<double>(Op, Op, index_t, index_t, index_t, const double*, index_t,
+                           const double*, index_t, double*, index_t, bool);
+
+std::vector<std::string> available_cpu_kernels() {
+  std::vector<std::string> names;
+  for (const GemmKernels& table : usable()) names.emplace_back(table.name);
+  return names;
+}
+
+std::string cpu_kernels() { return selected().load()->name; }
+
+void use_cpu_kernels(const std::string& name) {
+  for (const GemmKernels& table : usable()) {
+    if (name == table.name) {
+      selected().store(&table);
+      return;
+    }
+  }
+  std::string known;
+  for (const std::string& available : available_cpu_kernels()) {
+    known += (known.empty() ? "" : ", ") + available;
+  }
+  throw std::invalid_argument("CPU kernels \"" + name + "\" are not available here; available: " +
+                              known);
+}
+
+}  // namespace lcnn

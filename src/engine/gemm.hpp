@@ -1,0 +1,35 @@
+// Matrix products for the engine: C = op(A) op(B), or C += op(A) op(B), on
+// column-major matrices given by pointer and leading dimension (as in BLAS).
+//
+// The products run in kernels compiled once per instruction set
+// (gemm_kernels.cpp, built for the baseline the compiler targets and, where
+// the compiler can, for AVX2+FMA and AVX-512) and chosen at run time for the
+// CPU at hand: a package built with R's portable flags still multiplies with
+// the widest vectors the machine has.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tensor.hpp"
+
+namespace lcnn {
+
+enum class Op { none, transpose };
+
+template <typename T>
+void gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, const T* a, index_t lda,
+          const T* b, index_t ldb, T* c, index_t ldc, bool accumulate);
+
+// The kernel sets this build and this CPU can run, narrowest first
+// ("baseline", then "avx2", "avx512").
+std::vector<std::string> available_cpu_kernels();
+
+// The kernel set in use; the widest available one unless chosen otherwise.
+std::string cpu_kernels();
+
+// Uses the named set from now on; throws std::invalid_argument when it is
+// not one of available_cpu_kernels().
+void use_cpu_kernels(const std::string& name);
+
+}  // namespace lcnn

@@ -1,0 +1,33 @@
+// The table of product kernels that gemm_kernels.cpp defines once per
+// instruction set, each in a namespace of its own (see that file).
+#pragma once
+
+#include "gemm.hpp"
+
+namespace lcnn {
+
+template <typename T>
+using GemmKernel = void (*)(Op, Op, index_t, index_t, index_t, const T*, index_t, const T*,
+                            index_t, T*, index_t, bool);
+
+struct GemmKernels {
+  const char* name;
+  GemmKernel<float> single;
+  GemmKernel<double> double_precision;
+};
+
+namespace kernels_baseline {
+GemmKernels table();
+}
+#ifdef LCNN_HAVE_AVX2
+namespace kernels_avx2 {
+GemmKernels table();
+}
+#endif
+#ifdef LCNN_HAVE_AVX512
+namespace kernels_avx512 {
+GemmKernels table();
+}
+#endif
+
+}  // namespace lcnn

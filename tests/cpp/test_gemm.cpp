@@ -1,0 +1,87 @@
+// gemm(): every kernel set this build and CPU can run against a naive
+// product, for all transposes, leading dimensions larger than the rows,
+// accumulation, and sizes on both sides of the kernels' blocking.
+#include <string>
+#include <vector>
+
+#include "check.hpp"
+#include "gemm.hpp"
+#include "random.hpp"
+
+using namespace lcnn;
+
+namespace {
+
+template <typename T>
+std::vector<T> random_values(index_t n, Rng& rng) {
+  std::vector<T> v(static_cast<std::size_t>(n));
+  for (T& x : v) x = static_cast<T>(rng.uniform() * 2 - 1);
+  return v;
+}
+
+// op(X)[i, j] of a column-major X with leading dimension ld.
+template <typename T>
+T element(const std::vector<T>& x, index_t ld, Op op, index_t i, index_t j) {
+  return op == Op::transpose ? x[j + i * ld] : x[i + j * ld];
+}
+
+template <typename T>
+void check_products(const std::string& kernels, double tolerance) {
+  use_cpu_kernels(kernels);
+  Rng rng(11);
+  const index_t sizes[][3] = {{1, 1, 1}, {5, 3, 0}, {7, 1, 13}, {64, 27, 64}, {33, 70, 129}, {300, 9, 40}};
+  for (const auto& size : sizes) {
+    const index_t m = size[0], n = size[1], k = size[2];
+    for (Op op_a : {Op::none, Op::transpose}) {
+      for (Op op_b : {Op::none, Op::transpose}) {
+        const index_t lda = (op_a == Op::none ? m : k) + 3, ldb = (op_b == Op::none ? k : n) + 1;
+        const index_t ldc = m + 2;
+        const std::vector<T> a = random_values<T>(lda * (op_a == Op::none ? k : m), rng);
+        const std::vector<T> b = random_values<T>(ldb * (op_b == Op::none ? n : k), rng);
+        const std::vector<T> c0 = random_values<T>(ldc * n, rng);
+        for (bool accumulate : {false, true}) {
+          std::vector<T> c = c0;
+          gemm(op_a, op_b, m, n, k, a.data(), lda, b.data(), ldb, c.data(), ldc, accumulate);
+          bool near = true, padding_kept = true;
+          for (index_t j = 0; j < n; ++j) {
+            for (index_t i = 0; i < ldc; ++i) {
+              const T got = c[i + j * ldc];
+              if (i >= m) {
+                padding_kept = padding_kept && got == c0[i + j * ldc];
+                continue;
+              }
+              double want = accumulate ? c0[i + j * ldc] : 0;
+              for (index_t l = 0; l < k; ++l) {
+                want += double(element(a, lda, op_a, i, l)) * element(b, ldb, op_b, l, j);
+              }
+              near = near && check::near(got, want, tolerance);
+            }
+          }
+          CHECK_MSG(near, kernels << " " << m << "x" << n << "x" << k << " op_a "
+                                  << int(op_a) << " op_b " << int(op_b) << " accumulate "
+                                  << accumulate);
+          CHECK_MSG(padding_kept, kernels << " wrote past the rows of C");
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST(gemm_every_kernel_set_matches_naive_products) {
+  const std::string in_use = cpu_kernels();
+  const std::vector<std::string> sets = available_cpu_kernels();
+  CHECK(!sets.empty() && sets.front() == "baseline");
+  CHECK_EQ(in_use, sets.back());
+  for (const std::string& kernels : sets) {
+    check_products<float>(kernels, 1e-5);
+    check_products<double>(kernels, 1e-12);
+  }
+  use_cpu_kernels(in_use);
+}
+
+TEST(gemm_unknown_kernel_set_is_refused) {
+  CHECK_THROWS(use_cpu_kernels("sse9"), std::invalid_argument);
+  CHECK_EQ(cpu_kernels(), available_cpu_kernels().back());
+}
