@@ -19,10 +19,15 @@
 #   LCNN_BENCH_PEER_MEMORY_GB    estimated memory above which a peer measure is skipped (default 6)
 #   LCNN_PEERS_VENV       the peers' Python environment (default bench/peers/.venv)
 #   LCNN_BENCH_OUT        output markdown file (default bench/RESULTS.md)
+#   LCNN_BENCH_NATIVE     0: skip the -march=native build of lcnn that the
+#                         installed (portable) build is compared with (default 1;
+#                         0 in a quick run)
 #   CXX                   C++ compiler for floor.cpp (default g++)
 #
 # Internally, `Rscript bench/run.R --fresh ID` is one fresh process measuring
-# lcnn's time to first output and the peak memory of a training step.
+# lcnn's time to first output and the peak memory of a training step, and
+# `Rscript bench/run.R --times ID` (run with the native build's library)
+# prints the forward and training-step medians of one workload.
 
 suppressPackageStartupMessages(library(lcnn))
 
@@ -46,7 +51,8 @@ settings <- list(
   peer_memory_gb = env_num("LCNN_BENCH_PEER_MEMORY_GB", 6),
   # W7: the training images of one epoch (all 60,000 in a full run).
   epoch_samples = if (quick) 6000L else 60000L,
-  epoch_reps = if (quick) 1L else 3L
+  epoch_reps = if (quick) 1L else 3L,
+  native = env_num("LCNN_BENCH_NATIVE", if (quick) 0 else 1) == 1
 )
 options(lcnn.num_threads = settings$threads)
 learning_rate <- 0.01  # plain SGD, as every peer
@@ -100,6 +106,13 @@ make_model <- function(w) {
   layer(model, filters = w$filters, kernel_size = w$kernel, padding = w$padding)
 }
 
+# The convolution with the same shapes (DESIGN.md §3 compares the two).
+make_conv_model <- function(w) {
+  model <- keras_model_sequential(input_shape = w$input, dtype = "float32")
+  layer <- if (w$rank == 2L) layer_conv_2d else layer_conv_1d
+  layer(model, filters = w$filters, kernel_size = w$kernel, padding = w$padding)
+}
+
 random_data <- function(w, batch) {
   g <- geometry(w, batch)
   list(x = array(stats::runif(batch * g$in_elems, -1, 1), dim = c(batch, w$input)),
@@ -146,6 +159,18 @@ proc_status_kib <- function(field) {
   as.numeric(sub("^[^:]*:\\s*(\\d+).*$", "\\1", grep(paste0("^", field, ":"), s, value = TRUE)))
 }
 
+# The forward and training-step medians of workload `id` with the lcnn that
+# this process loaded; run.R calls it with the native build's library.
+times_process <- function(id) {
+  w <- workloads[[id]]
+  set.seed(1)
+  data <- random_data(w, settings$batch)
+  model <- make_model(w)
+  forward <- repeat_timed(function() predict(model, data$x, batch_size = settings$batch))
+  train <- repeat_timed(training_step(model, data, settings$batch), warmup = 2L)
+  cat(sprintf("forward_s %.6f\ntrain_s %.6f\n", stats::median(forward), stats::median(train)))
+}
+
 # --- a fresh process: first output and peak memory of a training step ----------
 # Prints "key value" lines. Time to first output starts after library(lcnn)
 # and the input data, as for the peers after their imports.
@@ -177,6 +202,10 @@ fresh_process <- function(id) {
 args <- commandArgs(TRUE)
 if (length(args) == 2 && args[1] == "--fresh") {
   fresh_process(args[2])
+  quit(save = "no")
+}
+if (length(args) == 2 && args[1] == "--times") {
+  times_process(args[2])
   quit(save = "no")
 }
 
@@ -273,6 +302,7 @@ bench_lcnn <- function(w) {
   forward <- repeat_timed(function() predict(model, data$x, batch_size = batch))
   step <- training_step(model, data, batch)
   train <- repeat_timed(step, warmup = 2L)
+  conv_train <- repeat_timed(training_step(make_conv_model(w), data, batch), warmup = 2L)
   rm(model, data, step)
   invisible(gc(verbose = FALSE))
   fresh <- do.call(rbind, lapply(seq_len(settings$fresh_runs), function(i) run_fresh(w$id)))
@@ -280,6 +310,7 @@ bench_lcnn <- function(w) {
     id = w$id, forward_s = stats::median(forward), forward_min_s = min(forward),
     forward_reps = length(forward), train_s = stats::median(train),
     train_min_s = min(train), train_reps = length(train),
+    conv_train_s = stats::median(conv_train),
     create_s = stats::median(fresh[, "create_s"]),
     first_output_s = stats::median(fresh[, "first_output_s"]),
     peak_extra_mb = stats::median(fresh[, "peak_extra_mb"]),
@@ -351,6 +382,43 @@ for (id in layer_ids) {
 }
 res <- do.call(rbind, lcnn_rows)
 peers <- do.call(rbind, peer_rows)
+
+# --- (c2) lcnn built with -march=native, for the portable-build target --------
+# The same package installed into bench/out/lib-native with the compiler
+# flags of a machine-specific build; each workload's forward and step medians
+# come from a fresh process that loads that library.
+native_build <- function() {
+  lib <- file.path(out_dir, "lib-native")
+  dir.create(lib, showWarnings = FALSE)
+  makevars <- file.path(out_dir, "native.mk")
+  writeLines("CXX17FLAGS = -O3 -march=native", makevars)
+  log <- file.path(out_dir, "lib-native-install.log")
+  message("installing lcnn built with -O3 -march=native into ", lib)
+  status <- system2(file.path(R.home("bin"), "R"),
+                    c("CMD", "INSTALL", "--preclean", "--no-multiarch", "-l", shQuote(lib),
+                      shQuote(repo_dir)),
+                    stdout = log, stderr = log, env = paste0("R_MAKEVARS_USER=", makevars))
+  if (status != 0) stop("the native build failed; see ", log)
+  lib
+}
+
+native_times <- function(lib, id) {
+  lines <- system2(file.path(R.home("bin"), "Rscript"), c(shQuote(script_path), "--times", id),
+                   stdout = TRUE, env = paste0("R_LIBS=", lib))
+  kv <- strsplit(grep("^[a-z_]+ ", lines, value = TRUE), " ", fixed = TRUE)
+  stats::setNames(as.numeric(vapply(kv, `[`, character(1), 2)),
+                  vapply(kv, `[`, character(1), 1))
+}
+
+native <- NULL
+if (settings$native) {
+  lib <- native_build()
+  native <- do.call(rbind, lapply(layer_ids, function(id) {
+    message("lcnn ", id, " (native build)")
+    t <- native_times(lib, id)
+    data.frame(id = id, forward_s = t[["forward_s"]], train_s = t[["train_s"]])
+  }))
+}
 
 # --- (d) W7: one epoch of the demo model ------------------------------------------
 demo_model <- function() {
@@ -568,6 +636,30 @@ memory_tab <- c(
   "Peak resident memory over the first training steps minus the resident memory just before them, in a fresh process (lcnn: median over the fresh runs). Allowance (DESIGN.md §3): weights + gradients + optimizer state (none for SGD) + 2 × activations = 4·(2·params + 2·B·(input + output)) bytes; the target is lcnn / allowance ≤ 1×, and no whole-batch patch tensor when it is larger than the activations."
 )
 
+conv_tab <- c(
+  "| id | locally connected step (ms) | convolution step (ms) | locally connected / convolution |",
+  "|---|---:|---:|---:|",
+  sprintf("| %s | %s | %s | %s |", res$id, fmt_ms(res$train_s), fmt_ms(res$conv_train_s),
+          fmt_ratio(res$train_s / res$conv_train_s)),
+  "",
+  "The convolution is lcnn's own `layer_conv_2d()` (`layer_conv_1d()` for W5) with the same filters, kernel and padding: the same flops with shared weights. Target (DESIGN.md §3): locally connected / convolution ≤ 1.5× at B ≥ 64."
+)
+
+native_tab <- if (is.null(native)) {
+  "Not measured (`LCNN_BENCH_NATIVE=0`, the default of a quick run)."
+} else {
+  ratio <- function(a, b) fmt_ratio(a / b)
+  c("| id | forward, portable (ms) | forward, native (ms) | native / portable | step, portable (ms) | step, native (ms) | native / portable |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    sprintf("| %s | %s | %s | %s | %s | %s | %s |", res$id, fmt_ms(res$forward_s),
+            fmt_ms(native$forward_s), ratio(native$forward_s, res$forward_s),
+            fmt_ms(res$train_s), fmt_ms(native$train_s), ratio(native$train_s, res$train_s)),
+    "",
+    sprintf("Geometric mean of native / portable: forward %s, training step %s. The portable build is the installed package (R's flags, CPU kernels in use: %s); the native one is the same source installed into bench/out/lib-native with `CXX17FLAGS = -O3 -march=native`, timed in a fresh process per workload. Target (DESIGN.md §3): the portable build reaches at least 80%% of the native build's speed, i.e. native / portable ≥ 0.8×.",
+            fmt_ratio(geomean(native$forward_s / res$forward_s)),
+            fmt_ratio(geomean(native$train_s / res$train_s)), lcnn_cpu_kernels()$in_use))
+}
+
 detail <- c(
   "| id | layer | B | P | K·C | F | params | flops (G) | bytes (MB) | bound | forward median / min (ms), reps | training step median / min (ms), reps | first output: create (s), fresh runs |",
   "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
@@ -670,6 +762,14 @@ md <- c(
   "## Peak extra memory of a training step (MB)",
   "",
   memory_tab,
+  "",
+  "## Locally connected vs convolution, training step",
+  "",
+  conv_tab,
+  "",
+  "## Portable build vs -march=native build",
+  "",
+  native_tab,
   "",
   "## W7: one epoch of the demo model",
   "",
