@@ -21,6 +21,14 @@
     .Call(`_lcnn_network_is_null`, network)
 }
 
+.engine_available_cores <- function() {
+    .Call(`_lcnn_engine_available_cores`)
+}
+
+.engine_in_forked_child <- function() {
+    .Call(`_lcnn_engine_in_forked_child`)
+}
+
 .trainer_create <- function(network, dtype, training) {
     .Call(`_lcnn_trainer_create`, network, dtype, training)
 }

@@ -51,10 +51,32 @@ resolve_data_format <- function(data_format, call = rlang::caller_env()) {
 
 #' Number of CPU threads the engine uses
 #'
-#' The engine runs each layer on this many threads. It is, in order:
-#' `getOption("lcnn.num_threads")`; the environment variable
-#' `LCNN_NUM_THREADS`; otherwise the number of cores of the machine.
-#' Results do not depend on it beyond float rounding.
+#' The engine runs each step of a layer on this many threads. It is the
+#' first of:
+#'
+#' 1. `getOption("lcnn.num_threads")`;
+#' 2. the environment variable `LCNN_NUM_THREADS`;
+#' 3. 1 in a process forked from one that had loaded lcnn (the workers of
+#'    [parallel::mclapply()] and of other fork-based parallel code), so that
+#'    several workers do not each take every core;
+#' 4. the number of physical cores (hyperthreads share a core's arithmetic
+#'    units, so they add little to the engine's dense loops) among the CPUs
+#'    the process may run on, capped by `OMP_THREAD_LIMIT` and by the first
+#'    value of `OMP_NUM_THREADS` where these environment variables are set to
+#'    whole numbers >= 1 (schedulers such as Slurm set them to a job's share).
+#'
+#' The first two must be whole numbers >= 1 and give an error otherwise.
+#' Results do not depend on the thread count: the engine splits its work
+#' into pieces fixed by the problem size, whatever the number of threads.
+#'
+#' The engine's threads are its own (not OpenMP's): while waiting for work
+#' they spin for at most 0.1 ms and then sleep, so they leave cores free to R
+#' and other processes between steps, and a thread whose core another process
+#' takes leaves its share of a step to the others. Two R processes training at
+#' once on the same cores still compete for them: give each a share with the
+#' option. The engine sets flush-to-zero (subnormal floats count as zero) on
+#' its threads while it computes, as TensorFlow does, and restores R's
+#' floating-point settings afterwards.
 #'
 #' @return A whole number >= 1.
 #' @family configuration
@@ -75,6 +97,16 @@ lcnn_num_threads <- function() {
     return(check_count(if (is.na(value)) env else value,
                        arg = "LCNN_NUM_THREADS", call = rlang::caller_env()))
   }
-  cores <- parallel::detectCores()
-  if (is.na(cores)) 1L else as.integer(cores)
+  if (.engine_in_forked_child()) return(1L)
+  limits <- c(omp_thread_setting("OMP_THREAD_LIMIT"), omp_thread_setting("OMP_NUM_THREADS"))
+  as.integer(min(.engine_available_cores(), limits))
+}
+
+# An OpenMP thread setting as a count, or NULL where it is unset or not a
+# whole number >= 1 (OpenMP runtimes ignore such values too).
+# OMP_NUM_THREADS may list counts for nested levels: the first is the outer one.
+omp_thread_setting <- function(name) {
+  first <- trimws(strsplit(Sys.getenv(name, unset = ""), ",", fixed = TRUE)[[1]][1])
+  value <- suppressWarnings(as.numeric(first))
+  if (is.na(value) || value < 1 || value != round(value)) NULL else value
 }

@@ -68,6 +68,26 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// engine_available_cores
+int engine_available_cores();
+RcppExport SEXP _lcnn_engine_available_cores() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(engine_available_cores());
+    return rcpp_result_gen;
+END_RCPP
+}
+// engine_in_forked_child
+bool engine_in_forked_child();
+RcppExport SEXP _lcnn_engine_in_forked_child() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(engine_in_forked_child());
+    return rcpp_result_gen;
+END_RCPP
+}
 // trainer_create
 SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training);
 RcppExport SEXP _lcnn_trainer_create(SEXP networkSEXP, SEXP dtypeSEXP, SEXP trainingSEXP) {
@@ -329,6 +349,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_network_create", (DL_FUNC) &_lcnn_network_create, 2},
     {"_lcnn_network_predict", (DL_FUNC) &_lcnn_network_predict, 4},
     {"_lcnn_network_is_null", (DL_FUNC) &_lcnn_network_is_null, 1},
+    {"_lcnn_engine_available_cores", (DL_FUNC) &_lcnn_engine_available_cores, 0},
+    {"_lcnn_engine_in_forked_child", (DL_FUNC) &_lcnn_engine_in_forked_child, 0},
     {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 3},
     {"_lcnn_trainer_fit_epoch", (DL_FUNC) &_lcnn_trainer_fit_epoch, 11},
     {"_lcnn_trainer_evaluate", (DL_FUNC) &_lcnn_trainer_evaluate, 7},

@@ -15,6 +15,7 @@
 #include "engine/locally_connected.hpp"
 #include "engine/merge.hpp"
 #include "engine/network.hpp"
+#include "engine/parallel.hpp"
 #include "engine/pooling.hpp"
 #include "engine/reshaping.hpp"
 #include "rcpp_convert.h"
@@ -197,3 +198,12 @@ Rcpp::List lcnn::predict_arrays(NetworkBase& net, const Rcpp::List& xs, double b
 
 // [[Rcpp::export(.network_is_null)]]
 bool network_is_null(SEXP network) { return R_ExternalPtrAddr(network) == nullptr; }
+
+// [[Rcpp::export(.engine_available_cores)]]
+int engine_available_cores() { return available_cores(); }
+
+// [[Rcpp::export(.engine_in_forked_child)]]
+bool engine_in_forked_child() { return in_forked_child(); }
+
+// The engine's threads run code of this library: end them before R unloads it.
+extern "C" void R_unload_lcnn(DllInfo*) { stop_threads(); }

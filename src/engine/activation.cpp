@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "parallel.hpp"
+
 namespace lcnn {
 
 Activation parse_activation(const std::string& name) {
@@ -166,10 +168,9 @@ void OutputActivation<T>::apply(Tensor<T>& output, bool record, int threads) {
   const index_t n = output.shape.size();
   const index_t chunk = 4096;
   T* data = output.data.data();
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (index_t start = 0; start < n; start += chunk) {
-    activate_elementwise(kind_, data + start, std::min(chunk, n - start));
-  }
+  for_each_block(n, chunk, threads, [&](index_t start, index_t count) {
+    activate_elementwise(kind_, data + start, count);
+  });
 }
 
 template <typename T>

@@ -76,12 +76,6 @@ index_t backward_chunk_samples(const ConvGeometry& g, index_t batch, index_t ker
   return std::max<index_t>(1, (batch + chunks - 1) / chunks);
 }
 
-// Threads for `items` independent pieces of work: waking idle threads costs
-// more than it saves when there are few.
-int threads_for(int threads, index_t items) {
-  return static_cast<int>(std::max<index_t>(1, std::min<index_t>(threads, items)));
-}
-
 // Collects runs of values to copy between two buffers, joining each run to
 // the previous one when it continues it in both (runs of zeros, marked by a
 // source offset of -1, join runs of zeros), and hands the joined runs to
@@ -197,8 +191,7 @@ void scatter_rows(const ConvGeometry& g, const T* rows, index_t batch, const Til
 // body(start, count) over blocks of [0, n), in parallel.
 template <typename Body>
 void for_each_value_block(index_t n, int threads, Body body) {
-  const index_t blocks = (n + kValueBlock - 1) / kValueBlock;
-  for_each_block(n, kValueBlock, threads_for(threads, blocks), body);
+  for_each_block(n, kValueBlock, threads, body);
 }
 
 // Chunked layout: a batch-innermost tensor of `batch` samples with `size`
@@ -286,11 +279,9 @@ void Convolution<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Co
   const Tiling tiles(g, B, std::min(B, kForwardSamples));
   const index_t n_tiles = tiles.chunks() * tiles.blocks();
 
-#pragma omp parallel num_threads(threads_for(ctx.threads, n_tiles))
-  {
+  parallel_region(n_tiles, ctx.threads, [&](WorkItems& items) {
     Matrix<T> patch, result;
-#pragma omp for schedule(static)
-    for (index_t t = 0; t < n_tiles; ++t) {
+    for (index_t t; items.next(t);) {
       const Tile tile = tiles.tile(t / tiles.blocks(), t % tiles.blocks());
       patch.resize(tile.rows(), g.patch());
       gather_patches(g, input.data.data(), B, tile, patch.data());
@@ -303,7 +294,7 @@ void Convolution<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Co
       if (bias != nullptr) result.rowwise() += ConstRowMap<T>(bias, F);
       scatter_rows(g, result.data(), B, tile, output.data.data());
     }
-  }
+  });
   activation_.apply(output, ctx.record, ctx.threads);
 }
 
@@ -342,11 +333,9 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
     dx_chunks = target.data();
   }
 
-#pragma omp parallel num_threads(threads_for(ctx.threads, chunks))
-  {
+  parallel_region(chunks, ctx.threads, [&](WorkItems& items) {
     Matrix<T> patch, grad;
-#pragma omp for schedule(static)
-    for (index_t c = 0; c < chunks; ++c) {
+    for (index_t c; items.next(c);) {
       const index_t first = c * samples, n = std::min(samples, B - first);
       const T* x = x_chunks + first * in_size;
       const T* grad_pre = grad_chunks + first * out_size;
@@ -374,7 +363,7 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
         scatter_patches(g, patch.data(), n, tile, dx_chunks + first * in_size);
       }
     }
-  }
+  });
   if (grad_input != nullptr && chunks > 1) {
     T* dx = grad_input->data.data();
     for_each_chunk_run(B, samples, in_size, ctx.threads, [&](index_t to, index_t from, index_t n) {

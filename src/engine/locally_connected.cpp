@@ -6,6 +6,7 @@
 
 #include "eigen_maps.hpp"
 #include "gemm.hpp"
+#include "parallel.hpp"
 
 namespace lcnn {
 
@@ -71,11 +72,9 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
   const T* kernel = parameters_[0].values.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
 
-#pragma omp parallel num_threads(ctx.threads)
-  {
+  parallel_region(g.positions(), ctx.threads, [&](WorkItems& items) {
     Matrix<T> patch(B, KC);
-#pragma omp for schedule(static)
-    for (index_t p = 0; p < g.positions(); ++p) {
+    for (index_t p; items.next(p);) {
       gather_patch(input.data.data(), B, p, st, patch.data());
       const index_t r = p / OC, c = p % OC;
       T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
@@ -86,7 +85,7 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
         out.rowwise() += ConstRowMap<T>(bias + p * F, F);
       }
     }
-  }
+  });
   activation_.apply(output, ctx.record, ctx.threads);
 }
 
@@ -124,15 +123,16 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   const index_t col_colours =
       grad_input ? std::min(OC, (g.cols.kernel + g.cols.stride - 1) / g.cols.stride) : 1;
 
-#pragma omp parallel num_threads(ctx.threads)
-  {
-    Matrix<T> patch(B, KC), patch_grad(B, KC);
-    for (index_t colour = 0; colour < row_colours * col_colours; ++colour) {
-      const index_t r0 = colour / col_colours, c0 = colour % col_colours;
-      const index_t rows = (OR - r0 + row_colours - 1) / row_colours;
-      const index_t cols = (OC - c0 + col_colours - 1) / col_colours;
-#pragma omp for schedule(static)
-      for (index_t q = 0; q < rows * cols; ++q) {
+  const int workers = workers_for(g.positions(), ctx.threads);
+  std::vector<Matrix<T>> patches(workers, Matrix<T>(B, KC)), patch_grads(workers, Matrix<T>(B, KC));
+  for (index_t colour = 0; colour < row_colours * col_colours; ++colour) {
+    const index_t r0 = colour / col_colours, c0 = colour % col_colours;
+    const index_t rows = (OR - r0 + row_colours - 1) / row_colours;
+    const index_t cols = (OC - c0 + col_colours - 1) / col_colours;
+    parallel_region(rows * cols, ctx.threads, [&](WorkItems& items) {
+      Matrix<T>& patch = patches[items.worker()];
+      Matrix<T>& patch_grad = patch_grads[items.worker()];
+      for (index_t q; items.next(q);) {
         const index_t r = r0 + (q / cols) * row_colours, c = c0 + (q % cols) * col_colours;
         const index_t p = r * OC + c;
         const T* grad_data = grad_pre_.data.data() + B * st.out_position * (r + OR * c);
@@ -161,7 +161,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
           }
         }
       }
-    }
+    });
   }
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "parallel.hpp"
+
 namespace lcnn {
 
 namespace {
@@ -260,6 +262,7 @@ void Network<T>::predict(const std::vector<const double*>& xs, index_t n, index_
   if (xs.size() != graph_.inputs.size() || ys.size() != graph_.outputs.size()) {
     throw std::invalid_argument("predict() needs one array per network input and output");
   }
+  const FlushDenormals flush;
   Context inference = ctx;
   inference.training = false;
   inference.record = false;

@@ -5,7 +5,12 @@
 #include <stdexcept>
 #include <utility>
 
+#include "parallel.hpp"
+
 namespace lcnn {
+
+// Parameters per item of an update step: enough to pay for handing it to a thread.
+constexpr index_t kUpdateBlock = 4096;
 
 OptimizerKind parse_optimizer(const std::string& name) {
   if (name == "sgd") return OptimizerKind::sgd;
@@ -59,60 +64,61 @@ void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threa
     const std::vector<T>& g = blocks[b]->gradient;
     const index_t n = static_cast<index_t>(w.size());
     T* slot = slots_[b].data();
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (index_t i = 0; i < n; ++i) {
-      switch (s.kind) {
-        case OptimizerKind::sgd:
-          if (s.momentum > 0) {
+    for_each_block(n, kUpdateBlock, threads, [&](index_t start, index_t count) {
+      for (index_t i = start; i < start + count; ++i) {
+        switch (s.kind) {
+          case OptimizerKind::sgd:
+            if (s.momentum > 0) {
+              T& m = slot[i];
+              m = mom * m - lr * g[i];
+              w[i] += s.nesterov ? mom * m - lr * g[i] : m;
+            } else {
+              w[i] -= lr * g[i];
+            }
+            break;
+          case OptimizerKind::adam: {
             T& m = slot[i];
-            m = mom * m - lr * g[i];
-            w[i] += s.nesterov ? mom * m - lr * g[i] : m;
-          } else {
-            w[i] -= lr * g[i];
+            T& v = slot[n + i];
+            m += (g[i] - m) * (T(1) - b1);
+            v += (g[i] * g[i] - v) * (T(1) - b2);
+            T denom = v;
+            if (s.amsgrad) {
+              T& v_hat = slot[2 * n + i];
+              v_hat = std::max(v_hat, v);
+              denom = v_hat;
+            }
+            w[i] -= m * alpha / (std::sqrt(denom) + eps);
+            break;
           }
-          break;
-        case OptimizerKind::adam: {
-          T& m = slot[i];
-          T& v = slot[n + i];
-          m += (g[i] - m) * (T(1) - b1);
-          v += (g[i] * g[i] - v) * (T(1) - b2);
-          T denom = v;
-          if (s.amsgrad) {
-            T& v_hat = slot[2 * n + i];
-            v_hat = std::max(v_hat, v);
-            denom = v_hat;
+          case OptimizerKind::rmsprop: {
+            T& velocity = slot[i];
+            velocity = rho * velocity + (T(1) - rho) * g[i] * g[i];
+            T denom = velocity;
+            int next = 1;
+            if (s.centered) {
+              T& mean_grad = slot[n * next++ + i];
+              mean_grad = rho * mean_grad + (T(1) - rho) * g[i];
+              denom -= mean_grad * mean_grad;
+            }
+            const T increment = lr * g[i] / std::sqrt(denom + eps);
+            if (s.momentum > 0) {
+              T& m = slot[n * next + i];
+              m = mom * m + increment;
+              w[i] -= m;
+            } else {
+              w[i] -= increment;
+            }
+            break;
           }
-          w[i] -= m * alpha / (std::sqrt(denom) + eps);
-          break;
-        }
-        case OptimizerKind::rmsprop: {
-          T& velocity = slot[i];
-          velocity = rho * velocity + (T(1) - rho) * g[i] * g[i];
-          T denom = velocity;
-          int next = 1;
-          if (s.centered) {
-            T& mean_grad = slot[n * next++ + i];
-            mean_grad = rho * mean_grad + (T(1) - rho) * g[i];
-            denom -= mean_grad * mean_grad;
+          case OptimizerKind::adagrad: {
+            T& acc = slot[i];
+            acc += g[i] * g[i];
+            w[i] -= lr * g[i] / std::sqrt(acc + eps);
+            break;
           }
-          const T increment = lr * g[i] / std::sqrt(denom + eps);
-          if (s.momentum > 0) {
-            T& m = slot[n * next + i];
-            m = mom * m + increment;
-            w[i] -= m;
-          } else {
-            w[i] -= increment;
-          }
-          break;
-        }
-        case OptimizerKind::adagrad: {
-          T& acc = slot[i];
-          acc += g[i] * g[i];
-          w[i] -= lr * g[i] / std::sqrt(acc + eps);
-          break;
         }
       }
-    }
+    });
   }
 }
 

@@ -1,19 +1,91 @@
-// Splitting work into fixed blocks for OpenMP: the blocks depend only on the
-// problem size, never on the thread count, so results are the same for any
-// number of threads.
+// The engine's threads: a pool of its own rather than OpenMP, because
+// OpenMP's threads spin at every barrier for as long as libgomp was told when
+// R started (about 20 ms by default), so a training step of many short
+// parallel steps collapsed to a fraction of one thread's speed whenever
+// another process held a core (bench/NOTES.md, "Threads and subnormals").
+// Here a thread that waits spins for at most 100 microseconds, then sleeps;
+// work is handed out item by item, so a thread whose core is taken leaves its
+// share to the others, and a step never waits for a thread that has not
+// started on it yet.
+//
+// Items must be fixed by the problem size, never by the thread count, and
+// each must write its own outputs: then results are the same for any number
+// of threads and whichever thread runs which item.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 
 #include "tensor.hpp"
 
 namespace lcnn {
 
+// The items of one parallel step, shared by the threads that run it.
+class WorkItems {
+ public:
+  WorkItems(std::atomic<index_t>& next, index_t count, int worker)
+      : next_(next), count_(count), worker_(worker) {}
+  // Claims the next unclaimed item; false when none is left.
+  bool next(index_t& item) {
+    item = next_.fetch_add(1, std::memory_order_relaxed);
+    return item < count_;
+  }
+  // This thread's number in [0, workers_for(count, threads)): no two threads
+  // of a step share it, so it can pick per-thread scratch space.
+  int worker() const { return worker_; }
+
+ private:
+  std::atomic<index_t>& next_;
+  index_t count_;
+  int worker_;
+};
+
+// How many threads a step of `items` items on `threads` threads uses.
+inline int workers_for(index_t items, int threads) {
+  return static_cast<int>(std::max<index_t>(1, std::min<index_t>(threads, items)));
+}
+
+// Runs region(items) on workers_for(count, threads) threads, the caller's
+// among them; each claims items until none is left. Returns when every item
+// is done; rethrows the first exception a thread threw. A call from inside
+// a region runs on the calling thread alone.
+void parallel_region(index_t count, int threads, const std::function<void(WorkItems&)>& region);
+
+// body(start, length) over the blocks of `block` values of [0, n), in parallel.
 template <typename Body>
 void for_each_block(index_t n, index_t block, int threads, Body body) {
   const index_t blocks = (n + block - 1) / block;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (index_t k = 0; k < blocks; ++k) body(k * block, std::min(block, n - k * block));
+  parallel_region(blocks, threads, [&](WorkItems& items) {
+    for (index_t k; items.next(k);) body(k * block, std::min(block, n - k * block));
+  });
 }
+
+// Sets flush-to-zero and denormals-are-zero on the calling thread while it
+// lives, as TensorFlow does around its CPU kernels: arithmetic on subnormal
+// floats is up to 100 times slower on x86, and optimizer moments decay into
+// them. The engine's own threads always run so; entry points from R hold
+// one of these so that R's arithmetic afterwards is as before.
+class FlushDenormals {
+ public:
+  FlushDenormals();
+  ~FlushDenormals();
+  FlushDenormals(const FlushDenormals&) = delete;
+  FlushDenormals& operator=(const FlushDenormals&) = delete;
+
+ private:
+  unsigned long long saved_;
+};
+
+// The physical cores (not hyperthreads) among the CPUs this process may run
+// on, at least 1; counted on first use.
+int available_cores();
+
+// True in a process forked after the engine was loaded (parallel::mclapply's
+// workers): such processes default to one thread (see lcnn_num_threads()).
+bool in_forked_child();
+
+// Ends the pool's threads (before the shared library is unloaded).
+void stop_threads();
 
 }  // namespace lcnn

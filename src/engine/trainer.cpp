@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "parallel.hpp"
+
 namespace lcnn {
 
 template <typename T>
@@ -169,15 +171,19 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
   completed = true;
   const index_t n = static_cast<index_t>(order.size());
   for (index_t start = 0, b = 0; start < n; start += batch_size, ++b) {
-    const index_t count = std::min(batch_size, n - start);
-    gather(data, order.data() + start, count, batch);
-    Context step = ctx;
-    step.training = true;
-    step.record = true;
-    step.seed = seed + static_cast<std::uint64_t>(b);
-    forward_backward(batch, step, totals);
-    optimizer_.step(trained, ctx.threads);
-    after_update();
+    {
+      // Not around progress(), which runs R code.
+      const FlushDenormals flush;
+      const index_t count = std::min(batch_size, n - start);
+      gather(data, order.data() + start, count, batch);
+      Context step = ctx;
+      step.training = true;
+      step.record = true;
+      step.seed = seed + static_cast<std::uint64_t>(b);
+      forward_backward(batch, step, totals);
+      optimizer_.step(trained, ctx.threads);
+      after_update();
+    }
     if (!progress(b, scores_of(totals))) {
       completed = false;
       break;
@@ -189,6 +195,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
 template <typename T>
 Scores Trainer<T>::evaluate(const DataSet& data, index_t batch_size, const Context& ctx) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  const FlushDenormals flush;
   Batch batch;
   Totals totals = new_totals();
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
@@ -207,6 +214,7 @@ Scores Trainer<T>::evaluate(const DataSet& data, index_t batch_size, const Conte
 template <typename T>
 std::vector<std::vector<double>> Trainer<T>::gradients(const DataSet& data, std::uint64_t seed,
                                                        const Context& ctx) {
+  const FlushDenormals flush;
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   Batch batch;

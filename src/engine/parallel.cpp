@@ -1,0 +1,263 @@
+#include "parallel.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <thread>
+#include <vector>
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
+#if !defined(_WIN32)
+#include <pthread.h>
+#include <signal.h>
+#endif
+#if defined(__linux__)
+#include <sched.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
+namespace lcnn {
+namespace {
+
+// Long enough that a worker is still awake for the next step of a batch (the
+// serial code between steps takes microseconds), short enough that a wait
+// costs little when another process needs the core.
+constexpr std::chrono::microseconds kSpin(100);
+
+void cpu_relax() {
+#if defined(__SSE2__) || defined(_M_X64)
+  _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// Spins until ready() or kSpin has passed; returns ready().
+template <typename Ready>
+bool spin_until(Ready ready) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (unsigned i = 1;; ++i) {
+    if (ready()) return true;
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > until) return ready();
+  }
+}
+
+#if defined(__SSE2__) || defined(_M_X64)
+constexpr unsigned kFlushBits = 0x8040;  // MXCSR: flush-to-zero (15), denormals-are-zero (6)
+unsigned long long read_fp_control() { return _mm_getcsr(); }
+void write_fp_control(unsigned long long value) { _mm_setcsr(static_cast<unsigned>(value)); }
+#elif defined(__aarch64__)
+constexpr unsigned long long kFlushBits = 1ull << 24;  // FPCR.FZ
+unsigned long long read_fp_control() {
+  unsigned long long value;
+  __asm__ __volatile__("mrs %0, fpcr" : "=r"(value));
+  return value;
+}
+void write_fp_control(unsigned long long value) { __asm__ __volatile__("msr fpcr, %0" : : "r"(value)); }
+#else
+constexpr unsigned long long kFlushBits = 0;
+unsigned long long read_fp_control() { return 0; }
+void write_fp_control(unsigned long long) {}
+#endif
+
+// Set while a thread runs a region, so that nested regions run serially.
+thread_local bool in_region = false;
+
+class Pool {
+ public:
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+  void run(index_t count, int workers, const std::function<void(WorkItems&)>& region) {
+    add_threads(workers - 1);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      region_ = &region;
+      count_ = count;
+      next_.store(0, std::memory_order_relaxed);
+      seats_ = workers - 1;
+      joined_ = 0;
+      error_ = nullptr;
+      generation_.fetch_add(1, std::memory_order_release);
+      if (sleeping_ > 0) wake_.notify_all();
+    }
+    run_share(region, 0);
+    // A thread that has not joined by now would find nothing left to do.
+    std::unique_lock<std::mutex> lock(mutex_);
+    seats_ = 0;
+    if (busy_.load(std::memory_order_acquire) > 0) {
+      lock.unlock();
+      if (!spin_until([&] { return busy_.load(std::memory_order_acquire) == 0; })) {
+        lock.lock();
+        finished_.wait(lock, [&] { return busy_.load(std::memory_order_acquire) == 0; });
+        lock.unlock();
+      }
+      lock.lock();
+    }
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void add_threads(int wanted) {
+    if (static_cast<int>(threads_.size()) >= wanted) return;
+#if !defined(_WIN32)
+    // Signals (R's interrupt among them) go to R's thread, never to a worker.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+#endif
+    while (static_cast<int>(threads_.size()) < wanted) {
+      threads_.emplace_back([this] { work(); });
+    }
+#if !defined(_WIN32)
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+#endif
+  }
+
+  void run_share(const std::function<void(WorkItems&)>& region, int worker) {
+    WorkItems items(next_, count_, worker);
+    in_region = true;
+    try {
+      region(items);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      // The other threads stop at their next claim.
+      next_.store(count_, std::memory_order_relaxed);
+    }
+    in_region = false;
+  }
+
+  void work() {
+    write_fp_control(read_fp_control() | kFlushBits);
+    std::uint64_t seen = 0;
+    for (;;) {
+      const auto changed = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+      if (spin_until(changed)) {
+        lock.lock();
+      } else {
+        lock.lock();
+        ++sleeping_;
+        wake_.wait(lock, changed);
+        --sleeping_;
+      }
+      if (stopping_) return;
+      seen = generation_.load(std::memory_order_relaxed);
+      if (seats_ == 0) continue;
+      --seats_;
+      const int worker = ++joined_;
+      busy_.fetch_add(1, std::memory_order_relaxed);
+      const std::function<void(WorkItems&)>& region = *region_;
+      lock.unlock();
+      run_share(region, worker);
+      lock.lock();
+      if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) finished_.notify_one();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, finished_;
+  std::vector<std::thread> threads_;
+  // The current region; the fields without atomics change under mutex_.
+  const std::function<void(WorkItems&)>* region_ = nullptr;
+  index_t count_ = 0;
+  std::atomic<index_t> next_{0};
+  std::atomic<std::uint64_t> generation_{0};
+  int seats_ = 0;           // threads that may still join the region
+  int joined_ = 0;          // threads that joined it (numbered 1, 2, ...)
+  std::atomic<int> busy_{0};  // joined threads not yet done with it
+  int sleeping_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+};
+
+// The pool, started on first use. A forked child has only the thread that
+// forked: it drops the parent's pool (whose threads and locks it does not
+// own) and starts its own if asked to.
+Pool* pool = nullptr;
+bool forked = false;
+
+#if !defined(_WIN32)
+void on_fork_child() {
+  pool = nullptr;
+  forked = true;
+}
+[[maybe_unused]] const bool fork_handler_registered = pthread_atfork(nullptr, nullptr, on_fork_child) == 0;
+#endif
+
+int count_cores() {
+#if defined(__linux__)
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    // Hyperthreads of one core share its package and core ids.
+    std::set<std::pair<std::string, std::string>> cores;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (!CPU_ISSET(cpu, &allowed)) continue;
+      const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+      std::string package, core;
+      std::ifstream(dir + "physical_package_id") >> package;
+      std::ifstream(dir + "core_id") >> core;
+      if (package.empty() || core.empty()) core = "cpu" + std::to_string(cpu);
+      cores.emplace(package, core);
+    }
+    if (!cores.empty()) return static_cast<int>(cores.size());
+  }
+#elif defined(__APPLE__)
+  int cores = 0;
+  std::size_t size = sizeof cores;
+  if (sysctlbyname("hw.physicalcpu", &cores, &size, nullptr, 0) == 0 && cores > 0) return cores;
+#endif
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+int available_cores() {
+  static const int cores = count_cores();
+  return cores;
+}
+
+void parallel_region(index_t count, int threads, const std::function<void(WorkItems&)>& region) {
+  const int workers = workers_for(count, threads);
+  if (workers == 1 || in_region) {
+    std::atomic<index_t> next{0};
+    WorkItems items(next, count, 0);
+    region(items);
+    return;
+  }
+  if (pool == nullptr) pool = new Pool();
+  pool->run(count, workers, region);
+}
+
+FlushDenormals::FlushDenormals() : saved_(read_fp_control()) {
+  write_fp_control(saved_ | kFlushBits);
+}
+
+FlushDenormals::~FlushDenormals() { write_fp_control(saved_); }
+
+bool in_forked_child() { return forked; }
+
+void stop_threads() {
+  delete pool;
+  pool = nullptr;
+}
+
+}  // namespace lcnn
