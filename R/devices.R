@@ -62,30 +62,34 @@ resolve_device <- function(device, state = .cuda_device_state(), call = rlang::c
 }
 
 check_cuda_device <- function(state, call) {
-  advice <- c(i = "Use {.code device = \"cpu\"}, or {.code device = \"auto\"} to pick the \\
-                   best device there is.")
+  advice <- c(i = "Use {.code device = \"cpu\"} or {.code device = \"auto\"}.")
   if (!state$built) {
     lcnn_abort(c("{.code device = \"cuda\"} needs a GPU, but this build of lcnn has no CUDA.",
-                 x = "lcnn was built without CUDA.",
+                 x = "lcnn was installed without CUDA (no working {.file nvcc} was found, or \\
+                      {.envvar LCNN_CUDA} was 0).",
                  i = "Reinstall it from source where the CUDA toolkit is installed \\
-                      ({.envvar CUDA_HOME} or {.file nvcc} on the {.envvar PATH}), with \\
-                      {.envvar LCNN_CUDA} = 1 to make sure.",
+                      ({.file nvcc} in {.envvar CUDA_HOME}, on the {.envvar PATH} or in \\
+                      {.file /usr/local/cuda}); {.envvar LCNN_CUDA} = 1 makes a missing \\
+                      toolkit an installation error.",
                  advice), "device", call = call)
   }
   if (state$availability != "available") {
+    reason <- switch(state$availability,
+                     no_driver = "No NVIDIA driver is installed.",
+                     no_device = "The driver finds no CUDA device (see also \\
+                                  {.envvar CUDA_VISIBLE_DEVICES}).",
+                     "CUDA reports: {state$detail}.")
     versions <- if (state$driver_version > 0) {
       c(i = "lcnn uses CUDA {cuda_version(state$runtime_version)}; the driver supports CUDA \\
              up to {cuda_version(state$driver_version)}.")
     }
     lcnn_abort(c("{.code device = \"cuda\"} needs a GPU, but this machine has none lcnn can use.",
-                 x = paste0(toupper(substr(state$detail, 1, 1)), substring(state$detail, 2), "."),
-                 versions, advice), "device", call = call)
+                 x = reason, versions, advice), "device", call = call)
   }
-  devices <- state$devices
   lcnn_abort(c("{.code device = \"cuda\"} is not supported yet: this version of lcnn computes \\
                 on the CPU only.",
                i = "Its GPU kernels are not implemented yet; this machine has \\
-                    {.val {devices$name}}.",
+                    {.val {state$devices$name}}.",
                advice), "device", call = call)
 }
 
