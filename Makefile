@@ -18,7 +18,7 @@ demo: install
 
 document: deps
 	$(RSCRIPT) -e 'Rcpp::compileAttributes(); roxygen2::roxygenise()'
-	rm -f src/*.o src/*.so src/engine/*.o
+	rm -f src/*.o src/*.so src/engine/*.o src/cuda/*.o
 
 check: deps
 	rm -rf lcnn_*.tar.gz lcnn.Rcheck
@@ -34,4 +34,4 @@ cpp-test:
 	$(MAKE) -C tests/cpp test
 
 clean:
-	rm -rf lcnn_*.tar.gz lcnn.Rcheck src/*.o src/*.so src/engine/*.o tests/cpp/build
+	rm -rf lcnn_*.tar.gz lcnn.Rcheck src/*.o src/*.so src/engine/*.o src/cuda/*.o tests/cpp/build

@@ -9,6 +9,10 @@
     invisible(.Call(`_lcnn_use_cpu_kernels`, name))
 }
 
+.cuda_device_state <- function() {
+    .Call(`_lcnn_cuda_device_state`)
+}
+
 .network_create <- function(layers, dtype) {
     .Call(`_lcnn_network_create`, layers, dtype)
 }

@@ -27,6 +27,13 @@ generics::fit
 #' @param loss_weights `NULL` or one weight per output (in order, or named
 #'   like `loss`; outputs not named weigh 1): the loss minimised is the
 #'   weighted sum of the outputs' losses, as keras.
+#' @param device Where the model computes: `"auto"` (the default) for the
+#'   best device there is, `"cpu"`, or `"cuda"` for an NVIDIA GPU. This
+#'   version computes on the CPU only: `"auto"` picks the CPU, and `"cuda"`
+#'   raises an error of class `lcnn_error_device` that says what lacks a GPU
+#'   (the build has no CUDA, the machine no driver or device, or, where
+#'   both have one, this version has no GPU kernels yet). See
+#'   [lcnn_cuda_available()]. `print(model)` shows the device.
 #' @param ... Unused.
 #' @return `object`, invisibly.
 #' @family training
@@ -36,7 +43,7 @@ generics::fit
 #' model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
 #'                   metrics = "accuracy")
 compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metrics = NULL,
-                               loss_weights = NULL, ...) {
+                               loss_weights = NULL, device = "auto", ...) {
   call <- rlang::current_env()
   if (is.null(loss)) lcnn_abort("{.arg loss} is required.", "argument", call = call)
   outputs <- if (model_is_built(object)) model_output_names(object)
@@ -46,7 +53,8 @@ compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metri
                                         shared = function(x) is.null(x) || is.character(x),
                                         missing = character()),
                    loss_weights = per_output(loss_weights %||% 1, outputs, "loss_weights", call,
-                                             check_loss_weight, missing = 1))
+                                             check_loss_weight, missing = 1),
+                   device = resolve_device(device, call = call))
   object$compiled <- compiled
   object$trainer <- NULL
   object$trainer_key <- NULL

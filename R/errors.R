@@ -3,7 +3,9 @@
 # - lcnn_error_argument: an argument has the wrong type, length or value;
 # - lcnn_error_shape: shapes do not fit (input, output size, weights);
 # - lcnn_error_state: the object is not in a state that allows the call;
-# - lcnn_error_data: a data set cannot be found or read.
+# - lcnn_error_data: a data set cannot be found or read;
+# - lcnn_error_device: the requested device cannot be used (the build or the
+#   machine lacks it).
 
 lcnn_abort <- function(message, class, ..., call = rlang::caller_env(),
                        .envir = parent.frame()) {

@@ -138,6 +138,7 @@ print.lcnn_model <- function(x, ...) {
   } else {
     cat("Model: \"", x$name, "\" with ", length(x$layers), " layer(s), not built yet\n", sep = "")
   }
+  if (!is.null(x$compiled)) cat("Compiled for device: ", model_device(x), "\n", sep = "")
   invisible(x)
 }
 

@@ -2,7 +2,8 @@
 #'
 #' Prints Keras's table: each layer's name and type, output shape (with
 #' `NULL` for the batch) and number of parameters, then the totals with their
-#' size in memory. `print(model)` shows the same.
+#' size in memory. `print(model)` shows the same, and the device of a
+#' compiled model.
 #'
 #' @param object A built model.
 #' @param ... Unused.

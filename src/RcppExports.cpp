@@ -31,6 +31,16 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// cuda_device_state
+Rcpp::List cuda_device_state();
+RcppExport SEXP _lcnn_cuda_device_state() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cuda_device_state());
+    return rcpp_result_gen;
+END_RCPP
+}
 // network_create
 SEXP network_create(Rcpp::List layers, std::string dtype);
 RcppExport SEXP _lcnn_network_create(SEXP layersSEXP, SEXP dtypeSEXP) {
@@ -346,6 +356,7 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_cpu_kernels_info", (DL_FUNC) &_lcnn_cpu_kernels_info, 0},
     {"_lcnn_use_cpu_kernels", (DL_FUNC) &_lcnn_use_cpu_kernels, 1},
+    {"_lcnn_cuda_device_state", (DL_FUNC) &_lcnn_cuda_device_state, 0},
     {"_lcnn_network_create", (DL_FUNC) &_lcnn_network_create, 2},
     {"_lcnn_network_predict", (DL_FUNC) &_lcnn_network_predict, 4},
     {"_lcnn_network_is_null", (DL_FUNC) &_lcnn_network_is_null, 1},
