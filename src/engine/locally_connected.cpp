@@ -5,14 +5,19 @@
 #include <utility>
 
 #include "eigen_maps.hpp"
+#include "locally_connected_direct.hpp"
 
 namespace lcnn {
 
 
 template <typename T>
 LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation activation,
-                                      std::vector<T> kernel, std::vector<T> bias)
-    : geometry_(geometry), activation_(activation) {
+                                      std::vector<T> kernel, std::vector<T> bias,
+                                      LocalKernels kernels)
+    : geometry_(geometry),
+      direct_(kernels == LocalKernels::direct ||
+              (kernels == LocalKernels::automatic && direct_path_fits(geometry))),
+      activation_(activation) {
   geometry_.validate();
   if (static_cast<index_t>(kernel.size()) != geometry_.kernel_size()) {
     throw std::invalid_argument("locally connected kernel has " + std::to_string(kernel.size()) +
@@ -69,6 +74,11 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
   const T* kernel = parameters_[0].values.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
+  if (direct_) {
+    direct_forward(g, B, input.data.data(), kernel, bias, output.data.data(), ctx.threads);
+    activation_.apply(output, ctx.record, ctx.threads);
+    return;
+  }
 
 #pragma omp parallel num_threads(ctx.threads)
   {
@@ -112,6 +122,15 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   if (parameters_.size() > 1) {
     parameters_[1].gradient.assign(parameters_[1].values.size(), T(0));
     bias_grad = parameters_[1].gradient.data();
+  }
+  if (direct_) {
+    direct_parameter_gradients(g, B, input.data.data(), grad_pre_.data.data(),
+                               kernel.gradient.data(), bias_grad, ctx.threads);
+    if (grad_input == nullptr) return;
+    grad_input->resize(input.shape);
+    direct_input_gradient(g, B, grad_pre_.data.data(), kernel.values.data(),
+                          grad_input->data.data(), ctx.threads);
+    return;
   }
   if (grad_input != nullptr) {
     grad_input->resize(input.shape);
