@@ -111,7 +111,8 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
                                    const Context& ctx, bool through_logits) {
   const LocalGeometry& g = geometry_;
   const index_t B = input.batch();
-  activation_.gradient(output, grad_output, through_logits, grad_pre_);
+  const Tensor<T>& grad_pre =
+      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_);
   const TensorStrides st = g.strides();
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
   const index_t k1 = g.cols.kernel, C = g.channels;
@@ -124,11 +125,11 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
     bias_grad = parameters_[1].gradient.data();
   }
   if (direct_) {
-    direct_parameter_gradients(g, B, input.data.data(), grad_pre_.data.data(),
+    direct_parameter_gradients(g, B, input.data.data(), grad_pre.data.data(),
                                kernel.gradient.data(), bias_grad, ctx.threads);
     if (grad_input == nullptr) return;
     grad_input->resize(input.shape);
-    direct_input_gradient(g, B, grad_pre_.data.data(), kernel.values.data(),
+    direct_input_gradient(g, B, grad_pre.data.data(), kernel.values.data(),
                           grad_input->data.data(), ctx.threads);
     return;
   }
@@ -152,7 +153,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
       for (index_t q = 0; q < rows * cols; ++q) {
         const index_t r = r0 + (q / cols) * row_colours, c = c0 + (q % cols) * col_colours;
         const index_t p = r * OC + c;
-        ConstStridedMap<T> grad(grad_pre_.data.data() + B * st.out_position * (r + OR * c), B, F,
+        ConstStridedMap<T> grad(grad_pre.data.data() + B * st.out_position * (r + OR * c), B, F,
                                 Eigen::OuterStride<>(B * st.out_filter));
         gather_patch(input.data.data(), B, p, st, patch.data());
         Map<T>(kernel.gradient.data() + p * F * KC, KC, F).noalias() = patch.transpose() * grad;
