@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
@@ -12,7 +13,8 @@ namespace lcnn {
 
 namespace {
 
-// Largest filters * patch that takes the direct path.
+// Largest filters * patch that takes the direct path: below it the direct
+// kernels beat the per-position GEMMs both forward and backward.
 constexpr index_t kDirectMaxProduct = 64;
 
 // Multiply-adds per parallel block: enough to amortise scheduling, few enough
