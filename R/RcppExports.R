@@ -77,6 +77,10 @@
     .Call(`_lcnn_lc_output_dims`, geometry)
 }
 
+.lc_direct_kernels <- function(geometry) {
+    .Call(`_lcnn_lc_direct_kernels`, geometry)
+}
+
 .conv_output_dims <- function(geometry) {
     .Call(`_lcnn_conv_output_dims`, geometry)
 }

@@ -64,6 +64,7 @@ check_input_array <- function(x, expected, call, arg = "x") {
                  i = "The first dimension indexes samples; the rest must match the input shape."),
                "shape", call = call)
   }
-  storage.mode(x) <- "double"
+  # storage.mode<- copies even a double array; the engine reads doubles in place.
+  if (!is.double(x)) storage.mode(x) <- "double"
   x
 }

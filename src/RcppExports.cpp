@@ -248,6 +248,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// lc_direct_kernels
+bool lc_direct_kernels(Rcpp::List geometry);
+RcppExport SEXP _lcnn_lc_direct_kernels(SEXP geometrySEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type geometry(geometrySEXP);
+    rcpp_result_gen = Rcpp::wrap(lc_direct_kernels(geometry));
+    return rcpp_result_gen;
+END_RCPP
+}
 // conv_output_dims
 Rcpp::NumericVector conv_output_dims(Rcpp::List geometry);
 RcppExport SEXP _lcnn_conv_output_dims(SEXP geometrySEXP) {
@@ -373,6 +384,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_trainer_restore_optimizer", (DL_FUNC) &_lcnn_trainer_restore_optimizer, 4},
     {"_lcnn_trainer_set_learning_rate", (DL_FUNC) &_lcnn_trainer_set_learning_rate, 2},
     {"_lcnn_lc_output_dims", (DL_FUNC) &_lcnn_lc_output_dims, 1},
+    {"_lcnn_lc_direct_kernels", (DL_FUNC) &_lcnn_lc_direct_kernels, 1},
     {"_lcnn_conv_output_dims", (DL_FUNC) &_lcnn_conv_output_dims, 1},
     {"_lcnn_lc_weight_shapes", (DL_FUNC) &_lcnn_lc_weight_shapes, 2},
     {"_lcnn_lc_kernel_from_keras", (DL_FUNC) &_lcnn_lc_kernel_from_keras, 4},

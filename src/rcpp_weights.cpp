@@ -4,6 +4,7 @@
 #include <Rcpp.h>
 
 #include "engine/local_geometry.hpp"
+#include "engine/locally_connected_direct.hpp"
 #include "engine/random.hpp"
 #include "rcpp_convert.h"
 
@@ -13,6 +14,14 @@ using namespace lcnn;
 Rcpp::NumericVector lc_output_dims(Rcpp::List geometry) {
   const LocalGeometry g = geometry_from_list(geometry);
   return Rcpp::NumericVector::create(g.rows.output, g.cols.output);
+}
+
+// Whether a locally connected layer of this geometry runs the engine's
+// direct kernels (small per-position products) rather than GEMMs; tests use
+// it to cover both.
+// [[Rcpp::export(.lc_direct_kernels)]]
+bool lc_direct_kernels(Rcpp::List geometry) {
+  return direct_path_fits(geometry_from_list(geometry));
 }
 
 // Output rows and columns of a convolution, <= 0 where the input is too

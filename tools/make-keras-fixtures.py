@@ -93,6 +93,19 @@ GEOM_1D = [
     ((8,), 1, 1, (3,), (2,)),  # C = 1, F = 1, even length
 ]
 
+# Wider per-position products (filters x kernel x channels > 64), which lcnn
+# computes with one GEMM per position; the geometries above take its direct
+# kernels.
+GEOM_2D_WIDE = [
+    ((4, 4), 2, 9, (2, 2), (2, 1)),
+    ((4, 3), 3, 6, (2, 2), (1, 1)),
+]
+
+GEOM_1D_WIDE = [
+    ((9,), 3, 8, (4,), (1,)),
+    ((10,), 4, 6, (3,), (2,)),
+]
+
 ACTIVATIONS = [
     "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
     "softsign", "swish", "gelu", "hard_sigmoid", "exponential",
@@ -123,7 +136,7 @@ def build_grid():
 
     # Geometry grid: each implementation sees every geometry once per padding
     # mode, alternating the data format so both formats get every geometry.
-    for geoms in (GEOM_2D, GEOM_1D):
+    for geoms in (GEOM_2D, GEOM_1D, GEOM_2D_WIDE, GEOM_1D_WIDE):
         for impl in (1, 2, 3):
             for padding in ("valid", "same"):
                 for gi, geom in enumerate(geoms):

@@ -162,8 +162,8 @@ void softmax_last_axis_gradient(const Tensor<T>& y, const Tensor<T>& gy, Tensor<
 
 template <typename T>
 void OutputActivation<T>::apply(Tensor<T>& output, bool record, int threads) {
-  if (record) pre_ = output;
   if (kind_ == Activation::linear) return;
+  if (record) pre_ = output;
   if (kind_ == Activation::softmax) return softmax_last_axis(output);
   const index_t n = output.shape.size();
   const index_t chunk = 4096;
@@ -171,6 +171,15 @@ void OutputActivation<T>::apply(Tensor<T>& output, bool record, int threads) {
   for_each_block(n, chunk, threads, [&](index_t start, index_t count) {
     activate_elementwise(kind_, data + start, count);
   });
+}
+
+template <typename T>
+const Tensor<T>& OutputActivation<T>::pre_gradient(const Tensor<T>& output,
+                                                   const Tensor<T>& grad_output,
+                                                   bool through_logits, Tensor<T>& scratch) const {
+  if (through_logits || kind_ == Activation::linear) return grad_output;
+  gradient(output, grad_output, through_logits, scratch);
+  return scratch;
 }
 
 template <typename T>

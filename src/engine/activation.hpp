@@ -47,7 +47,9 @@ void softmax_last_axis_gradient(const Tensor<T>& y, const Tensor<T>& grad_y, Ten
 
 // An output activation as layers use it: applied in place once the
 // pre-activation is in the output, keeping the pre-activation (the logits)
-// when recording so that backward() can differentiate through it.
+// when recording so that backward() can differentiate through it. A linear
+// activation keeps nothing: its output is its pre-activation, and no loss
+// takes its logits.
 template <typename T>
 class OutputActivation {
  public:
@@ -58,6 +60,10 @@ class OutputActivation {
   // already differentiated through the logits).
   void gradient(const Tensor<T>& output, const Tensor<T>& grad_output, bool through_logits,
                 Tensor<T>& grad_pre) const;
+  // The same without the copy: grad_output itself where it passes unchanged
+  // (linear, or through the logits), else gradient() computed into `scratch`.
+  const Tensor<T>& pre_gradient(const Tensor<T>& output, const Tensor<T>& grad_output,
+                                bool through_logits, Tensor<T>& scratch) const;
   const Tensor<T>* logits() const { return &pre_; }
 
  private:

@@ -6,6 +6,7 @@
 
 #include "eigen_maps.hpp"
 #include "gemm.hpp"
+#include "locally_connected_direct.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
@@ -13,8 +14,12 @@ namespace lcnn {
 
 template <typename T>
 LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation activation,
-                                      std::vector<T> kernel, std::vector<T> bias)
-    : geometry_(geometry), activation_(activation) {
+                                      std::vector<T> kernel, std::vector<T> bias,
+                                      LocalKernels kernels)
+    : geometry_(geometry),
+      direct_(kernels == LocalKernels::direct ||
+              (kernels == LocalKernels::automatic && direct_path_fits(geometry))),
+      activation_(activation) {
   geometry_.validate();
   if (static_cast<index_t>(kernel.size()) != geometry_.kernel_size()) {
     throw std::invalid_argument("locally connected kernel has " + std::to_string(kernel.size()) +
@@ -71,6 +76,11 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
   const T* kernel = parameters_[0].values.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
+  if (direct_) {
+    direct_forward(g, B, input.data.data(), kernel, bias, output.data.data(), ctx.threads);
+    activation_.apply(output, ctx.record, ctx.threads);
+    return;
+  }
 
   parallel_region(g.positions(), ctx.threads, [&](WorkItems& items) {
     Matrix<T> patch(B, KC);
@@ -102,7 +112,8 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
                                    const Context& ctx, bool through_logits) {
   const LocalGeometry& g = geometry_;
   const index_t B = input.batch();
-  activation_.gradient(output, grad_output, through_logits, grad_pre_);
+  const Tensor<T>& grad_pre =
+      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_);
   const TensorStrides st = g.strides();
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
   const index_t k1 = g.cols.kernel, C = g.channels;
@@ -113,6 +124,15 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   if (parameters_.size() > 1) {
     parameters_[1].gradient.assign(parameters_[1].values.size(), T(0));
     bias_grad = parameters_[1].gradient.data();
+  }
+  if (direct_) {
+    direct_parameter_gradients(g, B, input.data.data(), grad_pre.data.data(),
+                               kernel.gradient.data(), bias_grad, ctx.threads);
+    if (grad_input == nullptr) return;
+    grad_input->resize(input.shape);
+    direct_input_gradient(g, B, grad_pre.data.data(), kernel.values.data(),
+                          grad_input->data.data(), ctx.threads);
+    return;
   }
   if (grad_input != nullptr) {
     grad_input->resize(input.shape);
@@ -135,7 +155,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
       for (index_t q; items.next(q);) {
         const index_t r = r0 + (q / cols) * row_colours, c = c0 + (q % cols) * col_colours;
         const index_t p = r * OC + c;
-        const T* grad_data = grad_pre_.data.data() + B * st.out_position * (r + OR * c);
+        const T* grad_data = grad_pre.data.data() + B * st.out_position * (r + OR * c);
         const index_t grad_stride = B * st.out_filter;
         ConstStridedMap<T> grad(grad_data, B, F, Eigen::OuterStride<>(grad_stride));
         gather_patch(input.data.data(), B, p, st, patch.data());

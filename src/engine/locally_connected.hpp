@@ -9,13 +9,18 @@
 
 namespace lcnn {
 
+// Which kernels a layer runs: the direct loops of locally_connected_direct.hpp
+// or one GEMM per position. `automatic` picks by direct_path_fits(); tests
+// force either to compare them.
+enum class LocalKernels { automatic, direct, gemm };
+
 template <typename T>
 class LocallyConnected : public Layer<T> {
  public:
   // `kernel` and `bias` are in lcnn's layout (see LocalGeometry); `bias` is
   // empty when the layer has none.
   LocallyConnected(const LocalGeometry& geometry, Activation activation, std::vector<T> kernel,
-                   std::vector<T> bias);
+                   std::vector<T> bias, LocalKernels kernels = LocalKernels::automatic);
 
   Shape input_shape() const override { return geometry_.input_shape(); }
   Shape output_shape() const override { return geometry_.output_shape(); }
@@ -32,6 +37,7 @@ class LocallyConnected : public Layer<T> {
   void gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st, T* patch) const;
 
   LocalGeometry geometry_;
+  bool direct_;  // runs the direct kernels rather than GEMMs
   OutputActivation<T> activation_;
   std::vector<ParameterBlock<T>> parameters_;  // kernel, then bias if any
   Tensor<T> grad_pre_;

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include <Eigen/Core>
+
 #include "parallel.hpp"
 
 namespace lcnn {
@@ -242,14 +244,20 @@ void Network<T>::backward(const std::vector<const Tensor<T>*>& inputs,
 namespace {
 
 // Copies samples [start, start + count) of a column-major (n, ...) array into
-// or out of a (count, ...) one: `features` runs of `count` contiguous values.
+// or out of a (count, ...) one: `features` runs of `count` contiguous values,
+// converted in SIMD registers, blocks of runs in parallel.
 template <typename From, typename To>
 void copy_rows(const From* from, index_t from_rows, To* to, index_t to_rows, index_t count,
-               index_t features) {
-  for (index_t f = 0; f < features; ++f) {
-    const From* src = from + f * from_rows;
-    std::transform(src, src + count, to + f * to_rows, [](From v) { return static_cast<To>(v); });
-  }
+               index_t features, int threads) {
+  constexpr index_t kValuesPerBlock = index_t(1) << 16;
+  for_each_block(features, std::max<index_t>(1, kValuesPerBlock / std::max<index_t>(1, count)),
+                 threads, [&](index_t first, index_t runs) {
+    for (index_t f = first; f < first + runs; ++f) {
+      Eigen::Map<Eigen::Array<To, Eigen::Dynamic, 1>>(to + f * to_rows, count) =
+          Eigen::Map<const Eigen::Array<From, Eigen::Dynamic, 1>>(from + f * from_rows, count)
+              .template cast<To>();
+    }
+  });
 }
 
 }  // namespace
@@ -274,11 +282,13 @@ void Network<T>::predict(const std::vector<const double*>& xs, index_t n, index_
     const index_t count = std::min(batch_size, n - start);
     for (std::size_t i = 0; i < xs.size(); ++i) {
       batch[i].resize(graph_.inputs[i].with_batch(count));
-      copy_rows(xs[i] + start, n, batch[i].data.data(), count, count, graph_.inputs[i].size());
+      copy_rows(xs[i] + start, n, batch[i].data.data(), count, count, graph_.inputs[i].size(),
+                ctx.threads);
     }
     const std::vector<const Tensor<T>*> out = forward(batch_ptrs, inference);
     for (std::size_t o = 0; o < out.size(); ++o) {
-      copy_rows(out[o]->data.data(), count, ys[o] + start, n, count, out_shapes[o].size());
+      copy_rows(out[o]->data.data(), count, ys[o] + start, n, count, out_shapes[o].size(),
+                ctx.threads);
     }
   }
 }

@@ -284,6 +284,54 @@ inline std::vector<double> forward_impl1(const Spec& s, const std::vector<double
   return y;
 }
 
+// Gradients of the implementation-1 forward with a linear activation, given
+// the output gradient g (C-order (B, output_dims)): dx C-order (B,
+// input_dims), dw1 C-order (P, K*C, F) (zero at unconnected taps), dbias
+// C-order (out..., F) with forward_impl1's channels_first reshape.
+struct Gradients {
+  std::vector<double> dx, dw1, dbias;
+};
+
+inline Gradients backward_impl1(const Spec& s, const std::vector<double>& x, long B,
+                                const std::vector<double>& w1, const std::vector<double>& g) {
+  const Dims o = s.out();
+  const long P = s.P(), K = s.K(), KC = s.KC(), F = s.F, C = s.C;
+  Dims xdims{B};
+  for (long v : s.input_dims()) xdims.push_back(v);
+  Dims ydims{B};
+  for (long v : s.output_dims()) ydims.push_back(v);
+  Gradients r{std::vector<double>(x.size()), std::vector<double>(w1.size()),
+              std::vector<double>(static_cast<std::size_t>(P * F))};
+  Dims q;
+  for (long b = 0; b < B; ++b) {
+    for (long p = 0; p < P; ++p) {
+      const Dims pos = unravel_c(o, p);
+      for (long f = 0; f < F; ++f) {
+        Dims yi{b};
+        if (!s.last) yi.push_back(f);
+        yi.insert(yi.end(), pos.begin(), pos.end());
+        if (s.last) yi.push_back(f);
+        const double gy = g[ravel_c(ydims, yi)];
+        r.dbias[s.last ? p * F + f : f * P + p] += gy;
+        for (long tr = 0; tr < K; ++tr) {
+          const Dims t = unravel_c(s.k, tr);
+          if (!s.tap_input(pos, t, q)) continue;
+          for (long ci = 0; ci < C; ++ci) {
+            Dims xi{b};
+            if (!s.last) xi.push_back(ci);
+            xi.insert(xi.end(), q.begin(), q.end());
+            if (s.last) xi.push_back(ci);
+            const long wi = (p * KC + s.m_index(tr, ci)) * F + f;
+            r.dw1[wi] += x[ravel_c(xdims, xi)] * gy;
+            r.dx[ravel_c(xdims, xi)] += w1[wi] * gy;
+          }
+        }
+      }
+    }
+  }
+  return r;
+}
+
 // Flat C-order output / input indices of section 3 (implementation 3 ordering,
 // also the row/column of the implementation-2 matrix).
 inline long out_index(const Spec& s, long p, long f) { return s.last ? p * s.F + f : f * s.P() + p; }

@@ -1,5 +1,6 @@
 // LocallyConnected forward against the section 2/3 reference, float64 and
-// float32; weights enter through kernel_from_keras/bias_from_keras (impl 1).
+// float32, through both the direct kernels and the per-position GEMMs;
+// weights enter through kernel_from_keras/bias_from_keras (impl 1).
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,7 +22,9 @@ const std::vector<std::string> kActivations = {
 template <typename T>
 std::vector<double> engine_forward(const ref::Spec& s, const std::vector<double>& x, long B,
                                    const std::vector<double>& w1, const std::vector<double>& bias,
-                                   const std::string& activation, int threads = 1) {
+                                   const std::string& activation,
+                                   LocalKernels kernels = LocalKernels::automatic,
+                                   int threads = 1) {
   const LocalGeometry g = ref::geometry_of(s);
   if (!ref::same_shapes(g, s)) throw std::runtime_error("engine shapes differ: " + s.describe());
   std::vector<T> kernel(static_cast<std::size_t>(g.kernel_size()));
@@ -33,7 +36,7 @@ std::vector<double> engine_forward(const ref::Spec& s, const std::vector<double>
     const std::vector<double> bias_col = ref::c_to_colmajor(bias, s.bias_dims());
     bias_from_keras(g, bias_col.data(), b.data());
   }
-  LocallyConnected<T> layer(g, parse_activation(activation), kernel, b);
+  LocallyConnected<T> layer(g, parse_activation(activation), kernel, b, kernels);
   ref::Dims xdims{B}, ydims{B};
   for (long v : s.input_dims()) xdims.push_back(v);
   for (long v : s.output_dims()) ydims.push_back(v);
@@ -60,7 +63,7 @@ constexpr double tolerance() {
 }
 
 // One configuration: random x, W1 (including garbage in unconnected taps,
-// which must not matter), bias; engine vs reference.
+// which must not matter), bias; engine vs reference, with either kernels.
 template <typename T>
 void check_config(const ref::Spec& s, long B, const std::string& activation, bool use_bias,
                   std::uint64_t seed) {
@@ -70,11 +73,15 @@ void check_config(const ref::Spec& s, long B, const std::string& activation, boo
   const auto bias = use_bias ? ref::random_vector(rng, s.P() * s.F) : std::vector<double>{};
   const auto want = ref::forward_impl1(s, x, B, w1, bias, activation);
   if (!CHECK_MSG(ref::same_shapes(ref::geometry_of(s), s), "shapes " << s.describe())) return;
-  const auto got = engine_forward<T>(s, x, B, w1, bias, activation);
-  const double err = ref::max_rel_error(got, want);
-  CHECK_MSG(err <= tolerance<T>(), (sizeof(T) == 8 ? "float64 " : "float32 ")
-                                       << s.describe() << " B=" << B << " " << activation
-                                       << (use_bias ? "" : " no bias") << " error " << err);
+  for (LocalKernels kernels : {LocalKernels::direct, LocalKernels::gemm}) {
+    const auto got = engine_forward<T>(s, x, B, w1, bias, activation, kernels);
+    const double err = ref::max_rel_error(got, want);
+    CHECK_MSG(err <= tolerance<T>(),
+              (sizeof(T) == 8 ? "float64 " : "float32 ")
+                  << (kernels == LocalKernels::direct ? "direct " : "gemm ") << s.describe()
+                  << " B=" << B << " " << activation << (use_bias ? "" : " no bias") << " error "
+                  << err);
+  }
 }
 
 template <typename T>
@@ -88,7 +95,7 @@ void sweep_1d() {
           for (long st : {1, 2, 3})
             for (long C : {1, 3})
               for (long F : {1, 4})
-                for (long B : {1, 5}) {
+                for (long B : {1, 5, 37}) {
                   ref::Spec s;
                   s.n = {L};
                   s.k = {k};
@@ -124,7 +131,7 @@ void sweep_2d() {
           for (const auto& [s0, s1] : strides)
             for (long C : {1, 2})
               for (long F : {1, 3})
-                for (long B : {1, 5}) {
+                for (long B : {1, 5, 37}) {
                   ref::Spec s;
                   s.n = {H, W};
                   s.k = {k0, k1};

@@ -32,6 +32,42 @@ test_that("locally connected gradients are right for every padding, stride and f
   }
 })
 
+test_that("gradients through the direct kernels and the GEMMs are right in every mode", {
+  set.seed(54)
+  # The layer under test takes the engine's direct kernels (one channel, one
+  # filter, kernel 2 or 2x2) or its GEMMs (filters x kernel x channels > 64);
+  # a locally connected layer before it checks its input gradient. Every
+  # padding and data format in 1D and 2D, strides and bias alternating.
+  shapes <- list(direct = list(channels = 1, filters = 1, kernel = 2),
+                 gemm = list(channels = 3, filters = 8, kernel = 3))
+  modes <- expand.grid(padding = c("valid", "same", "causal"), rank = 1:2,
+                       data_format = c("channels_last", "channels_first"),
+                       stringsAsFactors = FALSE)
+  modes <- modes[modes$rank == 1 | modes$padding != "causal", ]
+  for (row in seq_len(nrow(modes))) {
+    mode <- modes[row, ]
+    for (kind in names(shapes)) {
+      shape <- shapes[[kind]]
+      make <- if (mode$rank == 1) layer_locally_connected_1d else layer_locally_connected_2d
+      spatial <- if (mode$rank == 1) 9 else c(7, 6)
+      sample <- if (mode$data_format == "channels_last") c(spatial, 2) else c(2, spatial)
+      model <- keras_model_sequential(input_shape = sample, dtype = "float64") %>%
+        make(shape$channels, 2, data_format = mode$data_format, activation = "tanh",
+             bias_initializer = initializer_random_normal(stddev = 0.1)) %>%
+        make(shape$filters, shape$kernel, strides = 1 + row %% 2, padding = mode$padding,
+             data_format = mode$data_format, use_bias = (row + (kind == "gemm")) %% 2 == 0,
+             bias_initializer = initializer_random_normal(stddev = 0.1)) %>%
+        layer_flatten() %>%
+        layer_dense(2)
+      expect_identical(lcnn:::.lc_direct_kernels(model$layers[[2]]$state$geometry),
+                       kind == "direct")
+      model %>% compile(optimizer = "sgd", loss = "mse")
+      expect_gradients_match(model, random_array(c(3, sample)), random_array(c(3, 2)),
+                             coords = 6)
+    }
+  }
+})
+
 test_that("two stacked locally connected layers pass input gradients back", {
   set.seed(52)
   model <- keras_model_sequential(input_shape = c(8, 2), dtype = "float64") %>%

@@ -25,6 +25,16 @@ test_that("there are fixtures for every layer, implementation and data format", 
   expected <- c(paste(1:3, "channels_last valid"), paste(1:3, "channels_first valid"),
                 paste(2:3, "channels_last same"), paste(2:3, "channels_first same"))
   expect_setequal(seen, expected)
+  # Each of them with a geometry that takes the engine's direct kernels and
+  # one that takes its GEMMs.
+  kernels <- vapply(fixture_paths, function(p) {
+    layer <- layer_from_fixture(read_fixture(p))$layers[[1]]
+    lcnn:::.lc_direct_kernels(layer$state$geometry)
+  }, logical(1))
+  modes <- vapply(configs, function(c) paste(c$implementation, c$data_format, c$padding),
+                  character(1))
+  expect_setequal(modes[kernels], expected)
+  expect_setequal(modes[!kernels], expected)
 })
 
 test_that("outputs, weight shapes and parameter counts match tf-keras", {

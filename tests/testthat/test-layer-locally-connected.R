@@ -151,6 +151,73 @@ test_that("float32 layers match the float64 reference to float precision", {
   expect_close(predict(model, x), expected, tolerance = 1e-5)
 })
 
+# The engine computes small per-position products (filters x kernel x
+# channels, e.g. one channel, one filter) with direct loops and larger ones
+# with a GEMM per position: every mode with a shape of each kind. Batch 37
+# fills whole blocks of SIMD lanes and leaves a remainder.
+kernel_modes <- expand.grid(
+  rank = 1:2, padding = c("valid", "same", "causal"),
+  data_format = c("channels_last", "channels_first"), strides = 1:2, use_bias = c(TRUE, FALSE),
+  stringsAsFactors = FALSE
+)
+kernel_modes <- kernel_modes[kernel_modes$rank == 1 | kernel_modes$padding != "causal", ]
+kernel_shapes <- list(direct = list(channels = 1, filters = 1, kernel = 3),
+                      gemm = list(channels = 3, filters = 8, kernel = 3))
+
+
+test_that("the direct kernels and the GEMMs match the reference in every mode", {
+  set.seed(8)
+  for (row in seq_len(nrow(kernel_modes))) {
+    mode <- kernel_modes[row, ]
+    for (kind in names(kernel_shapes)) {
+      shape <- kernel_shapes[[kind]]
+      spatial <- if (mode$rank == 1) 11 else c(7, 6)
+      sample <- if (mode$data_format == "channels_last") c(spatial, shape$channels) else
+        c(shape$channels, spatial)
+      make <- if (mode$rank == 1) layer_locally_connected_1d else layer_locally_connected_2d
+      model <- keras_model_sequential(input_shape = sample, dtype = "float64") %>%
+        make(shape$filters, shape$kernel, strides = mode$strides, padding = mode$padding,
+             data_format = mode$data_format, use_bias = mode$use_bias)
+      expect_identical(lcnn:::.lc_direct_kernels(model$layers[[1]]$state$geometry),
+                       kind == "direct")
+      w <- random_weights(model)
+      set_weights(model, w)
+      x <- random_array(c(37, sample))
+      expected <- ref_lc_impl1(x, w[[1]], if (mode$use_bias) w[[2]],
+                               rep(shape$kernel, mode$rank), rep(mode$strides, mode$rank),
+                               mode$padding, mode$data_format)
+      expect_close(predict(model, x, batch_size = 37), expected)
+    }
+  }
+})
+
+test_that("the direct kernels give the same outputs and gradients for any thread count", {
+  set.seed(9)
+  model <- keras_model_sequential(input_shape = c(3000, 1)) %>%
+    layer_locally_connected_1d(1, 5, activation = "tanh") %>%
+    layer_locally_connected_1d(1, 3, strides = 2, padding = "same") %>%
+    layer_flatten() %>%
+    layer_dense(1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  x <- random_array(c(37, 3000, 1))
+  y <- random_array(c(37, 1))
+  expect_true(all(vapply(model$layers[1:2], function(l) {
+    lcnn:::.lc_direct_kernels(l$state$geometry)
+  }, logical(1))))
+  t <- trainer_for(model, x, y)
+  d <- t$data
+  gradients <- function(threads) {
+    lcnn:::.trainer_gradients(t$trainer, d$x, d$y, d$weights, d$n, c(1, 2), threads)
+  }
+  one <- gradients(1L)
+  predicted <- withr::with_options(list(lcnn.num_threads = 1), predict(model, x))
+  for (threads in 2:3) {
+    expect_identical(gradients(threads), one)
+    expect_identical(withr::with_options(list(lcnn.num_threads = threads), predict(model, x)),
+                     predicted)
+  }
+})
+
 test_that("output shapes and parameter counts follow Keras (the seeds' examples)", {
   model <- keras_model_sequential(input_shape = c(32, 32, 3)) %>%
     layer_locally_connected_2d(filters = 64, kernel_size = c(3, 3))

@@ -1,0 +1,170 @@
+// LocallyConnected backward through both kernels (the direct loops for small
+// per-position products, one GEMM per position otherwise) against the
+// implementation-1 reference gradients; which geometries take the direct
+// path by default; results of the direct kernels independent of threads.
+#include <string>
+#include <vector>
+
+#include "check.hpp"
+#include "locally_connected.hpp"
+#include "locally_connected_direct.hpp"
+#include "reference.hpp"
+
+using namespace lcnn;
+
+namespace {
+
+// Engine outputs and gradients, all as C-order Keras arrays.
+struct Run {
+  std::vector<double> y, dx, dw1, dbias;
+};
+
+template <typename T>
+Run run_layer(const ref::Spec& s, long B, const std::vector<double>& x,
+              const std::vector<double>& w1, const std::vector<double>& bias,
+              const std::vector<double>& g, LocalKernels kernels, int threads) {
+  const LocalGeometry geometry = ref::geometry_of(s);
+  std::vector<T> kernel(static_cast<std::size_t>(geometry.kernel_size()));
+  const std::vector<double> w1_col = ref::c_to_colmajor(w1, s.w1_dims());
+  kernel_from_keras(geometry, 1, w1_col.data(), kernel.data());
+  std::vector<T> b;
+  if (!bias.empty()) {
+    b.resize(static_cast<std::size_t>(geometry.bias_size()));
+    const std::vector<double> bias_col = ref::c_to_colmajor(bias, s.bias_dims());
+    bias_from_keras(geometry, bias_col.data(), b.data());
+  }
+  LocallyConnected<T> layer(geometry, Activation::linear, kernel, b, kernels);
+  ref::Dims xdims{B}, ydims{B};
+  for (long v : s.input_dims()) xdims.push_back(v);
+  for (long v : s.output_dims()) ydims.push_back(v);
+  auto tensor_of = [](const Shape& shape, const std::vector<double>& values) {
+    Tensor<T> t;
+    t.resize(shape);
+    std::copy(values.begin(), values.end(), t.data.begin());
+    return t;
+  };
+  const Tensor<T> in = tensor_of(layer.input_shape().with_batch(B), ref::c_to_colmajor(x, xdims));
+  Tensor<T> out, grad_in;
+  Context ctx;
+  ctx.threads = threads;
+  ctx.record = true;
+  ctx.training = true;
+  layer.forward(in, out, ctx);
+  const Tensor<T> grad_out = tensor_of(out.shape, ref::c_to_colmajor(g, ydims));
+  layer.backward(in, out, grad_out, &grad_in, ctx, false);
+  const auto& params = layer.parameters();
+  std::vector<double> w1_grad(static_cast<std::size_t>(geometry.keras_kernel_shape(1).size()));
+  kernel_to_keras(geometry, 1, params[0].gradient.data(), w1_grad.data());
+  Run r{ref::colmajor_to_c(out.data, ydims), ref::colmajor_to_c(grad_in.data, xdims),
+        ref::colmajor_to_c(w1_grad, s.w1_dims()), {}};
+  if (params.size() > 1) {
+    std::vector<double> bias_grad(static_cast<std::size_t>(geometry.bias_size()));
+    bias_to_keras(geometry, params[1].gradient.data(), bias_grad.data());
+    r.dbias = ref::colmajor_to_c(bias_grad, s.bias_dims());
+  }
+  return r;
+}
+
+const char* name_of(LocalKernels kernels) {
+  return kernels == LocalKernels::direct ? "direct" : "gemm";
+}
+
+// Both kernels against the reference for one geometry, batch and bias choice.
+template <typename T>
+void check_gradients(const ref::Spec& s, long B, bool use_bias, std::mt19937_64& rng) {
+  const auto x = ref::random_vector(rng, B * s.N() * s.C);
+  const auto w1 = ref::random_vector(rng, s.P() * s.KC() * s.F);
+  const auto bias = use_bias ? ref::random_vector(rng, s.P() * s.F) : std::vector<double>{};
+  const auto g = ref::random_vector(rng, B * s.P() * s.F);
+  const ref::Gradients want = ref::backward_impl1(s, x, B, w1, g);
+  const double tol = sizeof(T) == 8 ? 1e-12 : 2e-5;
+  for (LocalKernels kernels : {LocalKernels::direct, LocalKernels::gemm}) {
+    const Run got = run_layer<T>(s, B, x, w1, bias, g, kernels, 1);
+    const std::string what = std::string(sizeof(T) == 8 ? "float64 " : "float32 ") +
+                             name_of(kernels) + " " + s.describe() + " B=" +
+                             std::to_string(B) + (use_bias ? "" : " no bias");
+    CHECK_MSG(ref::max_rel_error(got.y, ref::forward_impl1(s, x, B, w1, bias, "linear")) <= tol,
+              what << " output");
+    CHECK_MSG(ref::max_rel_error(got.dx, want.dx) <= tol, what << " input gradient");
+    CHECK_MSG(ref::max_rel_error(got.dw1, want.dw1) <= tol, what << " kernel gradient");
+    if (use_bias) {
+      CHECK_MSG(ref::max_rel_error(got.dbias, want.dbias) <= tol, what << " bias gradient");
+    } else {
+      CHECK_MSG(got.dbias.empty(), what << " has a bias gradient");
+    }
+  }
+}
+
+ref::Spec spec(ref::Dims n, ref::Dims k, ref::Dims st, const char* padding, bool last, long C,
+               long F) {
+  ref::Spec s;
+  s.n = std::move(n);
+  s.k = std::move(k);
+  s.s = std::move(st);
+  s.padding = padding;
+  s.last = last;
+  s.C = C;
+  s.F = F;
+  return s;
+}
+
+// 1D and 2D, every padding, strides below, at and above the kernel, both
+// data formats, with and without bias; batches below one lane block (32
+// floats, 16 doubles), between and above.
+template <typename T>
+void gradient_sweep() {
+  std::mt19937_64 rng(sizeof(T));
+  long round = 0;
+  for (bool last : {true, false})
+    for (const char* pad : {"valid", "same", "causal"})
+      for (long k : {1, 3, 4})
+        for (long st : {1, 2, 5})
+          for (long C : {1, 2})
+            for (long F : {1, 3}) {
+              const ref::Spec s1 = spec({11}, {k}, {st}, pad, last, C, F);
+              if (s1.ok()) check_gradients<T>(s1, round % 3 == 0 ? 1 : 37, round % 4 != 0, rng);
+              ++round;
+              if (std::string(pad) == "causal") continue;
+              const ref::Spec s2 = spec({6, 5}, {k, k == 4 ? 2 : k}, {st, st == 5 ? 1 : st}, pad,
+                                        last, C, F);
+              if (s2.ok()) check_gradients<T>(s2, round % 3 == 0 ? 70 : 5, round % 4 != 1, rng);
+              ++round;
+            }
+}
+
+}  // namespace
+
+TEST(lc_kernels_gradients_float64) { gradient_sweep<double>(); }
+TEST(lc_kernels_gradients_float32) { gradient_sweep<float>(); }
+
+// The degenerate workloads take the direct path, real GEMM shapes do not.
+TEST(lc_kernels_default_path) {
+  const LocalGeometry w5 = ref::geometry_of(spec({50000}, {5}, {1}, "valid", true, 1, 1));
+  const LocalGeometry w1 = ref::geometry_of(spec({32, 32}, {3, 3}, {1, 1}, "valid", true, 3, 64));
+  const LocalGeometry small = ref::geometry_of(spec({8, 8}, {3, 3}, {1, 1}, "same", false, 2, 3));
+  CHECK(direct_path_fits(w5));
+  CHECK(direct_path_fits(small));
+  CHECK(!direct_path_fits(w1));
+}
+
+// The direct kernels over many blocks of positions and input elements give
+// bitwise the same outputs and gradients for any thread count.
+TEST(lc_kernels_direct_threads_agree_exactly) {
+  std::mt19937_64 rng(17);
+  for (const ref::Spec& s : {spec({3001}, {5}, {1}, "valid", true, 1, 1),
+                             spec({40, 31}, {3, 2}, {2, 1}, "same", false, 2, 3),
+                             spec({900}, {4}, {3}, "causal", true, 3, 2)}) {
+    const long B = 37;
+    const auto x = ref::random_vector(rng, B * s.N() * s.C);
+    const auto w1 = ref::random_vector(rng, s.P() * s.KC() * s.F);
+    const auto bias = ref::random_vector(rng, s.P() * s.F);
+    const auto g = ref::random_vector(rng, B * s.P() * s.F);
+    const Run one = run_layer<float>(s, B, x, w1, bias, g, LocalKernels::direct, 1);
+    for (int threads : {2, 3, 5}) {
+      const Run many = run_layer<float>(s, B, x, w1, bias, g, LocalKernels::direct, threads);
+      CHECK_MSG(many.y == one.y && many.dx == one.dx && many.dw1 == one.dw1 &&
+                    many.dbias == one.dbias,
+                s.describe() << " with " << threads << " threads");
+    }
+  }
+}
