@@ -312,7 +312,8 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
                               const Context& ctx, bool through_logits) {
   const ConvGeometry& g = geometry_;
   const index_t B = input.batch();
-  activation_.gradient(output, grad_output, through_logits, grad_pre_);
+  const Tensor<T>& grad_pre =
+      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_);
   const index_t F = g.filters, Fg = g.group_filters(), KCg = g.taps() * g.group_channels();
   const index_t in_size = g.input_shape().size(), out_size = g.output_shape().size();
   ParameterBlock<T>& kernel = parameters_[0];
@@ -324,7 +325,7 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   kernel_partials_.assign(static_cast<std::size_t>(chunks * kernel_size), T(0));
   bias_partials_.assign(static_cast<std::size_t>(chunks * F), T(0));
   const T* x_chunks = in_chunks(input.data, B, samples, in_size, x_chunks_, ctx.threads);
-  const T* grad_chunks = in_chunks(grad_pre_.data, B, samples, out_size, grad_chunks_, ctx.threads);
+  const T* grad_chunks = in_chunks(grad_pre.data, B, samples, out_size, grad_chunks_, ctx.threads);
   T* dx_chunks = nullptr;
   if (grad_input != nullptr) {
     grad_input->resize(input.shape);
@@ -338,13 +339,13 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
     for (index_t c; items.next(c);) {
       const index_t first = c * samples, n = std::min(samples, B - first);
       const T* x = x_chunks + first * in_size;
-      const T* grad_pre = grad_chunks + first * out_size;
+      const T* chunk_grad = grad_chunks + first * out_size;
       T* dw = kernel_partials_.data() + c * kernel_size;
       const Tiling tiles(g, n, n);
       for (index_t q = 0; q < tiles.blocks(); ++q) {
         const Tile tile = tiles.tile(0, q);
         grad.resize(tile.rows(), F);
-        gather_rows(g, grad_pre, n, tile, grad.data());
+        gather_rows(g, chunk_grad, n, tile, grad.data());
         patch.resize(tile.rows(), g.patch());
         gather_patches(g, x, n, tile, patch.data());
         for (index_t k = 0; k < g.groups; ++k) {

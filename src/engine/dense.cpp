@@ -74,12 +74,13 @@ template <typename T>
 void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
                         const Tensor<T>& grad_output, Tensor<T>* grad_input, const Context& ctx,
                         bool through_logits) {
-  activation_.gradient(output, grad_output, through_logits, grad_pre_);
+  const Tensor<T>& grad_pre =
+      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_);
   const index_t D = input_.dims.back(), F = units_;
   const index_t N = input.shape.size() / D;
   const T* x = input.data.data();
   const T* w = parameters_[0].values.data();
-  ConstMap<T> g(grad_pre_.data.data(), N, F);
+  ConstMap<T> g(grad_pre.data.data(), N, F);
   std::vector<T>& kernel_grad = parameters_[0].gradient;
   kernel_grad.resize(parameters_[0].values.size());
   for_each_block(F, kColumnBlock, ctx.threads, [&](index_t start, index_t cols) {
