@@ -43,7 +43,7 @@ bool takes_logits_of(const LossSpec& loss, Activation output);
 // else predictions. `weights` has one value per sample, or is null.
 template <typename T>
 double loss_and_gradient(const LossSpec& loss, bool logits, const Tensor<T>& input,
-                         const T* target, const T* weights, Tensor<T>& grad);
+                         const T* target, const T* weights, Tensor<T>& grad, int threads);
 
 enum class MetricKind {
   binary_accuracy,

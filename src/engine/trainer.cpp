@@ -9,6 +9,13 @@
 
 namespace lcnn {
 
+namespace {
+
+// Values per parallel block when gathering a batch.
+constexpr index_t kGatherBlockValues = 16384;
+
+}  // namespace
+
 template <typename T>
 Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
     : network_(std::move(network)), spec_(std::move(spec)), optimizer_(spec_.optimizer) {
@@ -29,7 +36,7 @@ Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
 }
 
 template <typename T>
-void Trainer<T>::gather(const DataSet& data, const index_t* rows, index_t count,
+void Trainer<T>::gather(const DataSet& data, const index_t* rows, index_t count, int threads,
                         Batch& batch) const {
   const std::vector<Shape> inputs = network_->input_shapes(), outputs = network_->output_shapes();
   if (data.xs.size() != inputs.size() || data.ys.size() != outputs.size()) {
@@ -40,11 +47,14 @@ void Trainer<T>::gather(const DataSet& data, const index_t* rows, index_t count,
     if (from.size != features * data.n) {
       throw std::invalid_argument("data do not match the network's input and output shapes");
     }
-    for (index_t f = 0; f < features; ++f) {
-      for (index_t i = 0; i < count; ++i) {
-        to.data[f * count + i] = T(from.data[f * data.n + rows[i]]);
+    const index_t block = std::max<index_t>(1, kGatherBlockValues / std::max<index_t>(1, count));
+    for_each_block(features, block, threads, [&](index_t first, index_t length) {
+      for (index_t f = first; f < first + length; ++f) {
+        for (index_t i = 0; i < count; ++i) {
+          to.data[f * count + i] = T(from.data[f * data.n + rows[i]]);
+        }
       }
-    }
+    });
   };
   batch.xs.resize(inputs.size());
   batch.ys.resize(outputs.size());
@@ -121,7 +131,8 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
   const std::vector<const Tensor<T>*> outs = network_->forward(inputs, ctx);
   const T* weights = batch.weights.empty() ? nullptr : batch.weights.data();
   const index_t count = batch.xs.front().batch();
-  std::vector<Tensor<T>> grads(outs.size());
+  std::vector<Tensor<T>>& grads = output_grads_;
+  grads.resize(outs.size());
   std::vector<const Tensor<T>*> grad_ptrs;
   std::vector<bool> fused(outs.size(), false);
   double loss = 0;
@@ -138,7 +149,7 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
     const Tensor<T>& loss_input = fused[o] ? *layer->logits() : *outs[o];
     const double value = loss_and_gradient(out.loss, fused[o] || out.loss.from_logits,
                                            loss_input, batch.ys[o].data.data(), weights,
-                                           grads[o]);
+                                           grads[o], ctx.threads);
     if (out.weight != 1) {
       for (T& g : grads[o].data) g *= T(out.weight);
     }
@@ -175,7 +186,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
       // Not around progress(), which runs R code.
       const FlushDenormals flush;
       const index_t count = std::min(batch_size, n - start);
-      gather(data, order.data() + start, count, batch);
+      gather(data, order.data() + start, count, ctx.threads, batch);
       Context step = ctx;
       step.training = true;
       step.record = true;
@@ -202,7 +213,7 @@ Scores Trainer<T>::evaluate(const DataSet& data, index_t batch_size, const Conte
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   for (index_t start = 0; start < data.n; start += batch_size) {
     const index_t count = std::min(batch_size, data.n - start);
-    gather(data, rows.data() + start, count, batch);
+    gather(data, rows.data() + start, count, ctx.threads, batch);
     Context step = ctx;
     step.training = false;
     step.record = true;
@@ -218,7 +229,7 @@ std::vector<std::vector<double>> Trainer<T>::gradients(const DataSet& data, std:
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   Batch batch;
-  gather(data, rows.data(), data.n, batch);
+  gather(data, rows.data(), data.n, ctx.threads, batch);
   Totals totals = new_totals();
   Context step = ctx;
   step.training = true;

@@ -120,7 +120,9 @@ class Trainer : public TrainerBase {
   };
   Totals new_totals() const;
   Scores scores_of(const Totals& totals) const;
-  void gather(const DataSet& data, const index_t* rows, index_t count, Batch& batch) const;
+  // Copies the samples `rows` of the data into the batch's tensors.
+  void gather(const DataSet& data, const index_t* rows, index_t count, int threads,
+              Batch& batch) const;
   // Forward and loss on one batch, and with ctx.training backward; adds
   // the batch's losses and metrics to the running sums.
   void forward_backward(Batch& batch, const Context& ctx, Totals& totals);
@@ -134,6 +136,9 @@ class Trainer : public TrainerBase {
   TrainingSpec spec_;
   Optimizer<T> optimizer_;
   std::vector<ParameterBlock<T>*> blocks_;
+  // The loss gradients of the outputs, kept between batches so that their
+  // memory is not allocated (and its pages faulted in) for every batch.
+  std::vector<Tensor<T>> output_grads_;
 };
 
 }  // namespace lcnn
