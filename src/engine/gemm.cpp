@@ -60,6 +60,17 @@ GemmKernel<double> kernel_of<double>(const GemmKernels& table) {
   return table.double_precision;
 }
 
+template <typename T>
+ColumnKernel<T> column_kernel_of(const GemmKernels& table);
+template <>
+ColumnKernel<float> column_kernel_of<float>(const GemmKernels& table) {
+  return table.columns_single;
+}
+template <>
+ColumnKernel<double> column_kernel_of<double>(const GemmKernels& table) {
+  return table.columns_double;
+}
+
 }  // namespace
 
 template <typename T>
@@ -74,6 +85,20 @@ template void gemm<float>(Op, Op, index_t, index_t, index_t, const float*, index
                           const float*, index_t, float*, index_t, bool);
 template void gemm<double>(Op, Op, index_t, index_t, index_t, const double*, index_t,
                            const double*, index_t, double*, index_t, bool);
+
+template <typename T>
+void column_product(index_t m, index_t n, index_t k, const T* const* a, const T* s, index_t s_l,
+                    index_t s_j, T* const* c, const T* init, bool accumulate) {
+  if (m == 0 || n == 0) return;
+  column_kernel_of<T>(*selected().load(std::memory_order_relaxed))(m, n, k, a, s, s_l, s_j, c,
+                                                                   init, accumulate);
+}
+
+template void column_product<float>(index_t, index_t, index_t, const float* const*, const float*,
+                                    index_t, index_t, float* const*, const float*, bool);
+template void column_product<double>(index_t, index_t, index_t, const double* const*,
+                                     const double*, index_t, index_t, double* const*,
+                                     const double*, bool);
 
 std::vector<std::string> available_cpu_kernels() {
   std::vector<std::string> names;

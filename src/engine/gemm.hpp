@@ -21,6 +21,19 @@ template <typename T>
 void gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, const T* a, index_t lda,
           const T* b, index_t ldb, T* c, index_t ldc, bool accumulate);
 
+// A product whose operands are addressed column by column, for locally
+// connected layers: for each j < n with c[j] not null,
+//   c[j][0..m) = base_j + sum over l < k of a[l][0..m) * s[l * s_l + j * s_j]
+// where base_j is c[j] itself when `accumulate`, else init[j] (zero when
+// init is null). A null a[l] is a zero column. A position's patch columns
+// can thus be read straight from the input tensor (null for padding) and
+// its input gradient added straight into the input's columns, and the
+// right-hand operand (the position's weights) streams through unpacked,
+// each value read once and used for m rows.
+template <typename T>
+void column_product(index_t m, index_t n, index_t k, const T* const* a, const T* s, index_t s_l,
+                    index_t s_j, T* const* c, const T* init, bool accumulate);
+
 // The kernel sets this build and this CPU can run, narrowest first
 // ("baseline", then "avx2", "avx512").
 std::vector<std::string> available_cpu_kernels();

@@ -10,10 +10,16 @@ template <typename T>
 using GemmKernel = void (*)(Op, Op, index_t, index_t, index_t, const T*, index_t, const T*,
                             index_t, T*, index_t, bool);
 
+template <typename T>
+using ColumnKernel = void (*)(index_t, index_t, index_t, const T* const*, const T*, index_t,
+                              index_t, T* const*, const T*, bool);
+
 struct GemmKernels {
   const char* name;
   GemmKernel<float> single;
   GemmKernel<double> double_precision;
+  ColumnKernel<float> columns_single;
+  ColumnKernel<double> columns_double;
 };
 
 namespace kernels_baseline {

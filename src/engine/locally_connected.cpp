@@ -10,7 +10,15 @@
 #include "parallel.hpp"
 
 namespace lcnn {
+namespace {
 
+// Below this many tiles of positions, backward() processes positions one
+// by one: two threads would otherwise wait on each other (see there).
+constexpr index_t kMinTiles = 16;
+
+index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+
+}  // namespace
 
 template <typename T>
 LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation activation,
@@ -34,8 +42,9 @@ LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation 
 }
 
 template <typename T>
-void LocallyConnected<T>::gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st,
-                                       T* patch) const {
+template <typename Pointer>
+void LocallyConnected<T>::patch_columns(Pointer x, index_t B, index_t p, const TensorStrides& st,
+                                        Pointer* columns) const {
   const LocalGeometry& g = geometry_;
   const index_t r = p / g.cols.output, c = p % g.cols.output;
   const index_t k1 = g.cols.kernel, C = g.channels;
@@ -45,22 +54,32 @@ void LocallyConnected<T>::gather_patch(const T* x, index_t B, index_t p, const T
       const index_t ic = g.cols.first(c) + j;
       const bool inside = ir >= 0 && ir < g.rows.input && ic >= 0 && ic < g.cols.input;
       for (index_t ci = 0; ci < C; ++ci) {
-        T* column = patch + B * ((i * k1 + j) * C + ci);
-        if (inside) {
-          const T* src = x + B * (ir * st.in_row + ic * st.in_col + ci * st.in_channel);
-          std::copy(src, src + B, column);
-        } else {
-          std::fill(column, column + B, T(0));
-        }
+        columns[(i * k1 + j) * C + ci] =
+            inside ? x + B * (ir * st.in_row + ic * st.in_col + ci * st.in_channel) : nullptr;
       }
     }
   }
 }
 
-// For each output position p (in parallel): gather the patches of every
-// sample into a B x (K*C) buffer (each column B contiguous samples), then one
-// GEMM with the position's (K*C) x F block writes the B x F outputs straight
-// into the output tensor. No batch-wide patch tensor.
+template <typename T>
+void LocallyConnected<T>::gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st,
+                                       std::vector<const T*>& columns, T* patch) const {
+  patch_columns(x, B, p, st, columns.data());
+  for (std::size_t l = 0; l < columns.size(); ++l) {
+    T* column = patch + B * static_cast<index_t>(l);
+    if (columns[l] == nullptr) {
+      std::fill(column, column + B, T(0));
+    } else {
+      std::copy(columns[l], columns[l] + B, column);
+    }
+  }
+}
+
+// For each output position p (in parallel): one column product (gemm.hpp)
+// reads the position's patch columns straight from the input (no copy, no
+// zero columns for padding), starts from the bias, streams the position's
+// (K*C) x F weight block once and writes the B x F outputs straight into the
+// output tensor. No batch-wide patch tensor.
 template <typename T>
 void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
   const LocalGeometry& g = geometry_;
@@ -83,29 +102,58 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
   }
 
   parallel_region(g.positions(), ctx.threads, [&](WorkItems& items) {
-    Matrix<T> patch(B, KC);
+    std::vector<const T*> patch(KC);
+    std::vector<T*> out(F);
     for (index_t p; items.next(p);) {
-      gather_patch(input.data.data(), B, p, st, patch.data());
+      patch_columns(input.data.data(), B, p, st, patch.data());
       const index_t r = p / OC, c = p % OC;
       T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
-      gemm(Op::none, Op::none, B, F, KC, patch.data(), B, kernel + p * F * KC, KC, out_data,
-           B * st.out_filter, false);
-      if (bias != nullptr) {
-        StridedMap<T> out(out_data, B, F, Eigen::OuterStride<>(B * st.out_filter));
-        out.rowwise() += ConstRowMap<T>(bias + p * F, F);
-      }
+      for (index_t f = 0; f < F; ++f) out[f] = out_data + f * B * st.out_filter;
+      column_product<T>(B, F, KC, patch.data(), kernel + p * F * KC, 1, KC, out.data(),
+                        bias != nullptr ? bias + p * F : nullptr, false);
     }
   });
   activation_.apply(output, ctx.record, ctx.threads);
 }
 
+// Position (r, c)'s weight and bias gradients, and its terms of the input
+// gradient.
+template <typename T>
+void LocallyConnected<T>::backward_position(const Tensor<T>& input, const Tensor<T>& grad_pre,
+                                            Tensor<T>* grad_input, index_t r, index_t c,
+                                            T* patch,
+                                            std::vector<const T*>& patch_sources,
+                                            std::vector<const T*>& grad_columns,
+                                            std::vector<T*>& grad_input_columns) {
+  const LocalGeometry& g = geometry_;
+  const TensorStrides st = g.strides();
+  const index_t B = input.batch(), OR = g.rows.output, F = g.filters, KC = g.patch();
+  const index_t p = r * g.cols.output + c;
+  const T* grad_data = grad_pre.data.data() + B * st.out_position * (r + OR * c);
+  const index_t grad_stride = B * st.out_filter;
+  ParameterBlock<T>& kernel = parameters_[0];
+  gather_patch(input.data.data(), B, p, st, patch_sources, patch);
+  gemm(Op::transpose, Op::none, KC, F, B, patch, B, grad_data, grad_stride,
+       kernel.gradient.data() + p * F * KC, KC, false);
+  if (parameters_.size() > 1) {
+    ConstStridedMap<T> grad(grad_data, B, F, Eigen::OuterStride<>(grad_stride));
+    RowMap<T>(parameters_[1].gradient.data() + p * F, F) = grad.colwise().sum();
+  }
+  if (grad_input == nullptr) return;
+  for (index_t f = 0; f < F; ++f) grad_columns[f] = grad_data + f * grad_stride;
+  patch_columns(grad_input->data.data(), B, p, st, grad_input_columns.data());
+  column_product<T>(B, KC, F, grad_columns.data(), kernel.values.data() + p * F * KC, KC, 1,
+                    grad_input_columns.data(), nullptr, true);
+}
+
 // Per position p: dW_p = X_p' G_p (zero at unconnected taps, whose patch
-// columns are zero), db_p = column sums of G_p, and the input
-// gradient G_p W_p' added back onto p's window. Windows of positions whose
-// rows differ by at least ceil(k0 / s0) (or columns by ceil(k1 / s1)) do not
-// overlap, so positions are processed in that many colour classes, one after
-// another, each in parallel: no two threads add to the same input, and every
-// input receives its terms in the same order whatever the thread count.
+// columns are zero), db_p = column sums of G_p, and the input gradient
+// G_p W_p' added straight onto p's window by a column product. Windows of
+// positions whose rows differ by at least ceil(k0 / s0) (or columns by
+// ceil(k1 / s1)) do not overlap, so positions go in tiles and colour
+// classes (see below); the classes run one after another, each in
+// parallel: no two threads add to the same input, and every input receives
+// its terms in the same order whatever the thread count.
 template <typename T>
 void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
                                    const Tensor<T>& grad_output, Tensor<T>* grad_input,
@@ -114,18 +162,17 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   const index_t B = input.batch();
   const Tensor<T>& grad_pre =
       activation_.pre_gradient(output, grad_output, through_logits, grad_pre_);
-  const TensorStrides st = g.strides();
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
-  const index_t k1 = g.cols.kernel, C = g.channels;
 
   ParameterBlock<T>& kernel = parameters_[0];
-  kernel.gradient.assign(kernel.values.size(), T(0));
   T* bias_grad = nullptr;
   if (parameters_.size() > 1) {
-    parameters_[1].gradient.assign(parameters_[1].values.size(), T(0));
+    parameters_[1].gradient.resize(parameters_[1].values.size());
     bias_grad = parameters_[1].gradient.data();
   }
   if (direct_) {
+    kernel.gradient.assign(kernel.values.size(), T(0));
+    if (bias_grad != nullptr) std::fill_n(bias_grad, parameters_[1].values.size(), T(0));
     direct_parameter_gradients(g, B, input.data.data(), grad_pre.data.data(),
                                kernel.gradient.data(), bias_grad, ctx.threads);
     if (grad_input == nullptr) return;
@@ -134,50 +181,47 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
                           grad_input->data.data(), ctx.threads);
     return;
   }
+  // Every position's block of both gradients is written below.
+  kernel.gradient.resize(kernel.values.size());
   if (grad_input != nullptr) {
     grad_input->resize(input.shape);
     std::fill(grad_input->data.begin(), grad_input->data.end(), T(0));
   }
+  // Positions `reach` apart along an axis never share an input. Tiles of
+  // positions, each processed in order by one thread, span `reach` along
+  // each axis (neighbours share most of their window, so the input and its
+  // gradient stay in cache), or one position where that would leave fewer
+  // than kMinTiles tiles to share out. With an input gradient, tiles go in
+  // colour classes along each axis such that tiles of one class lie at least
+  // `reach` positions apart.
+  const index_t row_reach = (g.rows.kernel + g.rows.stride - 1) / g.rows.stride;
+  const index_t col_reach = (g.cols.kernel + g.cols.stride - 1) / g.cols.stride;
+  const bool span_reach = ceil_div(OR, row_reach) * ceil_div(OC, col_reach) >= kMinTiles;
+  const index_t tile_rows = span_reach ? std::min(OR, row_reach) : 1;
+  const index_t tile_cols = span_reach ? std::min(OC, col_reach) : 1;
+  const index_t tiles_down = ceil_div(OR, tile_rows), tiles_across = ceil_div(OC, tile_cols);
   const index_t row_colours =
-      grad_input ? std::min(OR, (g.rows.kernel + g.rows.stride - 1) / g.rows.stride) : 1;
+      grad_input ? std::min(tiles_down, 1 + ceil_div(row_reach - 1, tile_rows)) : 1;
   const index_t col_colours =
-      grad_input ? std::min(OC, (g.cols.kernel + g.cols.stride - 1) / g.cols.stride) : 1;
+      grad_input ? std::min(tiles_across, 1 + ceil_div(col_reach - 1, tile_cols)) : 1;
 
   const int workers = workers_for(g.positions(), ctx.threads);
-  std::vector<Matrix<T>> patches(workers, Matrix<T>(B, KC)), patch_grads(workers, Matrix<T>(B, KC));
+  std::vector<std::vector<T>> patches(workers, std::vector<T>(B * KC));
   for (index_t colour = 0; colour < row_colours * col_colours; ++colour) {
-    const index_t r0 = colour / col_colours, c0 = colour % col_colours;
-    const index_t rows = (OR - r0 + row_colours - 1) / row_colours;
-    const index_t cols = (OC - c0 + col_colours - 1) / col_colours;
+    const index_t t0 = colour / col_colours, u0 = colour % col_colours;
+    const index_t rows = ceil_div(tiles_down - t0, row_colours);
+    const index_t cols = ceil_div(tiles_across - u0, col_colours);
     parallel_region(rows * cols, ctx.threads, [&](WorkItems& items) {
-      Matrix<T>& patch = patches[items.worker()];
-      Matrix<T>& patch_grad = patch_grads[items.worker()];
+      T* patch = patches[items.worker()].data();
+      std::vector<const T*> patch_sources(KC), grad_columns(F);
+      std::vector<T*> grad_input_columns(KC);
       for (index_t q; items.next(q);) {
-        const index_t r = r0 + (q / cols) * row_colours, c = c0 + (q % cols) * col_colours;
-        const index_t p = r * OC + c;
-        const T* grad_data = grad_pre.data.data() + B * st.out_position * (r + OR * c);
-        const index_t grad_stride = B * st.out_filter;
-        ConstStridedMap<T> grad(grad_data, B, F, Eigen::OuterStride<>(grad_stride));
-        gather_patch(input.data.data(), B, p, st, patch.data());
-        gemm(Op::transpose, Op::none, KC, F, B, patch.data(), B, grad_data, grad_stride,
-             kernel.gradient.data() + p * F * KC, KC, false);
-        if (bias_grad != nullptr) {
-          RowMap<T>(bias_grad + p * F, F) =
-              grad.colwise().sum();
-        }
-        if (grad_input == nullptr) continue;
-        gemm(Op::none, Op::transpose, B, KC, F, grad_data, grad_stride,
-             kernel.values.data() + p * F * KC, KC, patch_grad.data(), B, false);
-        for (index_t i = g.rows.tap_begin(r); i < g.rows.tap_end(r); ++i) {
-          const index_t ir = g.rows.first(r) + i;
-          for (index_t j = g.cols.tap_begin(c); j < g.cols.tap_end(c); ++j) {
-            const index_t ic = g.cols.first(c) + j;
-            for (index_t ci = 0; ci < C; ++ci) {
-              T* dst = grad_input->data.data() +
-                       B * (ir * st.in_row + ic * st.in_col + ci * st.in_channel);
-              const T* src = patch_grad.data() + B * ((i * k1 + j) * C + ci);
-              for (index_t b = 0; b < B; ++b) dst[b] += src[b];
-            }
+        const index_t tile_r = (t0 + (q / cols) * row_colours) * tile_rows;
+        const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;
+        for (index_t r = tile_r; r < std::min(OR, tile_r + tile_rows); ++r) {
+          for (index_t c = tile_c; c < std::min(OC, tile_c + tile_cols); ++c) {
+            backward_position(input, grad_pre, grad_input, r, c, patch, patch_sources,
+                              grad_columns, grad_input_columns);
           }
         }
       }

@@ -32,9 +32,23 @@ class LocallyConnected : public Layer<T> {
   const Tensor<T>* logits() const override { return activation_.logits(); }
 
  private:
-  // Gathers position p's patches of all B samples into a B x (K*C) matrix,
-  // zero where a tap falls outside the input.
-  void gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st, T* patch) const;
+  // Points columns[l] at column l of position p's B x (K*C) patch matrix
+  // within x (the input or its gradient): the B values of one input
+  // feature; null where the tap falls outside the input.
+  template <typename Pointer>
+  void patch_columns(Pointer x, index_t B, index_t p, const TensorStrides& st,
+                     Pointer* columns) const;
+  // Copies position p's patch matrix into `patch` (zero where a tap falls
+  // outside the input), with `columns` as room for its column pointers.
+  void gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st,
+                    std::vector<const T*>& columns, T* patch) const;
+
+  // Position (r, c)'s share of backward(), with the calling thread's
+  // scratch: room for its patch matrix and column pointers.
+  void backward_position(const Tensor<T>& input, const Tensor<T>& grad_pre, Tensor<T>* grad_input,
+                         index_t r, index_t c, T* patch,
+                         std::vector<const T*>& patch_sources, std::vector<const T*>& grad_columns,
+                         std::vector<T*>& grad_input_columns);
 
   LocalGeometry geometry_;
   bool direct_;  // runs the direct kernels rather than GEMMs

@@ -218,6 +218,38 @@ test_that("the direct kernels give the same outputs and gradients for any thread
   }
 })
 
+test_that("the product kernels give the same outputs and gradients for any thread count", {
+  set.seed(10)
+  # The second layer has 16 tiles of 3 x 3 positions in its backward pass,
+  # the third too few (12) for tiles, so it takes positions one by one;
+  # both pass an input gradient back, and 37 samples leave rows outside
+  # whole vectors.
+  model <- keras_model_sequential(input_shape = c(13, 12, 3)) %>%
+    layer_locally_connected_2d(8, 2, activation = "tanh") %>%
+    layer_locally_connected_2d(9, 3, padding = "same", activation = "relu") %>%
+    layer_locally_connected_2d(5, 3) %>%
+    layer_flatten() %>%
+    layer_dense(1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  x <- random_array(c(37, 13, 12, 3))
+  y <- random_array(c(37, 1))
+  expect_false(any(vapply(model$layers[1:3], function(l) {
+    lcnn:::.lc_direct_kernels(l$state$geometry)
+  }, logical(1))))
+  t <- trainer_for(model, x, y)
+  d <- t$data
+  gradients <- function(threads) {
+    lcnn:::.trainer_gradients(t$trainer, d$x, d$y, d$weights, d$n, c(1, 2), threads)
+  }
+  one <- gradients(1L)
+  predicted <- withr::with_options(list(lcnn.num_threads = 1), predict(model, x))
+  for (threads in 2:3) {
+    expect_identical(gradients(threads), one)
+    expect_identical(withr::with_options(list(lcnn.num_threads = threads), predict(model, x)),
+                     predicted)
+  }
+})
+
 test_that("output shapes and parameter counts follow Keras (the seeds' examples)", {
   model <- keras_model_sequential(input_shape = c(32, 32, 3)) %>%
     layer_locally_connected_2d(filters = 64, kernel_size = c(3, 3))
