@@ -184,6 +184,12 @@ void Network<T>::backward(const std::vector<const Tensor<T>*>& inputs,
   }
   std::fill(has_grad_.begin(), has_grad_.end(), false);
   std::vector<bool> logits(n_nodes, false);
+  // dLoss/dOutput of each node: its own tensor in grads_, or the caller's
+  // gradient itself when that is all there is to it (the value is used
+  // only as this output, and no activity penalty adds to it), which saves
+  // copying an output-sized tensor every batch.
+  std::vector<const Tensor<T>*> node_grad(n_nodes);
+  for (std::size_t k = 0; k < n_nodes; ++k) node_grad[k] = &grads_[k];
   for (std::size_t o = 0; o < graph_.outputs.size(); ++o) {
     const std::size_t v = graph_.outputs[o];
     if (output_grads[o] == nullptr || v < n_in) continue;
@@ -191,11 +197,18 @@ void Network<T>::backward(const std::vector<const Tensor<T>*>& inputs,
       throw std::invalid_argument("output " + std::to_string(o + 1) +
                                   " feeds other nodes and cannot take its logits' gradient");
     }
-    Tensor<T> copy = *output_grads[o];
-    bool has = has_grad_[v - n_in];
-    accumulate(grads_[v - n_in], has, copy);
-    has_grad_[v - n_in] = has;
-    logits[v - n_in] = through_logits[o];
+    const std::size_t k = v - n_in, layer = graph_.nodes[k].layer;
+    const bool penalized = layer < activity.size() && activity[layer].active();
+    if (consumers_[v] == 1 && !penalized) {
+      node_grad[k] = output_grads[o];
+      has_grad_[k] = true;
+    } else {
+      Tensor<T> copy = *output_grads[o];
+      bool has = has_grad_[k];
+      accumulate(grads_[k], has, copy);
+      has_grad_[k] = has;
+    }
+    logits[k] = through_logits[o];
   }
   std::vector<const Tensor<T>*> node_inputs;
   std::vector<Tensor<T>*> node_grads;
@@ -218,7 +231,7 @@ void Network<T>::backward(const std::vector<const Tensor<T>*>& inputs,
       node_inputs.push_back(v < n_in ? inputs[v] : &values_[v - n_in]);
       node_grads.push_back(v < n_in ? nullptr : &input_grads_[k][i]);
     }
-    node_layers_[k]->backward_inputs(node_inputs, values_[k], grads_[k], node_grads, ctx,
+    node_layers_[k]->backward_inputs(node_inputs, values_[k], *node_grad[k], node_grads, ctx,
                                      logits[k]);
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       const std::size_t v = node.inputs[i];

@@ -147,20 +147,23 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
     fused[o] = layer != nullptr && network_->fusable(o) && !penalized &&
                takes_logits_of(out.loss, layer->activation());
     const Tensor<T>& loss_input = fused[o] ? *layer->logits() : *outs[o];
-    const double value = loss_and_gradient(out.loss, fused[o] || out.loss.from_logits,
-                                           loss_input, batch.ys[o].data.data(), weights,
-                                           grads[o], ctx.threads);
-    if (out.weight != 1) {
-      for (T& g : grads[o].data) g *= T(out.weight);
-    }
-    loss += out.weight * value;
-    totals.output_losses[o] += value * count;
     for (MetricKind m : out.metrics) {
       accumulate_metric(m, *outs[o], batch.ys[o].data.data(), weights, totals.metrics[metric],
                         totals.counts[metric]);
       ++metric;
     }
-    grad_ptrs.push_back(&grads[o]);
+    // Dense targets are not needed after the loss: their gradient takes
+    // their place, which saves an output-sized tensor.
+    Tensor<T>& grad = is_sparse(out.loss) ? grads[o] : batch.ys[o];
+    const double value = loss_and_gradient(out.loss, fused[o] || out.loss.from_logits,
+                                           loss_input, batch.ys[o].data.data(), weights, grad,
+                                           ctx.threads);
+    if (out.weight != 1) {
+      for (T& g : grad.data) g *= T(out.weight);
+    }
+    loss += out.weight * value;
+    totals.output_losses[o] += value * count;
+    grad_ptrs.push_back(&grad);
   }
   if (ctx.training) network_->backward(inputs, grad_ptrs, fused, ctx, spec_.activity);
   loss += network_->activity_penalty(spec_.activity) + penalty(ctx.training);
