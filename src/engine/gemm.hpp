@@ -21,18 +21,25 @@ template <typename T>
 void gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, const T* a, index_t lda,
           const T* b, index_t ldb, T* c, index_t ldc, bool accumulate);
 
-// A product whose operands are addressed column by column, for locally
-// connected layers: for each j < n with c[j] not null,
-//   c[j][0..m) = base_j + sum over l < k of a[l][0..m) * s[l * s_l + j * s_j]
+// How a matrix is given by pointers: one per column (each to that column's
+// contiguous values) or one per row.
+enum class PointerTo { columns, rows };
+
+// A product whose operands are addressed column by column (or row by row),
+// for locally connected layers: for each j < n with c[j] not null,
+//   c[j][0..m) = base_j + sum over l < k of a(0..m, l) * s[l * s_l + j * s_j]
 // where base_j is c[j] itself when `accumulate`, else init[j] (zero when
-// init is null). A null a[l] is a zero column. A position's patch columns
-// can thus be read straight from the input tensor (null for padding) and
-// its input gradient added straight into the input's columns, and the
-// right-hand operand (the position's weights) streams through unpacked,
-// each value read once and used for m rows.
+// init is null). `a` (m x k) comes as k column pointers (a(i, l) = a[l][i])
+// or m row pointers (a(i, l) = a[i][l]); a null pointer is a zero column or
+// row. A position's patch columns can thus be read straight from the input
+// tensor (null for padding), its input gradient added straight into the
+// input's columns, its patch rows (one per sample) multiplied without a
+// transposed copy, and the right-hand operand (the position's weights or
+// output gradient) streams through unpacked, each value read once.
 template <typename T>
-void column_product(index_t m, index_t n, index_t k, const T* const* a, const T* s, index_t s_l,
-                    index_t s_j, T* const* c, const T* init, bool accumulate);
+void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
+                    const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
+                    bool accumulate);
 
 // The kernel sets this build and this CPU can run, narrowest first
 // ("baseline", then "avx2", "avx512").

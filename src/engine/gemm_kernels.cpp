@@ -106,17 +106,33 @@ inline void store(T* p, const Vector<T>& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// One block of the sum: result rows [row_begin, row_end) from `a` columns
-// [0, count), whose rows are the result's less a_shift (a block copied into
-// a buffer starts at its first row), against `s` from the block's first
-// column on.
+// One block of the sum: `a` columns [0, count), whose rows are the
+// result's less a_shift (a block copied into a buffer starts at its first
+// row), against `s` from the block's first column on. The result has `rows`
+// rows; a vector reaching past them is loaded and stored in part.
 template <typename T>
 struct ColumnBlock {
   const T* const* a;
   const T* s;
-  index_t count, a_shift, s_l, s_j;
+  index_t count, a_shift, s_l, s_j, rows;
   bool from_c;  // the base is the result's current value (else init or 0)
 };
+
+template <typename T>
+inline Vector<T> load_rows(const T* column, index_t first, index_t rows) {
+  if (first + Lanes<T>::count <= rows) return load(column + first);
+  Vector<T> v{};
+  std::memcpy(&v, column + first, static_cast<std::size_t>(rows - first) * sizeof(T));
+  return v;
+}
+template <typename T>
+inline void store_rows(T* column, index_t first, index_t rows, const Vector<T>& v) {
+  if (first + Lanes<T>::count <= rows) {
+    store(column + first, v);
+  } else {
+    std::memcpy(column + first, &v, static_cast<std::size_t>(rows - first) * sizeof(T));
+  }
+}
 
 // Rows [row, row + R vectors) of result columns [j0, j0 + J), adding the
 // block's columns.
@@ -130,9 +146,9 @@ void column_tile(const ColumnBlock<T>& block, index_t row, index_t j0, T* const*
     const T* column = c[j0 + j];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      acc[r][j] = block.from_c
-                      ? (column != nullptr ? load(column + row + r * lanes) : Vector<T>{})
-                      : Vector<T>{} + (init != nullptr ? init[j0 + j] : T(0));
+      acc[r][j] = block.from_c ? (column != nullptr ? load_rows(column, row + r * lanes, block.rows)
+                                                    : Vector<T>{})
+                               : Vector<T>{} + (init != nullptr ? init[j0 + j] : T(0));
     }
   }
   const T* weights = block.s + j0 * block.s_j;
@@ -156,7 +172,7 @@ void column_tile(const ColumnBlock<T>& block, index_t row, index_t j0, T* const*
     T* column = c[j0 + j];
     if (column == nullptr) continue;
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) store(column + row + r * lanes, acc[r][j]);
+    for (int r = 0; r < R; ++r) store_rows(column, row + r * lanes, block.rows, acc[r][j]);
   }
 }
 
@@ -202,21 +218,49 @@ void column_rows(index_t row_begin, index_t row_end, index_t n, index_t k, const
   }
 }
 
+// Copies rows [r0, r1) of `a`'s columns [l0, l0 + count) into `buffer`,
+// column after column, zero past row m; points `copied` at the columns
+// (null for a zero column given by column).
+template <typename T>
+void copy_block(index_t m, const T* const* a, PointerTo a_points_to, index_t r0, index_t r1,
+                index_t l0, index_t count, T* buffer, std::vector<const T*>& copied) {
+  const index_t height = r1 - r0, inside = std::min(m, r1) - r0;
+  if (a_points_to == PointerTo::columns) {
+    for (index_t l = 0; l < count; ++l) {
+      const T* source = a[l0 + l];
+      T* column = buffer + l * height;
+      copied[l] = source == nullptr ? nullptr : column;
+      if (source == nullptr) continue;
+      std::copy(source + r0, source + r0 + inside, column);
+      std::fill(column + inside, column + height, T(0));
+    }
+    return;
+  }
+  for (index_t l = 0; l < count; ++l) copied[l] = buffer + l * height;
+  for (index_t i = 0; i < height; ++i) {
+    const T* source = i < inside ? a[r0 + i] : nullptr;
+    for (index_t l = 0; l < count; ++l) buffer[l * height + i] = source ? source[l0 + l] : T(0);
+  }
+}
+
 // Blocks of rows x columns of `a` of at most kBlockBytes: all of k for each
 // block of rows when that fits (each result value is then written once),
 // else one tile of rows and as many columns as fit. When several column
-// tiles of the result pass over a block, it is first copied into a
-// contiguous buffer: its columns may lie anywhere (a locally connected
-// patch spans the input's channel planes), and loads from scattered lines
-// and pages would run at half the speed of the multiply-adds.
+// tiles of the result pass over a block, or `a` comes by rows, the block is
+// first copied into a contiguous buffer, its columns padded with zeros to
+// whole vectors: a's columns may lie anywhere (a locally connected patch
+// spans the input's channel planes), and loads from scattered lines and
+// pages would run at half the speed of the multiply-adds. Without a copy,
+// rows past the last whole vector are summed one by one.
 template <typename T>
-void column_product(index_t m, index_t n, index_t k, const T* const* a, const T* s, index_t s_l,
-                    index_t s_j, T* const* c, const T* init, bool accumulate) {
+void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
+                    const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
+                    bool accumulate) {
   constexpr index_t lanes = Lanes<T>::count, tile_rows = kTileVectors * lanes;
   constexpr index_t budget = kBlockBytes / index_t(sizeof(T));
   alignas(64) T buffer[budget];
-  const index_t vector_rows = m / lanes * lanes;
-  const bool copy = n > kTileColumns;
+  const bool copy = n > kTileColumns || a_points_to == PointerTo::rows;
+  const index_t vector_rows = copy ? (m + lanes - 1) / lanes * lanes : m / lanes * lanes;
   const index_t block_rows =
       std::max(tile_rows, budget / std::max<index_t>(k, 1) / tile_rows * tile_rows);
   std::vector<const T*> copied(copy ? std::min(k, budget / lanes) : 0);
@@ -225,13 +269,9 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, const T*
     const index_t block_columns = std::max<index_t>(1, budget / (r1 - r0));
     for (index_t l0 = 0; l0 < k || l0 == 0; l0 += block_columns) {
       const index_t count = std::min(k, l0 + block_columns) - l0;
-      ColumnBlock<T> block{a + l0, s + l0 * s_l, count, 0, s_l, s_j, accumulate || l0 > 0};
+      ColumnBlock<T> block{a + l0, s + l0 * s_l, count, 0, s_l, s_j, m, accumulate || l0 > 0};
       if (copy) {
-        for (index_t l = 0; l < count; ++l) {
-          T* column = buffer + l * (r1 - r0);
-          copied[l] = a[l0 + l] == nullptr ? nullptr : column;
-          if (a[l0 + l] != nullptr) std::copy(a[l0 + l] + r0, a[l0 + l] + r1, column);
-        }
+        copy_block(m, a, a_points_to, r0, r1, l0, count, buffer, copied);
         block.a = copied.data();
         block.a_shift = r0;
       }
@@ -244,7 +284,7 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, const T*
       }
     }
   }
-  column_rows(vector_rows, m, n, k, a, s, s_l, s_j, c, init, accumulate);
+  if (!copy) column_rows(vector_rows, m, n, k, a, s, s_l, s_j, c, init, accumulate);
 }
 
 }  // namespace

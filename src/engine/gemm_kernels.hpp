@@ -11,8 +11,8 @@ using GemmKernel = void (*)(Op, Op, index_t, index_t, index_t, const T*, index_t
                             index_t, T*, index_t, bool);
 
 template <typename T>
-using ColumnKernel = void (*)(index_t, index_t, index_t, const T* const*, const T*, index_t,
-                              index_t, T* const*, const T*, bool);
+using ColumnKernel = void (*)(index_t, index_t, index_t, const T* const*, PointerTo, const T*,
+                              index_t, index_t, T* const*, const T*, bool);
 
 struct GemmKernels {
   const char* name;

@@ -16,6 +16,10 @@ namespace {
 // by one: two threads would otherwise wait on each other (see there).
 constexpr index_t kMinTiles = 16;
 
+// From this many filters on, a position's weight gradient is a column
+// product over its patch rows rather than a GEMM over a copy of its patch.
+constexpr index_t kRowProductFilters = 64;
+
 index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
 }  // namespace
@@ -61,20 +65,6 @@ void LocallyConnected<T>::patch_columns(Pointer x, index_t B, index_t p, const T
   }
 }
 
-template <typename T>
-void LocallyConnected<T>::gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st,
-                                       std::vector<const T*>& columns, T* patch) const {
-  patch_columns(x, B, p, st, columns.data());
-  for (std::size_t l = 0; l < columns.size(); ++l) {
-    T* column = patch + B * static_cast<index_t>(l);
-    if (columns[l] == nullptr) {
-      std::fill(column, column + B, T(0));
-    } else {
-      std::copy(columns[l], columns[l] + B, column);
-    }
-  }
-}
-
 // For each output position p (in parallel): one column product (gemm.hpp)
 // reads the position's patch columns straight from the input (no copy, no
 // zero columns for padding), starts from the bias, streams the position's
@@ -109,7 +99,8 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
       const index_t r = p / OC, c = p % OC;
       T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
       for (index_t f = 0; f < F; ++f) out[f] = out_data + f * B * st.out_filter;
-      column_product<T>(B, F, KC, patch.data(), kernel + p * F * KC, 1, KC, out.data(),
+      column_product<T>(B, F, KC, patch.data(), PointerTo::columns, kernel + p * F * KC, 1, KC,
+                        out.data(),
                         bias != nullptr ? bias + p * F : nullptr, false);
     }
   });
@@ -121,29 +112,46 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
 template <typename T>
 void LocallyConnected<T>::backward_position(const Tensor<T>& input, const Tensor<T>& grad_pre,
                                             Tensor<T>* grad_input, index_t r, index_t c,
-                                            T* patch,
-                                            std::vector<const T*>& patch_sources,
-                                            std::vector<const T*>& grad_columns,
-                                            std::vector<T*>& grad_input_columns) {
+                                            PositionScratch& scratch) {
   const LocalGeometry& g = geometry_;
   const TensorStrides st = g.strides();
   const index_t B = input.batch(), OR = g.rows.output, F = g.filters, KC = g.patch();
   const index_t p = r * g.cols.output + c;
   const T* grad_data = grad_pre.data.data() + B * st.out_position * (r + OR * c);
   const index_t grad_stride = B * st.out_filter;
-  ParameterBlock<T>& kernel = parameters_[0];
-  gather_patch(input.data.data(), B, p, st, patch_sources, patch);
-  gemm(Op::transpose, Op::none, KC, F, B, patch, B, grad_data, grad_stride,
-       kernel.gradient.data() + p * F * KC, KC, false);
+  // dW_p = X_p' G_p. With many filters, a column product takes X_p' by rows
+  // (each patch column is one), transposing it block by block as it goes;
+  // with few, that transposition costs more than it saves, and a GEMM takes
+  // a copy of the patch instead (bench/NOTES.md).
+  patch_columns(input.data.data(), B, p, st, scratch.patch_columns.data());
+  T* kernel_grad = parameters_[0].gradient.data() + p * F * KC;
+  if (F >= kRowProductFilters) {
+    for (index_t f = 0; f < F; ++f) scratch.kernel_grad_columns[f] = kernel_grad + f * KC;
+    column_product<T>(KC, F, B, scratch.patch_columns.data(), PointerTo::rows, grad_data, 1,
+                      grad_stride, scratch.kernel_grad_columns.data(), nullptr, false);
+  } else {
+    T* patch = scratch.patch.data();
+    for (index_t l = 0; l < KC; ++l) {
+      const T* column = scratch.patch_columns[l];
+      if (column == nullptr) {
+        std::fill_n(patch + l * B, B, T(0));
+      } else {
+        std::copy(column, column + B, patch + l * B);
+      }
+    }
+    gemm(Op::transpose, Op::none, KC, F, B, patch, B, grad_data, grad_stride, kernel_grad, KC,
+         false);
+  }
   if (parameters_.size() > 1) {
     ConstStridedMap<T> grad(grad_data, B, F, Eigen::OuterStride<>(grad_stride));
     RowMap<T>(parameters_[1].gradient.data() + p * F, F) = grad.colwise().sum();
   }
   if (grad_input == nullptr) return;
-  for (index_t f = 0; f < F; ++f) grad_columns[f] = grad_data + f * grad_stride;
-  patch_columns(grad_input->data.data(), B, p, st, grad_input_columns.data());
-  column_product<T>(B, KC, F, grad_columns.data(), kernel.values.data() + p * F * KC, KC, 1,
-                    grad_input_columns.data(), nullptr, true);
+  for (index_t f = 0; f < F; ++f) scratch.grad_columns[f] = grad_data + f * grad_stride;
+  patch_columns(grad_input->data.data(), B, p, st, scratch.input_grad_columns.data());
+  column_product<T>(B, KC, F, scratch.grad_columns.data(), PointerTo::columns,
+                    parameters_[0].values.data() + p * F * KC, KC, 1,
+                    scratch.input_grad_columns.data(), nullptr, true);
 }
 
 // Per position p: dW_p = X_p' G_p (zero at unconnected taps, whose patch
@@ -205,23 +213,20 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   const index_t col_colours =
       grad_input ? std::min(tiles_across, 1 + ceil_div(col_reach - 1, tile_cols)) : 1;
 
-  const int workers = workers_for(g.positions(), ctx.threads);
-  std::vector<std::vector<T>> patches(workers, std::vector<T>(B * KC));
   for (index_t colour = 0; colour < row_colours * col_colours; ++colour) {
     const index_t t0 = colour / col_colours, u0 = colour % col_colours;
     const index_t rows = ceil_div(tiles_down - t0, row_colours);
     const index_t cols = ceil_div(tiles_across - u0, col_colours);
     parallel_region(rows * cols, ctx.threads, [&](WorkItems& items) {
-      T* patch = patches[items.worker()].data();
-      std::vector<const T*> patch_sources(KC), grad_columns(F);
-      std::vector<T*> grad_input_columns(KC);
+      PositionScratch scratch{std::vector<const T*>(KC), std::vector<const T*>(F),
+                              std::vector<T*>(F), std::vector<T*>(KC),
+                              std::vector<T>(F >= kRowProductFilters ? 0 : B * KC)};
       for (index_t q; items.next(q);) {
         const index_t tile_r = (t0 + (q / cols) * row_colours) * tile_rows;
         const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;
         for (index_t r = tile_r; r < std::min(OR, tile_r + tile_rows); ++r) {
           for (index_t c = tile_c; c < std::min(OC, tile_c + tile_cols); ++c) {
-            backward_position(input, grad_pre, grad_input, r, c, patch, patch_sources,
-                              grad_columns, grad_input_columns);
+            backward_position(input, grad_pre, grad_input, r, c, scratch);
           }
         }
       }

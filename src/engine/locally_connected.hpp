@@ -38,17 +38,16 @@ class LocallyConnected : public Layer<T> {
   template <typename Pointer>
   void patch_columns(Pointer x, index_t B, index_t p, const TensorStrides& st,
                      Pointer* columns) const;
-  // Copies position p's patch matrix into `patch` (zero where a tap falls
-  // outside the input), with `columns` as room for its column pointers.
-  void gather_patch(const T* x, index_t B, index_t p, const TensorStrides& st,
-                    std::vector<const T*>& columns, T* patch) const;
-
-  // Position (r, c)'s share of backward(), with the calling thread's
-  // scratch: room for its patch matrix and column pointers.
+  // A thread's room for one position's column pointers and patch copy in
+  // backward().
+  struct PositionScratch {
+    std::vector<const T*> patch_columns, grad_columns;
+    std::vector<T*> kernel_grad_columns, input_grad_columns;
+    std::vector<T> patch;
+  };
+  // Position (r, c)'s share of backward().
   void backward_position(const Tensor<T>& input, const Tensor<T>& grad_pre, Tensor<T>* grad_input,
-                         index_t r, index_t c, T* patch,
-                         std::vector<const T*>& patch_sources, std::vector<const T*>& grad_columns,
-                         std::vector<T*>& grad_input_columns);
+                         index_t r, index_t c, PositionScratch& scratch);
 
   LocalGeometry geometry_;
   bool direct_;  // runs the direct kernels rather than GEMMs

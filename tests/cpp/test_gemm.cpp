@@ -68,50 +68,61 @@ void check_products(const std::string& kernels, double tolerance) {
   }
 }
 
-// column_product() against a naive sum, with zero (null) columns of a,
-// unwanted (null) result columns, both stride orders of s, an init row,
-// accumulation, and sizes around the tiles and the cache blocking.
+// column_product() against a naive sum, with `a` given by columns and by
+// rows, zero (null) columns or rows, unwanted (null) result columns, both
+// stride orders of s, an init row, accumulation, and sizes around the
+// tiles, the copied blocks and the cache blocking.
 template <typename T>
 void check_column_products(const std::string& kernels, double tolerance) {
   use_cpu_kernels(kernels);
   Rng rng(12);
-  const index_t sizes[][3] = {{1, 1, 1},   {5, 3, 0},  {16, 4, 27},  {37, 7, 9},
-                              {64, 64, 27}, {64, 5, 5000}, {1500, 6, 64}, {100, 10, 300}};
+  const index_t sizes[][3] = {{1, 1, 1},    {5, 3, 0},     {16, 4, 27},    {37, 7, 9},
+                              {64, 64, 27}, {64, 5, 5000}, {1500, 6, 64}, {100, 10, 300},
+                              {27, 64, 64}, {9, 2, 40}};
   for (const auto& size : sizes) {
     const index_t m = size[0], n = size[1], k = size[2];
-    const index_t lda = m + 3, ldc = m + 2;
-    const std::vector<T> a_values = random_values<T>(lda * k, rng);
-    std::vector<const T*> a(static_cast<std::size_t>(k));
-    for (index_t l = 0; l < k; ++l) a[l] = l % 7 == 3 ? nullptr : a_values.data() + l * lda;
+    const index_t ld = std::max(m, k) + 3, ldc = m + 2;
+    const std::vector<T> values = random_values<T>(ld * std::max(m, k), rng);
     const std::vector<T> init = random_values<T>(n, rng);
     const std::vector<T> c0 = random_values<T>(ldc * n, rng);
-    for (bool l_fastest : {true, false}) {
-      const index_t s_l = l_fastest ? 1 : n + 1, s_j = l_fastest ? k + 2 : 1;
-      const std::vector<T> s = random_values<T>(std::max(s_l * k, s_j * n) + 2 * (k + n), rng);
-      for (int base = 0; base < 3; ++base) {  // zero, init, accumulate
-        std::vector<T> c = c0;
-        std::vector<T*> columns(static_cast<std::size_t>(n));
-        for (index_t j = 0; j < n; ++j) columns[j] = j == 2 ? nullptr : c.data() + j * ldc;
-        column_product<T>(m, n, k, a.data(), s.data(), s_l, s_j, columns.data(),
-                          base == 1 ? init.data() : nullptr, base == 2);
-        bool near = true, others_kept = true;
-        for (index_t j = 0; j < n; ++j) {
-          for (index_t i = 0; i < ldc; ++i) {
-            const T got = c[i + j * ldc];
-            if (i >= m || columns[j] == nullptr) {
-              others_kept = others_kept && got == c0[i + j * ldc];
-              continue;
+    for (PointerTo points_to : {PointerTo::columns, PointerTo::rows}) {
+      // a(i, l): column l starts at values + l * ld, or row i at values + i * ld.
+      const bool by_columns = points_to == PointerTo::columns;
+      std::vector<const T*> a(static_cast<std::size_t>(by_columns ? k : m));
+      for (std::size_t q = 0; q < a.size(); ++q) {
+        a[q] = q % 7 == 3 ? nullptr : values.data() + static_cast<index_t>(q) * ld;
+      }
+      auto element = [&](index_t i, index_t l) -> double {
+        const T* line = by_columns ? a[l] : a[i];
+        return line == nullptr ? 0.0 : double(line[by_columns ? i : l]);
+      };
+      for (bool l_fastest : {true, false}) {
+        const index_t s_l = l_fastest ? 1 : n + 1, s_j = l_fastest ? k + 2 : 1;
+        const std::vector<T> s = random_values<T>(std::max(s_l * k, s_j * n) + 2 * (k + n), rng);
+        for (int base = 0; base < 3; ++base) {  // zero, init, accumulate
+          std::vector<T> c = c0;
+          std::vector<T*> columns(static_cast<std::size_t>(n));
+          for (index_t j = 0; j < n; ++j) columns[j] = j == 2 ? nullptr : c.data() + j * ldc;
+          column_product<T>(m, n, k, a.data(), points_to, s.data(), s_l, s_j, columns.data(),
+                            base == 1 ? init.data() : nullptr, base == 2);
+          bool near = true, others_kept = true;
+          for (index_t j = 0; j < n; ++j) {
+            for (index_t i = 0; i < ldc; ++i) {
+              const T got = c[i + j * ldc];
+              if (i >= m || columns[j] == nullptr) {
+                others_kept = others_kept && got == c0[i + j * ldc];
+                continue;
+              }
+              double want = base == 2 ? c0[i + j * ldc] : base == 1 ? init[j] : 0;
+              for (index_t l = 0; l < k; ++l) want += element(i, l) * s[l * s_l + j * s_j];
+              near = near && check::near(got, want, tolerance);
             }
-            double want = base == 2 ? c0[i + j * ldc] : base == 1 ? init[j] : 0;
-            for (index_t l = 0; l < k; ++l) {
-              if (a[l] != nullptr) want += double(a[l][i]) * s[l * s_l + j * s_j];
-            }
-            near = near && check::near(got, want, tolerance);
           }
+          CHECK_MSG(near, kernels << " column product " << m << "x" << n << "x" << k << " by "
+                                  << (by_columns ? "columns" : "rows") << " l_fastest "
+                                  << l_fastest << " base " << base);
+          CHECK_MSG(others_kept, kernels << " column product wrote outside its columns");
         }
-        CHECK_MSG(near, kernels << " column product " << m << "x" << n << "x" << k
-                                << " l_fastest " << l_fastest << " base " << base);
-        CHECK_MSG(others_kept, kernels << " column product wrote outside its columns");
       }
     }
   }

@@ -32,14 +32,17 @@ test_that("locally connected gradients are right for every padding, stride and f
   }
 })
 
-test_that("gradients through the direct kernels and the GEMMs are right in every mode", {
+test_that("gradients through the direct kernels and the products are right in every mode", {
   set.seed(54)
   # The layer under test takes the engine's direct kernels (one channel, one
-  # filter, kernel 2 or 2x2) or its GEMMs (filters x kernel x channels > 64);
-  # a locally connected layer before it checks its input gradient. Every
-  # padding and data format in 1D and 2D, strides and bias alternating.
+  # filter, kernel 2 or 2x2) or its products (filters x kernel x channels >
+  # 64), with the weight gradient as a GEMM (8 filters) or a row product (64
+  # filters); a locally connected layer before it checks its input
+  # gradient. Every padding and data format in 1D and 2D, strides and bias
+  # alternating.
   shapes <- list(direct = list(channels = 1, filters = 1, kernel = 2),
-                 gemm = list(channels = 3, filters = 8, kernel = 3))
+                 gemm = list(channels = 3, filters = 8, kernel = 3),
+                 wide = list(channels = 3, filters = 64, kernel = 3))
   modes <- expand.grid(padding = c("valid", "same", "causal"), rank = 1:2,
                        data_format = c("channels_last", "channels_first"),
                        stringsAsFactors = FALSE)
