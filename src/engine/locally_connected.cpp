@@ -16,9 +16,17 @@ namespace {
 // by one: two threads would otherwise wait on each other (see there).
 constexpr index_t kMinTiles = 16;
 
-// From this many filters on, a position's weight gradient is a column
-// product over its patch rows rather than a GEMM over a copy of its patch.
+// A position's weight gradient is a column product over its patch rows when
+// the layer has at least this many filters (writing the gradient once
+// saves more than transposing the patch costs) or a patch of at most this
+// many columns (a GEMM call would cost more than the arithmetic); else a
+// GEMM over a copy of the patch (measured, bench/NOTES.md).
 constexpr index_t kRowProductFilters = 64;
+constexpr index_t kRowProductPatch = 64;
+
+bool row_product_fits(const LocalGeometry& g) {
+  return g.filters >= kRowProductFilters || g.patch() <= kRowProductPatch;
+}
 
 index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
@@ -119,13 +127,12 @@ void LocallyConnected<T>::backward_position(const Tensor<T>& input, const Tensor
   const index_t p = r * g.cols.output + c;
   const T* grad_data = grad_pre.data.data() + B * st.out_position * (r + OR * c);
   const index_t grad_stride = B * st.out_filter;
-  // dW_p = X_p' G_p. With many filters, a column product takes X_p' by rows
-  // (each patch column is one), transposing it block by block as it goes;
-  // with few, that transposition costs more than it saves, and a GEMM takes
-  // a copy of the patch instead (bench/NOTES.md).
+  // dW_p = X_p' G_p: a column product takes X_p' by rows (each patch
+  // column is one), transposing it block by block as it goes, or (see
+  // row_product_fits()) a GEMM takes a copy of the patch.
   patch_columns(input.data.data(), B, p, st, scratch.patch_columns.data());
   T* kernel_grad = parameters_[0].gradient.data() + p * F * KC;
-  if (F >= kRowProductFilters) {
+  if (row_product_fits(g)) {
     for (index_t f = 0; f < F; ++f) scratch.kernel_grad_columns[f] = kernel_grad + f * KC;
     column_product<T>(KC, F, B, scratch.patch_columns.data(), PointerTo::rows, grad_data, 1,
                       grad_stride, scratch.kernel_grad_columns.data(), nullptr, false);
@@ -220,7 +227,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
     parallel_region(rows * cols, ctx.threads, [&](WorkItems& items) {
       PositionScratch scratch{std::vector<const T*>(KC), std::vector<const T*>(F),
                               std::vector<T*>(F), std::vector<T*>(KC),
-                              std::vector<T>(F >= kRowProductFilters ? 0 : B * KC)};
+                              std::vector<T>(row_product_fits(g) ? 0 : B * KC)};
       for (index_t q; items.next(q);) {
         const index_t tile_r = (t0 + (q / cols) * row_colours) * tile_rows;
         const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;

@@ -36,12 +36,13 @@ test_that("gradients through the direct kernels and the products are right in ev
   set.seed(54)
   # The layer under test takes the engine's direct kernels (one channel, one
   # filter, kernel 2 or 2x2) or its products (filters x kernel x channels >
-  # 64), with the weight gradient as a GEMM (8 filters) or a row product (64
-  # filters); a locally connected layer before it checks its input
-  # gradient. Every padding and data format in 1D and 2D, strides and bias
-  # alternating.
+  # 64), with the weight gradient as a row product (patches of at most 64
+  # columns, or 64 filters) or a GEMM (8 filters, wider patches); a locally
+  # connected layer before it checks its input gradient. Every padding and
+  # data format in 1D and 2D, strides and bias alternating.
   shapes <- list(direct = list(channels = 1, filters = 1, kernel = 2),
-                 gemm = list(channels = 3, filters = 8, kernel = 3),
+                 narrow = list(channels = 3, filters = 8, kernel = 3),
+                 gemm = list(channels = 24, filters = 8, kernel = 3),
                  wide = list(channels = 3, filters = 64, kernel = 3))
   modes <- expand.grid(padding = c("valid", "same", "causal"), rank = 1:2,
                        data_format = c("channels_last", "channels_first"),
