@@ -83,8 +83,8 @@ constexpr int kTileVectors = 2;
 #endif
 constexpr int kTileColumns = 4;
 // Bytes of `a` one block covers (rows x columns of a): the block stays in
-// the L1 cache while every column tile of the result passes over it (from
-// L2, the tile's loads of `a` would take longer than its multiply-adds).
+// the L1 cache while every column tile of the result passes over it. Also
+// the size of the buffer a block is copied into, on the stack.
 constexpr index_t kBlockBytes = index_t(32) << 10;
 
 template <typename T>

@@ -12,8 +12,9 @@
 namespace lcnn {
 namespace {
 
-// Below this many tiles of positions, backward() processes positions one
-// by one: two threads would otherwise wait on each other (see there).
+// Below this many tiles of neighbouring positions, backward() takes the
+// positions one by one: a few large tiles in colour classes would leave
+// threads idle (see there).
 constexpr index_t kMinTiles = 16;
 
 // A position's weight gradient is a column product over its patch rows when
@@ -108,8 +109,7 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
       T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
       for (index_t f = 0; f < F; ++f) out[f] = out_data + f * B * st.out_filter;
       column_product<T>(B, F, KC, patch.data(), PointerTo::columns, kernel + p * F * KC, 1, KC,
-                        out.data(),
-                        bias != nullptr ? bias + p * F : nullptr, false);
+                        out.data(), bias != nullptr ? bias + p * F : nullptr, false);
     }
   });
   activation_.apply(output, ctx.record, ctx.threads);
@@ -209,8 +209,8 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   // than kMinTiles tiles to share out. With an input gradient, tiles go in
   // colour classes along each axis such that tiles of one class lie at least
   // `reach` positions apart.
-  const index_t row_reach = (g.rows.kernel + g.rows.stride - 1) / g.rows.stride;
-  const index_t col_reach = (g.cols.kernel + g.cols.stride - 1) / g.cols.stride;
+  const index_t row_reach = ceil_div(g.rows.kernel, g.rows.stride);
+  const index_t col_reach = ceil_div(g.cols.kernel, g.cols.stride);
   const bool span_reach = ceil_div(OR, row_reach) * ceil_div(OC, col_reach) >= kMinTiles;
   const index_t tile_rows = span_reach ? std::min(OR, row_reach) : 1;
   const index_t tile_cols = span_reach ? std::min(OC, col_reach) : 1;
