@@ -5,12 +5,18 @@
 #include <stdexcept>
 #include <utility>
 
+#include "eigen_maps.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
 
 // Parameters per item of an update step: enough to pay for handing it to a thread.
 constexpr index_t kUpdateBlock = 4096;
+
+template <typename T>
+using Values = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using ConstValues = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
 OptimizerKind parse_optimizer(const std::string& name) {
   if (name == "sgd") return OptimizerKind::sgd;
@@ -60,62 +66,70 @@ void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threa
                     (1 - std::pow(s.beta_1, t)));
   const T b1 = T(s.beta_1), b2 = T(s.beta_2), rho = T(s.rho);
   for (std::size_t b = 0; b < blocks.size(); ++b) {
-    std::vector<T>& w = blocks[b]->values;
-    const std::vector<T>& g = blocks[b]->gradient;
-    const index_t n = static_cast<index_t>(w.size());
-    T* slot = slots_[b].data();
+    T* const values = blocks[b]->values.data();
+    const T* const gradient = blocks[b]->gradient.data();
+    const index_t n = static_cast<index_t>(blocks[b]->values.size());
+    T* const slot_data = slots_[b].data();
+    // The rule is chosen once per block of parameters, and each line below
+    // is one vectorised pass over the block.
     for_each_block(n, kUpdateBlock, threads, [&](index_t start, index_t count) {
-      for (index_t i = start; i < start + count; ++i) {
-        switch (s.kind) {
-          case OptimizerKind::sgd:
-            if (s.momentum > 0) {
-              T& m = slot[i];
-              m = mom * m - lr * g[i];
-              w[i] += s.nesterov ? mom * m - lr * g[i] : m;
+      Values<T> w(values + start, count);
+      const ConstValues<T> g(gradient + start, count);
+      auto slot = [&](int k) { return Values<T>(slot_data + k * n + start, count); };
+      switch (s.kind) {
+        case OptimizerKind::sgd:
+          if (s.momentum > 0) {
+            Values<T> m = slot(0);
+            m = mom * m - lr * g;
+            if (s.nesterov) {
+              w += mom * m - lr * g;
             } else {
-              w[i] -= lr * g[i];
+              w += m;
             }
-            break;
-          case OptimizerKind::adam: {
-            T& m = slot[i];
-            T& v = slot[n + i];
-            m += (g[i] - m) * (T(1) - b1);
-            v += (g[i] * g[i] - v) * (T(1) - b2);
-            T denom = v;
-            if (s.amsgrad) {
-              T& v_hat = slot[2 * n + i];
-              v_hat = std::max(v_hat, v);
-              denom = v_hat;
-            }
-            w[i] -= m * alpha / (std::sqrt(denom) + eps);
-            break;
+          } else {
+            w -= lr * g;
           }
-          case OptimizerKind::rmsprop: {
-            T& velocity = slot[i];
-            velocity = rho * velocity + (T(1) - rho) * g[i] * g[i];
-            T denom = velocity;
-            int next = 1;
-            if (s.centered) {
-              T& mean_grad = slot[n * next++ + i];
-              mean_grad = rho * mean_grad + (T(1) - rho) * g[i];
-              denom -= mean_grad * mean_grad;
-            }
-            const T increment = lr * g[i] / std::sqrt(denom + eps);
+          break;
+        case OptimizerKind::adam: {
+          Values<T> m = slot(0), v = slot(1);
+          m += (g - m) * (T(1) - b1);
+          v += (g * g - v) * (T(1) - b2);
+          if (s.amsgrad) {
+            Values<T> v_hat = slot(2);
+            v_hat = v_hat.max(v);
+            w -= m * alpha / (v_hat.sqrt() + eps);
+          } else {
+            w -= m * alpha / (v.sqrt() + eps);
+          }
+          break;
+        }
+        case OptimizerKind::rmsprop: {
+          Values<T> velocity = slot(0);
+          velocity = rho * velocity + (T(1) - rho) * g * g;
+          const int momentum_slot = s.centered ? 2 : 1;
+          auto apply = [&](const auto& increment) {
             if (s.momentum > 0) {
-              T& m = slot[n * next + i];
+              Values<T> m = slot(momentum_slot);
               m = mom * m + increment;
-              w[i] -= m;
+              w -= m;
             } else {
-              w[i] -= increment;
+              w -= increment;
             }
-            break;
+          };
+          if (s.centered) {
+            Values<T> mean_grad = slot(1);
+            mean_grad = rho * mean_grad + (T(1) - rho) * g;
+            apply(lr * g / (velocity - mean_grad * mean_grad + eps).sqrt());
+          } else {
+            apply(lr * g / (velocity + eps).sqrt());
           }
-          case OptimizerKind::adagrad: {
-            T& acc = slot[i];
-            acc += g[i] * g[i];
-            w[i] -= lr * g[i] / std::sqrt(acc + eps);
-            break;
-          }
+          break;
+        }
+        case OptimizerKind::adagrad: {
+          Values<T> acc = slot(0);
+          acc += g * g;
+          w -= lr * g / (acc + eps).sqrt();
+          break;
         }
       }
     });

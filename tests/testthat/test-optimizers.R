@@ -28,6 +28,60 @@ test_that("updates follow Keras's rules", {
   expect_equal(one_weight_model("adagrad"), 1 - 0.001 * 2 / sqrt(4.1 + 1e-7))
 })
 
+# Keras's rules applied by hand, step after step, to a weight vector whose
+# loss mean(w^2) has the gradient 2 w / length(w): every slot a rule keeps,
+# with the values of many weights updated together as the engine does.
+updated_by_hand <- function(rule, w, steps) {
+  zero <- 0 * w
+  m <- zero; v <- zero; v_hat <- zero; velocity <- zero; mean_grad <- zero
+  accumulator <- zero + 0.1
+  for (t in seq_len(steps)) {
+    g <- 2 * w / length(w)
+    switch(rule$name,
+      sgd = {
+        m <- rule$momentum * m - rule$learning_rate * g
+        w <- w + rule$momentum * m - rule$learning_rate * g
+      },
+      adam = {
+        alpha <- rule$learning_rate * sqrt(1 - rule$beta_2^t) / (1 - rule$beta_1^t)
+        m <- m + (g - m) * (1 - rule$beta_1)
+        v <- v + (g^2 - v) * (1 - rule$beta_2)
+        v_hat <- pmax(v_hat, v)
+        w <- w - m * alpha / (sqrt(v_hat) + 1e-7)
+      },
+      rmsprop = {
+        velocity <- rule$rho * velocity + (1 - rule$rho) * g^2
+        mean_grad <- rule$rho * mean_grad + (1 - rule$rho) * g
+        m <- rule$momentum * m +
+          rule$learning_rate * g / sqrt(velocity - mean_grad^2 + 1e-7)
+        w <- w - m
+      },
+      adagrad = {
+        accumulator <- accumulator + g^2
+        w <- w - rule$learning_rate * g / sqrt(accumulator + 1e-7)
+      })
+  }
+  w
+}
+
+test_that("every slot of every rule follows Keras over several steps and many weights", {
+  w0 <- seq(-1.5, 2, length.out = 37)
+  rules <- list(optimizer_sgd(0.5, momentum = 0.9, nesterov = TRUE),
+                optimizer_adam(0.5, beta_2 = 0.1, amsgrad = TRUE),
+                optimizer_rmsprop(0.1, centered = TRUE, momentum = 0.5),
+                optimizer_adagrad(0.5))
+  for (rule in rules) {
+    model <- keras_model_sequential(input_shape = 1, dtype = "float64") %>%
+      layer_dense(37, use_bias = FALSE)
+    model %>% compile(optimizer = rule, loss = "mse")
+    set_weights(model, list(matrix(w0, 1, 37)))
+    model %>% fit(matrix(1, 1, 1), matrix(0, 1, 37), epochs = 4, batch_size = 1,
+                  shuffle = FALSE, verbose = 0)
+    expect_equal(as.vector(get_weights(model)[[1]]), updated_by_hand(rule, w0, 4),
+                 tolerance = 1e-12, label = rule$name)
+  }
+})
+
 test_that("optimizers keep Keras's defaults and accept names", {
   expect_equal(optimizer_sgd()$learning_rate, 0.01)
   expect_equal(optimizer_adam()[c("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad")],
