@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <stdexcept>
 #include <vector>
 
@@ -20,6 +21,138 @@ constexpr index_t kLossBlockValues = 16384;
 
 double sigmoid(double z) {
   return z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z) / (1.0 + std::exp(z));
+}
+
+bool is_elementwise(LossKind kind) {
+  return kind != LossKind::categorical_crossentropy &&
+         kind != LossKind::sparse_categorical_crossentropy;
+}
+
+// One value's term of an elementwise loss (before the mean over the last
+// axis) and its derivative by the prediction (or logit).
+struct Term {
+  double value, slope;
+};
+
+// Values [first, first + count) of an elementwise loss whose term of a
+// prediction p and target t is term_of(p, t). Each value's term depends on
+// it alone, so the values are swept in their memory order, whatever their
+// row or channel; value v belongs to sample v % B (the batch is the
+// innermost axis). Returns the block's weighted sum of terms. grad may hold
+// the targets: each is read before it is written.
+template <typename T, typename TermOf>
+double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const T* target,
+                         const T* weights, index_t first, index_t count, Tensor<T>& grad) {
+  const index_t B = input.batch();
+  const double scale = 1.0 / static_cast<double>(input.shape.size());
+  const T* p = input.data.data();
+  T* g = grad.data.data();
+  double total = 0;
+  index_t sample = first % B;
+  for (index_t v = first; v < first + count; ++v) {
+    const double w = weights ? static_cast<double>(weights[sample]) : 1.0;
+    if (++sample == B) sample = 0;
+    const Term term = term_of(static_cast<double>(p[v]), static_cast<double>(target[v]));
+    total += w * term.value;
+    g[v] = static_cast<T>(w * term.slope * scale);
+  }
+  return total;
+}
+
+// The elementwise losses' terms, each swept in a loop of its own.
+template <typename T>
+double elementwise_block(const LossSpec& loss, bool logits, const Tensor<T>& input,
+                         const T* target, const T* weights, index_t first, index_t count,
+                         Tensor<T>& grad) {
+  auto sweep = [&](auto term_of) {
+    return sweep_elementwise(term_of, input, target, weights, first, count, grad);
+  };
+  switch (loss.kind) {
+    case LossKind::mse:
+      return sweep([](double p, double t) {
+        const double e = p - t;
+        return Term{e * e, 2 * e};
+      });
+    case LossKind::mae:
+      return sweep([](double p, double t) {
+        return Term{std::abs(p - t), p > t ? 1.0 : p < t ? -1.0 : 0.0};
+      });
+    case LossKind::huber:
+      return sweep([delta = loss.delta](double p, double t) {
+        const double e = p - t, a = std::abs(e);
+        if (a <= delta) return Term{0.5 * e * e, e};
+        return Term{delta * (a - 0.5 * delta), delta * (e > 0 ? 1.0 : -1.0)};
+      });
+    case LossKind::binary_crossentropy:
+      if (logits) {
+        return sweep([](double z, double t) {
+          return Term{std::max(z, 0.0) - z * t + std::log1p(std::exp(-std::abs(z))),
+                      sigmoid(z) - t};
+        });
+      }
+      // Keras clips to [eps, 1 - eps] and adds eps inside the logs.
+      return sweep([](double p, double t) {
+        const double q = std::min(std::max(p, kEpsilon), 1 - kEpsilon);
+        const bool inside = p > kEpsilon && p < 1 - kEpsilon;
+        return Term{-(t * std::log(q + kEpsilon) + (1 - t) * std::log(1 - q + kEpsilon)),
+                    inside ? -(t / (q + kEpsilon) - (1 - t) / (1 - q + kEpsilon)) : 0.0};
+      });
+    case LossKind::categorical_crossentropy:
+    case LossKind::sparse_categorical_crossentropy:
+      break;
+  }
+  throw std::logic_error("elementwise_block: a categorical loss takes whole rows");
+}
+
+// Rows [first, first + rows) of a categorical crossentropy, whose terms
+// need a whole row (the K values of one position) at a time: the row is
+// gathered, and its targets read before its gradient is written (grad may
+// hold the targets). Returns the block's weighted sum of row losses.
+template <typename T>
+double categorical_block(const LossSpec& loss, bool logits, bool sparse, const Tensor<T>& input,
+                         const T* target, const T* weights, index_t first, index_t rows,
+                         Tensor<T>& grad) {
+  const index_t K = input.shape.dims.back();
+  const index_t R = input.shape.size() / K;
+  const index_t B = input.batch();
+  std::vector<double> p(static_cast<std::size_t>(K)), t(static_cast<std::size_t>(K)),
+      d(static_cast<std::size_t>(K));
+  double total = 0;
+  for (index_t r = first; r < first + rows; ++r) {
+    const double w = weights ? static_cast<double>(weights[r % B]) : 1.0;
+    for (index_t k = 0; k < K; ++k) {
+      p[k] = input.data[r + k * R];
+      t[k] = sparse ? (k == static_cast<index_t>(target[r]) ? 1.0 : 0.0) : target[r + k * R];
+    }
+    double row = 0, t_sum = 0;
+    for (index_t k = 0; k < K; ++k) t_sum += t[k];
+    if (logits) {
+      const double top = *std::max_element(p.begin(), p.end());
+      double z_sum = 0;
+      for (index_t k = 0; k < K; ++k) z_sum += std::exp(p[k] - top);
+      const double log_z = top + std::log(z_sum);
+      for (index_t k = 0; k < K; ++k) {
+        row -= t[k] * (p[k] - log_z);
+        d[k] = std::exp(p[k] - log_z) * t_sum - t[k];
+      }
+    } else {
+      // Keras rescales the probabilities to sum 1, then clips them.
+      double s = 0;
+      for (index_t k = 0; k < K; ++k) s += p[k];
+      double dq_dot_q = 0;
+      for (index_t k = 0; k < K; ++k) {
+        const double q_raw = p[k] / s;
+        const double q = std::min(std::max(q_raw, kEpsilon), 1 - kEpsilon);
+        row -= t[k] * std::log(q);
+        d[k] = (q_raw > kEpsilon && q_raw < 1 - kEpsilon) ? -t[k] / q : 0.0;
+        dq_dot_q += d[k] * q_raw;
+      }
+      for (index_t k = 0; k < K; ++k) d[k] = (d[k] - dq_dot_q) / s;
+    }
+    total += w * row;
+    for (index_t k = 0; k < K; ++k) grad.data[r + k * R] = static_cast<T>(w * d[k] / R);
+  }
+  return total;
 }
 
 }  // namespace
@@ -71,95 +204,28 @@ double loss_and_gradient(const LossSpec& loss, bool logits, const Tensor<T>& inp
                          const T* target, const T* weights, Tensor<T>& grad, int threads) {
   const index_t K = input.shape.dims.back();
   const index_t R = input.shape.size() / K;
-  const index_t B = input.batch();
-  const bool sparse = is_sparse(loss);
   grad.resize(input.shape);
+  // Blocks fixed by the shape, their sums added in order: the loss does not
+  // depend on the thread count.
+  if (is_elementwise(loss.kind)) {
+    const index_t values = R * K;
+    std::vector<double> block_totals(
+        static_cast<std::size_t>((values + kLossBlockValues - 1) / kLossBlockValues), 0.0);
+    for_each_block(values, kLossBlockValues, threads, [&](index_t first, index_t count) {
+      block_totals[first / kLossBlockValues] =
+          elementwise_block(loss, logits, input, target, weights, first, count, grad);
+    });
+    return std::accumulate(block_totals.begin(), block_totals.end(), 0.0) /
+           static_cast<double>(values);
+  }
+  const bool sparse = is_sparse(loss);
   const index_t block = std::max<index_t>(1, kLossBlockValues / K);
   std::vector<double> block_totals(static_cast<std::size_t>((R + block - 1) / block), 0.0);
   for_each_block(R, block, threads, [&](index_t first, index_t rows) {
-    std::vector<double> p(static_cast<std::size_t>(K)), t(static_cast<std::size_t>(K)),
-        d(static_cast<std::size_t>(K));
-    double total = 0;
-    for (index_t r = first; r < first + rows; ++r) {
-      const double w = weights ? static_cast<double>(weights[r % B]) : 1.0;
-      for (index_t k = 0; k < K; ++k) {
-        p[k] = input.data[r + k * R];
-        t[k] = sparse ? (k == static_cast<index_t>(target[r]) ? 1.0 : 0.0) : target[r + k * R];
-      }
-      double row = 0;
-      switch (loss.kind) {
-        case LossKind::mse:
-          for (index_t k = 0; k < K; ++k) {
-            row += (p[k] - t[k]) * (p[k] - t[k]) / K;
-            d[k] = 2 * (p[k] - t[k]) / K;
-          }
-          break;
-        case LossKind::mae:
-          for (index_t k = 0; k < K; ++k) {
-            row += std::abs(p[k] - t[k]) / K;
-            d[k] = (p[k] > t[k] ? 1.0 : p[k] < t[k] ? -1.0 : 0.0) / K;
-          }
-          break;
-        case LossKind::huber:
-          for (index_t k = 0; k < K; ++k) {
-            const double e = p[k] - t[k], a = std::abs(e);
-            row += (a <= loss.delta ? 0.5 * e * e : loss.delta * (a - 0.5 * loss.delta)) / K;
-            d[k] = (a <= loss.delta ? e : loss.delta * (e > 0 ? 1.0 : -1.0)) / K;
-          }
-          break;
-        case LossKind::binary_crossentropy:
-          for (index_t k = 0; k < K; ++k) {
-            if (logits) {
-              const double z = p[k];
-              row += (std::max(z, 0.0) - z * t[k] + std::log1p(std::exp(-std::abs(z)))) / K;
-              d[k] = (sigmoid(z) - t[k]) / K;
-            } else {
-              // Keras clips to [eps, 1 - eps] and adds eps inside the logs.
-              const double q = std::min(std::max(p[k], kEpsilon), 1 - kEpsilon);
-              row -= (t[k] * std::log(q + kEpsilon) + (1 - t[k]) * std::log(1 - q + kEpsilon)) / K;
-              const bool inside = p[k] > kEpsilon && p[k] < 1 - kEpsilon;
-              d[k] = inside ? -(t[k] / (q + kEpsilon) - (1 - t[k]) / (1 - q + kEpsilon)) / K : 0.0;
-            }
-          }
-          break;
-        case LossKind::categorical_crossentropy:
-        case LossKind::sparse_categorical_crossentropy: {
-          double t_sum = 0;
-          for (index_t k = 0; k < K; ++k) t_sum += t[k];
-          if (logits) {
-            const double top = *std::max_element(p.begin(), p.end());
-            double z_sum = 0;
-            for (index_t k = 0; k < K; ++k) z_sum += std::exp(p[k] - top);
-            const double log_z = top + std::log(z_sum);
-            for (index_t k = 0; k < K; ++k) {
-              row -= t[k] * (p[k] - log_z);
-              d[k] = std::exp(p[k] - log_z) * t_sum - t[k];
-            }
-          } else {
-            // Keras rescales the probabilities to sum 1, then clips them.
-            double s = 0;
-            for (index_t k = 0; k < K; ++k) s += p[k];
-            double dq_dot_q = 0;
-            for (index_t k = 0; k < K; ++k) {
-              const double q_raw = p[k] / s;
-              const double q = std::min(std::max(q_raw, kEpsilon), 1 - kEpsilon);
-              row -= t[k] * std::log(q);
-              d[k] = (q_raw > kEpsilon && q_raw < 1 - kEpsilon) ? -t[k] / q : 0.0;
-              dq_dot_q += d[k] * q_raw;
-            }
-            for (index_t k = 0; k < K; ++k) d[k] = (d[k] - dq_dot_q) / s;
-          }
-          break;
-        }
-      }
-      total += w * row;
-      for (index_t k = 0; k < K; ++k) grad.data[r + k * R] = static_cast<T>(w * d[k] / R);
-    }
-    block_totals[first / block] = total;
+    block_totals[first / block] =
+        categorical_block(loss, logits, sparse, input, target, weights, first, rows, grad);
   });
-  double total = 0;
-  for (double t : block_totals) total += t;
-  return total / R;
+  return std::accumulate(block_totals.begin(), block_totals.end(), 0.0) / R;
 }
 
 MetricKind parse_metric(const std::string& name) {

@@ -41,8 +41,8 @@ bool takes_logits_of(const LossSpec& loss, Activation output);
 // The batch loss; fills grad (shaped like `input`) with dLoss/dInput. `input`
 // holds logits when the loss is from_logits or takes the output's logits,
 // else predictions. `weights` has one value per sample, or is null. `grad`
-// may hold the dense targets `target` points to: each row's targets are
-// read before its gradient is written over them.
+// may hold the dense targets `target` points to: each target is read before
+// its gradient is written over it.
 template <typename T>
 double loss_and_gradient(const LossSpec& loss, bool logits, const Tensor<T>& input,
                          const T* target, const T* weights, Tensor<T>& grad, int threads);
