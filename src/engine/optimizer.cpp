@@ -31,6 +31,24 @@ int slot_count(const OptimizerSpec& s) {
 }
 
 template <typename T>
+UpdateRule<T> update_rule(const OptimizerSpec& s, double t) {
+  UpdateRule<T> rule;
+  rule.kind = s.kind;
+  rule.learning_rate = T(s.learning_rate);
+  rule.epsilon = T(s.epsilon);
+  rule.momentum = T(s.momentum);
+  rule.alpha = T(s.learning_rate * std::sqrt(1 - std::pow(s.beta_2, t)) /
+                 (1 - std::pow(s.beta_1, t)));
+  rule.beta_1 = T(s.beta_1);
+  rule.beta_2 = T(s.beta_2);
+  rule.rho = T(s.rho);
+  rule.nesterov = s.nesterov;
+  rule.amsgrad = s.amsgrad;
+  rule.centered = s.centered;
+  return rule;
+}
+
+template <typename T>
 void Optimizer<T>::restore(double iterations, std::vector<std::vector<T>> slots) {
   iterations_ = iterations;
   slots_ = std::move(slots);
@@ -53,75 +71,20 @@ void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threa
     }
   }
   iterations_ += 1;
-  const double t = iterations_;
-  const T lr = T(s.learning_rate), eps = T(s.epsilon), mom = T(s.momentum);
-  // Adam's step size with both bias corrections folded in, as Keras does.
-  const T alpha = T(s.learning_rate * std::sqrt(1 - std::pow(s.beta_2, t)) /
-                    (1 - std::pow(s.beta_1, t)));
-  const T b1 = T(s.beta_1), b2 = T(s.beta_2), rho = T(s.rho);
+  const UpdateRule<T> rule = update_rule<T>(s, iterations_);
   for (std::size_t b = 0; b < blocks.size(); ++b) {
-    std::vector<T>& w = blocks[b]->values;
-    const std::vector<T>& g = blocks[b]->gradient;
-    const index_t n = static_cast<index_t>(w.size());
+    T* w = blocks[b]->values.data();
+    const T* g = blocks[b]->gradient.data();
+    const index_t n = static_cast<index_t>(blocks[b]->values.size());
     T* slot = slots_[b].data();
     for_each_block(n, kUpdateBlock, threads, [&](index_t start, index_t count) {
-      for (index_t i = start; i < start + count; ++i) {
-        switch (s.kind) {
-          case OptimizerKind::sgd:
-            if (s.momentum > 0) {
-              T& m = slot[i];
-              m = mom * m - lr * g[i];
-              w[i] += s.nesterov ? mom * m - lr * g[i] : m;
-            } else {
-              w[i] -= lr * g[i];
-            }
-            break;
-          case OptimizerKind::adam: {
-            T& m = slot[i];
-            T& v = slot[n + i];
-            m += (g[i] - m) * (T(1) - b1);
-            v += (g[i] * g[i] - v) * (T(1) - b2);
-            T denom = v;
-            if (s.amsgrad) {
-              T& v_hat = slot[2 * n + i];
-              v_hat = std::max(v_hat, v);
-              denom = v_hat;
-            }
-            w[i] -= m * alpha / (std::sqrt(denom) + eps);
-            break;
-          }
-          case OptimizerKind::rmsprop: {
-            T& velocity = slot[i];
-            velocity = rho * velocity + (T(1) - rho) * g[i] * g[i];
-            T denom = velocity;
-            int next = 1;
-            if (s.centered) {
-              T& mean_grad = slot[n * next++ + i];
-              mean_grad = rho * mean_grad + (T(1) - rho) * g[i];
-              denom -= mean_grad * mean_grad;
-            }
-            const T increment = lr * g[i] / std::sqrt(denom + eps);
-            if (s.momentum > 0) {
-              T& m = slot[n * next + i];
-              m = mom * m + increment;
-              w[i] -= m;
-            } else {
-              w[i] -= increment;
-            }
-            break;
-          }
-          case OptimizerKind::adagrad: {
-            T& acc = slot[i];
-            acc += g[i] * g[i];
-            w[i] -= lr * g[i] / std::sqrt(acc + eps);
-            break;
-          }
-        }
-      }
+      for (index_t i = start; i < start + count; ++i) update_parameter(rule, w, g, slot, n, i);
     });
   }
 }
 
+template UpdateRule<float> update_rule<float>(const OptimizerSpec&, double);
+template UpdateRule<double> update_rule<double>(const OptimizerSpec&, double);
 template class Optimizer<float>;
 template class Optimizer<double>;
 

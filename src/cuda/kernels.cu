@@ -1,0 +1,296 @@
+// The kernels of cuda/device.hpp. Each thread owns the values it writes and
+// adds its terms in a fixed order, so results never depend on the launch
+// shape or on timing: no atomics, same inputs, same bits.
+#include "../engine/activation_formulas.hpp"
+#include "device.hpp"
+#include "launch.hpp"
+
+namespace lcnn {
+namespace cuda {
+
+using Index = std::int64_t;
+
+namespace {
+
+LCNN_KERNEL void gather_kernel(const Index* source, Index features, Index batch, const float* in,
+                               float* out) {
+  for (Index i = thread_index(); i < features * batch; i += thread_count()) {
+    const Index g = i / batch, b = i % batch;
+    out[i] = source[g] < 0 ? 0.0f : in[source[g] * batch + b];
+  }
+}
+
+LCNN_KERNEL void scatter_kernel(const Index* source, Index features, Index batch,
+                                const float* grad_out, float* grad_in) {
+  for (Index i = thread_index(); i < features * batch; i += thread_count()) {
+    const Index g = i / batch, b = i % batch;
+    if (source[g] >= 0) grad_in[source[g] * batch + b] = grad_out[i];
+  }
+}
+
+LCNN_KERNEL void activate_kernel(Activation activation, float* values, Index n) {
+  for (Index i = thread_index(); i < n; i += thread_count()) {
+    values[i] = activation_value(activation, values[i]);
+  }
+}
+
+LCNN_KERNEL void softmax_kernel(float* values, Index len, Index stride) {
+  for (Index start = thread_index(); start < stride; start += thread_count()) {
+    softmax_group(values + start, len, stride);
+  }
+}
+
+LCNN_KERNEL void activation_gradient_kernel(Activation activation, const float* z,
+                                            const float* y, const float* grad_y, float* grad_z,
+                                            Index n) {
+  for (Index i = thread_index(); i < n; i += thread_count()) {
+    grad_z[i] = grad_y[i] * activation_derivative(activation, z[i], y[i]);
+  }
+}
+
+LCNN_KERNEL void softmax_gradient_kernel(const float* y, const float* grad_y, float* grad_z,
+                                         Index len, Index stride) {
+  for (Index start = thread_index(); start < stride; start += thread_count()) {
+    softmax_group_gradient(y + start, grad_y + start, grad_z + start, len, stride);
+  }
+}
+
+LCNN_KERNEL void broadcast_bias_kernel(const float* bias, Index rows, Index features,
+                                       float* out) {
+  for (Index i = thread_index(); i < rows * features; i += thread_count()) {
+    out[i] = bias[i / rows];
+  }
+}
+
+LCNN_KERNEL void column_sums_kernel(const float* matrix, Index rows, Index cols, Index ld,
+                                    float* sums) {
+  for (Index j = thread_index(); j < cols; j += thread_count()) {
+    float total = 0;
+    for (Index i = 0; i < rows; ++i) total += matrix[i + j * ld];
+    sums[j] = total;
+  }
+}
+
+// Offset (in units of the batch) of input tap l = (i * kernel_cols + j) *
+// channels + channel of position p, or -1 where the tap lies outside.
+LCNN_DEVICE inline Index tap_offset(const LocalShape& s, Index p, Index l) {
+  const Index r = p / s.out_cols, c = p % s.out_cols;
+  const Index channel = l % s.channels, tap = l / s.channels;
+  const Index i = tap / s.kernel_cols, j = tap % s.kernel_cols;
+  const Index row = r * s.stride_rows - s.pad_rows + i;
+  const Index col = c * s.stride_cols - s.pad_cols + j;
+  if (row < 0 || row >= s.in_rows || col < 0 || col >= s.in_cols) return -1;
+  return row * s.in_row + col * s.in_col + channel * s.in_channel;
+}
+
+// Offset (in units of the batch) of output (p, f).
+LCNN_DEVICE inline Index output_offset(const LocalShape& s, Index p, Index f) {
+  const Index r = p / s.out_cols, c = p % s.out_cols;
+  return (r + s.out_rows * c) * s.out_position + f * s.out_filter;
+}
+
+LCNN_KERNEL void local_patches_kernel(LocalShape s, Index batch, Index first, Index count,
+                                      const float* input, float* patches) {
+  const Index KC = s.patch();
+  for (Index i = thread_index(); i < count * KC * batch; i += thread_count()) {
+    const Index b = i % batch, l = (i / batch) % KC, q = i / (batch * KC);
+    const Index offset = tap_offset(s, first + q, l);
+    patches[i] = offset < 0 ? 0.0f : input[offset * batch + b];
+  }
+}
+
+LCNN_KERNEL void local_bias_kernel(LocalShape s, Index batch, const float* bias, float* output) {
+  const Index F = s.filters;
+  for (Index i = thread_index(); i < s.positions() * F * batch; i += thread_count()) {
+    const Index b = i % batch, f = (i / batch) % F, p = i / (batch * F);
+    output[output_offset(s, p, f) * batch + b] = bias == nullptr ? 0.0f : bias[p * F + f];
+  }
+}
+
+LCNN_KERNEL void local_forward_direct_kernel(LocalShape s, Index batch, const float* input,
+                                             const float* kernel, const float* bias,
+                                             float* output) {
+  const Index F = s.filters, KC = s.patch();
+  for (Index i = thread_index(); i < s.positions() * F * batch; i += thread_count()) {
+    const Index b = i % batch, f = (i / batch) % F, p = i / (batch * F);
+    const float* weights = kernel + (p * F + f) * KC;
+    float total = bias == nullptr ? 0.0f : bias[p * F + f];
+    for (Index l = 0; l < KC; ++l) {
+      const Index offset = tap_offset(s, p, l);
+      if (offset >= 0) total += input[offset * batch + b] * weights[l];
+    }
+    output[output_offset(s, p, f) * batch + b] = total;
+  }
+}
+
+LCNN_KERNEL void local_kernel_gradient_kernel(LocalShape s, Index batch, const float* input,
+                                              const float* grad_output, float* grad_kernel) {
+  const Index F = s.filters, KC = s.patch();
+  for (Index i = thread_index(); i < s.positions() * F * KC; i += thread_count()) {
+    const Index l = i % KC, f = (i / KC) % F, p = i / (KC * F);
+    const Index offset = tap_offset(s, p, l);
+    float total = 0;
+    if (offset >= 0) {
+      const float* x = input + offset * batch;
+      const float* g = grad_output + output_offset(s, p, f) * batch;
+      for (Index b = 0; b < batch; ++b) total += x[b] * g[b];
+    }
+    grad_kernel[i] = total;
+  }
+}
+
+LCNN_KERNEL void local_bias_gradient_kernel(LocalShape s, Index batch, const float* grad_output,
+                                            float* grad_bias) {
+  const Index F = s.filters;
+  for (Index i = thread_index(); i < s.positions() * F; i += thread_count()) {
+    const float* g = grad_output + output_offset(s, i / F, i % F) * batch;
+    float total = 0;
+    for (Index b = 0; b < batch; ++b) total += g[b];
+    grad_bias[i] = total;
+  }
+}
+
+// First and one-past-last output index along an axis whose windows (start
+// o * stride - pad, length kernel) contain input index x.
+LCNN_DEVICE inline void covering(Index x, Index kernel, Index stride, Index pad, Index outputs,
+                                 Index& begin, Index& end) {
+  const Index shifted = x + pad;  // o * stride <= shifted < o * stride + kernel
+  const Index low = shifted - kernel + 1;
+  begin = low <= 0 ? 0 : (low + stride - 1) / stride;
+  end = shifted < 0 ? 0 : shifted / stride + 1;
+  if (end > outputs) end = outputs;
+}
+
+LCNN_KERNEL void local_input_gradient_kernel(LocalShape s, Index batch,
+                                             const float* patch_gradients,
+                                             const float* grad_output, const float* kernel,
+                                             float* grad_input) {
+  const Index F = s.filters, KC = s.patch();
+  for (Index i = thread_index(); i < s.inputs() * batch; i += thread_count()) {
+    const Index b = i % batch, feature = i / batch;
+    // The feature's row, column and channel from its offset.
+    Index row, col, channel;
+    if (s.in_channel == 1) {  // channels first: (C, rows, cols)
+      channel = feature % s.channels;
+      row = (feature / s.channels) % s.in_rows;
+      col = feature / (s.channels * s.in_rows);
+    } else {  // channels last: (rows, cols, C)
+      row = feature % s.in_rows;
+      col = (feature / s.in_rows) % s.in_cols;
+      channel = feature / (s.in_rows * s.in_cols);
+    }
+    Index r_begin, r_end, c_begin, c_end;
+    covering(row, s.kernel_rows, s.stride_rows, s.pad_rows, s.out_rows, r_begin, r_end);
+    covering(col, s.kernel_cols, s.stride_cols, s.pad_cols, s.out_cols, c_begin, c_end);
+    float total = 0;
+    for (Index r = r_begin; r < r_end; ++r) {
+      for (Index c = c_begin; c < c_end; ++c) {
+        const Index p = r * s.out_cols + c;
+        const Index tap_i = row - (r * s.stride_rows - s.pad_rows);
+        const Index tap_j = col - (c * s.stride_cols - s.pad_cols);
+        const Index l = (tap_i * s.kernel_cols + tap_j) * s.channels + channel;
+        if (patch_gradients != nullptr) {
+          total += patch_gradients[(p * KC + l) * batch + b];
+        } else {
+          for (Index f = 0; f < F; ++f) {
+            total += grad_output[output_offset(s, p, f) * batch + b] * kernel[(p * F + f) * KC + l];
+          }
+        }
+      }
+    }
+    grad_input[i] = total;
+  }
+}
+
+LCNN_KERNEL void optimizer_kernel(UpdateRule<float> rule, float* values, const float* gradient,
+                                  float* slots, Index n) {
+  for (Index i = thread_index(); i < n; i += thread_count()) {
+    update_parameter(rule, values, gradient, slots, n, i);
+  }
+}
+
+}  // namespace
+
+void gather_features(const Index* source, Index features, Index batch, const float* in,
+                     float* out) {
+  launch(blocks_for(features * batch), kThreadsPerBlock, gather_kernel, source, features, batch,
+         in, out);
+}
+
+void scatter_features(const Index* source, Index features, Index batch, const float* grad_out,
+                      float* grad_in) {
+  launch(blocks_for(features * batch), kThreadsPerBlock, scatter_kernel, source, features, batch,
+         grad_out, grad_in);
+}
+
+void activate(Activation activation, float* values, Index n) {
+  launch(blocks_for(n), kThreadsPerBlock, activate_kernel, activation, values, n);
+}
+
+void softmax(float* values, Index len, Index stride) {
+  launch(blocks_for(stride), kThreadsPerBlock, softmax_kernel, values, len, stride);
+}
+
+void activation_gradient(Activation activation, const float* z, const float* y,
+                         const float* grad_y, float* grad_z, Index n) {
+  launch(blocks_for(n), kThreadsPerBlock, activation_gradient_kernel, activation, z, y, grad_y,
+         grad_z, n);
+}
+
+void softmax_gradient(const float* y, const float* grad_y, float* grad_z, Index len,
+                      Index stride) {
+  launch(blocks_for(stride), kThreadsPerBlock, softmax_gradient_kernel, y, grad_y, grad_z, len,
+         stride);
+}
+
+void broadcast_bias(const float* bias, Index rows, Index features, float* out) {
+  launch(blocks_for(rows * features), kThreadsPerBlock, broadcast_bias_kernel, bias, rows,
+         features, out);
+}
+
+void column_sums(const float* matrix, Index rows, Index cols, Index ld, float* sums) {
+  launch(blocks_for(cols), kThreadsPerBlock, column_sums_kernel, matrix, rows, cols, ld, sums);
+}
+
+void local_patches(const LocalShape& shape, Index batch, Index first, Index count,
+                   const float* input, float* patches) {
+  launch(blocks_for(count * shape.patch() * batch), kThreadsPerBlock, local_patches_kernel, shape,
+         batch, first, count, input, patches);
+}
+
+void local_bias(const LocalShape& shape, Index batch, const float* bias, float* output) {
+  launch(blocks_for(shape.positions() * shape.filters * batch), kThreadsPerBlock,
+         local_bias_kernel, shape, batch, bias, output);
+}
+
+void local_forward_direct(const LocalShape& shape, Index batch, const float* input,
+                          const float* kernel, const float* bias, float* output) {
+  launch(blocks_for(shape.positions() * shape.filters * batch), kThreadsPerBlock,
+         local_forward_direct_kernel, shape, batch, input, kernel, bias, output);
+}
+
+void local_kernel_gradient_direct(const LocalShape& shape, Index batch, const float* input,
+                                  const float* grad_output, float* grad_kernel) {
+  launch(blocks_for(shape.positions() * shape.filters * shape.patch()), kThreadsPerBlock,
+         local_kernel_gradient_kernel, shape, batch, input, grad_output, grad_kernel);
+}
+
+void local_bias_gradient(const LocalShape& shape, Index batch, const float* grad_output,
+                         float* grad_bias) {
+  launch(blocks_for(shape.positions() * shape.filters), kThreadsPerBlock,
+         local_bias_gradient_kernel, shape, batch, grad_output, grad_bias);
+}
+
+void local_input_gradient(const LocalShape& shape, Index batch, const float* patch_gradients,
+                          const float* grad_output, const float* kernel, float* grad_input) {
+  launch(blocks_for(shape.inputs() * batch), kThreadsPerBlock, local_input_gradient_kernel, shape,
+         batch, patch_gradients, grad_output, kernel, grad_input);
+}
+
+void optimizer_step(const UpdateRule<float>& rule, float* values, const float* gradient,
+                    float* slots, Index n) {
+  launch(blocks_for(n), kThreadsPerBlock, optimizer_kernel, rule, values, gradient, slots, n);
+}
+
+}  // namespace cuda
+}  // namespace lcnn
