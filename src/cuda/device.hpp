@@ -79,6 +79,8 @@ void copy_to_device(void* device, const void* host, std::size_t bytes);
 void copy_to_host(void* host, const void* device, std::size_t bytes);
 void copy_on_device(void* to, const void* from, std::size_t bytes);
 void fill_zero(void* device, std::size_t bytes);
+// Waits for the work queued so far (for timing).
+void synchronize();
 
 // Device memory for n values of T, owned: freed with the buffer.
 template <typename T>

@@ -22,6 +22,7 @@ void copy_to_device(void*, const void*, std::size_t) { not_built(); }
 void copy_to_host(void*, const void*, std::size_t) { not_built(); }
 void copy_on_device(void*, const void*, std::size_t) { not_built(); }
 void fill_zero(void*, std::size_t) { not_built(); }
+void synchronize() { not_built(); }
 void gemm(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
           const float*, std::int64_t, float, float*, std::int64_t) {
   not_built();

@@ -37,6 +37,7 @@ void copy_on_device(void* to, const void* from, std::size_t bytes) {
 void fill_zero(void* device, std::size_t bytes) {
   if (bytes > 0) std::memset(device, 0, bytes);
 }
+void synchronize() {}
 
 namespace {
 
@@ -185,6 +186,8 @@ void fill_zero(void* device, std::size_t bytes) {
   if (bytes == 0) return;
   check(cudaMemsetAsync(device, 0, bytes, stream()), "cudaMemset");
 }
+
+void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,

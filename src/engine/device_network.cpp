@@ -36,7 +36,8 @@ class DeviceLocallyConnected : public DeviceLayer {
   explicit DeviceLocallyConnected(LocallyConnected<float>& layer)
       : DeviceLayer(layer.input_shape(), layer.output_shape(), layer.activation(),
                     layer.parameters()),
-        shape_(local_shape(layer.geometry())) {}
+        geometry_(layer.geometry()),
+        shape_(local_shape(geometry_)) {}
 
   void forward(const float* input, Index batch, bool record) override {
     size_output(batch);
@@ -88,13 +89,7 @@ class DeviceLocallyConnected : public DeviceLayer {
   // The per-position pointer arrays of the batched GEMMs, one after another.
   enum Array { kPatch, kKernel, kOutput, kGrad, kKernelGrad, kPatchGrad, kArrays };
 
-  bool use_gemm(Index batch) const {
-    const std::size_t patch_bytes = static_cast<std::size_t>(batch) *
-                                    static_cast<std::size_t>(shape_.positions() * shape_.patch()) *
-                                    sizeof(float);
-    return shape_.filters >= kMinGemmFilters && shape_.patch() >= kMinGemmPatch &&
-           patch_bytes <= kMaxPatchBytes;
-  }
+  bool use_gemm(Index batch) const { return device_uses_gemm(geometry_, batch); }
 
   // The per-position pointer arrays of one pass's batched GEMMs, uploaded
   // again only when a buffer or the batch size changed.
@@ -135,6 +130,7 @@ class DeviceLocallyConnected : public DeviceLayer {
     arrays.arrays.upload(host.data(), host.size());
   }
 
+  LocalGeometry geometry_;
   cuda::LocalShape shape_;
   cuda::Buffer<float> patches_, patch_grads_;
   PointerArrays forward_arrays_, backward_arrays_;
@@ -252,6 +248,14 @@ DeviceSupport refused(std::string reason, long layer = -1) {
 }
 
 }  // namespace
+
+bool device_uses_gemm(const LocalGeometry& g, index_t batch) {
+  const std::size_t patch_bytes = static_cast<std::size_t>(batch) *
+                                  static_cast<std::size_t>(g.positions() * g.patch()) *
+                                  sizeof(float);
+  return g.filters >= kMinGemmFilters && g.patch() >= kMinGemmPatch &&
+         patch_bytes <= kMaxPatchBytes;
+}
 
 DeviceLayer::DeviceLayer(Shape input, Shape output, Activation activation,
                          const std::vector<ParameterBlock<float>>& parameters)

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../cuda/device.hpp"
+#include "local_geometry.hpp"
 #include "network.hpp"
 
 namespace lcnn {
@@ -27,6 +28,10 @@ class DeviceUnsupported : public std::invalid_argument {
 };
 
 struct TrainingSpec;
+
+// Whether a locally connected layer runs its batched-GEMM kernels on the
+// device for a batch of B, rather than its direct ones.
+bool device_uses_gemm(const LocalGeometry& geometry, index_t batch);
 
 // Whether the device can train a network (with `training`, when not null):
 // on refusal, why, and the engine number of the layer at fault (or -1).
