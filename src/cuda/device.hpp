@@ -154,6 +154,9 @@ void activation_gradient(Activation activation, const float* z, const float* y,
 void softmax_gradient(const float* y, const float* grad_y, float* grad_z, std::int64_t len,
                       std::int64_t stride);
 
+// out[i] = a[i] * b[i] (dropout's mask).
+void multiply(const float* a, const float* b, float* out, std::int64_t n);
+
 // out[r + rows * f] = bias[f] (the start of a dense product).
 void broadcast_bias(const float* bias, std::int64_t rows, std::int64_t features, float* out);
 // sums[j] = sum of column j of a rows x cols matrix (leading dimension ld),

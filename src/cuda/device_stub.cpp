@@ -47,6 +47,7 @@ void activation_gradient(Activation, const float*, const float*, const float*, f
 void softmax_gradient(const float*, const float*, float*, std::int64_t, std::int64_t) {
   not_built();
 }
+void multiply(const float*, const float*, float*, std::int64_t) { not_built(); }
 void broadcast_bias(const float*, std::int64_t, std::int64_t, float*) { not_built(); }
 void column_sums(const float*, std::int64_t, std::int64_t, std::int64_t, float*) { not_built(); }
 void local_patches(const LocalShape&, std::int64_t, std::int64_t, std::int64_t, const float*,

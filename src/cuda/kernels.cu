@@ -55,6 +55,10 @@ LCNN_KERNEL void softmax_gradient_kernel(const float* y, const float* grad_y, fl
   }
 }
 
+LCNN_KERNEL void multiply_kernel(const float* a, const float* b, float* out, Index n) {
+  for (Index i = thread_index(); i < n; i += thread_count()) out[i] = a[i] * b[i];
+}
+
 LCNN_KERNEL void broadcast_bias_kernel(const float* bias, Index rows, Index features,
                                        float* out) {
   for (Index i = thread_index(); i < rows * features; i += thread_count()) {
@@ -241,6 +245,10 @@ void softmax_gradient(const float* y, const float* grad_y, float* grad_z, Index 
                       Index stride) {
   launch(blocks_for(stride), kThreadsPerBlock, softmax_gradient_kernel, y, grad_y, grad_z, len,
          stride);
+}
+
+void multiply(const float* a, const float* b, float* out, Index n) {
+  launch(blocks_for(n), kThreadsPerBlock, multiply_kernel, a, b, out, n);
 }
 
 void broadcast_bias(const float* bias, Index rows, Index features, float* out) {

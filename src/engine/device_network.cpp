@@ -4,6 +4,7 @@
 
 #include "activation_layer.hpp"
 #include "dense.hpp"
+#include "dropout.hpp"
 #include "locally_connected.hpp"
 #include "reshaping.hpp"
 #include "trainer.hpp"
@@ -39,7 +40,7 @@ class DeviceLocallyConnected : public DeviceLayer {
         geometry_(layer.geometry()),
         shape_(local_shape(geometry_)) {}
 
-  void forward(const float* input, Index batch, bool record) override {
+  void forward(const float* input, Index batch, const Context& ctx) override {
     size_output(batch);
     const float* bias = values_.size() > 1 ? values_[1].data() : nullptr;
     if (use_gemm(batch)) {
@@ -54,7 +55,7 @@ class DeviceLocallyConnected : public DeviceLayer {
     } else {
       cuda::local_forward_direct(shape_, batch, input, values_[0].data(), bias, output());
     }
-    activate(batch, record);
+    activate(batch, ctx.record);
   }
 
   void backward(const float* input, const float* grad_output, float* grad_input, Index batch,
@@ -144,7 +145,7 @@ class DeviceDense : public DeviceLayer {
 
   // Batch-innermost storage makes the input an N x D matrix, N = B times
   // the axes before the last.
-  void forward(const float* input, Index batch, bool record) override {
+  void forward(const float* input, Index batch, const Context& ctx) override {
     size_output(batch);
     const Index D = input_.dims.back(), F = output_.dims.back();
     const Index N = batch * input_.size() / D;
@@ -152,7 +153,7 @@ class DeviceDense : public DeviceLayer {
     if (bias) cuda::broadcast_bias(values_[1].data(), N, F, output());
     cuda::gemm(false, false, N, F, D, input, N, values_[0].data(), D, bias ? 1.0f : 0.0f,
                output(), N);
-    activate(batch, record);
+    activate(batch, ctx.record);
   }
 
   void backward(const float* input, const float* grad_output, float* grad_input, Index batch,
@@ -176,7 +177,7 @@ class DeviceGather : public DeviceLayer {
     source_.upload(layer.source().data(), layer.source().size());
   }
 
-  void forward(const float* input, Index batch, bool) override {
+  void forward(const float* input, Index batch, const Context&) override {
     size_output(batch);
     cuda::gather_features(source_.data(), output_.size(), batch, input, output());
   }
@@ -195,16 +196,59 @@ class DeviceGather : public DeviceLayer {
   bool covers_input_;
 };
 
+// Dropout's mask is drawn on the host by the CPU engine's dropout_mask()
+// (the same values for the same seed) and travels with the batch.
+class DeviceDropout : public DeviceLayer {
+ public:
+  explicit DeviceDropout(Dropout<float>& layer)
+      : DeviceLayer(layer.input_shape(), layer.output_shape(), Activation::linear, {}),
+        rate_(layer.rate()),
+        shared_(layer.shared()),
+        salt_(layer.salt()) {}
+
+  void forward(const float* input, Index batch, const Context& ctx) override {
+    size_output(batch);
+    const Index n = batch * input_.size();
+    masked_ = ctx.training && rate_ > 0;
+    if (!masked_) {
+      cuda::copy_on_device(output(), input, static_cast<std::size_t>(n) * sizeof(float));
+      return;
+    }
+    dropout_mask(input_.with_batch(batch), rate_, shared_, salt_, ctx.seed, host_mask_);
+    mask_.upload(host_mask_.data(), host_mask_.size());
+    cuda::multiply(input, mask_.data(), output(), n);
+  }
+
+  void backward(const float*, const float* grad_output, float* grad_input, Index batch,
+                bool) override {
+    if (grad_input == nullptr) return;
+    const Index n = batch * input_.size();
+    if (masked_) {
+      cuda::multiply(grad_output, mask_.data(), grad_input, n);
+    } else {
+      cuda::copy_on_device(grad_input, grad_output, static_cast<std::size_t>(n) * sizeof(float));
+    }
+  }
+
+ private:
+  double rate_;
+  std::vector<bool> shared_;
+  std::uint64_t salt_;
+  bool masked_ = false;
+  std::vector<float> host_mask_;
+  cuda::Buffer<float> mask_;
+};
+
 class DeviceActivation : public DeviceLayer {
  public:
   explicit DeviceActivation(ActivationLayer<float>& layer)
       : DeviceLayer(layer.input_shape(), layer.output_shape(), layer.activation(), {}) {}
 
-  void forward(const float* input, Index batch, bool record) override {
+  void forward(const float* input, Index batch, const Context& ctx) override {
     size_output(batch);
     cuda::copy_on_device(output(), input,
                          static_cast<std::size_t>(batch * input_.size()) * sizeof(float));
-    activate(batch, record);
+    activate(batch, ctx.record);
   }
 
   void backward(const float*, const float* grad_output, float* grad_input, Index batch,
@@ -216,13 +260,14 @@ class DeviceActivation : public DeviceLayer {
   }
 };
 
-enum class DeviceKind { none, locally_connected, dense, gather, activation };
+enum class DeviceKind { none, locally_connected, dense, gather, activation, dropout };
 
 DeviceKind device_kind(Layer<float>& layer) {
   if (dynamic_cast<LocallyConnected<float>*>(&layer)) return DeviceKind::locally_connected;
   if (dynamic_cast<Dense<float>*>(&layer)) return DeviceKind::dense;
   if (dynamic_cast<Gather<float>*>(&layer)) return DeviceKind::gather;
   if (dynamic_cast<ActivationLayer<float>*>(&layer)) return DeviceKind::activation;
+  if (dynamic_cast<Dropout<float>*>(&layer)) return DeviceKind::dropout;
   return DeviceKind::none;
 }
 
@@ -237,6 +282,8 @@ std::unique_ptr<DeviceLayer> device_layer(Layer<float>& layer) {
       return std::make_unique<DeviceGather>(static_cast<Gather<float>&>(layer));
     case DeviceKind::activation:
       return std::make_unique<DeviceActivation>(static_cast<ActivationLayer<float>&>(layer));
+    case DeviceKind::dropout:
+      return std::make_unique<DeviceDropout>(static_cast<Dropout<float>&>(layer));
     case DeviceKind::none:
       break;
   }
@@ -318,8 +365,8 @@ DeviceSupport device_support(Network<float>& network, const TrainingSpec* traini
     seen[node.layer] = true;
     if (device_kind(network.node_layer(k)) == DeviceKind::none) {
       return refused("this layer has no CUDA kernels yet (the device runs locally connected, "
-                     "dense, activation, flatten, reshape, permute, zero padding and cropping "
-                     "layers)",
+                     "dense, activation, dropout, flatten, reshape, permute, zero padding and "
+                     "cropping layers)",
                      static_cast<long>(node.layer));
     }
   }
@@ -348,10 +395,10 @@ DeviceNetwork::DeviceNetwork(Network<float>& network) {
   grads_.resize(layers_.size());
 }
 
-const float* DeviceNetwork::forward(const float* input, Index batch, bool record) {
+const float* DeviceNetwork::forward(const float* input, Index batch, const Context& ctx) {
   const float* x = input;
   for (auto& layer : layers_) {
-    layer->forward(x, batch, record);
+    layer->forward(x, batch, ctx);
     x = layer->output();
   }
   return x;
@@ -415,7 +462,7 @@ void DeviceNetwork::predict(const std::vector<const double*>& xs, index_t n, ind
       }
     }
     batch_input_.upload(host_in.data(), host_in.size());
-    const float* out = forward(batch_input_.data(), count, false);
+    const float* out = forward(batch_input_.data(), count, Context{});
     host_out.resize(static_cast<std::size_t>(count * out_features));
     cuda::copy_to_host(host_out.data(), out, host_out.size() * sizeof(float));
     for (index_t f = 0; f < out_features; ++f) {

@@ -4,8 +4,8 @@
 // as device pointers; the trainer (device_trainer.hpp) moves them.
 //
 // Supported: chains (one input, one output, each layer called once) of
-// locally connected, dense, activation and value-moving layers (flatten,
-// reshape, permute, zero padding, cropping). Anything else throws
+// locally connected, dense, activation, dropout and value-moving layers
+// (flatten, reshape, permute, zero padding, cropping). Anything else throws
 // DeviceUnsupported naming it, before any device memory is touched.
 #pragma once
 
@@ -46,9 +46,10 @@ DeviceSupport device_support(Network<float>& network, const TrainingSpec* traini
 class DeviceLayer {
  public:
   virtual ~DeviceLayer() = default;
-  // Writes the layer's output for a batch of B into output(); with `record`
-  // keeps what backward() needs.
-  virtual void forward(const float* input, std::int64_t batch, bool record) = 0;
+  // Writes the layer's output for a batch of B into output(); with
+  // ctx.record keeps what backward() needs; ctx.training and ctx.seed as the
+  // engine's layers take them (dropout).
+  virtual void forward(const float* input, std::int64_t batch, const Context& ctx) = 0;
   // From dLoss/dOutput (dLoss/dLogits with `through_logits`) of the last
   // recording forward(): the parameter gradients and, with `grad_input`,
   // dLoss/dInput written there.
@@ -94,7 +95,7 @@ class DeviceNetwork : public NetworkBase {
                const Context& ctx, const std::vector<double*>& ys) override;
 
   // input: a device batch of B. Returns the device output.
-  const float* forward(const float* input, std::int64_t batch, bool record);
+  const float* forward(const float* input, std::int64_t batch, const Context& ctx);
   // After a recording forward() of `input`: every parameter's gradient.
   void backward(const float* input, const float* grad_output, std::int64_t batch,
                 bool through_logits);

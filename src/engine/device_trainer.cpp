@@ -47,11 +47,13 @@ void DeviceTrainer::gather(const DataSet& data, const index_t* rows, index_t cou
   batch_.device_x.upload(batch_.x.data.data(), batch_.x.data.size());
 }
 
-void DeviceTrainer::forward_backward(bool training, int threads, Totals& totals) {
+void DeviceTrainer::forward_backward(const Context& ctx, Totals& totals) {
   const index_t count = batch_.x.batch();
   const OutputSpec& out = spec_.outputs[0];
   DeviceLayer& last = device_.output_layer();
-  const float* output = device_.forward(batch_.device_x.data(), count, true);
+  Context step = ctx;
+  step.record = true;
+  const float* output = device_.forward(batch_.device_x.data(), count, step);
   batch_.prediction.resize(last.output_shape().with_batch(count));
   cuda::copy_to_host(batch_.prediction.data.data(), output, bytes(batch_.prediction.data.size()));
   const bool fused = takes_logits_of(out.loss, last.activation());
@@ -63,11 +65,11 @@ void DeviceTrainer::forward_backward(bool training, int threads, Totals& totals)
   Tensor<float>& grad = is_sparse(out.loss) ? batch_.sparse_grad : batch_.y;
   std::size_t metric = 0;
   const double value = output_loss(out, 0, batch_.prediction, fused ? batch_.logits : batch_.prediction,
-                                   fused || out.loss.from_logits, batch_.y, weights, grad, threads,
-                                   totals, metric);
+                                   fused || out.loss.from_logits, batch_.y, weights, grad,
+                                   ctx.threads, totals, metric);
   totals.loss += out.weight * value * count;
   totals.seen += count;
-  if (!training) return;
+  if (!ctx.training) return;
   batch_.device_grad.upload(grad.data.data(), grad.data.size());
   device_.backward(batch_.device_x.data(), batch_.device_grad.data(), count, fused);
 }
@@ -104,7 +106,7 @@ void DeviceTrainer::step() {
 }
 
 Scores DeviceTrainer::fit_epoch(const DataSet& data, const std::vector<index_t>& order,
-                                index_t batch_size, std::uint64_t, const Context& ctx,
+                                index_t batch_size, std::uint64_t seed, const Context& ctx,
                                 const Progress& progress, bool& completed) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   Totals totals(spec_);
@@ -112,7 +114,10 @@ Scores DeviceTrainer::fit_epoch(const DataSet& data, const std::vector<index_t>&
   const index_t n = static_cast<index_t>(order.size());
   for (index_t start = 0, b = 0; start < n; start += batch_size, ++b) {
     gather(data, order.data() + start, std::min(batch_size, n - start), ctx.threads);
-    forward_backward(true, ctx.threads, totals);
+    Context training = ctx;
+    training.training = true;
+    training.seed = seed + static_cast<std::uint64_t>(b);
+    forward_backward(training, totals);
     step();
     if (!progress(b, totals.scores())) {
       completed = false;
@@ -129,18 +134,23 @@ Scores DeviceTrainer::evaluate(const DataSet& data, index_t batch_size, const Co
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   for (index_t start = 0; start < data.n; start += batch_size) {
     gather(data, rows.data() + start, std::min(batch_size, data.n - start), ctx.threads);
-    forward_backward(false, ctx.threads, totals);
+    Context inference = ctx;
+    inference.training = false;
+    forward_backward(inference, totals);
   }
   return totals.scores();
 }
 
-std::vector<std::vector<double>> DeviceTrainer::gradients(const DataSet& data, std::uint64_t,
+std::vector<std::vector<double>> DeviceTrainer::gradients(const DataSet& data, std::uint64_t seed,
                                                           const Context& ctx) {
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   gather(data, rows.data(), data.n, ctx.threads);
   Totals totals(spec_);
-  forward_backward(true, ctx.threads, totals);
+  Context training = ctx;
+  training.training = true;
+  training.seed = seed;
+  forward_backward(training, totals);
   std::vector<std::vector<double>> out;
   for (const cuda::Buffer<float>* block : gradients_) {
     std::vector<float> host(block->size());

@@ -48,8 +48,8 @@ class DeviceTrainer : public TrainerBase {
     cuda::Buffer<float> device_x, device_grad;
   };
   void gather(const DataSet& data, const index_t* rows, index_t count, int threads);
-  // Forward, loss and metrics; with `training` backward too.
-  void forward_backward(bool training, int threads, Totals& totals);
+  // Forward, loss and metrics; with ctx.training backward too.
+  void forward_backward(const Context& ctx, Totals& totals);
   void step();
   // Fresh slots unless restored ones fit the trained blocks.
   void ensure_slots();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "activation_layer.hpp"
+#include "batch_norm.hpp"
 #include "check.hpp"
 #include "cuda/device.hpp"
 #include "dense.hpp"
@@ -127,13 +128,14 @@ void check_network_parity(Network<float>& cpu, index_t batch, std::mt19937_64& r
   Context ctx;
   ctx.training = true;
   ctx.record = true;
+  ctx.seed = 1234;
   const Tensor<float>& cpu_out = *cpu.forward({&x}, ctx)[0];
   cpu.backward({&x}, {&grad}, {false}, ctx);
 
   cuda::Buffer<float> device_x, device_grad;
   device_x.upload(x.data.data(), x.data.size());
   device_grad.upload(grad.data.data(), grad.data.size());
-  const float* out = device.forward(device_x.data(), batch, true);
+  const float* out = device.forward(device_x.data(), batch, ctx);
   std::vector<float> device_out(cpu_out.data.size());
   cuda::copy_to_host(device_out.data(), out, device_out.size() * sizeof(float));
   check_close(device_out, cpu_out.data, what + " forward");
@@ -210,7 +212,7 @@ TEST(device_activation_parity) {
   }
 }
 
-TEST(device_gather_parity) {
+TEST(device_gather_and_dropout_parity) {
   if (!device_usable()) return;
   std::mt19937_64 rng(63);
   const LocalGeometry g = geometry_of(kLocalCases[1]);
@@ -224,10 +226,16 @@ TEST(device_gather_parity) {
   layers.push_back(std::make_unique<PadCrop<float>>(Shape{{3, 9, 6}}, std::vector<index_t>{0, 0, 1},
                                                     std::vector<index_t>{0, 0, 1}));
   layers.push_back(locally_connected(rng, g, Activation::relu));
+  // Dropout with one mask value shared along the rows.
+  layers.push_back(std::make_unique<Dropout<float>>(out, 0.4,
+                                                    std::vector<bool>{false, false, true, false},
+                                                    3));
   layers.push_back(std::make_unique<Flatten<float>>(out, true));
+  layers.push_back(std::make_unique<Dropout<float>>(Shape{{out.size()}}, 0.25,
+                                                    std::vector<bool>{false, false}, 4));
   layers.push_back(dense(rng, Shape{{out.size()}}, 3, Activation::softmax));
   auto cpu = chain(std::move(layers));
-  check_network_parity(*cpu, 4, rng, "pad, permute, reshape, flatten");
+  check_network_parity(*cpu, 4, rng, "pad, permute, reshape, dropout, flatten");
 }
 
 namespace {
@@ -261,14 +269,16 @@ TrainingSpec training_spec(const TrainingCase& c, std::size_t blocks) {
   return spec;
 }
 
-// LC 2D (8 filters: the GEMM path) -> flatten -> dense with the case's
-// output activation, classes = 3.
+// LC 2D (8 filters: the GEMM path) -> flatten -> dropout -> dense with the
+// case's output activation, classes = 3.
 std::unique_ptr<Network<float>> small_model(Activation output) {
   std::mt19937_64 rng(64);
   const LocalGeometry g = geometry_of(kLocalCases[0]);
   std::vector<std::unique_ptr<Layer<float>>> layers;
   layers.push_back(locally_connected(rng, g, Activation::relu));
   layers.push_back(std::make_unique<Flatten<float>>(g.output_shape(), false));
+  layers.push_back(std::make_unique<Dropout<float>>(Shape{{g.output_shape().size()}}, 0.3,
+                                                    std::vector<bool>{false, false}, 9));
   layers.push_back(dense(rng, Shape{{g.output_shape().size()}}, 3, output));
   return chain(std::move(layers));
 }
@@ -366,8 +376,10 @@ TEST(device_trainer_parity) {
     bool completed = false;
     auto keep_going = [](index_t, const Scores&) { return true; };
     for (int epoch = 0; epoch < 2; ++epoch) {
-      const Scores cpu_scores = cpu.fit_epoch(set, order, 8, 0, ctx, keep_going, completed);
-      const Scores device_scores = device.fit_epoch(set, order, 8, 0, ctx, keep_going, completed);
+      const std::uint64_t seed = 100 + epoch;
+      const Scores cpu_scores = cpu.fit_epoch(set, order, 8, seed, ctx, keep_going, completed);
+      const Scores device_scores =
+          device.fit_epoch(set, order, 8, seed, ctx, keep_going, completed);
       CHECK(completed);
       check_scores(device_scores, cpu_scores, c.name + ", epoch " + std::to_string(epoch + 1));
     }
@@ -386,7 +398,7 @@ TEST(device_trainer_parity) {
                   c.name + ", optimizer slots of block " + std::to_string(b + 1));
     }
     check_scores(device.evaluate(set, 5, ctx), cpu.evaluate(set, 5, ctx), c.name + ", evaluate");
-    const auto cpu_grads = cpu.gradients(set, 0, ctx), device_grads = device.gradients(set, 0, ctx);
+    const auto cpu_grads = cpu.gradients(set, 5, ctx), device_grads = device.gradients(set, 5, ctx);
     for (std::size_t b = 0; b < cpu_grads.size(); ++b) {
       check_close(std::vector<float>(device_grads[b].begin(), device_grads[b].end()),
                   std::vector<float>(cpu_grads[b].begin(), cpu_grads[b].end()),
@@ -443,7 +455,7 @@ TEST(device_training_is_deterministic) {
     std::vector<index_t> order(23);
     for (index_t i = 0; i < 23; ++i) order[i] = i;
     bool completed = false;
-    device.fit_epoch(set, order, 8, 0, Context{}, [](index_t, const Scores&) { return true; },
+    device.fit_epoch(set, order, 8, 42, Context{}, [](index_t, const Scores&) { return true; },
                      completed);
     result = device.parameters();
   }
@@ -455,10 +467,14 @@ TEST(device_unsupported) {
   std::mt19937_64 rng(66);
   std::vector<std::unique_ptr<Layer<float>>> layers;
   layers.push_back(dense(rng, Shape{{4}}, 3, Activation::relu));
-  layers.push_back(std::make_unique<Dropout<float>>(Shape{{3}}, 0.5, std::vector<bool>{false, false}, 1));
-  auto with_dropout = chain(std::move(layers));
-  CHECK_THROWS(DeviceNetwork{*with_dropout}, DeviceUnsupported);
-  const DeviceSupport support = device_support(*with_dropout, nullptr);
+  layers.push_back(std::make_unique<BatchNorm<float>>(Shape{{3}}, BatchNormOptions{},
+                                                      std::vector<float>(3, 1.0f),
+                                                      std::vector<float>(3, 0.0f),
+                                                      std::vector<float>(3, 0.0f),
+                                                      std::vector<float>(3, 1.0f)));
+  auto with_batch_norm = chain(std::move(layers));
+  CHECK_THROWS(DeviceNetwork{*with_batch_norm}, DeviceUnsupported);
+  const DeviceSupport support = device_support(*with_batch_norm, nullptr);
   CHECK(!support.supported);
   CHECK_EQ(support.layer, 1L);
   CHECK(device_support(*small_model(Activation::linear), nullptr).supported);
@@ -471,7 +487,7 @@ TEST(device_unsupported) {
   constrained.constraints[2].kind = ConstraintKind::nonneg;
   CHECK_THROWS(DeviceTrainer(small_model(c.output), constrained), DeviceUnsupported);
   TrainingSpec active = training_spec(c, 4);
-  active.activity.assign(3, Penalty{});
-  active.activity[2].l1 = 0.1;
+  active.activity.assign(4, Penalty{});
+  active.activity[3].l1 = 0.1;
   CHECK_THROWS(DeviceTrainer(small_model(c.output), active), DeviceUnsupported);
 }
