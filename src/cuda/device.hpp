@@ -164,15 +164,17 @@ void broadcast_bias(const float* bias, std::int64_t rows, std::int64_t features,
 void column_sums(const float* matrix, std::int64_t rows, std::int64_t cols, std::int64_t ld,
                  float* sums);
 
-// A locally connected layer's geometry (engine/local_geometry.hpp, which
-// fills it): output position p = r * out_cols + c in the kernel's order;
-// tap (i, j) of p reads input row r * stride_rows - pad_rows + i and column
-// c * stride_cols - pad_cols + j; the strides are the engine's
-// TensorStrides, in units of the batch size.
+// A windowed layer's geometry (engine/local_geometry.hpp, which fills it):
+// output position p = r * out_cols + c in the kernel's order; tap (i, j)
+// of p reads input row r * stride_rows - pad_rows + i * dilation_rows and
+// column c * stride_cols - pad_cols + j * dilation_cols; the strides are the
+// engine's TensorStrides, in units of the batch size. Locally connected
+// layers and pooling have dilation 1 and one group.
 struct LocalShape {
   std::int64_t in_rows, in_cols, channels, kernel_rows, kernel_cols, stride_rows, stride_cols,
       pad_rows, pad_cols, out_rows, out_cols, filters;
   std::int64_t in_row, in_col, in_channel, out_position, out_filter;
+  std::int64_t dilation_rows = 1, dilation_cols = 1, groups = 1;
 
   LCNN_HOST_DEVICE std::int64_t positions() const { return out_rows * out_cols; }
   LCNN_HOST_DEVICE std::int64_t patch() const { return kernel_rows * kernel_cols * channels; }
@@ -204,6 +206,32 @@ void local_bias_gradient(const LocalShape& shape, std::int64_t batch, const floa
 void local_input_gradient(const LocalShape& shape, std::int64_t batch,
                           const float* patch_gradients, const float* grad_output,
                           const float* kernel, float* grad_input);
+
+// Max (else average) pooling with the windows of `shape` (filters ==
+// channels; dilation 1), as engine/pooling.hpp: taps outside the input take
+// no part. One thread per output value.
+void pool_forward(const LocalShape& shape, bool max, std::int64_t batch, const float* input,
+                  float* output);
+// Its input gradient, one thread per channel and sample adding the terms of
+// every window in the CPU engine's order: a maximum's gradient goes to its
+// first tap in row-major window order, or with `split_ties` in equal shares
+// to every tap holding it.
+void pool_backward(const LocalShape& shape, bool max, bool split_ties, std::int64_t batch,
+                   const float* input, const float* grad_output, float* grad_input);
+
+// A convolution (Keras's Conv1D/2D, engine/convolution.hpp): the kernel in
+// Keras's layout (kh, kw, C / groups, F), column-major; one thread per
+// output value, per weight (summing over positions, then samples) and per
+// input value, each adding its terms in a fixed order.
+void conv_forward(const LocalShape& shape, std::int64_t batch, const float* input,
+                  const float* kernel, const float* bias, float* output);
+void conv_kernel_gradient(const LocalShape& shape, std::int64_t batch, const float* input,
+                          const float* grad_output, float* grad_kernel);
+// grad_bias[f] = the sum of filter f's output gradient over positions and samples.
+void conv_bias_gradient(const LocalShape& shape, std::int64_t batch, const float* grad_output,
+                        float* grad_bias);
+void conv_input_gradient(const LocalShape& shape, std::int64_t batch, const float* grad_output,
+                         const float* kernel, float* grad_input);
 
 // One optimizer step of n parameters, slots as update_parameter() reads them.
 void optimizer_step(const UpdateRule<float>& rule, float* values, const float* gradient,

@@ -55,8 +55,8 @@ void local_patches(const LocalShape&, std::int64_t, std::int64_t, std::int64_t, 
   not_built();
 }
 void local_bias(const LocalShape&, std::int64_t, const float*, float*) { not_built(); }
-void local_forward_direct(const LocalShape&, std::int64_t, const float*, const float*,
-                          const float*, float*) {
+void local_forward_direct(const LocalShape&, std::int64_t, const float*, const float*, const float*,
+                          float*) {
   not_built();
 }
 void local_kernel_gradient_direct(const LocalShape&, std::int64_t, const float*, const float*,
@@ -64,8 +64,24 @@ void local_kernel_gradient_direct(const LocalShape&, std::int64_t, const float*,
   not_built();
 }
 void local_bias_gradient(const LocalShape&, std::int64_t, const float*, float*) { not_built(); }
-void local_input_gradient(const LocalShape&, std::int64_t, const float*, const float*,
-                          const float*, float*) {
+void local_input_gradient(const LocalShape&, std::int64_t, const float*, const float*, const float*,
+                          float*) {
+  not_built();
+}
+void pool_forward(const LocalShape&, bool, std::int64_t, const float*, float*) { not_built(); }
+void pool_backward(const LocalShape&, bool, bool, std::int64_t, const float*, const float*,
+                   float*) {
+  not_built();
+}
+void conv_forward(const LocalShape&, std::int64_t, const float*, const float*, const float*,
+                  float*) {
+  not_built();
+}
+void conv_kernel_gradient(const LocalShape&, std::int64_t, const float*, const float*, float*) {
+  not_built();
+}
+void conv_bias_gradient(const LocalShape&, std::int64_t, const float*, float*) { not_built(); }
+void conv_input_gradient(const LocalShape&, std::int64_t, const float*, const float*, float*) {
   not_built();
 }
 void optimizer_step(const UpdateRule<float>&, float*, const float*, float*, std::int64_t) {

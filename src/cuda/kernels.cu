@@ -40,9 +40,8 @@ LCNN_KERNEL void softmax_kernel(float* values, Index len, Index stride) {
   }
 }
 
-LCNN_KERNEL void activation_gradient_kernel(Activation activation, const float* z,
-                                            const float* y, const float* grad_y, float* grad_z,
-                                            Index n) {
+LCNN_KERNEL void activation_gradient_kernel(Activation activation, const float* z, const float* y,
+                                            const float* grad_y, float* grad_z, Index n) {
   for (Index i = thread_index(); i < n; i += thread_count()) {
     grad_z[i] = grad_y[i] * activation_derivative(activation, z[i], y[i]);
   }
@@ -59,8 +58,7 @@ LCNN_KERNEL void multiply_kernel(const float* a, const float* b, float* out, Ind
   for (Index i = thread_index(); i < n; i += thread_count()) out[i] = a[i] * b[i];
 }
 
-LCNN_KERNEL void broadcast_bias_kernel(const float* bias, Index rows, Index features,
-                                       float* out) {
+LCNN_KERNEL void broadcast_bias_kernel(const float* bias, Index rows, Index features, float* out) {
   for (Index i = thread_index(); i < rows * features; i += thread_count()) {
     out[i] = bias[i / rows];
   }
@@ -154,6 +152,21 @@ LCNN_KERNEL void local_bias_gradient_kernel(LocalShape s, Index batch, const flo
   }
 }
 
+// The row, column and channel of an input feature (its offset in units of
+// the batch).
+LCNN_DEVICE inline void input_position(const LocalShape& s, Index feature, Index& row, Index& col,
+                                       Index& channel) {
+  if (s.in_channel == 1) {  // channels first: (C, rows, cols)
+    channel = feature % s.channels;
+    row = (feature / s.channels) % s.in_rows;
+    col = feature / (s.channels * s.in_rows);
+  } else {  // channels last: (rows, cols, C)
+    row = feature % s.in_rows;
+    col = (feature / s.in_rows) % s.in_cols;
+    channel = feature / (s.in_rows * s.in_cols);
+  }
+}
+
 // First and one-past-last output index along an axis whose windows (start
 // o * stride - pad, length kernel) contain input index x.
 LCNN_DEVICE inline void covering(Index x, Index kernel, Index stride, Index pad, Index outputs,
@@ -166,23 +179,13 @@ LCNN_DEVICE inline void covering(Index x, Index kernel, Index stride, Index pad,
 }
 
 LCNN_KERNEL void local_input_gradient_kernel(LocalShape s, Index batch,
-                                             const float* patch_gradients,
-                                             const float* grad_output, const float* kernel,
-                                             float* grad_input) {
+                                             const float* patch_gradients, const float* grad_output,
+                                             const float* kernel, float* grad_input) {
   const Index F = s.filters, KC = s.patch();
   for (Index i = thread_index(); i < s.inputs() * batch; i += thread_count()) {
-    const Index b = i % batch, feature = i / batch;
-    // The feature's row, column and channel from its offset.
+    const Index b = i % batch;
     Index row, col, channel;
-    if (s.in_channel == 1) {  // channels first: (C, rows, cols)
-      channel = feature % s.channels;
-      row = (feature / s.channels) % s.in_rows;
-      col = feature / (s.channels * s.in_rows);
-    } else {  // channels last: (rows, cols, C)
-      row = feature % s.in_rows;
-      col = (feature / s.in_rows) % s.in_cols;
-      channel = feature / (s.in_rows * s.in_cols);
-    }
+    input_position(s, i / batch, row, col, channel);
     Index r_begin, r_end, c_begin, c_end;
     covering(row, s.kernel_rows, s.stride_rows, s.pad_rows, s.out_rows, r_begin, r_end);
     covering(col, s.kernel_cols, s.stride_cols, s.pad_cols, s.out_cols, c_begin, c_end);
@@ -206,6 +209,215 @@ LCNN_KERNEL void local_input_gradient_kernel(LocalShape s, Index batch,
   }
 }
 
+// Offset (in units of the batch) of input (row, col, channel).
+LCNN_DEVICE inline Index input_offset(const LocalShape& s, Index row, Index col, Index channel) {
+  return row * s.in_row + col * s.in_col + channel * s.in_channel;
+}
+
+// The taps of output (r, c) along each axis that lie inside the input.
+LCNN_DEVICE inline void inside_taps(Index first, Index kernel, Index input, Index& begin,
+                                    Index& end) {
+  begin = first < 0 ? -first : 0;
+  end = input - first < kernel ? input - first : kernel;
+  if (end < begin) end = begin;
+}
+
+LCNN_KERNEL void pool_forward_kernel(LocalShape s, bool max, Index batch, const float* input,
+                                     float* output) {
+  const Index C = s.channels;
+  for (Index i = thread_index(); i < s.positions() * C * batch; i += thread_count()) {
+    const Index b = i % batch, channel = (i / batch) % C, p = i / (batch * C);
+    const Index r = p / s.out_cols, c = p % s.out_cols;
+    const Index row0 = r * s.stride_rows - s.pad_rows, col0 = c * s.stride_cols - s.pad_cols;
+    Index i_begin, i_end, j_begin, j_end;
+    inside_taps(row0, s.kernel_rows, s.in_rows, i_begin, i_end);
+    inside_taps(col0, s.kernel_cols, s.in_cols, j_begin, j_end);
+    float pooled = 0;
+    bool first_tap = true;
+    for (Index ti = i_begin; ti < i_end; ++ti) {
+      for (Index tj = j_begin; tj < j_end; ++tj) {
+        const float tap = input[input_offset(s, row0 + ti, col0 + tj, channel) * batch + b];
+        if (first_tap) {
+          pooled = tap;
+        } else if (max) {
+          pooled = pooled < tap ? tap : pooled;  // std::max(pooled, tap)
+        } else {
+          pooled += tap;
+        }
+        first_tap = false;
+      }
+    }
+    if (!max) pooled *= 1.0f / static_cast<float>((i_end - i_begin) * (j_end - j_begin));
+    output[output_offset(s, p, channel) * batch + b] = pooled;
+  }
+}
+
+LCNN_KERNEL void pool_backward_kernel(LocalShape s, bool max, bool split_ties, Index batch,
+                                      const float* input, const float* grad_output,
+                                      float* grad_input) {
+  const Index C = s.channels;
+  for (Index i = thread_index(); i < C * batch; i += thread_count()) {
+    const Index b = i % batch, channel = i / batch;
+    for (Index row = 0; row < s.in_rows; ++row) {
+      for (Index col = 0; col < s.in_cols; ++col) {
+        grad_input[input_offset(s, row, col, channel) * batch + b] = 0;
+      }
+    }
+    for (Index p = 0; p < s.positions(); ++p) {
+      const Index r = p / s.out_cols, c = p % s.out_cols;
+      const Index row0 = r * s.stride_rows - s.pad_rows, col0 = c * s.stride_cols - s.pad_cols;
+      Index i_begin, i_end, j_begin, j_end;
+      inside_taps(row0, s.kernel_rows, s.in_rows, i_begin, i_end);
+      inside_taps(col0, s.kernel_cols, s.in_cols, j_begin, j_end);
+      const float grad = grad_output[output_offset(s, p, channel) * batch + b];
+      if (!max) {
+        const float scale = 1.0f / static_cast<float>((i_end - i_begin) * (j_end - j_begin));
+        for (Index ti = i_begin; ti < i_end; ++ti) {
+          for (Index tj = j_begin; tj < j_end; ++tj) {
+            grad_input[input_offset(s, row0 + ti, col0 + tj, channel) * batch + b] += grad * scale;
+          }
+        }
+        continue;
+      }
+      float best = 0;
+      Index best_at = 0, holders = 0;
+      bool first_tap = true;
+      for (Index ti = i_begin; ti < i_end; ++ti) {
+        for (Index tj = j_begin; tj < j_end; ++tj) {
+          const Index at = input_offset(s, row0 + ti, col0 + tj, channel);
+          const float tap = input[at * batch + b];
+          if (first_tap || tap > best) {
+            best = tap;
+            best_at = at;
+            holders = 1;
+          } else if (tap == best) {
+            ++holders;
+          }
+          first_tap = false;
+        }
+      }
+      if (!split_ties) {
+        grad_input[best_at * batch + b] += grad;
+        continue;
+      }
+      for (Index ti = i_begin; ti < i_end; ++ti) {
+        for (Index tj = j_begin; tj < j_end; ++tj) {
+          const Index at = input_offset(s, row0 + ti, col0 + tj, channel);
+          if (input[at * batch + b] == best) {
+            grad_input[at * batch + b] += grad / static_cast<float>(holders);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Input row (or column) of tap i of output r, maybe outside the input.
+LCNN_DEVICE inline Index conv_at(Index r, Index i, Index stride, Index pad, Index dilation) {
+  return r * stride - pad + i * dilation;
+}
+
+// Weight (i, j, group channel, f) of a Keras-layout convolution kernel.
+LCNN_DEVICE inline Index conv_weight(const LocalShape& s, Index i, Index j, Index channel,
+                                     Index f) {
+  const Index group_channels = s.channels / s.groups;
+  return i + s.kernel_rows * (j + s.kernel_cols * (channel + group_channels * f));
+}
+
+LCNN_KERNEL void conv_forward_kernel(LocalShape s, Index batch, const float* input,
+                                     const float* kernel, const float* bias, float* output) {
+  const Index F = s.filters, Cg = s.channels / s.groups, Fg = s.filters / s.groups;
+  for (Index n = thread_index(); n < s.positions() * F * batch; n += thread_count()) {
+    const Index b = n % batch, f = (n / batch) % F, p = n / (batch * F);
+    const Index r = p / s.out_cols, c = p % s.out_cols, first_channel = (f / Fg) * Cg;
+    float total = bias == nullptr ? 0.0f : bias[f];
+    for (Index ch = 0; ch < Cg; ++ch) {
+      for (Index j = 0; j < s.kernel_cols; ++j) {
+        const Index col = conv_at(c, j, s.stride_cols, s.pad_cols, s.dilation_cols);
+        if (col < 0 || col >= s.in_cols) continue;
+        for (Index i = 0; i < s.kernel_rows; ++i) {
+          const Index row = conv_at(r, i, s.stride_rows, s.pad_rows, s.dilation_rows);
+          if (row < 0 || row >= s.in_rows) continue;
+          total += input[input_offset(s, row, col, first_channel + ch) * batch + b] *
+                   kernel[conv_weight(s, i, j, ch, f)];
+        }
+      }
+    }
+    output[output_offset(s, p, f) * batch + b] = total;
+  }
+}
+
+LCNN_KERNEL void conv_kernel_gradient_kernel(LocalShape s, Index batch, const float* input,
+                                             const float* grad_output, float* grad_kernel) {
+  const Index Cg = s.channels / s.groups, Fg = s.filters / s.groups;
+  const Index taps = s.kernel_rows * s.kernel_cols;
+  for (Index n = thread_index(); n < taps * Cg * s.filters; n += thread_count()) {
+    // n is the weight's index in Keras's column-major layout.
+    const Index i = n % s.kernel_rows, j = (n / s.kernel_rows) % s.kernel_cols;
+    const Index ch = (n / taps) % Cg, f = n / (taps * Cg);
+    const Index channel = (f / Fg) * Cg + ch;
+    float total = 0;
+    for (Index p = 0; p < s.positions(); ++p) {
+      const Index r = p / s.out_cols, c = p % s.out_cols;
+      const Index row = conv_at(r, i, s.stride_rows, s.pad_rows, s.dilation_rows);
+      const Index col = conv_at(c, j, s.stride_cols, s.pad_cols, s.dilation_cols);
+      if (row < 0 || row >= s.in_rows || col < 0 || col >= s.in_cols) continue;
+      const float* x = input + input_offset(s, row, col, channel) * batch;
+      const float* g = grad_output + output_offset(s, p, f) * batch;
+      for (Index b = 0; b < batch; ++b) total += x[b] * g[b];
+    }
+    grad_kernel[n] = total;
+  }
+}
+
+LCNN_KERNEL void conv_bias_gradient_kernel(LocalShape s, Index batch, const float* grad_output,
+                                           float* grad_bias) {
+  for (Index f = thread_index(); f < s.filters; f += thread_count()) {
+    float total = 0;
+    for (Index p = 0; p < s.positions(); ++p) {
+      const float* g = grad_output + output_offset(s, p, f) * batch;
+      for (Index b = 0; b < batch; ++b) total += g[b];
+    }
+    grad_bias[f] = total;
+  }
+}
+
+// The output index along an axis whose tap i reads input x, or -1.
+LCNN_DEVICE inline Index conv_output_of(Index x, Index i, Index stride, Index pad, Index dilation,
+                                        Index outputs) {
+  const Index shifted = x + pad - i * dilation;
+  if (shifted < 0 || shifted % stride != 0 || shifted / stride >= outputs) return -1;
+  return shifted / stride;
+}
+
+LCNN_KERNEL void conv_input_gradient_kernel(LocalShape s, Index batch, const float* grad_output,
+                                            const float* kernel, float* grad_input) {
+  const Index Cg = s.channels / s.groups, Fg = s.filters / s.groups;
+  for (Index n = thread_index(); n < s.inputs() * batch; n += thread_count()) {
+    const Index b = n % batch;
+    Index row, col, channel;
+    input_position(s, n / batch, row, col, channel);
+    const Index group = channel / Cg, ch = channel % Cg;
+    float total = 0;
+    for (Index i = 0; i < s.kernel_rows; ++i) {
+      const Index r =
+          conv_output_of(row, i, s.stride_rows, s.pad_rows, s.dilation_rows, s.out_rows);
+      if (r < 0) continue;
+      for (Index j = 0; j < s.kernel_cols; ++j) {
+        const Index c =
+            conv_output_of(col, j, s.stride_cols, s.pad_cols, s.dilation_cols, s.out_cols);
+        if (c < 0) continue;
+        const Index p = r * s.out_cols + c;
+        for (Index f = group * Fg; f < (group + 1) * Fg; ++f) {
+          total +=
+              grad_output[output_offset(s, p, f) * batch + b] * kernel[conv_weight(s, i, j, ch, f)];
+        }
+      }
+    }
+    grad_input[n] = total;
+  }
+}
+
 LCNN_KERNEL void optimizer_kernel(UpdateRule<float> rule, float* values, const float* gradient,
                                   float* slots, Index n) {
   for (Index i = thread_index(); i < n; i += thread_count()) {
@@ -217,8 +429,8 @@ LCNN_KERNEL void optimizer_kernel(UpdateRule<float> rule, float* values, const f
 
 void gather_features(const Index* source, Index features, Index batch, const float* in,
                      float* out) {
-  launch(blocks_for(features * batch), kThreadsPerBlock, gather_kernel, source, features, batch,
-         in, out);
+  launch(blocks_for(features * batch), kThreadsPerBlock, gather_kernel, source, features, batch, in,
+         out);
 }
 
 void scatter_features(const Index* source, Index features, Index batch, const float* grad_out,
@@ -235,14 +447,13 @@ void softmax(float* values, Index len, Index stride) {
   launch(blocks_for(stride), kThreadsPerBlock, softmax_kernel, values, len, stride);
 }
 
-void activation_gradient(Activation activation, const float* z, const float* y,
-                         const float* grad_y, float* grad_z, Index n) {
+void activation_gradient(Activation activation, const float* z, const float* y, const float* grad_y,
+                         float* grad_z, Index n) {
   launch(blocks_for(n), kThreadsPerBlock, activation_gradient_kernel, activation, z, y, grad_y,
          grad_z, n);
 }
 
-void softmax_gradient(const float* y, const float* grad_y, float* grad_z, Index len,
-                      Index stride) {
+void softmax_gradient(const float* y, const float* grad_y, float* grad_z, Index len, Index stride) {
   launch(blocks_for(stride), kThreadsPerBlock, softmax_gradient_kernel, y, grad_y, grad_z, len,
          stride);
 }
@@ -252,8 +463,8 @@ void multiply(const float* a, const float* b, float* out, Index n) {
 }
 
 void broadcast_bias(const float* bias, Index rows, Index features, float* out) {
-  launch(blocks_for(rows * features), kThreadsPerBlock, broadcast_bias_kernel, bias, rows,
-         features, out);
+  launch(blocks_for(rows * features), kThreadsPerBlock, broadcast_bias_kernel, bias, rows, features,
+         out);
 }
 
 void column_sums(const float* matrix, Index rows, Index cols, Index ld, float* sums) {
@@ -267,8 +478,8 @@ void local_patches(const LocalShape& shape, Index batch, Index first, Index coun
 }
 
 void local_bias(const LocalShape& shape, Index batch, const float* bias, float* output) {
-  launch(blocks_for(shape.positions() * shape.filters * batch), kThreadsPerBlock,
-         local_bias_kernel, shape, batch, bias, output);
+  launch(blocks_for(shape.positions() * shape.filters * batch), kThreadsPerBlock, local_bias_kernel,
+         shape, batch, bias, output);
 }
 
 void local_forward_direct(const LocalShape& shape, Index batch, const float* input,
@@ -293,6 +504,44 @@ void local_input_gradient(const LocalShape& shape, Index batch, const float* pat
                           const float* grad_output, const float* kernel, float* grad_input) {
   launch(blocks_for(shape.inputs() * batch), kThreadsPerBlock, local_input_gradient_kernel, shape,
          batch, patch_gradients, grad_output, kernel, grad_input);
+}
+
+void pool_forward(const LocalShape& shape, bool max, Index batch, const float* input,
+                  float* output) {
+  launch(blocks_for(shape.positions() * shape.channels * batch), kThreadsPerBlock,
+         pool_forward_kernel, shape, max, batch, input, output);
+}
+
+void pool_backward(const LocalShape& shape, bool max, bool split_ties, Index batch,
+                   const float* input, const float* grad_output, float* grad_input) {
+  launch(blocks_for(shape.channels * batch), kThreadsPerBlock, pool_backward_kernel, shape, max,
+         split_ties, batch, input, grad_output, grad_input);
+}
+
+void conv_forward(const LocalShape& shape, Index batch, const float* input, const float* kernel,
+                  const float* bias, float* output) {
+  launch(blocks_for(shape.positions() * shape.filters * batch), kThreadsPerBlock,
+         conv_forward_kernel, shape, batch, input, kernel, bias, output);
+}
+
+void conv_kernel_gradient(const LocalShape& shape, Index batch, const float* input,
+                          const float* grad_output, float* grad_kernel) {
+  const Index weights =
+      shape.kernel_rows * shape.kernel_cols * (shape.channels / shape.groups) * shape.filters;
+  launch(blocks_for(weights), kThreadsPerBlock, conv_kernel_gradient_kernel, shape, batch, input,
+         grad_output, grad_kernel);
+}
+
+void conv_bias_gradient(const LocalShape& shape, Index batch, const float* grad_output,
+                        float* grad_bias) {
+  launch(blocks_for(shape.filters), kThreadsPerBlock, conv_bias_gradient_kernel, shape, batch,
+         grad_output, grad_bias);
+}
+
+void conv_input_gradient(const LocalShape& shape, Index batch, const float* grad_output,
+                         const float* kernel, float* grad_input) {
+  launch(blocks_for(shape.inputs() * batch), kThreadsPerBlock, conv_input_gradient_kernel, shape,
+         batch, grad_output, kernel, grad_input);
 }
 
 void optimizer_step(const UpdateRule<float>& rule, float* values, const float* gradient,

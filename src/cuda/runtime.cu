@@ -49,8 +49,8 @@ float element(const float* x, std::int64_t ld, bool transpose, std::int64_t i, s
 }  // namespace
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
-          float* c, std::int64_t ldc) {
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc) {
   for (std::int64_t j = 0; j < n; ++j) {
     for (std::int64_t i = 0; i < m; ++i) {
       float sum = 0;
@@ -63,9 +63,9 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
 }
 
 void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n,
-                  std::int64_t k, const float* const* a, std::int64_t lda,
-                  const float* const* b, std::int64_t ldb, float beta, float* const* c,
-                  std::int64_t ldc, std::int64_t count) {
+                  std::int64_t k, const float* const* a, std::int64_t lda, const float* const* b,
+                  std::int64_t ldb, float beta, float* const* c, std::int64_t ldc,
+                  std::int64_t count) {
   for (std::int64_t q = 0; q < count; ++q) {
     gemm(transpose_a, transpose_b, m, n, k, a[q], lda, b[q], ldb, beta, c[q], ldc);
   }
@@ -105,8 +105,9 @@ Cublas open_cublas() {
     if (library != nullptr) break;
   }
   if (library == nullptr) {
-    throw Error("cuBLAS (libcublas.so.13 or .12) could not be opened; it comes with the CUDA "
-                "toolkit, and its folder must be on LD_LIBRARY_PATH");
+    throw Error(
+        "cuBLAS (libcublas.so.13 or .12) could not be opened; it comes with the CUDA "
+        "toolkit, and its folder must be on LD_LIBRARY_PATH");
   }
   Cublas cublas;
   resolve(library, "cublasCreate_v2", cublas.create);
@@ -190,19 +191,19 @@ void fill_zero(void* device, std::size_t bytes) {
 void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
-          float* c, std::int64_t ldc) {
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc) {
   const float one = 1;
-  check(cublas().sgemm(cublas().handle, operation(transpose_a), operation(transpose_b),
-                       blas_int(m), blas_int(n), blas_int(k), &one, a, blas_int(lda), b,
-                       blas_int(ldb), &beta, c, blas_int(ldc)),
+  check(cublas().sgemm(cublas().handle, operation(transpose_a), operation(transpose_b), blas_int(m),
+                       blas_int(n), blas_int(k), &one, a, blas_int(lda), b, blas_int(ldb), &beta, c,
+                       blas_int(ldc)),
         "cublasSgemm");
 }
 
 void gemm_batched(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n,
-                  std::int64_t k, const float* const* a, std::int64_t lda,
-                  const float* const* b, std::int64_t ldb, float beta, float* const* c,
-                  std::int64_t ldc, std::int64_t count) {
+                  std::int64_t k, const float* const* a, std::int64_t lda, const float* const* b,
+                  std::int64_t ldb, float beta, float* const* c, std::int64_t ldc,
+                  std::int64_t count) {
   const float one = 1;
   check(cublas().sgemm_batched(cublas().handle, operation(transpose_a), operation(transpose_b),
                                blas_int(m), blas_int(n), blas_int(k), &one, a, blas_int(lda), b,

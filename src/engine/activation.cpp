@@ -39,7 +39,8 @@ void softmax_last_axis(Tensor<T>& t) {
   // is `len` values `stride` apart.
   const index_t len = t.shape.dims.back();
   const index_t stride = t.shape.size() / len;
-  for (index_t start = 0; start < stride; ++start) softmax_group(t.data.data() + start, len, stride);
+  T* base = t.data.data();
+  for (index_t start = 0; start < stride; ++start) softmax_group(base + start, len, stride);
 }
 
 template <typename T>

@@ -3,9 +3,11 @@
 #include <algorithm>
 
 #include "activation_layer.hpp"
+#include "convolution.hpp"
 #include "dense.hpp"
 #include "dropout.hpp"
 #include "locally_connected.hpp"
+#include "pooling.hpp"
 #include "reshaping.hpp"
 #include "trainer.hpp"
 
@@ -24,11 +26,11 @@ constexpr Index kMinGemmFilters = 8;
 constexpr Index kMinGemmPatch = 8;
 constexpr std::size_t kMaxPatchBytes = std::size_t(2) << 30;
 
-cuda::LocalShape local_shape(const LocalGeometry& g) {
+cuda::LocalShape local_shape(const WindowGeometry& g) {
   const TensorStrides st = g.strides();
-  return {g.rows.input,  g.cols.input,   g.channels,      g.rows.kernel,   g.cols.kernel,
-          g.rows.stride, g.cols.stride,  g.rows.pad_before, g.cols.pad_before, g.rows.output,
-          g.cols.output, g.filters,      st.in_row,       st.in_col,       st.in_channel,
+  return {g.rows.input,    g.cols.input,  g.channels,        g.rows.kernel,     g.cols.kernel,
+          g.rows.stride,   g.cols.stride, g.rows.pad_before, g.cols.pad_before, g.rows.output,
+          g.cols.output,   g.filters,     st.in_row,         st.in_col,         st.in_channel,
           st.out_position, st.out_filter};
 }
 
@@ -61,12 +63,12 @@ class DeviceLocallyConnected : public DeviceLayer {
   void backward(const float* input, const float* grad_output, float* grad_input, Index batch,
                 bool through_logits) override {
     const float* grad_pre = pre_gradient(grad_output, batch, through_logits);
-    if (values_.size() > 1) cuda::local_bias_gradient(shape_, batch, grad_pre, gradients_[1].data());
+    if (values_.size() > 1)
+      cuda::local_bias_gradient(shape_, batch, grad_pre, gradients_[1].data());
     if (!use_gemm(batch)) {
       cuda::local_kernel_gradient_direct(shape_, batch, input, grad_pre, gradients_[0].data());
       if (grad_input != nullptr) {
-        cuda::local_input_gradient(shape_, batch, nullptr, grad_pre, values_[0].data(),
-                                   grad_input);
+        cuda::local_input_gradient(shape_, batch, nullptr, grad_pre, values_[0].data(), grad_input);
       }
       return;
     }
@@ -108,9 +110,9 @@ class DeviceLocallyConnected : public DeviceLayer {
   };
 
   void prepare(PointerArrays& arrays, Index batch, const float* grad_pre) {
-    const std::vector<const float*> bases = {patches_.data(), values_[0].data(), output(),
-                                             grad_pre, gradients_[0].data(),
-                                             patch_grads_.data()};
+    const std::vector<const float*> bases = {
+        patches_.data(), values_[0].data(),    output(),
+        grad_pre,        gradients_[0].data(), patch_grads_.data()};
     if (bases == arrays.bases && batch == arrays.batch) return;
     arrays.bases = bases;
     arrays.batch = batch;
@@ -151,8 +153,8 @@ class DeviceDense : public DeviceLayer {
     const Index N = batch * input_.size() / D;
     const bool bias = values_.size() > 1;
     if (bias) cuda::broadcast_bias(values_[1].data(), N, F, output());
-    cuda::gemm(false, false, N, F, D, input, N, values_[0].data(), D, bias ? 1.0f : 0.0f,
-               output(), N);
+    cuda::gemm(false, false, N, F, D, input, N, values_[0].data(), D, bias ? 1.0f : 0.0f, output(),
+               N);
     activate(batch, ctx.record);
   }
 
@@ -194,6 +196,66 @@ class DeviceGather : public DeviceLayer {
  private:
   cuda::Buffer<std::int64_t> source_;
   bool covers_input_;
+};
+
+class DeviceConvolution : public DeviceLayer {
+ public:
+  explicit DeviceConvolution(Convolution<float>& layer)
+      : DeviceLayer(layer.input_shape(), layer.output_shape(), layer.activation(),
+                    layer.parameters()),
+        shape_(conv_shape(layer.geometry())) {}
+
+  void forward(const float* input, Index batch, const Context& ctx) override {
+    size_output(batch);
+    const float* bias = values_.size() > 1 ? values_[1].data() : nullptr;
+    cuda::conv_forward(shape_, batch, input, values_[0].data(), bias, output());
+    activate(batch, ctx.record);
+  }
+
+  void backward(const float* input, const float* grad_output, float* grad_input, Index batch,
+                bool through_logits) override {
+    const float* grad_pre = pre_gradient(grad_output, batch, through_logits);
+    cuda::conv_kernel_gradient(shape_, batch, input, grad_pre, gradients_[0].data());
+    if (values_.size() > 1) cuda::conv_bias_gradient(shape_, batch, grad_pre, gradients_[1].data());
+    if (grad_input != nullptr) {
+      cuda::conv_input_gradient(shape_, batch, grad_pre, values_[0].data(), grad_input);
+    }
+  }
+
+ private:
+  static cuda::LocalShape conv_shape(const ConvGeometry& g) {
+    cuda::LocalShape shape = local_shape(g);
+    shape.dilation_rows = g.rows.dilation;
+    shape.dilation_cols = g.cols.dilation;
+    shape.groups = g.groups;
+    return shape;
+  }
+
+  cuda::LocalShape shape_;
+};
+
+class DevicePooling : public DeviceLayer {
+ public:
+  explicit DevicePooling(Pooling<float>& layer)
+      : DeviceLayer(layer.input_shape(), layer.output_shape(), Activation::linear, {}),
+        shape_(local_shape(layer.geometry())),
+        max_(layer.mode() == PoolMode::max),
+        split_ties_(layer.ties() == MaxTies::split) {}
+
+  void forward(const float* input, Index batch, const Context&) override {
+    size_output(batch);
+    cuda::pool_forward(shape_, max_, batch, input, output());
+  }
+
+  void backward(const float* input, const float* grad_output, float* grad_input, Index batch,
+                bool) override {
+    if (grad_input == nullptr) return;
+    cuda::pool_backward(shape_, max_, split_ties_, batch, input, grad_output, grad_input);
+  }
+
+ private:
+  cuda::LocalShape shape_;
+  bool max_, split_ties_;
 };
 
 // Dropout's mask is drawn on the host by the CPU engine's dropout_mask()
@@ -260,14 +322,25 @@ class DeviceActivation : public DeviceLayer {
   }
 };
 
-enum class DeviceKind { none, locally_connected, dense, gather, activation, dropout };
+enum class DeviceKind {
+  none,
+  locally_connected,
+  convolution,
+  dense,
+  gather,
+  activation,
+  dropout,
+  pooling
+};
 
 DeviceKind device_kind(Layer<float>& layer) {
   if (dynamic_cast<LocallyConnected<float>*>(&layer)) return DeviceKind::locally_connected;
+  if (dynamic_cast<Convolution<float>*>(&layer)) return DeviceKind::convolution;
   if (dynamic_cast<Dense<float>*>(&layer)) return DeviceKind::dense;
   if (dynamic_cast<Gather<float>*>(&layer)) return DeviceKind::gather;
   if (dynamic_cast<ActivationLayer<float>*>(&layer)) return DeviceKind::activation;
   if (dynamic_cast<Dropout<float>*>(&layer)) return DeviceKind::dropout;
+  if (dynamic_cast<Pooling<float>*>(&layer)) return DeviceKind::pooling;
   return DeviceKind::none;
 }
 
@@ -276,6 +349,8 @@ std::unique_ptr<DeviceLayer> device_layer(Layer<float>& layer) {
   switch (device_kind(layer)) {
     case DeviceKind::locally_connected:
       return std::make_unique<DeviceLocallyConnected>(static_cast<LocallyConnected<float>&>(layer));
+    case DeviceKind::convolution:
+      return std::make_unique<DeviceConvolution>(static_cast<Convolution<float>&>(layer));
     case DeviceKind::dense:
       return std::make_unique<DeviceDense>(static_cast<Dense<float>&>(layer));
     case DeviceKind::gather:
@@ -284,6 +359,8 @@ std::unique_ptr<DeviceLayer> device_layer(Layer<float>& layer) {
       return std::make_unique<DeviceActivation>(static_cast<ActivationLayer<float>&>(layer));
     case DeviceKind::dropout:
       return std::make_unique<DeviceDropout>(static_cast<Dropout<float>&>(layer));
+    case DeviceKind::pooling:
+      return std::make_unique<DevicePooling>(static_cast<Pooling<float>&>(layer));
     case DeviceKind::none:
       break;
   }
@@ -333,8 +410,7 @@ void DeviceLayer::activate(Index batch, bool record) {
   }
 }
 
-const float* DeviceLayer::pre_gradient(const float* grad_output, Index batch,
-                                       bool through_logits) {
+const float* DeviceLayer::pre_gradient(const float* grad_output, Index batch, bool through_logits) {
   if (through_logits || activation_ == Activation::linear) return grad_output;
   const Index n = batch * output_.size();
   grad_pre_.resize(static_cast<std::size_t>(n));
@@ -342,8 +418,7 @@ const float* DeviceLayer::pre_gradient(const float* grad_output, Index batch,
     const Index len = output_.dims.back();
     cuda::softmax_gradient(output(), grad_output, grad_pre_.data(), len, n / len);
   } else {
-    cuda::activation_gradient(activation_, pre_.data(), output(), grad_output, grad_pre_.data(),
-                              n);
+    cuda::activation_gradient(activation_, pre_.data(), output(), grad_output, grad_pre_.data(), n);
   }
   return grad_pre_.data();
 }
@@ -358,22 +433,23 @@ DeviceSupport device_support(Network<float>& network, const TrainingSpec* traini
   for (std::size_t k = 0; k < graph.nodes.size(); ++k) {
     const Node& node = graph.nodes[k];
     if (node.inputs.size() != 1 || node.inputs[0] != k || seen[node.layer]) {
-      return refused("the CUDA device runs sequential models only (each layer takes the "
-                     "previous one's output, and no layer is shared)",
-                     static_cast<long>(node.layer));
+      return refused(
+          "the CUDA device runs sequential models only (each layer takes the "
+          "previous one's output, and no layer is shared)",
+          static_cast<long>(node.layer));
     }
     seen[node.layer] = true;
     if (device_kind(network.node_layer(k)) == DeviceKind::none) {
-      return refused("this layer has no CUDA kernels yet (the device runs locally connected, "
-                     "dense, activation, dropout, flatten, reshape, permute, zero padding and "
-                     "cropping layers)",
-                     static_cast<long>(node.layer));
+      return refused(
+          "this layer has no CUDA kernels yet (the device runs locally connected, "
+          "convolution, dense, activation, dropout, pooling, flatten, reshape, "
+          "permute, zero padding and cropping layers)",
+          static_cast<long>(node.layer));
     }
   }
   if (training == nullptr) return {};
   for (std::size_t b = 0; b < training->penalties.size(); ++b) {
-    if (training->penalties[b].active() ||
-        training->constraints[b].kind != ConstraintKind::none) {
+    if (training->penalties[b].active() || training->constraints[b].kind != ConstraintKind::none) {
       return refused("weight regularizers and constraints have no CUDA kernels yet");
     }
   }

@@ -4,9 +4,10 @@
 // as device pointers; the trainer (device_trainer.hpp) moves them.
 //
 // Supported: chains (one input, one output, each layer called once) of
-// locally connected, dense, activation, dropout and value-moving layers
-// (flatten, reshape, permute, zero padding, cropping). Anything else throws
-// DeviceUnsupported naming it, before any device memory is touched.
+// locally connected, convolution, dense, activation, dropout, pooling (max
+// and average, local and global) and value-moving layers (flatten, reshape,
+// permute, zero padding, cropping). Anything else throws DeviceUnsupported
+// naming it, before any device memory is touched.
 #pragma once
 
 #include <cstdint>
@@ -107,8 +108,8 @@ class DeviceNetwork : public NetworkBase {
  private:
   Shape input_;
   std::vector<std::unique_ptr<DeviceLayer>> layers_;  // in chain order
-  std::vector<std::size_t> layer_order_;  // engine layer number of each, for block order
-  cuda::Buffer<float> batch_input_;       // predict()'s batches
+  std::vector<std::size_t> layer_order_;    // engine layer number of each, for block order
+  cuda::Buffer<float> batch_input_;         // predict()'s batches
   std::vector<cuda::Buffer<float>> grads_;  // dLoss/dInput of layers 1, 2, ...
 };
 

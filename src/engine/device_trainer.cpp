@@ -28,8 +28,7 @@ DeviceTrainer::DeviceTrainer(std::unique_ptr<Network<float>> network, TrainingSp
   }
 }
 
-void DeviceTrainer::gather(const DataSet& data, const index_t* rows, index_t count,
-                           int threads) {
+void DeviceTrainer::gather(const DataSet& data, const index_t* rows, index_t count, int threads) {
   if (data.xs.size() != 1 || data.ys.size() != 1) {
     throw std::invalid_argument("data need one array per network input and output");
   }
@@ -64,9 +63,9 @@ void DeviceTrainer::forward_backward(const Context& ctx, Totals& totals) {
   const float* weights = batch_.weights.empty() ? nullptr : batch_.weights.data();
   Tensor<float>& grad = is_sparse(out.loss) ? batch_.sparse_grad : batch_.y;
   std::size_t metric = 0;
-  const double value = output_loss(out, 0, batch_.prediction, fused ? batch_.logits : batch_.prediction,
-                                   fused || out.loss.from_logits, batch_.y, weights, grad,
-                                   ctx.threads, totals, metric);
+  const double value = output_loss(
+      out, 0, batch_.prediction, fused ? batch_.logits : batch_.prediction,
+      fused || out.loss.from_logits, batch_.y, weights, grad, ctx.threads, totals, metric);
   totals.loss += out.weight * value * count;
   totals.seen += count;
   if (!ctx.training) return;
@@ -100,8 +99,8 @@ void DeviceTrainer::step() {
   const UpdateRule<float> rule = update_rule<float>(spec_.optimizer, iterations_);
   for (std::size_t b = 0, trained = 0; b < values_.size(); ++b) {
     if (!spec_.trainable[b]) continue;
-    cuda::optimizer_step(rule, values_[b]->data(), gradients_[b]->data(),
-                         slots_[trained++].data(), static_cast<std::int64_t>(values_[b]->size()));
+    cuda::optimizer_step(rule, values_[b]->data(), gradients_[b]->data(), slots_[trained++].data(),
+                         static_cast<std::int64_t>(values_[b]->size()));
   }
 }
 

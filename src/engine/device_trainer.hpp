@@ -36,8 +36,7 @@ class DeviceTrainer : public TrainerBase {
   double learning_rate() const override { return spec_.optimizer.learning_rate; }
   double iterations() const override { return iterations_; }
   std::vector<std::vector<double>> optimizer_slots() const override;
-  void restore_optimizer(double iterations,
-                         const std::vector<std::vector<double>>& slots) override;
+  void restore_optimizer(double iterations, const std::vector<std::vector<double>>& slots) override;
   NetworkBase& network() override { return device_; }
 
  private:

@@ -3,6 +3,7 @@
 // backward, training with each optimizer, and bit-identical reruns. With
 // `make test-cuda` the CUDA kernels run emulated on the host; in the nvcc
 // build (`make test`) on the GPU, or skipped where there is none.
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -11,6 +12,7 @@
 #include "activation_layer.hpp"
 #include "batch_norm.hpp"
 #include "check.hpp"
+#include "convolution.hpp"
 #include "cuda/device.hpp"
 #include "dense.hpp"
 #include "device_network.hpp"
@@ -18,6 +20,7 @@
 #include "dropout.hpp"
 #include "flatten.hpp"
 #include "locally_connected.hpp"
+#include "pooling.hpp"
 #include "reshaping.hpp"
 
 using namespace lcnn;
@@ -33,8 +36,8 @@ bool device_usable() {
 #else
   const cuda::DeviceReport report = cuda::query_devices();
   if (report.availability == cuda::Availability::available) return true;
-  std::cout << "skipped: no CUDA device (" << cuda::availability_name(report.availability)
-            << ": " << report.detail << ")\n";
+  std::cout << "skipped: no CUDA device (" << cuda::availability_name(report.availability) << ": "
+            << report.detail << ")\n";
   return false;
 #endif
 }
@@ -115,12 +118,16 @@ std::vector<float> download(const cuda::Buffer<float>& buffer) {
 // the same batch and output gradient: outputs and every parameter gradient
 // agree (a layer's input gradient shows in the gradients of the layers
 // before it).
+// With `whole_inputs`, the inputs are -1, 0 or 1, so that values repeat.
 void check_network_parity(Network<float>& cpu, index_t batch, std::mt19937_64& rng,
-                          const std::string& what) {
+                          const std::string& what, bool whole_inputs = false) {
   DeviceNetwork device(cpu);
   Tensor<float> x;
   x.resize(cpu.input_shapes()[0].with_batch(batch));
   x.data = random_values(rng, x.shape.size());
+  if (whole_inputs) {
+    for (float& v : x.data) v = std::round(1.4f * v);
+  }
   Tensor<float> grad;
   grad.resize(cpu.output_shapes()[0].with_batch(batch));
   grad.data = random_values(rng, grad.shape.size());
@@ -186,9 +193,9 @@ TEST(device_locally_connected_parity) {
     layers.push_back(locally_connected(rng, g, Activation::tanh, i % 2 == 0));
     auto cpu = chain(std::move(layers));
     for (index_t batch : {1, 5}) {
-      check_network_parity(*cpu, batch, rng,
-                           "locally connected case " + std::to_string(i + 1) + ", batch " +
-                               std::to_string(batch));
+      check_network_parity(
+          *cpu, batch, rng,
+          "locally connected case " + std::to_string(i + 1) + ", batch " + std::to_string(batch));
     }
   }
 }
@@ -196,11 +203,11 @@ TEST(device_locally_connected_parity) {
 TEST(device_activation_parity) {
   if (!device_usable()) return;
   std::mt19937_64 rng(62);
-  const Activation kinds[] = {Activation::linear,   Activation::relu,        Activation::sigmoid,
-                              Activation::tanh,     Activation::softmax,     Activation::elu,
-                              Activation::selu,     Activation::softplus,    Activation::softsign,
-                              Activation::swish,    Activation::gelu,        Activation::hard_sigmoid,
-                              Activation::exponential};
+  const Activation kinds[] = {
+      Activation::linear,     Activation::relu,  Activation::sigmoid, Activation::tanh,
+      Activation::softmax,    Activation::elu,   Activation::selu,    Activation::softplus,
+      Activation::softsign,   Activation::swish, Activation::gelu,    Activation::hard_sigmoid,
+      Activation::exponential};
   for (Activation a : kinds) {
     // Dense with the activation, then an activation layer with the same one.
     std::vector<std::unique_ptr<Layer<float>>> layers;
@@ -220,22 +227,130 @@ TEST(device_gather_and_dropout_parity) {
   std::vector<std::unique_ptr<Layer<float>>> layers;
   layers.push_back(std::make_unique<PadCrop<float>>(Shape{{7, 8, 3}}, std::vector<index_t>{0, 1, 0},
                                                     std::vector<index_t>{-1, 0, 0}));
-  layers.push_back(std::make_unique<Permute<float>>(Shape{{6, 9, 3}},
-                                                    std::vector<std::size_t>{2, 0, 1}));
+  layers.push_back(
+      std::make_unique<Permute<float>>(Shape{{6, 9, 3}}, std::vector<std::size_t>{2, 0, 1}));
   layers.push_back(std::make_unique<Reshape<float>>(Shape{{3, 6, 9}}, Shape{{3, 9, 6}}));
   layers.push_back(std::make_unique<PadCrop<float>>(Shape{{3, 9, 6}}, std::vector<index_t>{0, 0, 1},
                                                     std::vector<index_t>{0, 0, 1}));
   layers.push_back(locally_connected(rng, g, Activation::relu));
   // Dropout with one mask value shared along the rows.
-  layers.push_back(std::make_unique<Dropout<float>>(out, 0.4,
-                                                    std::vector<bool>{false, false, true, false},
-                                                    3));
+  layers.push_back(
+      std::make_unique<Dropout<float>>(out, 0.4, std::vector<bool>{false, false, true, false}, 3));
   layers.push_back(std::make_unique<Flatten<float>>(out, true));
   layers.push_back(std::make_unique<Dropout<float>>(Shape{{out.size()}}, 0.25,
                                                     std::vector<bool>{false, false}, 4));
   layers.push_back(dense(rng, Shape{{out.size()}}, 3, Activation::softmax));
   auto cpu = chain(std::move(layers));
   check_network_parity(*cpu, 4, rng, "pad, permute, reshape, dropout, flatten");
+}
+
+// Convolutions: 1D/2D, both data formats, valid/same/causal, strides,
+// dilation, groups; a dense layer before shows the input gradient.
+TEST(device_convolution_parity) {
+  if (!device_usable()) return;
+  std::mt19937_64 rng(68);
+  struct ConvCase {
+    bool one_d;
+    index_t rows, cols, channels, filters, kernel_rows, kernel_cols, stride_rows, stride_cols,
+        dilation_rows, dilation_cols, groups;
+    Padding padding;
+    DataFormat format;
+    Activation activation;
+  };
+  const std::vector<ConvCase> cases = {
+      {false, 7, 6, 3, 4, 3, 3, 1, 1, 1, 1, 1, Padding::valid, DataFormat::channels_last,
+       Activation::relu},
+      {false, 8, 7, 4, 6, 3, 2, 2, 1, 1, 2, 2, Padding::same, DataFormat::channels_first,
+       Activation::tanh},
+      {false, 9, 9, 2, 2, 3, 3, 2, 2, 2, 1, 1, Padding::same, DataFormat::channels_last,
+       Activation::linear},
+      {true, 12, 1, 3, 5, 3, 1, 1, 1, 2, 1, 1, Padding::causal, DataFormat::channels_last,
+       Activation::sigmoid},
+      {true, 11, 1, 4, 4, 4, 1, 3, 1, 1, 1, 4, Padding::valid, DataFormat::channels_first,
+       Activation::linear},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const ConvCase& c = cases[i];
+    ConvGeometry g;
+    g.rows =
+        AxisWindow::convolution(c.rows, c.kernel_rows, c.stride_rows, c.dilation_rows, c.padding);
+    g.cols = c.one_d ? AxisWindow::convolution(1, 1, 1, 1, Padding::valid)
+                     : AxisWindow::convolution(c.cols, c.kernel_cols, c.stride_cols,
+                                               c.dilation_cols, c.padding);
+    g.channels = c.channels;
+    g.filters = c.filters;
+    g.groups = c.groups;
+    g.format = c.format;
+    g.one_d = c.one_d;
+    const Shape in = g.input_shape();
+    std::vector<std::unique_ptr<Layer<float>>> layers;
+    layers.push_back(dense(rng, in, in.dims.back(), Activation::linear));
+    layers.push_back(std::make_unique<Convolution<float>>(
+        g, c.activation, random_values(rng, g.kernel_shape().size(), 0.5f),
+        i % 2 == 0 ? random_values(rng, c.filters) : std::vector<float>{}));
+    auto cpu = chain(std::move(layers));
+    for (index_t batch : {1, 5}) {
+      check_network_parity(
+          *cpu, batch, rng,
+          "convolution case " + std::to_string(i + 1) + ", batch " + std::to_string(batch));
+    }
+  }
+}
+
+// The dense layer before the pooling shows its input gradient. Its first
+// input channel has zero weights and the inputs repeat, so windows hold
+// ties of equal outputs from different inputs: where the gradient of a tied
+// maximum goes shows in that channel's weight gradient.
+TEST(device_pooling_parity) {
+  if (!device_usable()) return;
+  std::mt19937_64 rng(67);
+  struct PoolCase {
+    bool one_d;
+    index_t rows, cols, channels, kernel_rows, kernel_cols, stride_rows, stride_cols;
+    Padding padding;
+    DataFormat format;
+    PoolMode mode;
+    MaxTies ties;
+    bool global;
+  };
+  const std::vector<PoolCase> cases = {
+      {false, 7, 6, 3, 2, 2, 2, 2, Padding::valid, DataFormat::channels_last, PoolMode::max,
+       MaxTies::first, false},
+      {false, 7, 5, 2, 3, 2, 2, 1, Padding::same, DataFormat::channels_first, PoolMode::average,
+       MaxTies::first, false},
+      {false, 5, 4, 3, 3, 3, 1, 1, Padding::same, DataFormat::channels_last, PoolMode::max,
+       MaxTies::first, false},
+      {true, 9, 1, 2, 3, 1, 2, 1, Padding::same, DataFormat::channels_last, PoolMode::average,
+       MaxTies::first, false},
+      {false, 4, 3, 3, 4, 3, 1, 1, Padding::valid, DataFormat::channels_last, PoolMode::max,
+       MaxTies::split, true},
+      {true, 6, 1, 4, 6, 1, 1, 1, Padding::valid, DataFormat::channels_first, PoolMode::average,
+       MaxTies::first, true},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const PoolCase& c = cases[i];
+    LocalGeometry g;
+    g.rows =
+        AxisWindow::make(c.rows, c.kernel_rows, c.stride_rows, c.padding, SamePadding::convolution);
+    g.cols = c.one_d ? AxisWindow::make(1, 1, 1, Padding::valid)
+                     : AxisWindow::make(c.cols, c.kernel_cols, c.stride_cols, c.padding,
+                                        SamePadding::convolution);
+    g.channels = g.filters = c.channels;
+    g.format = c.format;
+    g.one_d = c.one_d;
+    const Shape in = g.input_shape();
+    const Shape out = c.global ? Shape{{c.channels}} : g.output_shape();
+    std::vector<std::unique_ptr<Layer<float>>> layers;
+    const index_t D = in.dims.back();
+    std::vector<float> kernel = random_values(rng, D * D, 0.5f);
+    for (index_t f = 0; f < D; ++f) kernel[f * D] = 0;
+    layers.push_back(
+        std::make_unique<Dense<float>>(in, D, Activation::linear, kernel, random_values(rng, D)));
+    layers.push_back(std::make_unique<Pooling<float>>(g, c.mode, out, c.ties));
+    layers.push_back(dense(rng, out, 2, Activation::linear));
+    auto cpu = chain(std::move(layers));
+    check_network_parity(*cpu, 6, rng, "pooling case " + std::to_string(i + 1), true);
+  }
 }
 
 namespace {
@@ -332,22 +447,24 @@ std::vector<TrainingCase> training_cases() {
       {"mse, sgd", parse_loss("mse", false, 1), Activation::linear,
        optimizer(OptimizerKind::sgd, 0.05), false},
       {"mae, sgd momentum, weights", parse_loss("mae", false, 1), Activation::tanh, momentum, true},
-      {"categorical crossentropy on softmax, nesterov", parse_loss("categorical_crossentropy", false, 1),
-       Activation::softmax, nesterov, false},
-      {"sparse crossentropy from logits, adam", parse_loss("sparse_categorical_crossentropy", true, 1),
-       Activation::linear, optimizer(OptimizerKind::adam, 0.01), true},
+      {"categorical crossentropy on softmax, nesterov",
+       parse_loss("categorical_crossentropy", false, 1), Activation::softmax, nesterov, false},
+      {"sparse crossentropy from logits, adam",
+       parse_loss("sparse_categorical_crossentropy", true, 1), Activation::linear,
+       optimizer(OptimizerKind::adam, 0.01), true},
       {"binary crossentropy on sigmoid, adam amsgrad", parse_loss("binary_crossentropy", false, 1),
        Activation::sigmoid, amsgrad, false},
       {"huber, rmsprop centered momentum", parse_loss("huber", false, 1), Activation::linear,
        centered, false},
-      {"categorical crossentropy from logits, adagrad", parse_loss("categorical_crossentropy", true, 1),
-       Activation::linear, optimizer(OptimizerKind::adagrad, 0.05), false},
+      {"categorical crossentropy from logits, adagrad",
+       parse_loss("categorical_crossentropy", true, 1), Activation::linear,
+       optimizer(OptimizerKind::adagrad, 0.05), false},
   };
 }
 
 void check_scores(const Scores& device, const Scores& cpu, const std::string& what) {
-  CHECK_MSG(check::near(device.loss, cpu.loss, 1e-3), what << " loss " << device.loss << " vs "
-                                                           << cpu.loss);
+  CHECK_MSG(check::near(device.loss, cpu.loss, 1e-3),
+            what << " loss " << device.loss << " vs " << cpu.loss);
   CHECK_EQ(device.metrics.size(), cpu.metrics.size());
   for (std::size_t m = 0; m < cpu.metrics.size() && m < device.metrics.size(); ++m) {
     CHECK_MSG(check::near(device.metrics[m], cpu.metrics[m], 1e-3),
@@ -455,8 +572,8 @@ TEST(device_training_is_deterministic) {
     std::vector<index_t> order(23);
     for (index_t i = 0; i < 23; ++i) order[i] = i;
     bool completed = false;
-    device.fit_epoch(set, order, 8, 42, Context{}, [](index_t, const Scores&) { return true; },
-                     completed);
+    device.fit_epoch(
+        set, order, 8, 42, Context{}, [](index_t, const Scores&) { return true; }, completed);
     result = device.parameters();
   }
   CHECK(results[0] == results[1]);
@@ -467,11 +584,9 @@ TEST(device_unsupported) {
   std::mt19937_64 rng(66);
   std::vector<std::unique_ptr<Layer<float>>> layers;
   layers.push_back(dense(rng, Shape{{4}}, 3, Activation::relu));
-  layers.push_back(std::make_unique<BatchNorm<float>>(Shape{{3}}, BatchNormOptions{},
-                                                      std::vector<float>(3, 1.0f),
-                                                      std::vector<float>(3, 0.0f),
-                                                      std::vector<float>(3, 0.0f),
-                                                      std::vector<float>(3, 1.0f)));
+  layers.push_back(std::make_unique<BatchNorm<float>>(
+      Shape{{3}}, BatchNormOptions{}, std::vector<float>(3, 1.0f), std::vector<float>(3, 0.0f),
+      std::vector<float>(3, 0.0f), std::vector<float>(3, 1.0f)));
   auto with_batch_norm = chain(std::move(layers));
   CHECK_THROWS(DeviceNetwork{*with_batch_norm}, DeviceUnsupported);
   const DeviceSupport support = device_support(*with_batch_norm, nullptr);

@@ -64,9 +64,8 @@ Floor measure_floor() {
   cuda::Buffer<float> a(n * n), b(n * n), c(n * n);
   cuda::fill_zero(a.data(), n * n * sizeof(float));
   cuda::fill_zero(b.data(), n * n * sizeof(float));
-  const double gemm = best_time(5, [&] {
-    cuda::gemm(false, false, n, n, n, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-  });
+  const double gemm = best_time(
+      5, [&] { cuda::gemm(false, false, n, n, n, a.data(), n, b.data(), n, 0.0f, c.data(), n); });
   const std::size_t bytes = std::size_t(1) << 30;
   cuda::Buffer<char> from(bytes), to(bytes);
   const double copy = best_time(10, [&] { cuda::copy_on_device(to.data(), from.data(), bytes); });
@@ -130,14 +129,15 @@ double time_steps(DeviceTrainer& trainer, const DataSet& data, index_t batches) 
   std::vector<double> times;
   Clock::time_point last = Clock::now();
   bool completed = false;
-  trainer.fit_epoch(data, order, kBatch, 0, Context{},
-                    [&](index_t b, const Scores&) {
-                      cuda::synchronize();
-                      if (b >= 2) times.push_back(seconds_since(last));
-                      last = Clock::now();
-                      return b + 1 < batches + 2;
-                    },
-                    completed);
+  trainer.fit_epoch(
+      data, order, kBatch, 0, Context{},
+      [&](index_t b, const Scores&) {
+        cuda::synchronize();
+        if (b >= 2) times.push_back(seconds_since(last));
+        last = Clock::now();
+        return b + 1 < batches + 2;
+      },
+      completed);
   return median(times);
 }
 
@@ -151,8 +151,8 @@ Row run_workload(const Workload& w, const Floor& floor, std::mt19937_64& rng) {
   std::vector<float> kernel = random_floats(rng, g.kernel_size(), 0.05f);
   zero_unconnected(g, kernel.data());
   std::vector<std::unique_ptr<Layer<float>>> layers;
-  layers.push_back(std::make_unique<LocallyConnected<float>>(g, Activation::linear, kernel,
-                                                             random_floats(rng, g.bias_size(), 0.1f)));
+  layers.push_back(std::make_unique<LocallyConnected<float>>(
+      g, Activation::linear, kernel, random_floats(rng, g.bias_size(), 0.1f)));
   auto network = chain(std::move(layers));
   const TrainingSpec spec = spec_for(*network, LossKind::mse, OptimizerKind::sgd);
   DeviceTrainer trainer(std::move(network), spec);
@@ -171,8 +171,8 @@ Row run_workload(const Workload& w, const Floor& floor, std::mt19937_64& rng) {
   // three times.
   const double P = double(g.positions()), KC = double(g.patch()), F = double(g.filters);
   const double flops = 3 * 2 * kBatch * P * KC * F;
-  const double bytes = 3 * 4 * P * KC * F +
-                       3 * 4.0 * kBatch * (g.input_shape().size() + g.output_shape().size());
+  const double bytes =
+      3 * 4 * P * KC * F + 3 * 4.0 * kBatch * (g.input_shape().size() + g.output_shape().size());
   return {w.id, w.desc, device_uses_gemm(g, kBatch) ? "batched GEMM" : "direct kernels", step,
           std::max(flops / floor.gemm_flops, bytes / floor.copy_bytes)};
 }
@@ -199,8 +199,8 @@ Row run_demo(const Floor& floor, std::mt19937_64& rng) {
   layers.push_back(std::make_unique<Dense<float>>(Shape{{1152}}, 128, Activation::relu,
                                                   random_floats(rng, 1152 * 128, 0.05f),
                                                   random_floats(rng, 128, 0.1f)));
-  layers.push_back(std::make_unique<Dropout<float>>(Shape{{128}}, 0.3,
-                                                    std::vector<bool>{false, false}, 1));
+  layers.push_back(
+      std::make_unique<Dropout<float>>(Shape{{128}}, 0.3, std::vector<bool>{false, false}, 1));
   layers.push_back(std::make_unique<Dense<float>>(Shape{{128}}, 10, Activation::softmax,
                                                   random_floats(rng, 1280, 0.1f),
                                                   random_floats(rng, 10, 0.1f)));
@@ -232,8 +232,7 @@ Row run_demo(const Floor& floor, std::mt19937_64& rng) {
   const double steps = std::ceil(double(n) / kBatch);
   const double floor_epoch = steps * std::max(3 * per_sample_flops * kBatch / floor.gemm_flops,
                                               3 * weights / floor.copy_bytes);
-  return {"W7", "the demo model, one epoch of 60,000 (random) images", "mixed",
-          epoch, floor_epoch};
+  return {"W7", "the demo model, one epoch of 60,000 (random) images", "mixed", epoch, floor_epoch};
 }
 
 }  // namespace
@@ -249,9 +248,10 @@ int main() {
   std::printf("Device: %s (compute capability %d.%d), CUDA runtime %d, driver %d\n\n",
               report.devices[0].name.c_str(), report.devices[0].major, report.devices[0].minor,
               report.runtime_version, report.driver_version);
-  std::printf("Floor measured in this run: cuBLAS SGEMM %.1f TFLOP/s (8192^3, FP32), "
-              "device-to-device copy %.0f GB/s (read + write).\n\n",
-              floor.gemm_flops / 1e12, floor.copy_bytes / 1e9);
+  std::printf(
+      "Floor measured in this run: cuBLAS SGEMM %.1f TFLOP/s (8192^3, FP32), "
+      "device-to-device copy %.0f GB/s (read + write).\n\n",
+      floor.gemm_flops / 1e12, floor.copy_bytes / 1e9);
   const std::vector<Workload> workloads = {
       {"W1", "2D 32×32×3 → 64 filters 3×3 valid", false, 32, 32, 3, 64, 3, 3, Padding::valid},
       {"W2", "2D 30×30×64 → 32 filters 3×3 valid", false, 30, 30, 64, 32, 3, 3, Padding::valid},
@@ -267,7 +267,8 @@ int main() {
     std::fprintf(stderr, "%s done\n", w.id.c_str());
   }
   rows.push_back(run_demo(floor, rng));
-  std::printf("| id | workload | kernels | training step (ms, batch 64) | floor (ms) | step / floor |\n");
+  std::printf(
+      "| id | workload | kernels | training step (ms, batch 64) | floor (ms) | step / floor |\n");
   std::printf("|---|---|---|---:|---:|---:|\n");
   for (const Row& r : rows) {
     const bool epoch = r.id == "W7";
