@@ -36,7 +36,8 @@ generics::fit
 #'   the GPU when there is a usable one and it can run the model, else on
 #'   the CPU. The GPU runs sequential float32 models of locally connected,
 #'   convolution, dense, activation, dropout, pooling (max and average, local
-#'   and global), flatten, reshape, permute, zero padding and cropping layers, with every loss, metric and optimizer, sample and class
+#'   and global), batch normalization, flatten, reshape, permute, zero padding
+#'   and cropping layers, with every loss, metric and optimizer, sample and class
 #'   weights, but no weight or activity regularizers or constraints yet.
 #'   Results agree with the CPU's to float32 rounding. `print(model)`
 #'   shows the device.

@@ -233,6 +233,31 @@ void conv_bias_gradient(const LocalShape& shape, std::int64_t batch, const float
 void conv_input_gradient(const LocalShape& shape, std::int64_t batch, const float* grad_output,
                          const float* kernel, float* grad_input);
 
+// A batch's values of one axis's channels (engine/batch_norm.hpp's
+// ChannelExtent): value k of channel c, k = o * inner + i, lies at i + inner
+// * (c + channels * o); each channel's values are summed in chunks of
+// `chunk`, each chunk's runs of contiguous values in order.
+struct ChannelRuns {
+  std::int64_t inner, channels, outer, chunk;
+  LCNN_HOST_DEVICE std::int64_t per_channel() const { return inner * outer; }
+  LCNN_HOST_DEVICE std::int64_t chunks() const {
+    const std::int64_t n = (per_channel() + chunk - 1) / chunk;
+    return n > 1 ? n : 1;
+  }
+};
+// partials[c * chunks + u], in double, the sum over chunk u of channel c of
+// a (no b, no center), (a - center[c])^2 (no b), or, with b, each run's sum
+// of a * (b - center[c]) times factor[c].
+void channel_partial_sums(const ChannelRuns& runs, const float* a, const float* b,
+                          const double* center, const double* factor, double* partials);
+// y = x * multiplier[c] + shift[c].
+void channel_affine(const ChannelRuns& runs, const float* x, const float* multiplier,
+                    const float* shift, float* y);
+// dx = scale[c] (g - centered[c] - slope[c] (x - mean[c])).
+void channel_input_gradient(const ChannelRuns& runs, const float* x, const float* g,
+                            const float* scale, const float* centered, const float* slope,
+                            const float* mean, float* dx);
+
 // One optimizer step of n parameters, slots as update_parameter() reads them.
 void optimizer_step(const UpdateRule<float>& rule, float* values, const float* gradient,
                     float* slots, std::int64_t n);

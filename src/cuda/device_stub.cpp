@@ -84,6 +84,17 @@ void conv_bias_gradient(const LocalShape&, std::int64_t, const float*, float*) {
 void conv_input_gradient(const LocalShape&, std::int64_t, const float*, const float*, float*) {
   not_built();
 }
+void channel_partial_sums(const ChannelRuns&, const float*, const float*, const double*,
+                          const double*, double*) {
+  not_built();
+}
+void channel_affine(const ChannelRuns&, const float*, const float*, const float*, float*) {
+  not_built();
+}
+void channel_input_gradient(const ChannelRuns&, const float*, const float*, const float*,
+                            const float*, const float*, const float*, float*) {
+  not_built();
+}
 void optimizer_step(const UpdateRule<float>&, float*, const float*, float*, std::int64_t) {
   not_built();
 }

@@ -418,6 +418,54 @@ LCNN_KERNEL void conv_input_gradient_kernel(LocalShape s, Index batch, const flo
   }
 }
 
+LCNN_KERNEL void channel_partial_sums_kernel(ChannelRuns e, const float* a, const float* b,
+                                            const double* center, const double* factor,
+                                            double* partials) {
+  const Index chunks = e.chunks(), n = e.per_channel();
+  for (Index unit = thread_index(); unit < e.channels * chunks; unit += thread_count()) {
+    const Index c = unit / chunks, first = (unit % chunks) * e.chunk;
+    const Index end = first + e.chunk < n ? first + e.chunk : n;
+    double partial = 0, run = 0;
+    for (Index k = first; k < end; ++k) {
+      const Index i = k % e.inner;
+      const Index at = i + e.inner * (c + e.channels * (k / e.inner));
+      if (b != nullptr) {
+        run += a[at] * (b[at] - center[c]);
+      } else if (center != nullptr) {
+        const double d = a[at] - center[c];
+        run += d * d;
+      } else {
+        run += a[at];
+      }
+      if (i + 1 == e.inner || k + 1 == end) {  // the run ends
+        partial += b != nullptr ? run * factor[c] : run;
+        run = 0;
+      }
+    }
+    partials[unit] = partial;
+  }
+}
+
+LCNN_KERNEL void channel_affine_kernel(ChannelRuns e, const float* x, const float* multiplier,
+                                       const float* shift, float* y) {
+  const Index total = e.per_channel() * e.channels;
+  for (Index k = thread_index(); k < total; k += thread_count()) {
+    const Index c = (k / e.inner) % e.channels;
+    y[k] = x[k] * multiplier[c] + shift[c];
+  }
+}
+
+LCNN_KERNEL void channel_input_gradient_kernel(ChannelRuns e, const float* x, const float* g,
+                                               const float* scale, const float* centered,
+                                               const float* slope, const float* mean,
+                                               float* dx) {
+  const Index total = e.per_channel() * e.channels;
+  for (Index k = thread_index(); k < total; k += thread_count()) {
+    const Index c = (k / e.inner) % e.channels;
+    dx[k] = scale[c] * (g[k] - centered[c] - slope[c] * (x[k] - mean[c]));
+  }
+}
+
 LCNN_KERNEL void optimizer_kernel(UpdateRule<float> rule, float* values, const float* gradient,
                                   float* slots, Index n) {
   for (Index i = thread_index(); i < n; i += thread_count()) {
@@ -542,6 +590,25 @@ void conv_input_gradient(const LocalShape& shape, Index batch, const float* grad
                          const float* kernel, float* grad_input) {
   launch(blocks_for(shape.inputs() * batch), kThreadsPerBlock, conv_input_gradient_kernel, shape,
          batch, grad_output, kernel, grad_input);
+}
+
+void channel_partial_sums(const ChannelRuns& runs, const float* a, const float* b,
+                          const double* center, const double* factor, double* partials) {
+  launch(blocks_for(runs.channels * runs.chunks()), kThreadsPerBlock, channel_partial_sums_kernel,
+         runs, a, b, center, factor, partials);
+}
+
+void channel_affine(const ChannelRuns& runs, const float* x, const float* multiplier,
+                    const float* shift, float* y) {
+  launch(blocks_for(runs.per_channel() * runs.channels), kThreadsPerBlock, channel_affine_kernel,
+         runs, x, multiplier, shift, y);
+}
+
+void channel_input_gradient(const ChannelRuns& runs, const float* x, const float* g,
+                            const float* scale, const float* centered, const float* slope,
+                            const float* mean, float* dx) {
+  launch(blocks_for(runs.per_channel() * runs.channels), kThreadsPerBlock,
+         channel_input_gradient_kernel, runs, x, g, scale, centered, slope, mean, dx);
 }
 
 void optimizer_step(const UpdateRule<float>& rule, float* values, const float* gradient,

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "activation_layer.hpp"
+#include "batch_norm.hpp"
 #include "convolution.hpp"
 #include "dense.hpp"
 #include "dropout.hpp"
@@ -234,6 +235,101 @@ class DeviceConvolution : public DeviceLayer {
   cuda::LocalShape shape_;
 };
 
+// Batch normalization: the per-channel sums are taken on the device, in the
+// CPU engine's order, and the per-channel arithmetic (statistics, moving
+// statistics, coefficients, gradients) is the CPU layer's own, run on its
+// host copy of the parameters, which each pass brings up to date (C values
+// per block).
+class DeviceBatchNorm : public DeviceLayer {
+ public:
+  explicit DeviceBatchNorm(BatchNorm<float>& layer)
+      : DeviceLayer(layer.input_shape(), layer.output_shape(), Activation::linear,
+                    layer.parameters()),
+        host_(layer) {}
+
+  void forward(const float* input, Index batch, const Context& ctx) override {
+    size_output(batch);
+    std::vector<ParameterBlock<float>>& blocks = host_.parameters();
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+      values_[k].download(blocks[k].values.data(), blocks[k].values.size());
+    }
+    const ChannelExtent e = host_.extent(batch);
+    if (host_.uses_batch_statistics(ctx, batch)) {
+      const std::vector<double> sums = channel_sums(e, input, nullptr, {}, {});
+      host_.set_batch_statistics(
+          sums,
+          [&](const std::vector<double>& mean) {
+            return channel_sums(e, input, nullptr, mean, {});
+          },
+          e.per_channel());
+      // The moving statistics, the last two blocks, changed.
+      for (std::size_t k = blocks.size() - 2; k < blocks.size(); ++k) {
+        values_[k].upload(blocks[k].values.data(), blocks[k].values.size());
+      }
+    } else {
+      host_.set_moving_statistics();
+    }
+    std::vector<float> multiplier, shift;
+    host_.affine(multiplier, shift);
+    coefficients_.upload(multiplier.data(), multiplier.size());
+    shift_.upload(shift.data(), shift.size());
+    cuda::channel_affine(runs(e), input, coefficients_.data(), shift_.data(), output());
+  }
+
+  void backward(const float* input, const float* grad_output, float* grad_input, Index batch,
+                bool) override {
+    const ChannelExtent e = host_.extent(batch);
+    const std::vector<double> sum_g = channel_sums(e, grad_output, nullptr, {}, {});
+    const std::vector<double> sum_gx =
+        channel_sums(e, grad_output, input, host_.mean(), host_.inv_std());
+    std::vector<float> scale, centered, slope, mean;
+    host_.set_gradients(sum_g, sum_gx, e.per_channel(), scale, centered, slope, mean);
+    const std::vector<ParameterBlock<float>>& blocks = host_.parameters();
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+      gradients_[k].upload(blocks[k].gradient.data(), blocks[k].gradient.size());
+    }
+    if (grad_input == nullptr) return;
+    const std::size_t C = scale.size();
+    std::vector<float> all(4 * C);
+    std::copy(scale.begin(), scale.end(), all.begin());
+    std::copy(centered.begin(), centered.end(), all.begin() + C);
+    std::copy(slope.begin(), slope.end(), all.begin() + 2 * C);
+    std::copy(mean.begin(), mean.end(), all.begin() + 3 * C);
+    coefficients_.upload(all.data(), all.size());
+    const float* c = coefficients_.data();
+    cuda::channel_input_gradient(runs(e), input, grad_output, c, c + C, c + 2 * C, c + 3 * C,
+                                 grad_input);
+  }
+
+ private:
+  static cuda::ChannelRuns runs(const ChannelExtent& e) {
+    return {e.inner, e.channels, e.outer, kBatchNormChunk};
+  }
+
+  // Per channel, the sums of cuda::channel_partial_sums() over its chunks,
+  // added in order as the CPU layer adds them.
+  std::vector<double> channel_sums(const ChannelExtent& e, const float* a, const float* b,
+                                   const std::vector<double>& center,
+                                   const std::vector<double>& factor) {
+    const cuda::ChannelRuns r = runs(e);
+    const std::size_t units = static_cast<std::size_t>(r.channels * r.chunks());
+    if (!center.empty()) center_.upload(center.data(), center.size());
+    if (!factor.empty()) factor_.upload(factor.data(), factor.size());
+    partials_.resize(units);
+    cuda::channel_partial_sums(r, a, b, center.empty() ? nullptr : center_.data(),
+                               factor.empty() ? nullptr : factor_.data(), partials_.data());
+    std::vector<double> partial(units);
+    partials_.download(partial.data(), units);
+    std::vector<double> sums(static_cast<std::size_t>(r.channels), 0.0);
+    for (std::size_t u = 0; u < units; ++u) sums[u / r.chunks()] += partial[u];
+    return sums;
+  }
+
+  BatchNorm<float>& host_;
+  cuda::Buffer<float> coefficients_, shift_;
+  cuda::Buffer<double> center_, factor_, partials_;
+};
+
 class DevicePooling : public DeviceLayer {
  public:
   explicit DevicePooling(Pooling<float>& layer)
@@ -330,7 +426,8 @@ enum class DeviceKind {
   gather,
   activation,
   dropout,
-  pooling
+  pooling,
+  batch_norm
 };
 
 DeviceKind device_kind(Layer<float>& layer) {
@@ -341,6 +438,7 @@ DeviceKind device_kind(Layer<float>& layer) {
   if (dynamic_cast<ActivationLayer<float>*>(&layer)) return DeviceKind::activation;
   if (dynamic_cast<Dropout<float>*>(&layer)) return DeviceKind::dropout;
   if (dynamic_cast<Pooling<float>*>(&layer)) return DeviceKind::pooling;
+  if (dynamic_cast<BatchNorm<float>*>(&layer)) return DeviceKind::batch_norm;
   return DeviceKind::none;
 }
 
@@ -361,6 +459,8 @@ std::unique_ptr<DeviceLayer> device_layer(Layer<float>& layer) {
       return std::make_unique<DeviceDropout>(static_cast<Dropout<float>&>(layer));
     case DeviceKind::pooling:
       return std::make_unique<DevicePooling>(static_cast<Pooling<float>&>(layer));
+    case DeviceKind::batch_norm:
+      return std::make_unique<DeviceBatchNorm>(static_cast<BatchNorm<float>&>(layer));
     case DeviceKind::none:
       break;
   }
@@ -428,6 +528,12 @@ DeviceSupport device_support(Network<float>& network, const TrainingSpec* traini
   if (graph.inputs.size() != 1 || graph.outputs.size() != 1 || graph.nodes.empty() ||
       graph.outputs[0] != graph.nodes.size()) {
     return refused("the CUDA device runs sequential models (one input, one output) only");
+  }
+  for (const Node& node : graph.nodes) {
+    if (node.inputs.size() != 1) {
+      return refused("merges have no CUDA kernels yet: the device runs sequential models only",
+                     static_cast<long>(node.layer));
+    }
   }
   std::vector<bool> seen(network.layer_count(), false);
   for (std::size_t k = 0; k < graph.nodes.size(); ++k) {

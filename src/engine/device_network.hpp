@@ -5,9 +5,11 @@
 //
 // Supported: chains (one input, one output, each layer called once) of
 // locally connected, convolution, dense, activation, dropout, pooling (max
-// and average, local and global) and value-moving layers (flatten, reshape,
-// permute, zero padding, cropping). Anything else throws DeviceUnsupported
-// naming it, before any device memory is touched.
+// and average, local and global), batch normalization and value-moving
+// layers (flatten, reshape, permute, zero padding, cropping). Anything else
+// throws DeviceUnsupported naming it, before any device memory is touched.
+// The device network keeps references to the engine network's batch
+// normalization layers, which must outlive it.
 #pragma once
 
 #include <cstdint>
@@ -86,8 +88,9 @@ class DeviceLayer {
 
 class DeviceNetwork : public NetworkBase {
  public:
-  // Mirrors `network` (its current parameters); throws DeviceUnsupported
-  // (see device_support()) before allocating anything.
+  // Mirrors `network` (its current parameters; see above for its batch
+  // normalization layers); throws DeviceUnsupported (see device_support())
+  // before allocating anything.
   explicit DeviceNetwork(Network<float>& network);
 
   std::vector<Shape> input_shapes() const override { return {input_}; }

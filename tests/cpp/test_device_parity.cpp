@@ -20,6 +20,7 @@
 #include "dropout.hpp"
 #include "flatten.hpp"
 #include "locally_connected.hpp"
+#include "merge.hpp"
 #include "pooling.hpp"
 #include "reshaping.hpp"
 
@@ -119,8 +120,11 @@ std::vector<float> download(const cuda::Buffer<float>& buffer) {
 // agree (a layer's input gradient shows in the gradients of the layers
 // before it).
 // With `whole_inputs`, the inputs are -1, 0 or 1, so that values repeat.
+// With `training` false, in inference mode. Afterwards every parameter
+// (moving statistics too) agrees as well.
 void check_network_parity(Network<float>& cpu, index_t batch, std::mt19937_64& rng,
-                          const std::string& what, bool whole_inputs = false) {
+                          const std::string& what, bool whole_inputs = false,
+                          bool training = true) {
   DeviceNetwork device(cpu);
   Tensor<float> x;
   x.resize(cpu.input_shapes()[0].with_batch(batch));
@@ -133,7 +137,7 @@ void check_network_parity(Network<float>& cpu, index_t batch, std::mt19937_64& r
   grad.data = random_values(rng, grad.shape.size());
 
   Context ctx;
-  ctx.training = true;
+  ctx.training = training;
   ctx.record = true;
   ctx.seed = 1234;
   const Tensor<float>& cpu_out = *cpu.forward({&x}, ctx)[0];
@@ -157,6 +161,15 @@ void check_network_parity(Network<float>& cpu, index_t batch, std::mt19937_64& r
     }
   }
   CHECK_EQ(k, grads.size());
+  const std::vector<cuda::Buffer<float>*> values = device.parameter_values();
+  k = 0;
+  for (std::size_t l = 0; l < cpu.layer_count(); ++l) {
+    for (const ParameterBlock<float>& block : cpu.layer(l).parameters()) {
+      check_close(download(*values[k]), block.values,
+                  what + " values of layer " + std::to_string(l + 1) + " " + block.name);
+      ++k;
+    }
+  }
 }
 
 const std::vector<LocalCase> kLocalCases = {
@@ -294,6 +307,52 @@ TEST(device_convolution_parity) {
           *cpu, batch, rng,
           "convolution case " + std::to_string(i + 1) + ", batch " + std::to_string(batch));
     }
+  }
+}
+
+// Batch normalization in training (batch statistics, moving statistics
+// updated) and inference, scaled and centred or not, on channels of several
+// axes; batches large enough for several summing chunks per channel.
+TEST(device_batch_norm_parity) {
+  if (!device_usable()) return;
+  std::mt19937_64 rng(69);
+  struct NormCase {
+    Shape input;
+    index_t axis;
+    bool scale, center, training;
+    index_t batch;
+  };
+  const std::vector<NormCase> cases = {
+      {Shape{{6, 5, 3}}, 2, true, true, true, 7},
+      {Shape{{6, 5, 3}}, 0, false, true, true, 4},
+      {Shape{{8}}, 0, true, false, true, 5},
+      {Shape{{40, 30, 2}}, 2, true, true, true, 30},  // 36,000 values a channel: 3 chunks
+      {Shape{{6, 5, 3}}, 1, true, true, false, 3},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const NormCase& c = cases[i];
+    const index_t C = c.input[c.axis];
+    BatchNormOptions options;
+    options.axis = c.axis;
+    options.unbiased_moving_variance = i % 2 == 0;
+    std::vector<float> variance = random_values(rng, C, 0.5f);
+    for (float& v : variance) v += 1.0f;
+    // No bias before the normalization: its exact gradient is zero (the
+    // normalization's input gradient sums to zero over each channel), and
+    // float32 leaves only rounding noise of the 36,000 terms there.
+    const index_t D = c.input.dims.back();
+    std::vector<std::unique_ptr<Layer<float>>> layers;
+    layers.push_back(std::make_unique<Dense<float>>(c.input, D, Activation::linear,
+                                                    random_values(rng, D * D, 0.5f),
+                                                    std::vector<float>{}));
+    layers.push_back(std::make_unique<BatchNorm<float>>(
+        c.input, options, c.scale ? random_values(rng, C) : std::vector<float>{},
+        c.center ? random_values(rng, C) : std::vector<float>{}, random_values(rng, C),
+        variance));
+    layers.push_back(dense(rng, c.input, 2, Activation::linear));
+    auto cpu = chain(std::move(layers));
+    const std::string what = "batch normalization case " + std::to_string(i + 1);
+    check_network_parity(*cpu, c.batch, rng, what, false, c.training);
   }
 }
 
@@ -582,16 +641,21 @@ TEST(device_training_is_deterministic) {
 TEST(device_unsupported) {
   if (!device_usable()) return;
   std::mt19937_64 rng(66);
+  // Two dense branches added: a merge, and not a chain.
+  Graph graph;
+  graph.inputs = {Shape{{4}}};
+  graph.nodes = {{0, {0}}, {1, {0}}, {2, {1, 2}}};
+  graph.outputs = {3};
   std::vector<std::unique_ptr<Layer<float>>> layers;
   layers.push_back(dense(rng, Shape{{4}}, 3, Activation::relu));
-  layers.push_back(std::make_unique<BatchNorm<float>>(
-      Shape{{3}}, BatchNormOptions{}, std::vector<float>(3, 1.0f), std::vector<float>(3, 0.0f),
-      std::vector<float>(3, 0.0f), std::vector<float>(3, 1.0f)));
-  auto with_batch_norm = chain(std::move(layers));
-  CHECK_THROWS(DeviceNetwork{*with_batch_norm}, DeviceUnsupported);
-  const DeviceSupport support = device_support(*with_batch_norm, nullptr);
+  layers.push_back(dense(rng, Shape{{4}}, 3, Activation::relu));
+  layers.push_back(std::make_unique<Merge<float>>(MergeKind::add,
+                                                  std::vector<Shape>{Shape{{3}}, Shape{{3}}}, 0));
+  Network<float> merged(std::move(graph), std::move(layers));
+  CHECK_THROWS(DeviceNetwork{merged}, DeviceUnsupported);
+  const DeviceSupport support = device_support(merged, nullptr);
   CHECK(!support.supported);
-  CHECK_EQ(support.layer, 1L);
+  CHECK_EQ(support.layer, 2L);
   CHECK(device_support(*small_model(Activation::linear), nullptr).supported);
 
   const TrainingCase c = training_cases()[0];

@@ -88,19 +88,19 @@ test_that("the GPU takes the layers it has kernels for and names the first it la
   as_if_compiled_for(supported, "cuda")
   graph <- lcnn:::flat_graph(supported)
   expect_identical(lcnn:::device_for_model(supported, graph, state = gpu), "cuda")
-  with_norm <- keras_model_sequential(input_shape = 4, name = "normalizing") %>%
-    layer_dense(3) %>%
-    layer_dropout(0.5) %>%
-    layer_batch_normalization(name = "norm") %>%
+  inputs <- layer_input(shape = 4, name = "features")
+  outputs <- layer_add(list(inputs %>% layer_dense(3), inputs %>% layer_dense(3)),
+                       name = "sum") %>%
     layer_dense(1)
-  as_if_compiled_for(with_norm, "cuda")
-  graph <- lcnn:::flat_graph(with_norm)
-  expect_error(lcnn:::device_for_model(with_norm, graph, state = gpu),
+  branching <- keras_model(inputs, outputs, name = "branching")
+  as_if_compiled_for(branching, "cuda")
+  graph <- lcnn:::flat_graph(branching)
+  expect_error(lcnn:::device_for_model(branching, graph, state = gpu),
                class = "lcnn_error_device")
-  expect_snapshot(error = TRUE, lcnn:::device_for_model(with_norm, graph, state = gpu,
+  expect_snapshot(error = TRUE, lcnn:::device_for_model(branching, graph, state = gpu,
                                                         call = NULL))
-  as_if_compiled_for(with_norm, "auto")
-  expect_identical(lcnn:::device_for_model(with_norm, graph, state = gpu), "cpu")
+  as_if_compiled_for(branching, "auto")
+  expect_identical(lcnn:::device_for_model(branching, graph, state = gpu), "cpu")
   # A GPU model read back where there is none: "auto" trains on the CPU.
   no_driver <- fake_device_state(availability = "no_driver", detail = "none", driver_version = 0)
   as_if_compiled_for(supported, "auto")
@@ -204,6 +204,7 @@ gpu_model <- function(device, output = "softmax") {
   set.seed(11)
   keras_model_sequential(input_shape = c(8, 7, 2)) %>%
     layer_locally_connected_2d(8, c(3, 3), activation = "relu") %>%
+    layer_batch_normalization() %>%
     layer_flatten() %>%
     layer_dropout(0.2) %>%
     layer_dense(3, activation = output)
@@ -251,11 +252,12 @@ test_that("on a GPU, set.seed() makes training reproducible bit for bit", {
 
 test_that("on a GPU, a model with an unsupported layer is refused by name or runs on the CPU", {
   skip_if_no_cuda()
-  model <- keras_model_sequential(input_shape = 4) %>%
-    layer_dense(3) %>%
-    layer_batch_normalization(name = "norm") %>%
+  inputs <- layer_input(shape = 4, name = "features")
+  outputs <- layer_add(list(inputs %>% layer_dense(3), inputs %>% layer_dense(3)),
+                       name = "sum") %>%
     layer_dense(1)
-  expect_error(compile(model, optimizer = "sgd", loss = "mse", device = "cuda"), "norm",
+  model <- keras_model(inputs, outputs)
+  expect_error(compile(model, optimizer = "sgd", loss = "mse", device = "cuda"), "sum",
                class = "lcnn_error_device")
   model %>% compile(optimizer = "sgd", loss = "mse", device = "auto")
   expect_identical(model$compiled$device, "cpu")
