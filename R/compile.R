@@ -37,8 +37,9 @@ generics::fit
 #'   the CPU. The GPU runs sequential float32 models of locally connected,
 #'   convolution, dense, activation, dropout, pooling (max and average, local
 #'   and global), batch normalization, flatten, reshape, permute, zero padding
-#'   and cropping layers, with every loss, metric and optimizer, sample and class
-#'   weights, but no weight or activity regularizers or constraints yet.
+#'   and cropping layers, with every loss, metric and optimizer, sample and
+#'   class weights, weight regularizers and constraints, but no activity
+#'   regularizers yet.
 #'   Results agree with the CPU's to float32 rounding. `print(model)`
 #'   shows the device.
 #' @param ... Unused.

@@ -19,6 +19,7 @@
 
 #include "../engine/activation.hpp"
 #include "../engine/optimizer_update.hpp"
+#include "../engine/penalty_formula.hpp"
 
 namespace lcnn {
 namespace cuda {
@@ -120,6 +121,10 @@ class Buffer {
 
 // ---- Matrix products (runtime.cu: cuBLAS, loaded on first use) ----
 // Column-major, as BLAS: C = op(A) op(B) + beta C, op(X) = X or X'.
+
+// Opens cuBLAS now rather than at the first product (so that its absence
+// shows when a model is put on the device, not during training).
+void open_blas();
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
@@ -257,6 +262,13 @@ void channel_affine(const ChannelRuns& runs, const float* x, const float* multip
 void channel_input_gradient(const ChannelRuns& runs, const float* x, const float* g,
                             const float* scale, const float* centered, const float* slope,
                             const float* mean, float* dx);
+
+// partials[u] = the sum, in double and in order, of l1 |w| + l2 w^2 over
+// the u-th chunk of `chunk` weights.
+void penalty_partials(const float* w, std::int64_t n, double l1, double l2, std::int64_t chunk,
+                      double* partials);
+// g += the penalty's gradient (penalty_formula.hpp).
+void add_penalty_gradient(const float* w, float* g, std::int64_t n, float l1, float two_l2);
 
 // One optimizer step of n parameters, slots as update_parameter() reads them.
 void optimizer_step(const UpdateRule<float>& rule, float* values, const float* gradient,

@@ -23,6 +23,7 @@ void copy_to_host(void*, const void*, std::size_t) { not_built(); }
 void copy_on_device(void*, const void*, std::size_t) { not_built(); }
 void fill_zero(void*, std::size_t) { not_built(); }
 void synchronize() { not_built(); }
+void open_blas() { not_built(); }
 void gemm(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
           const float*, std::int64_t, float, float*, std::int64_t) {
   not_built();
@@ -95,6 +96,10 @@ void channel_input_gradient(const ChannelRuns&, const float*, const float*, cons
                             const float*, const float*, const float*, float*) {
   not_built();
 }
+void penalty_partials(const float*, std::int64_t, double, double, std::int64_t, double*) {
+  not_built();
+}
+void add_penalty_gradient(const float*, float*, std::int64_t, float, float) { not_built(); }
 void optimizer_step(const UpdateRule<float>&, float*, const float*, float*, std::int64_t) {
   not_built();
 }

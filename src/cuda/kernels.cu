@@ -2,6 +2,7 @@
 // adds its terms in a fixed order, so results never depend on the launch
 // shape or on timing: no atomics, same inputs, same bits.
 #include "../engine/activation_formulas.hpp"
+#include "../engine/penalty_formula.hpp"
 #include "device.hpp"
 #include "launch.hpp"
 
@@ -466,6 +467,27 @@ LCNN_KERNEL void channel_input_gradient_kernel(ChannelRuns e, const float* x, co
   }
 }
 
+LCNN_KERNEL void penalty_partials_kernel(const float* w, Index n, double l1, double l2,
+                                        Index chunk, double* partials) {
+  const Index chunks = (n + chunk - 1) / chunk;
+  for (Index u = thread_index(); u < chunks; u += thread_count()) {
+    double total = 0;
+    const Index end = (u + 1) * chunk < n ? (u + 1) * chunk : n;
+    for (Index i = u * chunk; i < end; ++i) {
+      const double v = w[i];
+      total += l1 * (v < 0 ? -v : v) + l2 * v * v;
+    }
+    partials[u] = total;
+  }
+}
+
+LCNN_KERNEL void add_penalty_gradient_kernel(const float* w, float* g, Index n, float l1,
+                                             float two_l2) {
+  for (Index i = thread_index(); i < n; i += thread_count()) {
+    g[i] += penalty_gradient(w[i], l1, two_l2);
+  }
+}
+
 LCNN_KERNEL void optimizer_kernel(UpdateRule<float> rule, float* values, const float* gradient,
                                   float* slots, Index n) {
   for (Index i = thread_index(); i < n; i += thread_count()) {
@@ -609,6 +631,16 @@ void channel_input_gradient(const ChannelRuns& runs, const float* x, const float
                             const float* mean, float* dx) {
   launch(blocks_for(runs.per_channel() * runs.channels), kThreadsPerBlock,
          channel_input_gradient_kernel, runs, x, g, scale, centered, slope, mean, dx);
+}
+
+void penalty_partials(const float* w, Index n, double l1, double l2, Index chunk,
+                      double* partials) {
+  launch(blocks_for((n + chunk - 1) / chunk), kThreadsPerBlock, penalty_partials_kernel, w, n, l1,
+         l2, chunk, partials);
+}
+
+void add_penalty_gradient(const float* w, float* g, Index n, float l1, float two_l2) {
+  launch(blocks_for(n), kThreadsPerBlock, add_penalty_gradient_kernel, w, g, n, l1, two_l2);
 }
 
 void optimizer_step(const UpdateRule<float>& rule, float* values, const float* gradient,

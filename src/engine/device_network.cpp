@@ -554,11 +554,6 @@ DeviceSupport device_support(Network<float>& network, const TrainingSpec* traini
     }
   }
   if (training == nullptr) return {};
-  for (std::size_t b = 0; b < training->penalties.size(); ++b) {
-    if (training->penalties[b].active() || training->constraints[b].kind != ConstraintKind::none) {
-      return refused("weight regularizers and constraints have no CUDA kernels yet");
-    }
-  }
   for (const Penalty& activity : training->activity) {
     if (activity.active()) return refused("activity regularizers have no CUDA kernels yet");
   }
@@ -568,6 +563,7 @@ DeviceSupport device_support(Network<float>& network, const TrainingSpec* traini
 DeviceNetwork::DeviceNetwork(Network<float>& network) {
   const DeviceSupport support = device_support(network, nullptr);
   if (!support.supported) throw DeviceUnsupported(support.reason);
+  cuda::open_blas();
   const Graph& graph = network.graph();
   input_ = graph.inputs[0];
   for (std::size_t k = 0; k < graph.nodes.size(); ++k) {

@@ -16,6 +16,9 @@ std::unique_ptr<Network<float>> checked(std::unique_ptr<Network<float>> network,
 
 std::size_t bytes(std::size_t n) { return n * sizeof(float); }
 
+// Weights per partial sum of a penalty.
+constexpr std::int64_t kPenaltyChunk = 4096;
+
 }  // namespace
 
 DeviceTrainer::DeviceTrainer(std::unique_ptr<Network<float>> network, TrainingSpec spec)
@@ -66,11 +69,44 @@ void DeviceTrainer::forward_backward(const Context& ctx, Totals& totals) {
   const double value = output_loss(
       out, 0, batch_.prediction, fused ? batch_.logits : batch_.prediction,
       fused || out.loss.from_logits, batch_.y, weights, grad, ctx.threads, totals, metric);
-  totals.loss += out.weight * value * count;
+  if (ctx.training) {
+    batch_.device_grad.upload(grad.data.data(), grad.data.size());
+    device_.backward(batch_.device_x.data(), batch_.device_grad.data(), count, fused);
+  }
+  totals.loss += (out.weight * value + penalty(ctx.training)) * count;
   totals.seen += count;
-  if (!ctx.training) return;
-  batch_.device_grad.upload(grad.data.data(), grad.data.size());
-  device_.backward(batch_.device_x.data(), batch_.device_grad.data(), count, fused);
+}
+
+double DeviceTrainer::penalty(bool add_gradient) {
+  double total = 0;
+  for (std::size_t b = 0; b < values_.size(); ++b) {
+    const Penalty& pen = spec_.penalties[b];
+    if (!pen.active()) continue;
+    const std::int64_t n = static_cast<std::int64_t>(values_[b]->size());
+    const std::int64_t chunks = (n + kPenaltyChunk - 1) / kPenaltyChunk;
+    penalty_partials_.resize(static_cast<std::size_t>(chunks));
+    cuda::penalty_partials(values_[b]->data(), n, pen.l1, pen.l2, kPenaltyChunk,
+                           penalty_partials_.data());
+    std::vector<double> partials(static_cast<std::size_t>(chunks));
+    penalty_partials_.download(partials.data(), partials.size());
+    for (double p : partials) total += p;
+    if (add_gradient) {
+      cuda::add_penalty_gradient(values_[b]->data(), gradients_[b]->data(), n, float(pen.l1),
+                                 float(2 * pen.l2));
+    }
+  }
+  return total;
+}
+
+void DeviceTrainer::constrain() {
+  for (std::size_t b = 0; b < values_.size(); ++b) {
+    const ConstraintSpec& constraint = spec_.constraints[b];
+    if (!spec_.trainable[b] || constraint.kind == ConstraintKind::none) continue;
+    std::vector<float> host(values_[b]->size());
+    values_[b]->download(host.data(), host.size());
+    apply_constraint(constraint, host);
+    values_[b]->upload(host.data(), host.size());
+  }
 }
 
 void DeviceTrainer::ensure_slots() {
@@ -118,6 +154,7 @@ Scores DeviceTrainer::fit_epoch(const DataSet& data, const std::vector<index_t>&
     training.seed = seed + static_cast<std::uint64_t>(b);
     forward_backward(training, totals);
     step();
+    constrain();
     if (!progress(b, totals.scores())) {
       completed = false;
       break;

@@ -7,8 +7,8 @@
 // definition of every loss; their gradient goes back up.
 //
 // Supports what DeviceNetwork supports, with any loss, metric and optimizer
-// of the engine, sample and class weights; regularization penalties and
-// constraints throw DeviceUnsupported.
+// of the engine, sample and class weights, weight penalties and
+// constraints; activity penalties throw DeviceUnsupported.
 #pragma once
 
 #include <memory>
@@ -50,6 +50,12 @@ class DeviceTrainer : public TrainerBase {
   // Forward, loss and metrics; with ctx.training backward too.
   void forward_backward(const Context& ctx, Totals& totals);
   void step();
+  // The weight penalties (l1 |w| + l2 w^2) and, with add_gradient, their
+  // gradient added on the device.
+  double penalty(bool add_gradient);
+  // Applies the trained blocks' constraints, on the host: the CPU engine's
+  // own code on a copy of the block (see apply_constraint()).
+  void constrain();
   // Fresh slots unless restored ones fit the trained blocks.
   void ensure_slots();
 
@@ -60,6 +66,7 @@ class DeviceTrainer : public TrainerBase {
   std::vector<cuda::Buffer<float>> slots_;  // per trained block
   double iterations_ = 0;
   Batch batch_;
+  cuda::Buffer<double> penalty_partials_;
 };
 
 }  // namespace lcnn

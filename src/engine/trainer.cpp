@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "parallel.hpp"
+#include "penalty_formula.hpp"
 
 namespace lcnn {
 
@@ -90,8 +91,7 @@ double Trainer<T>::penalty(bool add_gradient) {
     for (std::size_t i = 0; i < w.size(); ++i) {
       penalty += pen.l1 * std::abs(double(w[i])) + pen.l2 * double(w[i]) * double(w[i]);
       if (!add_gradient) continue;
-      const T sign = w[i] > 0 ? T(1) : w[i] < 0 ? T(-1) : T(0);
-      g[i] += T(pen.l1) * sign + T(2 * pen.l2) * w[i];
+      g[i] += penalty_gradient(w[i], T(pen.l1), T(2 * pen.l2));
     }
   }
   return penalty;

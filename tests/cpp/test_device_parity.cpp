@@ -533,53 +533,75 @@ void check_scores(const Scores& device, const Scores& cpu, const std::string& wh
 
 }  // namespace
 
+namespace {
+
 // Two epochs of 23 samples in batches of 8 (a short last batch), shuffled
 // the same way: the device trainer ends where the CPU trainer does, with
 // the same scores, gradients and optimizer state.
+void check_trainer_parity(const TrainingCase& c, const TrainingSpec& spec,
+                          const std::string& what) {
+  const Data d = make_data(c, 23);
+  const DataSet set = data_set(d);
+  Trainer<float> cpu(small_model(c.output), spec);
+  DeviceTrainer device(small_model(c.output), spec);
+  CHECK_EQ(device.parameters().size(), cpu.parameters().size());
+  Context ctx;
+  std::vector<index_t> order(23);
+  for (index_t i = 0; i < 23; ++i) order[i] = (i * 7) % 23;
+  bool completed = false;
+  auto keep_going = [](index_t, const Scores&) { return true; };
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    const std::uint64_t seed = 100 + epoch;
+    const Scores cpu_scores = cpu.fit_epoch(set, order, 8, seed, ctx, keep_going, completed);
+    const Scores device_scores = device.fit_epoch(set, order, 8, seed, ctx, keep_going, completed);
+    CHECK(completed);
+    check_scores(device_scores, cpu_scores, what + ", epoch " + std::to_string(epoch + 1));
+  }
+  CHECK_EQ(device.iterations(), cpu.iterations());
+  const auto cpu_parameters = cpu.parameters(), device_parameters = device.parameters();
+  for (std::size_t b = 0; b < cpu_parameters.size(); ++b) {
+    check_close(std::vector<float>(device_parameters[b].begin(), device_parameters[b].end()),
+                std::vector<float>(cpu_parameters[b].begin(), cpu_parameters[b].end()),
+                what + ", parameters of block " + std::to_string(b + 1));
+  }
+  const auto cpu_slots = cpu.optimizer_slots(), device_slots = device.optimizer_slots();
+  CHECK_EQ(device_slots.size(), cpu_slots.size());
+  for (std::size_t b = 0; b < cpu_slots.size() && b < device_slots.size(); ++b) {
+    check_close(std::vector<float>(device_slots[b].begin(), device_slots[b].end()),
+                std::vector<float>(cpu_slots[b].begin(), cpu_slots[b].end()),
+                what + ", optimizer slots of block " + std::to_string(b + 1));
+  }
+  check_scores(device.evaluate(set, 5, ctx), cpu.evaluate(set, 5, ctx), what + ", evaluate");
+  const auto cpu_grads = cpu.gradients(set, 5, ctx), device_grads = device.gradients(set, 5, ctx);
+  for (std::size_t b = 0; b < cpu_grads.size(); ++b) {
+    check_close(std::vector<float>(device_grads[b].begin(), device_grads[b].end()),
+                std::vector<float>(cpu_grads[b].begin(), cpu_grads[b].end()),
+                what + ", gradients of block " + std::to_string(b + 1));
+  }
+}
+
+}  // namespace
+
 TEST(device_trainer_parity) {
   if (!device_usable()) return;
-  for (const TrainingCase& c : training_cases()) {
-    const Data d = make_data(c, 23);
-    const DataSet set = data_set(d);
-    auto cpu_network = small_model(c.output);
-    const std::size_t blocks = 4;
-    Trainer<float> cpu(small_model(c.output), training_spec(c, blocks));
-    DeviceTrainer device(std::move(cpu_network), training_spec(c, blocks));
-    CHECK_EQ(device.parameters().size(), cpu.parameters().size());
-    Context ctx;
-    std::vector<index_t> order(23);
-    for (index_t i = 0; i < 23; ++i) order[i] = (i * 7) % 23;
-    bool completed = false;
-    auto keep_going = [](index_t, const Scores&) { return true; };
-    for (int epoch = 0; epoch < 2; ++epoch) {
-      const std::uint64_t seed = 100 + epoch;
-      const Scores cpu_scores = cpu.fit_epoch(set, order, 8, seed, ctx, keep_going, completed);
-      const Scores device_scores =
-          device.fit_epoch(set, order, 8, seed, ctx, keep_going, completed);
-      CHECK(completed);
-      check_scores(device_scores, cpu_scores, c.name + ", epoch " + std::to_string(epoch + 1));
-    }
-    CHECK_EQ(device.iterations(), cpu.iterations());
-    const auto cpu_parameters = cpu.parameters(), device_parameters = device.parameters();
-    for (std::size_t b = 0; b < cpu_parameters.size(); ++b) {
-      check_close(std::vector<float>(device_parameters[b].begin(), device_parameters[b].end()),
-                  std::vector<float>(cpu_parameters[b].begin(), cpu_parameters[b].end()),
-                  c.name + ", parameters of block " + std::to_string(b + 1));
-    }
-    const auto cpu_slots = cpu.optimizer_slots(), device_slots = device.optimizer_slots();
-    CHECK_EQ(device_slots.size(), cpu_slots.size());
-    for (std::size_t b = 0; b < cpu_slots.size() && b < device_slots.size(); ++b) {
-      check_close(std::vector<float>(device_slots[b].begin(), device_slots[b].end()),
-                  std::vector<float>(cpu_slots[b].begin(), cpu_slots[b].end()),
-                  c.name + ", optimizer slots of block " + std::to_string(b + 1));
-    }
-    check_scores(device.evaluate(set, 5, ctx), cpu.evaluate(set, 5, ctx), c.name + ", evaluate");
-    const auto cpu_grads = cpu.gradients(set, 5, ctx), device_grads = device.gradients(set, 5, ctx);
-    for (std::size_t b = 0; b < cpu_grads.size(); ++b) {
-      check_close(std::vector<float>(device_grads[b].begin(), device_grads[b].end()),
-                  std::vector<float>(cpu_grads[b].begin(), cpu_grads[b].end()),
-                  c.name + ", gradients of block " + std::to_string(b + 1));
-    }
+  for (const TrainingCase& c : training_cases()) check_trainer_parity(c, training_spec(c, 4), c.name);
+}
+
+// Weight penalties (their value in the loss, their gradient) and
+// constraints (a max norm per dense unit, non-negative biases).
+TEST(device_trainer_penalties_and_constraints) {
+  if (!device_usable()) return;
+  for (const TrainingCase& c : {training_cases()[0], training_cases()[3]}) {
+    TrainingSpec spec = training_spec(c, 4);
+    spec.penalties[0] = {0.01, 0.02};
+    spec.penalties[1] = {0.0, 0.5};  // a frozen block's penalty counts in the loss only
+    spec.penalties[2] = {0.0, 0.05};
+    const index_t D = geometry_of(kLocalCases[0]).output_shape().size();
+    spec.constraints[2].kind = ConstraintKind::maxnorm;
+    spec.constraints[2].max_value = 0.5;
+    for (index_t i = 0; i < D * 3; ++i) spec.constraints[2].group.push_back(1 + i / D);
+    spec.constraints[3].kind = ConstraintKind::nonneg;
+    check_trainer_parity(c, spec, c.name + ", penalties and constraints");
   }
 }
 
@@ -659,12 +681,6 @@ TEST(device_unsupported) {
   CHECK(device_support(*small_model(Activation::linear), nullptr).supported);
 
   const TrainingCase c = training_cases()[0];
-  TrainingSpec penalized = training_spec(c, 4);
-  penalized.penalties[0].l2 = 0.01;
-  CHECK_THROWS(DeviceTrainer(small_model(c.output), penalized), DeviceUnsupported);
-  TrainingSpec constrained = training_spec(c, 4);
-  constrained.constraints[2].kind = ConstraintKind::nonneg;
-  CHECK_THROWS(DeviceTrainer(small_model(c.output), constrained), DeviceUnsupported);
   TrainingSpec active = training_spec(c, 4);
   active.activity.assign(4, Penalty{});
   active.activity[3].l1 = 0.1;

@@ -111,73 +111,30 @@ test_that("the GPU takes the layers it has kernels for and names the first it la
                                        state = no_driver), class = "lcnn_error_device")
 })
 
-test_that("regularizers and constraints keep a model off the GPU, by name", {
+test_that("the GPU takes weight regularizers and constraints, not activity regularizers", {
   gpu <- fake_device_state()
   set.seed(2)
   x <- matrix(runif(12), 4, 3)
   y <- matrix(runif(4), 4, 1)
-  for (add_layer in list(
-    function(m) layer_dense(m, units = 1, kernel_regularizer = regularizer_l2(0.01)),
-    function(m) layer_dense(m, units = 1, activity_regularizer = regularizer_l1(0.01)),
-    function(m) layer_dense(m, units = 1, kernel_constraint = constraint_nonneg())
-  )) {
+  device_of <- function(add_layer, request = "cuda") {
     model <- add_layer(keras_model_sequential(input_shape = 3))
     model %>% compile(optimizer = "sgd", loss = "mse", device = "cpu")
     t <- trainer_for(model, x, y)
     compiled <- model$compiled
     compiled$device <- "cuda"
-    compiled$requested_device <- "cuda"
+    compiled$requested_device <- request
     model$compiled <- compiled
     spec <- lcnn:::training_spec(model, lcnn:::flat_graph(model), t$data)
-    expect_error(lcnn:::device_for_model(model, lcnn:::flat_graph(model), spec, state = gpu),
-                 "no CUDA kernels yet", class = "lcnn_error_device")
+    lcnn:::device_for_model(model, lcnn:::flat_graph(model), spec, state = gpu)
   }
-})
-
-test_that("compile() validates device, records it and print() shows it", {
-  model <- keras_model_sequential(input_shape = 3) %>% layer_dense(2)
-  expect_no_match(paste(capture.output(print(model)), collapse = "\n"), "device")
-  model %>% compile(optimizer = "sgd", loss = "mse")
-  expect_identical(model$compiled$device, "cpu")
-  expect_output(print(model), "Compiled for device: cpu", fixed = TRUE)
-  model %>% compile(optimizer = "adam", loss = "mae", device = "cpu")
-  expect_identical(model$compiled$device, "cpu")
-  expect_error(compile(model, optimizer = "sgd", loss = "mse", device = "gpu"),
-               class = "lcnn_error_argument")
-  expect_error(compile(model, optimizer = "sgd", loss = "mse", device = c("cpu", "cuda")),
-               class = "lcnn_error_argument")
-  expect_error(compile(model, optimizer = "sgd", loss = "mse", device = NA_character_),
-               class = "lcnn_error_argument")
-  if (!lcnn_cuda_available()) {
-    expect_error(compile(model, optimizer = "sgd", loss = "mse", device = "cuda"),
-                 class = "lcnn_error_device")
-  }
-  expect_identical(model$compiled$optimizer$name, "adam")
-  expect_snapshot(error = TRUE, {
-    compile(model, optimizer = "sgd", loss = "mse", device = "gpu")
-    compile(model, optimizer = "sgd", loss = "mse", device = 1)
-  })
-})
-
-test_that("the device survives saveRDS() and a model compiled without one runs on the CPU", {
-  set.seed(1)
-  x <- matrix(runif(30), 10, 3)
-  y <- matrix(runif(20), 10, 2)
-  model <- keras_model_sequential(input_shape = 3) %>% layer_dense(2)
-  model %>% compile(optimizer = "sgd", loss = "mse", device = "auto")
-  fit(model, x, y, epochs = 1, verbose = 0)
-  restored <- readRDS({path <- withr::local_tempfile(); saveRDS(model, path); path})
-  expect_identical(restored$compiled$device, "cpu")
-  expect_output(print(restored), "Compiled for device: cpu", fixed = TRUE)
-  expect_equal(predict(restored, x), predict(model, x))
-  compiled <- restored$compiled
-  compiled$device <- NULL
-  restored$compiled <- compiled
-  expect_output(print(restored), "Compiled for device: cpu", fixed = TRUE)
-  history <- fit(restored, x, y, epochs = 2, verbose = 0)
-  expect_length(history$metrics$loss, 2)
-  restored %>% compile(optimizer = "sgd", loss = "mse")
-  expect_identical(restored$compiled$device, "cpu")
+  expect_identical(device_of(function(m) {
+    layer_dense(m, units = 1, kernel_regularizer = regularizer_l1_l2(0.01, 0.02),
+                kernel_constraint = constraint_maxnorm(2), bias_constraint = constraint_nonneg())
+  }), "cuda")
+  activity <- function(m) layer_dense(m, units = 1, activity_regularizer = regularizer_l1(0.01))
+  expect_error(device_of(activity), "activity regularizers have no CUDA kernels yet",
+               class = "lcnn_error_device")
+  expect_identical(device_of(activity, request = "auto"), "cpu")
 })
 
 test_that("a model compiled for the GPU here trains on the CPU with auto, or says why not", {
@@ -196,6 +153,22 @@ test_that("a model compiled for the GPU here trains on the CPU with auto, or say
   model$compiled <- compiled
   model$trainer <- NULL
   expect_error(fit(model, x, y, epochs = 1, verbose = 0), class = "lcnn_error_device")
+})
+
+test_that("without a usable GPU, the engine refuses a device trainer with an error", {
+  skip_if(lcnn_cuda_available(), "this machine has a usable GPU")
+  set.seed(4)
+  x <- matrix(runif(12), 4, 3)
+  y <- matrix(runif(4), 4, 1)
+  model <- keras_model_sequential(input_shape = 3) %>% layer_dense(1)
+  model %>% compile(optimizer = "sgd", loss = "mse", device = "cpu")
+  t <- trainer_for(model, x, y)
+  graph <- lcnn:::flat_graph(model)
+  spec <- lcnn:::training_spec(model, graph, t$data)
+  # A build without CUDA says so; a CUDA build without a driver or device
+  # fails at its first CUDA call, as an R error.
+  expect_error(lcnn:::.trainer_create(lcnn:::network_spec(graph), "float32", spec, "cuda"),
+               "CUDA|cuda|cuBLAS|cublas")
 })
 
 # The GPU path itself: the same models trained on the CPU and on the GPU
