@@ -137,6 +137,52 @@ test_that("the GPU takes weight regularizers and constraints, not activity regul
   expect_identical(device_of(activity, request = "auto"), "cpu")
 })
 
+test_that("compile() validates device, records it and print() shows it", {
+  model <- keras_model_sequential(input_shape = 3) %>% layer_dense(2)
+  expect_no_match(paste(capture.output(print(model)), collapse = "\n"), "device")
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  expect_identical(model$compiled$device, "cpu")
+  expect_output(print(model), "Compiled for device: cpu", fixed = TRUE)
+  model %>% compile(optimizer = "adam", loss = "mae", device = "cpu")
+  expect_identical(model$compiled$device, "cpu")
+  expect_error(compile(model, optimizer = "sgd", loss = "mse", device = "gpu"),
+               class = "lcnn_error_argument")
+  expect_error(compile(model, optimizer = "sgd", loss = "mse", device = c("cpu", "cuda")),
+               class = "lcnn_error_argument")
+  expect_error(compile(model, optimizer = "sgd", loss = "mse", device = NA_character_),
+               class = "lcnn_error_argument")
+  if (!lcnn_cuda_available()) {
+    expect_error(compile(model, optimizer = "sgd", loss = "mse", device = "cuda"),
+                 class = "lcnn_error_device")
+  }
+  expect_identical(model$compiled$optimizer$name, "adam")
+  expect_snapshot(error = TRUE, {
+    compile(model, optimizer = "sgd", loss = "mse", device = "gpu")
+    compile(model, optimizer = "sgd", loss = "mse", device = 1)
+  })
+})
+
+test_that("the device survives saveRDS() and a model compiled without one runs on the CPU", {
+  set.seed(1)
+  x <- matrix(runif(30), 10, 3)
+  y <- matrix(runif(20), 10, 2)
+  model <- keras_model_sequential(input_shape = 3) %>% layer_dense(2)
+  model %>% compile(optimizer = "sgd", loss = "mse", device = "auto")
+  fit(model, x, y, epochs = 1, verbose = 0)
+  restored <- readRDS({path <- withr::local_tempfile(); saveRDS(model, path); path})
+  expect_identical(restored$compiled$device, "cpu")
+  expect_output(print(restored), "Compiled for device: cpu", fixed = TRUE)
+  expect_equal(predict(restored, x), predict(model, x))
+  compiled <- restored$compiled
+  compiled$device <- NULL
+  restored$compiled <- compiled
+  expect_output(print(restored), "Compiled for device: cpu", fixed = TRUE)
+  history <- fit(restored, x, y, epochs = 2, verbose = 0)
+  expect_length(history$metrics$loss, 2)
+  restored %>% compile(optimizer = "sgd", loss = "mse")
+  expect_identical(restored$compiled$device, "cpu")
+})
+
 test_that("a model compiled for the GPU here trains on the CPU with auto, or says why not", {
   skip_if(lcnn_cuda_available(), "this machine has a usable GPU")
   set.seed(3)
