@@ -33,8 +33,12 @@
     .Call(`_lcnn_engine_in_forked_child`)
 }
 
-.trainer_create <- function(network, dtype, training) {
-    .Call(`_lcnn_trainer_create`, network, dtype, training)
+.trainer_create <- function(network, dtype, training, device) {
+    .Call(`_lcnn_trainer_create`, network, dtype, training, device)
+}
+
+.device_support <- function(network, training) {
+    .Call(`_lcnn_device_support_of`, network, training)
 }
 
 .trainer_fit_epoch <- function(trainer, xs, ys, weights, n, order, batch_size, seed, threads, progress, every) {

@@ -27,13 +27,21 @@ generics::fit
 #' @param loss_weights `NULL` or one weight per output (in order, or named
 #'   like `loss`; outputs not named weigh 1): the loss minimised is the
 #'   weighted sum of the outputs' losses, as keras.
-#' @param device Where the model computes: `"auto"` (the default) for the
-#'   best device there is, `"cpu"`, or `"cuda"` for an NVIDIA GPU. This
-#'   version computes on the CPU only: `"auto"` picks the CPU, and `"cuda"`
-#'   raises an error of class `lcnn_error_device` that says what lacks a GPU
-#'   (the build has no CUDA, the machine no driver or device, or, where
-#'   both have one, this version has no GPU kernels yet). See
-#'   [lcnn_cuda_available()]. `print(model)` shows the device.
+#' @param device Where the model trains: `"auto"` (the default) for the
+#'   best device there is, `"cpu"`, or `"cuda"` for an NVIDIA GPU.
+#'   `"cuda"` raises an error of class `lcnn_error_device` that says what
+#'   is missing when the build has no CUDA, the machine no driver or device
+#'   (see [lcnn_cuda_available()]), the model is not float32, or the GPU
+#'   cannot run the model (the error names the layer). `"auto"` trains on
+#'   the GPU when there is a usable one and it can run the model, else on
+#'   the CPU. The GPU runs sequential float32 models of locally connected,
+#'   convolution, dense, activation, dropout, pooling (max and average, local
+#'   and global), batch normalization, flatten, reshape, permute, zero padding
+#'   and cropping layers, with every loss, metric and optimizer, sample and
+#'   class weights, weight regularizers and constraints, but no activity
+#'   regularizers yet.
+#'   Results agree with the CPU's to float32 rounding. `print(model)`
+#'   shows the device.
 #' @param ... Unused.
 #' @return `object`, invisibly.
 #' @family training
@@ -54,7 +62,13 @@ compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metri
                                         missing = character()),
                    loss_weights = per_output(loss_weights %||% 1, outputs, "loss_weights", call,
                                              check_loss_weight, missing = 1),
-                   device = resolve_device(device, call = call))
+                   device = resolve_device(device, dtype = model_dtype(object), call = call),
+                   requested_device = device)
+  # The layers are known: the GPU must run them (else "auto" gives the CPU).
+  if (compiled$device == "cuda" && model_is_built(object)) {
+    object$compiled <- compiled
+    compiled$device <- device_for_model(object, flat_graph(object), call = call)
+  }
   object$compiled <- compiled
   object$trainer <- NULL
   object$trainer_key <- NULL

@@ -11,12 +11,13 @@
 #' has a usable NVIDIA GPU (a driver and at least one device, as
 #' `CUDA_VISIBLE_DEVICES` leaves them). lcnn is built with CUDA when
 #' installed from source where the CUDA toolkit is found (see the README);
-#' the CUDA runtime is linked in statically, so the same installation loads
-#' and runs on the CPU on machines without a GPU or driver.
+#' the CUDA runtime is linked in statically and cuBLAS is opened when first
+#' used, so the same installation loads and runs on the CPU on machines
+#' without a GPU or driver.
 #'
-#' This version computes on the CPU only: the GPU kernels are not
-#' implemented yet, so [compile()] with `device = "auto"` picks the CPU
-#' even when this is `TRUE`, and `device = "cuda"` is an error.
+#' When it is `TRUE`, [compile()] with `device = "auto"` (the default)
+#' trains float32 models on the GPU if the GPU can run them (see
+#' [compile()] for what runs there), and `device = "cuda"` asks for it.
 #'
 #' @return `TRUE` or `FALSE`.
 #' @family configuration
@@ -51,14 +52,51 @@ lcnn_devices <- function() {
              stringsAsFactors = FALSE)
 }
 
-# The device compile() records for a request: "cpu", or an error of class
-# lcnn_error_device saying what lacks a GPU. "auto" picks the CPU until the
-# engine has GPU kernels (issue 6), so it does not query CUDA; `state` is
-# only evaluated for "cuda" (tests pass made-up states).
-resolve_device <- function(device, state = .cuda_device_state(), call = rlang::caller_env()) {
+# The device compile() records for a request: "cpu" or "cuda", or an error
+# of class lcnn_error_device saying what lacks a GPU. "auto" is "cuda" when
+# a GPU is usable and the model is float32 (whether the GPU runs its layers
+# is checked once they are known, see device_for_model()). "cpu" does not
+# query CUDA; tests pass made-up states.
+resolve_device <- function(device, state = .cuda_device_state(), dtype = "float32",
+                           call = rlang::caller_env()) {
   device <- check_choice(device, c("auto", "cpu", "cuda"), arg = "device", call = call)
-  if (device == "cuda") check_cuda_device(state, call)
-  "cpu"
+  if (device == "cpu") return("cpu")
+  if (device == "cuda") {
+    check_cuda_device(state, call)
+    if (dtype != "float32") {
+      lcnn_abort(c("{.code device = \"cuda\"} needs a float32 model.",
+                   x = "This model computes in {.val {dtype}}; lcnn's GPU kernels are \\
+                        float32 only.",
+                   i = "Use {.code dtype = \"float32\"} (the default) or \\
+                        {.code device = \"cpu\"}."), "device", call = call)
+    }
+    return("cuda")
+  }
+  if (state$built && state$availability == "available" && dtype == "float32") "cuda" else "cpu"
+}
+
+# The device a model's trainer runs on, once its graph (and, with
+# `training`, its training spec) is known: the compiled device, unless the
+# GPU cannot run the model. Then a request for "cuda" is an error of class
+# lcnn_error_device naming the layer at fault, and "auto" gives the CPU.
+device_for_model <- function(model, graph, training = NULL, state = .cuda_device_state(),
+                             call = rlang::caller_env()) {
+  compiled <- model$compiled
+  if (model_device(model) != "cuda") return("cpu")
+  # The model may come from saveRDS() on another machine.
+  if (!(state$built && state$availability == "available")) {
+    if (identical(compiled$requested_device, "cuda")) check_cuda_device(state, call)
+    return("cpu")
+  }
+  support <- .device_support(network_spec(graph), training)
+  if (support$supported) return("cuda")
+  if (!identical(compiled$requested_device, "cuda")) return("cpu")
+  layer <- if (!is.na(support$layer)) graph$layers[[support$layer]]
+  lcnn_abort(c("{.code device = \"cuda\"} cannot run model {.val {model$name}}.",
+               x = if (is.null(layer)) "{support$reason}." else
+                 "Layer {.val {layer$name}} ({layer_type_name(layer)}): {support$reason}.",
+               i = "Use {.code device = \"cpu\"}, or {.code device = \"auto\"} to run such \\
+                    models on the CPU."), "device", call = call)
 }
 
 check_cuda_device <- function(state, call) {
@@ -86,11 +124,7 @@ check_cuda_device <- function(state, call) {
     lcnn_abort(c("{.code device = \"cuda\"} needs a GPU, but this machine has none lcnn can use.",
                  x = reason, versions, advice), "device", call = call)
   }
-  lcnn_abort(c("{.code device = \"cuda\"} is not supported yet: this version of lcnn computes \\
-                on the CPU only.",
-               i = "Its GPU kernels are not implemented yet; this machine has \\
-                    {.val {state$devices$name}}.",
-               advice), "device", call = call)
+  invisible(state)
 }
 
 # "13.0" from CUDA's 13000.

@@ -40,13 +40,25 @@ model_network <- function(model) {
 
 # The model's engine trainer: created on the first fit() after compile() (or
 # after readRDS(), restoring the optimizer state R kept), and brought up to
-# date if weights were set since.
-model_trainer <- function(model, data) {
+# date if weights were set since. It runs on the device device_for_model()
+# settles, which compile()'s record then shows.
+model_trainer <- function(model, data, call = rlang::caller_env()) {
   graph <- flat_graph(model)
   key <- engine_key(graph)
   if (is.null(model$trainer) || .network_is_null(model$trainer)) {
     spec <- training_spec(model, graph, data)
-    model$trainer <- .trainer_create(network_spec(graph), model_dtype(model), spec)
+    device <- device_for_model(model, graph, spec, call = call)
+    compiled <- model$compiled
+    compiled$device <- device
+    model$compiled <- compiled
+    model$trainer <- tryCatch(
+      .trainer_create(network_spec(graph), model_dtype(model), spec, device),
+      error = function(e) {
+        if (device != "cuda") stop(e)
+        reason <- conditionMessage(e)
+        lcnn_abort(c("The GPU could not take model {.val {model$name}}.", x = "{reason}"),
+                   "device", call = call)
+      })
     state <- model$optimizer_state
     # The saved state belongs to the blocks that trained when it was saved.
     if (!is.null(state) && identical(state$trainable, spec$trainable)) {

@@ -1,7 +1,8 @@
 #' Predict with a model
 #'
 #' Runs the model on `x` in mini-batches of `batch_size` inside the engine
-#' and returns the outputs as an R array. A model that has not been built
+#' (on the GPU for a model trained there, see [compile()]) and returns the
+#' outputs as an R array. A model that has not been built
 #' yet is built for `x`'s shape first, as in Keras.
 #'
 #' @param object A model.
@@ -39,7 +40,18 @@ predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...
   if (!model_is_built(object)) {
     commit_layers(object, plan_layers(object, dim(xs[[1]])[-1], call), dim(xs[[1]])[-1])
   }
-  outputs <- .network_predict(model_network(object), xs, batch_size, lcnn_num_threads())
+  outputs <- if (model_device(object) == "cuda" && !is.null(object$trainer) &&
+                 !.network_is_null(object$trainer)) {
+    # The GPU holds the trained model: predict there, with any weights set since.
+    graph <- flat_graph(object)
+    if (!identical(object$trainer_key, engine_key(graph))) {
+      .trainer_set_parameters(object$trainer, model_parameter_blocks(object))
+      object$trainer_key <- engine_key(graph)
+    }
+    .trainer_predict(object$trainer, xs, batch_size, lcnn_num_threads())
+  } else {
+    .network_predict(model_network(object), xs, batch_size, lcnn_num_threads())
+  }
   if (length(outputs) == 1) outputs[[1]] else outputs
 }
 

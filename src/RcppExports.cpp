@@ -99,15 +99,28 @@ BEGIN_RCPP
 END_RCPP
 }
 // trainer_create
-SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training);
-RcppExport SEXP _lcnn_trainer_create(SEXP networkSEXP, SEXP dtypeSEXP, SEXP trainingSEXP) {
+SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training, std::string device);
+RcppExport SEXP _lcnn_trainer_create(SEXP networkSEXP, SEXP dtypeSEXP, SEXP trainingSEXP, SEXP deviceSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::List >::type network(networkSEXP);
     Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type training(trainingSEXP);
-    rcpp_result_gen = Rcpp::wrap(trainer_create(network, dtype, training));
+    Rcpp::traits::input_parameter< std::string >::type device(deviceSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_create(network, dtype, training, device));
+    return rcpp_result_gen;
+END_RCPP
+}
+// device_support_of
+Rcpp::List device_support_of(Rcpp::List network, Rcpp::Nullable<Rcpp::List> training);
+RcppExport SEXP _lcnn_device_support_of(SEXP networkSEXP, SEXP trainingSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type network(networkSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::List> >::type training(trainingSEXP);
+    rcpp_result_gen = Rcpp::wrap(device_support_of(network, training));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -373,7 +386,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_network_is_null", (DL_FUNC) &_lcnn_network_is_null, 1},
     {"_lcnn_engine_available_cores", (DL_FUNC) &_lcnn_engine_available_cores, 0},
     {"_lcnn_engine_in_forked_child", (DL_FUNC) &_lcnn_engine_in_forked_child, 0},
-    {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 3},
+    {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 4},
+    {"_lcnn_device_support_of", (DL_FUNC) &_lcnn_device_support_of, 2},
     {"_lcnn_trainer_fit_epoch", (DL_FUNC) &_lcnn_trainer_fit_epoch, 11},
     {"_lcnn_trainer_evaluate", (DL_FUNC) &_lcnn_trainer_evaluate, 7},
     {"_lcnn_trainer_gradients", (DL_FUNC) &_lcnn_trainer_gradients, 7},

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device_trainer.hpp"
 #include "engine/trainer.hpp"
 #include "rcpp_convert.h"
 
@@ -116,16 +117,35 @@ Context context(int threads) {
 
 }  // namespace
 
+// device "cuda" takes float32 networks (R checks both first).
 // [[Rcpp::export(.trainer_create)]]
-SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training) {
+SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training,
+                    std::string device) {
   TrainingSpec spec = training_from_list(training);
   std::unique_ptr<TrainerBase> trainer;
-  if (dtype == "float64") {
+  if (device == "cuda") {
+    trainer = std::make_unique<DeviceTrainer>(make_network<float>(network), std::move(spec));
+  } else if (dtype == "float64") {
     trainer = std::make_unique<Trainer<double>>(make_network<double>(network), std::move(spec));
   } else {
     trainer = std::make_unique<Trainer<float>>(make_network<float>(network), std::move(spec));
   }
   return Rcpp::XPtr<TrainerBase>(trainer.release(), true);
+}
+
+// Whether the CUDA device can run a float32 network (and train it with
+// `training`, unless NULL): list(supported, layer (1-based, NA if none),
+// reason).
+// [[Rcpp::export(.device_support)]]
+Rcpp::List device_support_of(Rcpp::List network, Rcpp::Nullable<Rcpp::List> training) {
+  std::unique_ptr<Network<float>> net = make_network<float>(network);
+  TrainingSpec spec;
+  if (training.isNotNull()) spec = training_from_list(Rcpp::List(training.get()));
+  const DeviceSupport support = device_support(*net, training.isNotNull() ? &spec : nullptr);
+  return Rcpp::List::create(
+      Rcpp::_["supported"] = support.supported,
+      Rcpp::_["layer"] = support.layer < 0 ? NA_INTEGER : static_cast<int>(support.layer + 1),
+      Rcpp::_["reason"] = support.reason);
 }
 
 // `order` holds 0-based sample indices; progress(batch, scores) is

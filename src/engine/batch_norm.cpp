@@ -12,13 +12,11 @@ namespace lcnn {
 
 namespace {
 
-// Values per unit of parallel work: each channel's values are cut into
-// chunks of this many, so that even a single channel is split over threads.
-constexpr index_t kChunk = 1 << 14;
+// Each channel's values are cut into chunks of kBatchNormChunk, so that even
+// a single channel is split over threads.
+constexpr index_t kChunk = kBatchNormChunk;
 
-index_t chunks_per_channel(const ChannelExtent& e) {
-  return std::max<index_t>(1, (e.per_channel() + kChunk - 1) / kChunk);
-}
+index_t chunks_per_channel(const ChannelExtent& e) { return batch_norm_chunks(e); }
 
 // Calls run(unit, c, offset, length) on every contiguous run of channel c's
 // values within each chunk; units (channel, chunk) run in parallel, the runs
@@ -98,6 +96,62 @@ ChannelExtent BatchNorm<T>::extent(index_t batch) const {
 }
 
 template <typename T>
+bool BatchNorm<T>::uses_batch_statistics(const Context& ctx, index_t batch) const {
+  return ctx.training && !options_.frozen && extent(batch).per_channel() > 0;
+}
+
+template <typename T>
+void BatchNorm<T>::set_batch_statistics(
+    const std::vector<double>& sums,
+    const std::function<std::vector<double>(const std::vector<double>&)>& squares_about,
+    index_t n) {
+  const std::size_t C = sums.size();
+  batch_statistics_ = true;
+  mean_.assign(C, 0.0);
+  inv_std_.assign(C, 0.0);
+  for (std::size_t c = 0; c < C; ++c) mean_[c] = sums[c] / double(n);
+  const std::vector<double> squares = squares_about(mean_);
+  // Keras rounds the decay to float32 even in float64 layers; the exact
+  // value here differs from it by about 1e-8 relative in float64.
+  const double decay = 1 - options_.momentum;
+  const double bessel =
+      options_.unbiased_moving_variance && n > 1 ? double(n) / double(n - 1) : 1.0;
+  std::vector<T>& moving_m = moving_mean().values;
+  std::vector<T>& moving_v = moving_variance().values;
+  for (std::size_t c = 0; c < C; ++c) {
+    const double variance = squares[c] / double(n);
+    inv_std_[c] = 1 / std::sqrt(variance + options_.epsilon);
+    moving_m[c] = T(moving_m[c] - (moving_m[c] - mean_[c]) * decay);
+    moving_v[c] = T(moving_v[c] - (moving_v[c] - variance * bessel) * decay);
+  }
+}
+
+template <typename T>
+void BatchNorm<T>::set_moving_statistics() {
+  const std::size_t C = moving_mean().values.size();
+  batch_statistics_ = false;
+  mean_.assign(C, 0.0);
+  inv_std_.assign(C, 0.0);
+  for (std::size_t c = 0; c < C; ++c) {
+    mean_[c] = moving_mean().values[c];
+    inv_std_[c] = 1 / std::sqrt(double(moving_variance().values[c]) + options_.epsilon);
+  }
+}
+
+template <typename T>
+void BatchNorm<T>::affine(std::vector<T>& multiplier, std::vector<T>& shift) const {
+  // y = x * multiplier + shift, the form of tf.nn.batch_normalization.
+  const std::size_t C = mean_.size();
+  multiplier.resize(C);
+  shift.resize(C);
+  for (std::size_t c = 0; c < C; ++c) {
+    const double m = inv_std_[c] * (scale_ ? double(parameters_[0].values[c]) : 1.0);
+    multiplier[c] = T(m);
+    shift[c] = T((center_ ? double(parameters_[scale_ ? 1 : 0].values[c]) : 0.0) - mean_[c] * m);
+  }
+}
+
+template <typename T>
 void BatchNorm<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
   if (input.shape != input_.with_batch(input.batch())) {
     throw std::invalid_argument("batch normalization expected input " + input_.to_string() +
@@ -105,54 +159,32 @@ void BatchNorm<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Cont
   }
   output.resize(input.shape);
   const ChannelExtent e = extent(input.batch());
-  const index_t C = e.channels, n = e.per_channel();
   const T* x = input.data.data();
-  mean_.assign(C, 0.0);
-  inv_std_.assign(C, 0.0);
-  batch_statistics_ = ctx.training && !options_.frozen && n > 0;
-  if (batch_statistics_) {
+  if (uses_batch_statistics(ctx, input.batch())) {
     const std::vector<double> sums =
         channel_sums(e, ctx.threads, [&](index_t, index_t offset, index_t length) {
           double s = 0;
           for (index_t k = offset; k < offset + length; ++k) s += x[k];
           return s;
         });
-    for (index_t c = 0; c < C; ++c) mean_[c] = sums[c] / double(n);
-    const std::vector<double> squares =
-        channel_sums(e, ctx.threads, [&](index_t c, index_t offset, index_t length) {
-          double s = 0;
-          for (index_t k = offset; k < offset + length; ++k) {
-            const double d = x[k] - mean_[c];
-            s += d * d;
-          }
-          return s;
-        });
-    // Keras rounds the decay to float32 even in float64 layers; the exact
-    // value here differs from it by about 1e-8 relative in float64.
-    const double decay = 1 - options_.momentum;
-    const double bessel =
-        options_.unbiased_moving_variance && n > 1 ? double(n) / double(n - 1) : 1.0;
-    std::vector<T>& moving_m = moving_mean().values;
-    std::vector<T>& moving_v = moving_variance().values;
-    for (index_t c = 0; c < C; ++c) {
-      const double variance = squares[c] / double(n);
-      inv_std_[c] = 1 / std::sqrt(variance + options_.epsilon);
-      moving_m[c] = T(moving_m[c] - (moving_m[c] - mean_[c]) * decay);
-      moving_v[c] = T(moving_v[c] - (moving_v[c] - variance * bessel) * decay);
-    }
+    set_batch_statistics(
+        sums,
+        [&](const std::vector<double>& mean) {
+          return channel_sums(e, ctx.threads, [&](index_t c, index_t offset, index_t length) {
+            double s = 0;
+            for (index_t k = offset; k < offset + length; ++k) {
+              const double d = x[k] - mean[c];
+              s += d * d;
+            }
+            return s;
+          });
+        },
+        e.per_channel());
   } else {
-    for (index_t c = 0; c < C; ++c) {
-      mean_[c] = moving_mean().values[c];
-      inv_std_[c] = 1 / std::sqrt(double(moving_variance().values[c]) + options_.epsilon);
-    }
+    set_moving_statistics();
   }
-  // y = x * multiplier + shift, the form of tf.nn.batch_normalization.
-  std::vector<T> multiplier(C), shift(C);
-  for (index_t c = 0; c < C; ++c) {
-    const double m = inv_std_[c] * (scale_ ? double(gamma().values[c]) : 1.0);
-    multiplier[c] = T(m);
-    shift[c] = T((center_ ? double(beta().values[c]) : 0.0) - mean_[c] * m);
-  }
+  std::vector<T> multiplier, shift;
+  affine(multiplier, shift);
   T* y = output.data.data();
   for_each_chunk(e, ctx.threads, [&](index_t, index_t c, index_t offset, index_t length) {
     for (index_t k = offset; k < offset + length; ++k) y[k] = x[k] * multiplier[c] + shift[c];
@@ -160,11 +192,47 @@ void BatchNorm<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Cont
 }
 
 template <typename T>
+void BatchNorm<T>::set_gradients(const std::vector<double>& sum_g,
+                                 const std::vector<double>& sum_gx, index_t n,
+                                 std::vector<T>& scale, std::vector<T>& centered,
+                                 std::vector<T>& slope, std::vector<T>& mean) {
+  const std::size_t C = sum_g.size();
+  std::vector<double> gamma_c(C, 1.0);
+  if (scale_) {
+    for (std::size_t c = 0; c < C; ++c) gamma_c[c] = gamma().values[c];
+  }
+  for (ParameterBlock<T>& block : parameters_) block.gradient.assign(block.values.size(), T(0));
+  if (scale_) {
+    for (std::size_t c = 0; c < C; ++c) gamma().gradient[c] = T(sum_gx[c]);
+  }
+  if (center_) {
+    for (std::size_t c = 0; c < C; ++c) beta().gradient[c] = T(sum_g[c]);
+  }
+  if (!batch_statistics_) {
+    for (std::size_t c = 0; c < C; ++c) {
+      moving_mean().gradient[c] = T(-gamma_c[c] * inv_std_[c] * sum_g[c]);
+      moving_variance().gradient[c] = T(-0.5 * gamma_c[c] * inv_std_[c] * inv_std_[c] * sum_gx[c]);
+    }
+  }
+  // Training: dx = gamma / sigma (g - mean(g) - x_hat mean(g x_hat)), the
+  // batch statistics' own gradient included; inference: dx = gamma / sigma g.
+  scale.resize(C);
+  centered.resize(C);
+  slope.resize(C);
+  mean.resize(C);
+  for (std::size_t c = 0; c < C; ++c) {
+    scale[c] = T(gamma_c[c] * inv_std_[c]);
+    centered[c] = T(batch_statistics_ ? sum_g[c] / double(n) : 0.0);
+    slope[c] = T(batch_statistics_ ? sum_gx[c] * inv_std_[c] / double(n) : 0.0);
+    mean[c] = T(mean_[c]);
+  }
+}
+
+template <typename T>
 void BatchNorm<T>::backward(const Tensor<T>& input, const Tensor<T>&,
                             const Tensor<T>& grad_output, Tensor<T>* grad_input,
                             const Context& ctx, bool) {
   const ChannelExtent e = extent(input.batch());
-  const index_t C = e.channels, n = e.per_channel();
   const T* x = input.data.data();
   const T* g = grad_output.data.data();
   const std::vector<double> sum_g =
@@ -180,35 +248,11 @@ void BatchNorm<T>::backward(const Tensor<T>& input, const Tensor<T>&,
         for (index_t k = offset; k < offset + length; ++k) s += g[k] * (x[k] - mean_[c]);
         return s * inv_std_[c];
       });
-  std::vector<double> gamma_c(C, 1.0);
-  if (scale_) {
-    for (index_t c = 0; c < C; ++c) gamma_c[c] = gamma().values[c];
-  }
-  for (ParameterBlock<T>& block : parameters_) block.gradient.assign(block.values.size(), T(0));
-  if (scale_) {
-    for (index_t c = 0; c < C; ++c) gamma().gradient[c] = T(sum_gx[c]);
-  }
-  if (center_) {
-    for (index_t c = 0; c < C; ++c) beta().gradient[c] = T(sum_g[c]);
-  }
-  if (!batch_statistics_) {
-    for (index_t c = 0; c < C; ++c) {
-      moving_mean().gradient[c] = T(-gamma_c[c] * inv_std_[c] * sum_g[c]);
-      moving_variance().gradient[c] = T(-0.5 * gamma_c[c] * inv_std_[c] * inv_std_[c] * sum_gx[c]);
-    }
-  }
+  std::vector<T> scale, centered, slope, mean;
+  set_gradients(sum_g, sum_gx, e.per_channel(), scale, centered, slope, mean);
   if (grad_input == nullptr) return;
   grad_input->resize(input.shape);
   T* dx = grad_input->data.data();
-  // Training: dx = gamma / sigma (g - mean(g) - x_hat mean(g x_hat)), the
-  // batch statistics' own gradient included; inference: dx = gamma / sigma g.
-  std::vector<T> scale(C), centered(C), slope(C), mean(C);
-  for (index_t c = 0; c < C; ++c) {
-    scale[c] = T(gamma_c[c] * inv_std_[c]);
-    centered[c] = T(batch_statistics_ ? sum_g[c] / double(n) : 0.0);
-    slope[c] = T(batch_statistics_ ? sum_gx[c] * inv_std_[c] / double(n) : 0.0);
-    mean[c] = T(mean_[c]);
-  }
   for_each_chunk(e, ctx.threads, [&](index_t, index_t c, index_t offset, index_t length) {
     for (index_t k = offset; k < offset + length; ++k) {
       dx[k] = scale[c] * (g[k] - centered[c] - slope[c] * (x[k] - mean[c]));

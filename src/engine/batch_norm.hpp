@@ -6,6 +6,7 @@
 //   moving -= (moving - batch statistic) (1 - momentum).
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "layer.hpp"
@@ -32,6 +33,16 @@ struct ChannelExtent {
   index_t per_channel() const { return inner * outer; }
 };
 
+// Per-channel sums are taken over chunks of this many of a channel's values
+// (in order, each chunk's runs of contiguous values in order) and the
+// chunks' sums added in order: the same sums on any number of threads and
+// on the device.
+constexpr index_t kBatchNormChunk = 1 << 14;
+inline index_t batch_norm_chunks(const ChannelExtent& e) {
+  const index_t chunks = (e.per_channel() + kBatchNormChunk - 1) / kBatchNormChunk;
+  return chunks > 1 ? chunks : 1;
+}
+
 template <typename T>
 class BatchNorm : public Layer<T> {
  public:
@@ -52,8 +63,31 @@ class BatchNorm : public Layer<T> {
                 Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
 
- private:
+  // forward() and backward() in steps around their channel sums, for the
+  // device network, which takes the sums itself (see kBatchNormChunk).
   ChannelExtent extent(index_t batch) const;
+  // Whether forward() normalizes with the batch's statistics.
+  bool uses_batch_statistics(const Context& ctx, index_t batch) const;
+  // From the sums of x and of (x - mean)^2 over each channel's n values: the
+  // statistics to normalize with, and the moving statistics updated.
+  void set_batch_statistics(const std::vector<double>& sums,
+                            const std::function<std::vector<double>(const std::vector<double>&)>&
+                                squares_about,
+                            index_t n);
+  // The moving statistics as those to normalize with.
+  void set_moving_statistics();
+  // y = x * multiplier[c] + shift[c] with the statistics set.
+  void affine(std::vector<T>& multiplier, std::vector<T>& shift) const;
+  // From the sums of g and of g * x_hat over each channel's n values: every
+  // block's gradient, and dx = scale[c] (g - centered[c] - slope[c] (x -
+  // mean[c])).
+  void set_gradients(const std::vector<double>& sum_g, const std::vector<double>& sum_gx,
+                     index_t n, std::vector<T>& scale, std::vector<T>& centered,
+                     std::vector<T>& slope, std::vector<T>& mean);
+  const std::vector<double>& mean() const { return mean_; }
+  const std::vector<double>& inv_std() const { return inv_std_; }
+
+ private:
   ParameterBlock<T>& gamma() { return parameters_[0]; }
   ParameterBlock<T>& beta() { return parameters_[scale_ ? 1 : 0]; }
   ParameterBlock<T>& moving_mean() { return parameters_[parameters_.size() - 2]; }

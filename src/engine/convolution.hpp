@@ -43,6 +43,7 @@ class Convolution : public Layer<T> {
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
   Activation activation() const override { return activation_.kind(); }
   const Tensor<T>* logits() const override { return activation_.logits(); }
+  const ConvGeometry& geometry() const { return geometry_; }
 
  private:
   ConvGeometry geometry_;

@@ -10,6 +10,14 @@
 
 namespace lcnn {
 
+// The mask of one training batch of `shape` (batch axis first): one draw
+// per cell of the noise shape (the axes `shared` keep at 1), kept with
+// probability 1 - rate as 1 / (1 - rate), else 0, spread over the shared
+// axes. The CPU layer and the device network both draw it here.
+template <typename T>
+void dropout_mask(const Shape& shape, double rate, const std::vector<bool>& shared,
+                  std::uint64_t salt, std::uint64_t seed, std::vector<T>& mask);
+
 template <typename T>
 class Dropout : public Layer<T> {
  public:
@@ -24,6 +32,9 @@ class Dropout : public Layer<T> {
   void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                 Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
+  double rate() const { return rate_; }
+  const std::vector<bool>& shared() const { return shared_; }
+  std::uint64_t salt() const { return salt_; }
 
  private:
   Shape input_;

@@ -30,6 +30,7 @@ class LocallyConnected : public Layer<T> {
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
   Activation activation() const override { return activation_.kind(); }
   const Tensor<T>* logits() const override { return activation_.logits(); }
+  const LocalGeometry& geometry() const { return geometry_; }
 
  private:
   // Points columns[l] at column l of position p's B x (K*C) patch matrix

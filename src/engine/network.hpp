@@ -76,6 +76,9 @@ class Network : public NetworkBase {
                 const std::vector<Penalty>& activity = {});
 
   std::size_t layer_count() const { return primary_.size(); }
+  const Graph& graph() const { return graph_; }
+  // The layer object of node k.
+  Layer<T>& node_layer(std::size_t k) { return *node_layers_[k]; }
   // The layer object whose parameters are the layer's own (its first node).
   Layer<T>& layer(std::size_t l) { return *node_layers_[primary_[l]]; }
   // The node layer that makes output o, or null when o is a network input.

@@ -37,6 +37,24 @@ int slot_count(const OptimizerSpec& s) {
 }
 
 template <typename T>
+UpdateRule<T> update_rule(const OptimizerSpec& s, double t) {
+  UpdateRule<T> rule;
+  rule.kind = s.kind;
+  rule.learning_rate = T(s.learning_rate);
+  rule.epsilon = T(s.epsilon);
+  rule.momentum = T(s.momentum);
+  rule.alpha = T(s.learning_rate * std::sqrt(1 - std::pow(s.beta_2, t)) /
+                 (1 - std::pow(s.beta_1, t)));
+  rule.beta_1 = T(s.beta_1);
+  rule.beta_2 = T(s.beta_2);
+  rule.rho = T(s.rho);
+  rule.nesterov = s.nesterov;
+  rule.amsgrad = s.amsgrad;
+  rule.centered = s.centered;
+  return rule;
+}
+
+template <typename T>
 void Optimizer<T>::restore(double iterations, std::vector<std::vector<T>> slots) {
   iterations_ = iterations;
   slots_ = std::move(slots);
@@ -59,19 +77,19 @@ void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threa
     }
   }
   iterations_ += 1;
-  const double t = iterations_;
-  const T lr = T(s.learning_rate), eps = T(s.epsilon), mom = T(s.momentum);
-  // Adam's step size with both bias corrections folded in, as Keras does.
-  const T alpha = T(s.learning_rate * std::sqrt(1 - std::pow(s.beta_2, t)) /
-                    (1 - std::pow(s.beta_1, t)));
-  const T b1 = T(s.beta_1), b2 = T(s.beta_2), rho = T(s.rho);
+  const UpdateRule<T> rule = update_rule<T>(s, iterations_);
+  const T lr = rule.learning_rate, eps = rule.epsilon, mom = rule.momentum, alpha = rule.alpha;
+  const T b1 = rule.beta_1, b2 = rule.beta_2, rho = rule.rho;
   for (std::size_t b = 0; b < blocks.size(); ++b) {
     T* const values = blocks[b]->values.data();
     const T* const gradient = blocks[b]->gradient.data();
     const index_t n = static_cast<index_t>(blocks[b]->values.size());
     T* const slot_data = slots_[b].data();
-    // The rule is chosen once per block of parameters, and each line below
-    // is one vectorised pass over the block.
+    // The rules of update_parameter() (optimizer_update.hpp), written as
+    // one vectorised pass per line over a block of parameters, the rule
+    // chosen once per block: R's -O2 does not vectorise a loop over a
+    // per-parameter function. The device parity tests hold the two to the
+    // same values.
     for_each_block(n, kUpdateBlock, threads, [&](index_t start, index_t count) {
       Values<T> w(values + start, count);
       const ConstValues<T> g(gradient + start, count);
@@ -136,6 +154,8 @@ void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threa
   }
 }
 
+template UpdateRule<float> update_rule<float>(const OptimizerSpec&, double);
+template UpdateRule<double> update_rule<double>(const OptimizerSpec&, double);
 template class Optimizer<float>;
 template class Optimizer<double>;
 

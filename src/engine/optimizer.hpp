@@ -7,10 +7,9 @@
 #include <vector>
 
 #include "layer.hpp"
+#include "optimizer_update.hpp"
 
 namespace lcnn {
-
-enum class OptimizerKind { sgd, adam, rmsprop, adagrad };
 
 struct OptimizerSpec {
   OptimizerKind kind = OptimizerKind::sgd;
@@ -31,6 +30,10 @@ OptimizerKind parse_optimizer(const std::string& name);
 // amsgrad); rmsprop velocity (and mean gradient if centered, momentum if
 // > 0); adagrad accumulator.
 int slot_count(const OptimizerSpec& spec);
+
+// The constants of step number `iteration` (from 1).
+template <typename T>
+UpdateRule<T> update_rule(const OptimizerSpec& spec, double iteration);
 
 template <typename T>
 class Optimizer {

@@ -36,6 +36,9 @@ class Pooling : public Layer<T> {
   void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                 Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
+  const LocalGeometry& geometry() const { return geometry_; }
+  PoolMode mode() const { return mode_; }
+  MaxTies ties() const { return ties_; }
 
  private:
   // Memory offsets, in units of the batch size B, of a row, a column and a

@@ -36,6 +36,8 @@ class Gather : public Layer<T> {
   void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                 Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
+  const std::vector<index_t>& source() const { return source_; }
+  bool covers_input() const { return covers_input_; }
 
  private:
   Shape input_, output_;

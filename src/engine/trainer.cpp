@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "parallel.hpp"
+#include "penalty_formula.hpp"
 
 namespace lcnn {
 
@@ -36,6 +37,21 @@ Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
 }
 
 template <typename T>
+void gather_rows(const Array& from, index_t n, const index_t* rows, index_t count, int threads,
+                 Tensor<T>& to) {
+  const index_t features = to.shape.size() / count;
+  if (from.size != features * n) {
+    throw std::invalid_argument("data do not match the network's input and output shapes");
+  }
+  const index_t block = std::max<index_t>(1, kGatherBlockValues / std::max<index_t>(1, count));
+  for_each_block(features, block, threads, [&](index_t first, index_t length) {
+    for (index_t f = first; f < first + length; ++f) {
+      for (index_t i = 0; i < count; ++i) to.data[f * count + i] = T(from.data[f * n + rows[i]]);
+    }
+  });
+}
+
+template <typename T>
 void Trainer<T>::gather(const DataSet& data, const index_t* rows, index_t count, int threads,
                         Batch& batch) const {
   const std::vector<Shape> inputs = network_->input_shapes(), outputs = network_->output_shapes();
@@ -43,18 +59,7 @@ void Trainer<T>::gather(const DataSet& data, const index_t* rows, index_t count,
     throw std::invalid_argument("data need one array per network input and output");
   }
   auto copy = [&](const Array& from, Tensor<T>& to) {
-    const index_t features = to.shape.size() / count;
-    if (from.size != features * data.n) {
-      throw std::invalid_argument("data do not match the network's input and output shapes");
-    }
-    const index_t block = std::max<index_t>(1, kGatherBlockValues / std::max<index_t>(1, count));
-    for_each_block(features, block, threads, [&](index_t first, index_t length) {
-      for (index_t f = first; f < first + length; ++f) {
-        for (index_t i = 0; i < count; ++i) {
-          to.data[f * count + i] = T(from.data[f * data.n + rows[i]]);
-        }
-      }
-    });
+    gather_rows(from, data.n, rows, count, threads, to);
   };
   batch.xs.resize(inputs.size());
   batch.ys.resize(outputs.size());
@@ -86,8 +91,7 @@ double Trainer<T>::penalty(bool add_gradient) {
     for (std::size_t i = 0; i < w.size(); ++i) {
       penalty += pen.l1 * std::abs(double(w[i])) + pen.l2 * double(w[i]) * double(w[i]);
       if (!add_gradient) continue;
-      const T sign = w[i] > 0 ? T(1) : w[i] < 0 ? T(-1) : T(0);
-      g[i] += T(pen.l1) * sign + T(2 * pen.l2) * w[i];
+      g[i] += penalty_gradient(w[i], T(pen.l1), T(2 * pen.l2));
     }
   }
   return penalty;
@@ -101,27 +105,42 @@ void Trainer<T>::after_update() {
   network_->share_parameters();
 }
 
-template <typename T>
-typename Trainer<T>::Totals Trainer<T>::new_totals() const {
-  Totals t;
-  t.output_losses.assign(spec_.outputs.size(), 0);
-  std::size_t metrics = 0;
-  for (const OutputSpec& o : spec_.outputs) metrics += o.metrics.size();
-  t.metrics.assign(metrics, 0);
-  t.counts.assign(metrics, 0);
-  return t;
+Totals::Totals(const TrainingSpec& spec) {
+  output_losses.assign(spec.outputs.size(), 0);
+  std::size_t n_metrics = 0;
+  for (const OutputSpec& o : spec.outputs) n_metrics += o.metrics.size();
+  metrics.assign(n_metrics, 0);
+  counts.assign(n_metrics, 0);
+}
+
+Scores Totals::scores() const {
+  Scores s;
+  const double samples = double(std::max<index_t>(seen, 1));
+  s.loss = loss / samples;
+  for (double l : output_losses) s.output_losses.push_back(l / samples);
+  for (std::size_t m = 0; m < metrics.size(); ++m) {
+    s.metrics.push_back(counts[m] > 0 ? metrics[m] / counts[m] : 0);
+  }
+  return s;
 }
 
 template <typename T>
-Scores Trainer<T>::scores_of(const Totals& totals) const {
-  Scores s;
-  const double seen = double(std::max<index_t>(totals.seen, 1));
-  s.loss = totals.loss / seen;
-  for (double l : totals.output_losses) s.output_losses.push_back(l / seen);
-  for (std::size_t m = 0; m < totals.metrics.size(); ++m) {
-    s.metrics.push_back(totals.counts[m] > 0 ? totals.metrics[m] / totals.counts[m] : 0);
+double output_loss(const OutputSpec& out, std::size_t o, const Tensor<T>& prediction,
+                   const Tensor<T>& loss_input, bool logits, const Tensor<T>& target,
+                   const T* weights, Tensor<T>& grad, int threads, Totals& totals,
+                   std::size_t& metric) {
+  for (MetricKind m : out.metrics) {
+    accumulate_metric(m, prediction, target.data.data(), weights, totals.metrics[metric],
+                      totals.counts[metric]);
+    ++metric;
   }
-  return s;
+  const double value =
+      loss_and_gradient(out.loss, logits, loss_input, target.data.data(), weights, grad, threads);
+  if (out.weight != 1) {
+    for (T& g : grad.data) g *= T(out.weight);
+  }
+  totals.output_losses[o] += value * prediction.batch();
+  return value;
 }
 
 template <typename T>
@@ -147,22 +166,12 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
     fused[o] = layer != nullptr && network_->fusable(o) && !penalized &&
                takes_logits_of(out.loss, layer->activation());
     const Tensor<T>& loss_input = fused[o] ? *layer->logits() : *outs[o];
-    for (MetricKind m : out.metrics) {
-      accumulate_metric(m, *outs[o], batch.ys[o].data.data(), weights, totals.metrics[metric],
-                        totals.counts[metric]);
-      ++metric;
-    }
     // Dense targets are not needed after the loss: their gradient takes
     // their place, which saves an output-sized tensor.
     Tensor<T>& grad = is_sparse(out.loss) ? grads[o] : batch.ys[o];
-    const double value = loss_and_gradient(out.loss, fused[o] || out.loss.from_logits,
-                                           loss_input, batch.ys[o].data.data(), weights, grad,
-                                           ctx.threads);
-    if (out.weight != 1) {
-      for (T& g : grad.data) g *= T(out.weight);
-    }
+    const double value = output_loss(out, o, *outs[o], loss_input, fused[o] || out.loss.from_logits,
+                                     batch.ys[o], weights, grad, ctx.threads, totals, metric);
     loss += out.weight * value;
-    totals.output_losses[o] += value * count;
     grad_ptrs.push_back(&grad);
   }
   if (ctx.training) network_->backward(inputs, grad_ptrs, fused, ctx, spec_.activity);
@@ -181,7 +190,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
     if (spec_.trainable[b]) trained.push_back(blocks_[b]);
   }
   Batch batch;
-  Totals totals = new_totals();
+  Totals totals(spec_);
   completed = true;
   const index_t n = static_cast<index_t>(order.size());
   for (index_t start = 0, b = 0; start < n; start += batch_size, ++b) {
@@ -198,12 +207,12 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
       optimizer_.step(trained, ctx.threads);
       after_update();
     }
-    if (!progress(b, scores_of(totals))) {
+    if (!progress(b, totals.scores())) {
       completed = false;
       break;
     }
   }
-  return scores_of(totals);
+  return totals.scores();
 }
 
 template <typename T>
@@ -211,7 +220,7 @@ Scores Trainer<T>::evaluate(const DataSet& data, index_t batch_size, const Conte
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const FlushDenormals flush;
   Batch batch;
-  Totals totals = new_totals();
+  Totals totals(spec_);
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   for (index_t start = 0; start < data.n; start += batch_size) {
@@ -222,7 +231,7 @@ Scores Trainer<T>::evaluate(const DataSet& data, index_t batch_size, const Conte
     step.record = true;
     forward_backward(batch, step, totals);
   }
-  return scores_of(totals);
+  return totals.scores();
 }
 
 template <typename T>
@@ -233,7 +242,7 @@ std::vector<std::vector<double>> Trainer<T>::gradients(const DataSet& data, std:
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   Batch batch;
   gather(data, rows.data(), data.n, ctx.threads, batch);
-  Totals totals = new_totals();
+  Totals totals(spec_);
   Context step = ctx;
   step.training = true;
   step.record = true;
@@ -283,6 +292,16 @@ void Trainer<T>::restore_optimizer(double iterations,
   optimizer_.restore(iterations, std::move(converted));
 }
 
+template void gather_rows<float>(const Array&, index_t, const index_t*, index_t, int,
+                                 Tensor<float>&);
+template void gather_rows<double>(const Array&, index_t, const index_t*, index_t, int,
+                                  Tensor<double>&);
+template double output_loss<float>(const OutputSpec&, std::size_t, const Tensor<float>&,
+                                   const Tensor<float>&, bool, const Tensor<float>&, const float*,
+                                   Tensor<float>&, int, Totals&, std::size_t&);
+template double output_loss<double>(const OutputSpec&, std::size_t, const Tensor<double>&,
+                                    const Tensor<double>&, bool, const Tensor<double>&,
+                                    const double*, Tensor<double>&, int, Totals&, std::size_t&);
 template class Trainer<float>;
 template class Trainer<double>;
 

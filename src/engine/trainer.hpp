@@ -58,6 +58,32 @@ struct Scores {
   std::vector<double> metrics;
 };
 
+// Running sums over an epoch's batches, and the scores they make.
+struct Totals {
+  double loss = 0;
+  index_t seen = 0;
+  std::vector<double> output_losses, metrics, counts;
+
+  explicit Totals(const TrainingSpec& spec);
+  Scores scores() const;
+};
+
+// Copies the samples `rows` (count of them) of `from`, which holds n
+// samples, into `to` (already shaped for the batch), as T.
+template <typename T>
+void gather_rows(const Array& from, index_t n, const index_t* rows, index_t count, int threads,
+                 Tensor<T>& to);
+
+// Output o's loss on a batch, Keras-weighted by `out.weight` in `grad`
+// (dLoss/dLoss input, which may be the dense targets, see
+// loss_and_gradient()); adds its metrics (of `prediction`, numbered from
+// `metric`) and its loss to the totals and returns that loss unweighted.
+template <typename T>
+double output_loss(const OutputSpec& out, std::size_t o, const Tensor<T>& prediction,
+                   const Tensor<T>& loss_input, bool logits, const Tensor<T>& target,
+                   const T* weights, Tensor<T>& grad, int threads, Totals& totals,
+                   std::size_t& metric);
+
 class TrainerBase {
  public:
   virtual ~TrainerBase() = default;
@@ -112,14 +138,6 @@ class Trainer : public TrainerBase {
     std::vector<Tensor<T>> xs, ys;
     std::vector<T> weights;
   };
-  // Running sums over an epoch's batches.
-  struct Totals {
-    double loss = 0;
-    index_t seen = 0;
-    std::vector<double> output_losses, metrics, counts;
-  };
-  Totals new_totals() const;
-  Scores scores_of(const Totals& totals) const;
   // Copies the samples `rows` of the data into the batch's tensors.
   void gather(const DataSet& data, const index_t* rows, index_t count, int threads,
               Batch& batch) const;
