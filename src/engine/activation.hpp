@@ -59,11 +59,11 @@ class OutputActivation {
   // dLoss/dPre-activation from dLoss/dOutput (or a copy of it when the loss
   // already differentiated through the logits).
   void gradient(const Tensor<T>& output, const Tensor<T>& grad_output, bool through_logits,
-                Tensor<T>& grad_pre) const;
+                Tensor<T>& grad_pre, int threads) const;
   // The same without the copy: grad_output itself where it passes unchanged
   // (linear, or through the logits), else gradient() computed into `scratch`.
   const Tensor<T>& pre_gradient(const Tensor<T>& output, const Tensor<T>& grad_output,
-                                bool through_logits, Tensor<T>& scratch) const;
+                                bool through_logits, Tensor<T>& scratch, int threads) const;
   const Tensor<T>* logits() const { return &pre_; }
 
  private:

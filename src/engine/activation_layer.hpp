@@ -21,8 +21,9 @@ class ActivationLayer : public Layer<T> {
     activation_.apply(output, ctx.record, ctx.threads);
   }
   void backward(const Tensor<T>&, const Tensor<T>& output, const Tensor<T>& grad_output,
-                Tensor<T>* grad_input, const Context&, bool through_logits) override {
-    if (grad_input != nullptr) activation_.gradient(output, grad_output, through_logits, *grad_input);
+                Tensor<T>* grad_input, const Context& ctx, bool through_logits) override {
+    if (grad_input == nullptr) return;
+    activation_.gradient(output, grad_output, through_logits, *grad_input, ctx.threads);
   }
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
   Activation activation() const override { return activation_.kind(); }

@@ -313,7 +313,7 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   const ConvGeometry& g = geometry_;
   const index_t B = input.batch();
   const Tensor<T>& grad_pre =
-      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_);
+      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_, ctx.threads);
   const index_t F = g.filters, Fg = g.group_filters(), KCg = g.taps() * g.group_channels();
   const index_t in_size = g.input_shape().size(), out_size = g.output_shape().size();
   ParameterBlock<T>& kernel = parameters_[0];

@@ -75,7 +75,7 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
                         const Tensor<T>& grad_output, Tensor<T>* grad_input, const Context& ctx,
                         bool through_logits) {
   const Tensor<T>& grad_pre =
-      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_);
+      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_, ctx.threads);
   const index_t D = input_.dims.back(), F = units_;
   const index_t N = input.shape.size() / D;
   const T* x = input.data.data();

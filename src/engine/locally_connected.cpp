@@ -176,7 +176,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   const LocalGeometry& g = geometry_;
   const index_t B = input.batch();
   const Tensor<T>& grad_pre =
-      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_);
+      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_, ctx.threads);
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
 
   ParameterBlock<T>& kernel = parameters_[0];
