@@ -26,11 +26,34 @@ Activation parse_activation(const std::string& name) {
   throw std::invalid_argument("unknown activation '" + name + "'");
 }
 
+namespace {
+
+// One activation over n values, its kind a constant so that
+// activation_value()'s switch folds away inside the loop.
+template <Activation A, typename T>
+void activate_as(T* v, index_t n) {
+  for (index_t i = 0; i < n; ++i) v[i] = activation_value(A, v[i]);
+}
+
+}  // namespace
+
 template <typename T>
 void activate_elementwise(Activation a, T* v, index_t n) {
-  if (a == Activation::softmax) throw std::logic_error("softmax is not elementwise");
-  if (a == Activation::linear) return;
-  for (index_t i = 0; i < n; ++i) v[i] = activation_value(a, v[i]);
+  switch (a) {
+    case Activation::linear: return;
+    case Activation::relu: return activate_as<Activation::relu>(v, n);
+    case Activation::sigmoid: return activate_as<Activation::sigmoid>(v, n);
+    case Activation::tanh: return activate_as<Activation::tanh>(v, n);
+    case Activation::elu: return activate_as<Activation::elu>(v, n);
+    case Activation::selu: return activate_as<Activation::selu>(v, n);
+    case Activation::softplus: return activate_as<Activation::softplus>(v, n);
+    case Activation::softsign: return activate_as<Activation::softsign>(v, n);
+    case Activation::swish: return activate_as<Activation::swish>(v, n);
+    case Activation::gelu: return activate_as<Activation::gelu>(v, n);
+    case Activation::hard_sigmoid: return activate_as<Activation::hard_sigmoid>(v, n);
+    case Activation::exponential: return activate_as<Activation::exponential>(v, n);
+    case Activation::softmax: throw std::logic_error("softmax is not elementwise");
+  }
 }
 
 template <typename T>
