@@ -6,11 +6,25 @@ namespace lcnn {
 
 namespace {
 
-// Checked before any device memory is used.
+// The spec must fit the network; checked before any device memory is used
+// (DeviceNetwork checks the network itself).
 std::unique_ptr<Network<float>> checked(std::unique_ptr<Network<float>> network,
                                         const TrainingSpec& spec) {
-  const DeviceSupport support = device_support(*network);
-  if (!support.supported) throw DeviceUnsupported(support.reason);
+  std::size_t blocks = 0;
+  for (std::size_t l = 0; l < network->layer_count(); ++l) {
+    blocks += network->layer(l).parameters().size();
+  }
+  if (spec.trainable.size() != blocks || spec.penalties.size() != blocks ||
+      spec.constraints.size() != blocks) {
+    throw std::invalid_argument(
+        "training spec needs one trainable flag, penalty and constraint per block");
+  }
+  if (!spec.activity.empty() && spec.activity.size() != network->layer_count()) {
+    throw std::invalid_argument("training spec needs one activity penalty per layer");
+  }
+  if (spec.outputs.size() != network->output_shapes().size()) {
+    throw std::invalid_argument("training spec needs one loss per network output");
+  }
   return network;
 }
 
@@ -19,17 +33,11 @@ std::size_t bytes(std::size_t n) { return n * sizeof(float); }
 }  // namespace
 
 DeviceTrainer::DeviceTrainer(std::unique_ptr<Network<float>> network, TrainingSpec spec)
-    : host_(checked(std::move(network), spec)), spec_(std::move(spec)), device_(*host_) {
-  values_ = device_.parameter_values();
-  gradients_ = device_.parameter_gradients();
-  if (!spec_.activity.empty() && spec_.activity.size() != host_->layer_count()) {
-    throw std::invalid_argument("training spec needs one activity penalty per layer");
-  }
-  if (spec_.trainable.size() != values_.size() || spec_.outputs.size() != 1) {
-    throw std::invalid_argument(
-        "training spec needs one trainable flag per block and one loss per network output");
-  }
-}
+    : host_(checked(std::move(network), spec)),
+      spec_(std::move(spec)),
+      device_(*host_),
+      values_(device_.parameter_values()),
+      gradients_(device_.parameter_gradients()) {}
 
 void DeviceTrainer::gather(const DataSet& data, const index_t* rows, index_t count, int threads) {
   if (data.xs.size() != 1 || data.ys.size() != 1) {

@@ -684,4 +684,11 @@ TEST(device_unsupported) {
   CHECK(!support.supported);
   CHECK_EQ(support.layer, 2L);
   CHECK(device_support(*small_model(Activation::linear)).supported);
+  // A spec that does not fit the network.
+  TrainingSpec short_spec = training_spec(training_cases()[0], 4);
+  short_spec.trainable.pop_back();
+  CHECK_THROWS(DeviceTrainer(small_model(Activation::linear), short_spec), std::invalid_argument);
+  TrainingSpec two_losses = training_spec(training_cases()[0], 4);
+  two_losses.outputs.push_back(two_losses.outputs[0]);
+  CHECK_THROWS(DeviceTrainer(small_model(Activation::linear), two_losses), std::invalid_argument);
 }
