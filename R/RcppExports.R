@@ -37,8 +37,8 @@
     .Call(`_lcnn_trainer_create`, network, dtype, training, device)
 }
 
-.device_support <- function(network, training) {
-    .Call(`_lcnn_device_support_of`, network, training)
+.device_support <- function(network) {
+    .Call(`_lcnn_device_support_of`, network)
 }
 
 .trainer_fit_epoch <- function(trainer, xs, ys, weights, n, order, batch_size, seed, threads, progress, every) {

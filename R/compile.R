@@ -38,8 +38,8 @@ generics::fit
 #'   convolution, dense, activation, dropout, pooling (max and average, local
 #'   and global), batch normalization, flatten, reshape, permute, zero padding
 #'   and cropping layers, with every loss, metric and optimizer, sample and
-#'   class weights, weight regularizers and constraints, but no activity
-#'   regularizers yet.
+#'   class weights, regularizers and constraints; not yet merges and other
+#'   functional graphs.
 #'   Results agree with the CPU's to float32 rounding. `print(model)`
 #'   shows the device.
 #' @param ... Unused.

@@ -75,11 +75,11 @@ resolve_device <- function(device, state = .cuda_device_state(), dtype = "float3
   if (state$built && state$availability == "available" && dtype == "float32") "cuda" else "cpu"
 }
 
-# The device a model's trainer runs on, once its graph (and, with
-# `training`, its training spec) is known: the compiled device, unless the
-# GPU cannot run the model. Then a request for "cuda" is an error of class
-# lcnn_error_device naming the layer at fault, and "auto" gives the CPU.
-device_for_model <- function(model, graph, training = NULL, state = .cuda_device_state(),
+# The device a model's trainer runs on, once its graph is known: the
+# compiled device, unless the GPU cannot run the model. Then a request for
+# "cuda" is an error of class lcnn_error_device naming the layer at fault,
+# and "auto" gives the CPU.
+device_for_model <- function(model, graph, state = .cuda_device_state(),
                              call = rlang::caller_env()) {
   compiled <- model$compiled
   if (model_device(model) != "cuda") return("cpu")
@@ -88,7 +88,7 @@ device_for_model <- function(model, graph, training = NULL, state = .cuda_device
     if (identical(compiled$requested_device, "cuda")) check_cuda_device(state, call)
     return("cpu")
   }
-  support <- .device_support(network_spec(graph), training)
+  support <- .device_support(network_spec(graph))
   if (support$supported) return("cuda")
   if (!identical(compiled$requested_device, "cuda")) return("cpu")
   layer <- if (!is.na(support$layer)) graph$layers[[support$layer]]

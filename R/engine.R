@@ -47,7 +47,7 @@ model_trainer <- function(model, data, call = rlang::caller_env()) {
   key <- engine_key(graph)
   if (is.null(model$trainer) || .network_is_null(model$trainer)) {
     spec <- training_spec(model, graph, data)
-    device <- device_for_model(model, graph, spec, call = call)
+    device <- device_for_model(model, graph, call = call)
     compiled <- model$compiled
     compiled$device <- device
     model$compiled <- compiled

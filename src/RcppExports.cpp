@@ -113,14 +113,13 @@ BEGIN_RCPP
 END_RCPP
 }
 // device_support_of
-Rcpp::List device_support_of(Rcpp::List network, Rcpp::Nullable<Rcpp::List> training);
-RcppExport SEXP _lcnn_device_support_of(SEXP networkSEXP, SEXP trainingSEXP) {
+Rcpp::List device_support_of(Rcpp::List network);
+RcppExport SEXP _lcnn_device_support_of(SEXP networkSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::List >::type network(networkSEXP);
-    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::List> >::type training(trainingSEXP);
-    rcpp_result_gen = Rcpp::wrap(device_support_of(network, training));
+    rcpp_result_gen = Rcpp::wrap(device_support_of(network));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -387,7 +386,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_engine_available_cores", (DL_FUNC) &_lcnn_engine_available_cores, 0},
     {"_lcnn_engine_in_forked_child", (DL_FUNC) &_lcnn_engine_in_forked_child, 0},
     {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 4},
-    {"_lcnn_device_support_of", (DL_FUNC) &_lcnn_device_support_of, 2},
+    {"_lcnn_device_support_of", (DL_FUNC) &_lcnn_device_support_of, 1},
     {"_lcnn_trainer_fit_epoch", (DL_FUNC) &_lcnn_trainer_fit_epoch, 11},
     {"_lcnn_trainer_evaluate", (DL_FUNC) &_lcnn_trainer_evaluate, 7},
     {"_lcnn_trainer_gradients", (DL_FUNC) &_lcnn_trainer_gradients, 7},

@@ -133,15 +133,12 @@ SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training,
   return Rcpp::XPtr<TrainerBase>(trainer.release(), true);
 }
 
-// Whether the CUDA device can run a float32 network (and train it with
-// `training`, unless NULL): list(supported, layer (1-based, NA if none),
-// reason).
+// Whether the CUDA device can run and train a float32 network:
+// list(supported, layer (1-based, NA if none), reason).
 // [[Rcpp::export(.device_support)]]
-Rcpp::List device_support_of(Rcpp::List network, Rcpp::Nullable<Rcpp::List> training) {
+Rcpp::List device_support_of(Rcpp::List network) {
   std::unique_ptr<Network<float>> net = make_network<float>(network);
-  TrainingSpec spec;
-  if (training.isNotNull()) spec = training_from_list(Rcpp::List(training.get()));
-  const DeviceSupport support = device_support(*net, training.isNotNull() ? &spec : nullptr);
+  const DeviceSupport support = device_support(*net);
   return Rcpp::List::create(
       Rcpp::_["supported"] = support.supported,
       Rcpp::_["layer"] = support.layer < 0 ? NA_INTEGER : static_cast<int>(support.layer + 1),

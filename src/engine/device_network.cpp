@@ -10,7 +10,6 @@
 #include "locally_connected.hpp"
 #include "pooling.hpp"
 #include "reshaping.hpp"
-#include "trainer.hpp"
 
 namespace lcnn {
 
@@ -26,6 +25,9 @@ using Index = std::int64_t;
 constexpr Index kMinGemmFilters = 8;
 constexpr Index kMinGemmPatch = 8;
 constexpr std::size_t kMaxPatchBytes = std::size_t(2) << 30;
+
+// Values per partial sum of a penalty.
+constexpr Index kPenaltyChunk = 4096;
 
 cuda::LocalShape local_shape(const WindowGeometry& g) {
   const TensorStrides st = g.strides();
@@ -523,7 +525,7 @@ const float* DeviceLayer::pre_gradient(const float* grad_output, Index batch, bo
   return grad_pre_.data();
 }
 
-DeviceSupport device_support(Network<float>& network, const TrainingSpec* training) {
+DeviceSupport device_support(Network<float>& network) {
   const Graph& graph = network.graph();
   if (graph.inputs.size() != 1 || graph.outputs.size() != 1 || graph.nodes.empty() ||
       graph.outputs[0] != graph.nodes.size()) {
@@ -553,15 +555,11 @@ DeviceSupport device_support(Network<float>& network, const TrainingSpec* traini
           static_cast<long>(node.layer));
     }
   }
-  if (training == nullptr) return {};
-  for (const Penalty& activity : training->activity) {
-    if (activity.active()) return refused("activity regularizers have no CUDA kernels yet");
-  }
   return {};
 }
 
 DeviceNetwork::DeviceNetwork(Network<float>& network) {
-  const DeviceSupport support = device_support(network, nullptr);
+  const DeviceSupport support = device_support(network);
   if (!support.supported) throw DeviceUnsupported(support.reason);
   cuda::open_blas();
   const Graph& graph = network.graph();
@@ -583,9 +581,26 @@ const float* DeviceNetwork::forward(const float* input, Index batch, const Conte
 }
 
 void DeviceNetwork::backward(const float* input, const float* grad_output, Index batch,
-                             bool through_logits) {
+                             bool through_logits, const std::vector<Penalty>& activity) {
   const float* grad = grad_output;
   for (std::size_t k = layers_.size(); k-- > 0;) {
+    if (penalized(activity, k)) {
+      // Layer k's output gradient, in a buffer of the network's, gains the
+      // penalty's.
+      const Index n = batch * layers_[k]->output_shape().size();
+      float* own;
+      if (k + 1 == layers_.size()) {
+        output_grad_.resize(static_cast<std::size_t>(n));
+        own = output_grad_.data();
+        cuda::copy_on_device(own, grad, static_cast<std::size_t>(n) * sizeof(float));
+      } else {
+        own = grads_[k + 1].data();  // where layer k + 1 put it
+      }
+      const Penalty& p = activity[layer_order_[k]];
+      cuda::add_penalty_gradient(layers_[k]->output(), own, n, float(p.l1 / double(batch)),
+                                 float(2 * p.l2 / double(batch)));
+      grad = own;
+    }
     const float* layer_input = k == 0 ? input : layers_[k - 1]->output();
     float* grad_input = nullptr;
     if (k > 0) {
@@ -596,6 +611,29 @@ void DeviceNetwork::backward(const float* input, const float* grad_output, Index
                          through_logits && k + 1 == layers_.size());
     grad = grad_input;
   }
+}
+
+double DeviceNetwork::activity_penalty(const std::vector<Penalty>& activity, Index batch) {
+  double total = 0;
+  for (std::size_t k = 0; k < layers_.size(); ++k) {
+    if (!penalized(activity, k)) continue;
+    const Index n = batch * layers_[k]->output_shape().size();
+    total += device_penalty(layers_[k]->output(), n, activity[layer_order_[k]], partials_) /
+             double(batch);
+  }
+  return total;
+}
+
+double device_penalty(const float* values, Index n, const Penalty& penalty,
+                      cuda::Buffer<double>& partials) {
+  const Index chunks = (n + kPenaltyChunk - 1) / kPenaltyChunk;
+  partials.resize(static_cast<std::size_t>(chunks));
+  cuda::penalty_partials(values, n, penalty.l1, penalty.l2, kPenaltyChunk, partials.data());
+  std::vector<double> host(static_cast<std::size_t>(chunks));
+  partials.download(host.data(), host.size());
+  double total = 0;
+  for (double p : host) total += p;
+  return total;
 }
 
 std::vector<cuda::Buffer<float>*> DeviceNetwork::parameter_values() {

@@ -30,20 +30,18 @@ class DeviceUnsupported : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-struct TrainingSpec;
-
 // Whether a locally connected layer runs its batched-GEMM kernels on the
 // device for a batch of B, rather than its direct ones.
 bool device_uses_gemm(const LocalGeometry& geometry, index_t batch);
 
-// Whether the device can train a network (with `training`, when not null):
-// on refusal, why, and the engine number of the layer at fault (or -1).
+// Whether the device can run and train a network: on refusal, why, and the
+// engine number of the layer at fault (or -1).
 struct DeviceSupport {
   bool supported = true;
   long layer = -1;
   std::string reason;
 };
-DeviceSupport device_support(Network<float>& network, const TrainingSpec* training);
+DeviceSupport device_support(Network<float>& network);
 
 // One layer's share of the device network.
 class DeviceLayer {
@@ -100,20 +98,41 @@ class DeviceNetwork : public NetworkBase {
 
   // input: a device batch of B. Returns the device output.
   const float* forward(const float* input, std::int64_t batch, const Context& ctx);
-  // After a recording forward() of `input`: every parameter's gradient.
+  // After a recording forward() of `input`: every parameter's gradient,
+  // with the gradients of the activity penalties (one per engine layer, or
+  // none) added to the layers' output gradients.
   void backward(const float* input, const float* grad_output, std::int64_t batch,
-                bool through_logits);
+                bool through_logits, const std::vector<Penalty>& activity = {});
+  // The activity penalties of the last forward(): per penalized layer,
+  // l1 sum |y| + l2 sum y^2 over its outputs, divided by the batch size.
+  double activity_penalty(const std::vector<Penalty>& activity, std::int64_t batch);
   DeviceLayer& output_layer() { return *layers_.back(); }
+  // Whether the output layer has an activity penalty (its loss then takes
+  // the probabilities, not the logits, as the CPU trainer's does).
+  bool output_penalized(const std::vector<Penalty>& activity) const {
+    return penalized(activity, layers_.size() - 1);
+  }
   // Parameter blocks in the engine network's order.
   std::vector<cuda::Buffer<float>*> parameter_values();
   std::vector<cuda::Buffer<float>*> parameter_gradients();
 
  private:
+  bool penalized(const std::vector<Penalty>& activity, std::size_t k) const {
+    return layer_order_[k] < activity.size() && activity[layer_order_[k]].active();
+  }
+
   Shape input_;
   std::vector<std::unique_ptr<DeviceLayer>> layers_;  // in chain order
   std::vector<std::size_t> layer_order_;    // engine layer number of each, for block order
   cuda::Buffer<float> batch_input_;         // predict()'s batches
   std::vector<cuda::Buffer<float>> grads_;  // dLoss/dInput of layers 1, 2, ...
+  cuda::Buffer<float> output_grad_;          // the output's, when a penalty adds to it
+  cuda::Buffer<double> partials_;
 };
+
+// The penalty l1 sum |v| + l2 sum v^2 over n device values, summed in
+// double on the device in fixed chunks (partials: scratch).
+double device_penalty(const float* values, std::int64_t n, const Penalty& penalty,
+                      cuda::Buffer<double>& partials);
 
 }  // namespace lcnn

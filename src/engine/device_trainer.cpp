@@ -6,30 +6,38 @@ namespace lcnn {
 
 namespace {
 
-// Checked before any device memory is used.
+// The spec must fit the network; checked before any device memory is used
+// (DeviceNetwork checks the network itself).
 std::unique_ptr<Network<float>> checked(std::unique_ptr<Network<float>> network,
                                         const TrainingSpec& spec) {
-  const DeviceSupport support = device_support(*network, &spec);
-  if (!support.supported) throw DeviceUnsupported(support.reason);
+  std::size_t blocks = 0;
+  for (std::size_t l = 0; l < network->layer_count(); ++l) {
+    blocks += network->layer(l).parameters().size();
+  }
+  if (spec.trainable.size() != blocks || spec.penalties.size() != blocks ||
+      spec.constraints.size() != blocks) {
+    throw std::invalid_argument(
+        "training spec needs one trainable flag, penalty and constraint per block");
+  }
+  if (!spec.activity.empty() && spec.activity.size() != network->layer_count()) {
+    throw std::invalid_argument("training spec needs one activity penalty per layer");
+  }
+  if (spec.outputs.size() != network->output_shapes().size()) {
+    throw std::invalid_argument("training spec needs one loss per network output");
+  }
   return network;
 }
 
 std::size_t bytes(std::size_t n) { return n * sizeof(float); }
 
-// Weights per partial sum of a penalty.
-constexpr std::int64_t kPenaltyChunk = 4096;
-
 }  // namespace
 
 DeviceTrainer::DeviceTrainer(std::unique_ptr<Network<float>> network, TrainingSpec spec)
-    : host_(checked(std::move(network), spec)), spec_(std::move(spec)), device_(*host_) {
-  values_ = device_.parameter_values();
-  gradients_ = device_.parameter_gradients();
-  if (spec_.trainable.size() != values_.size() || spec_.outputs.size() != 1) {
-    throw std::invalid_argument(
-        "training spec needs one trainable flag per block and one loss per network output");
-  }
-}
+    : host_(checked(std::move(network), spec)),
+      spec_(std::move(spec)),
+      device_(*host_),
+      values_(device_.parameter_values()),
+      gradients_(device_.parameter_gradients()) {}
 
 void DeviceTrainer::gather(const DataSet& data, const index_t* rows, index_t count, int threads) {
   if (data.xs.size() != 1 || data.ys.size() != 1) {
@@ -58,7 +66,10 @@ void DeviceTrainer::forward_backward(const Context& ctx, Totals& totals) {
   const float* output = device_.forward(batch_.device_x.data(), count, step);
   batch_.prediction.resize(last.output_shape().with_batch(count));
   cuda::copy_to_host(batch_.prediction.data.data(), output, bytes(batch_.prediction.data.size()));
-  const bool fused = takes_logits_of(out.loss, last.activation());
+  // An activity penalty on the output needs the gradient through the
+  // activation, so the loss then takes the probabilities.
+  const bool fused =
+      takes_logits_of(out.loss, last.activation()) && !device_.output_penalized(spec_.activity);
   if (fused) {
     batch_.logits.resize(batch_.prediction.shape);
     cuda::copy_to_host(batch_.logits.data.data(), last.logits(), bytes(batch_.logits.data.size()));
@@ -71,9 +82,11 @@ void DeviceTrainer::forward_backward(const Context& ctx, Totals& totals) {
       fused || out.loss.from_logits, batch_.y, weights, grad, ctx.threads, totals, metric);
   if (ctx.training) {
     batch_.device_grad.upload(grad.data.data(), grad.data.size());
-    device_.backward(batch_.device_x.data(), batch_.device_grad.data(), count, fused);
+    device_.backward(batch_.device_x.data(), batch_.device_grad.data(), count, fused,
+                     spec_.activity);
   }
-  totals.loss += (out.weight * value + penalty(ctx.training)) * count;
+  const double penalties = device_.activity_penalty(spec_.activity, count) + penalty(ctx.training);
+  totals.loss += (out.weight * value + penalties) * count;
   totals.seen += count;
 }
 
@@ -83,13 +96,7 @@ double DeviceTrainer::penalty(bool add_gradient) {
     const Penalty& pen = spec_.penalties[b];
     if (!pen.active()) continue;
     const std::int64_t n = static_cast<std::int64_t>(values_[b]->size());
-    const std::int64_t chunks = (n + kPenaltyChunk - 1) / kPenaltyChunk;
-    penalty_partials_.resize(static_cast<std::size_t>(chunks));
-    cuda::penalty_partials(values_[b]->data(), n, pen.l1, pen.l2, kPenaltyChunk,
-                           penalty_partials_.data());
-    std::vector<double> partials(static_cast<std::size_t>(chunks));
-    penalty_partials_.download(partials.data(), partials.size());
-    for (double p : partials) total += p;
+    total += device_penalty(values_[b]->data(), n, pen, penalty_partials_);
     if (add_gradient) {
       cuda::add_penalty_gradient(values_[b]->data(), gradients_[b]->data(), n, float(pen.l1),
                                  float(2 * pen.l2));

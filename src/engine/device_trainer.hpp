@@ -7,8 +7,8 @@
 // definition of every loss; their gradient goes back up.
 //
 // Supports what DeviceNetwork supports, with any loss, metric and optimizer
-// of the engine, sample and class weights, weight penalties and
-// constraints; activity penalties throw DeviceUnsupported.
+// of the engine, sample and class weights, weight and activity penalties
+// and constraints.
 #pragma once
 
 #include <memory>

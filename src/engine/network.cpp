@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 
 #include "parallel.hpp"
+#include "penalty_formula.hpp"
 
 namespace lcnn {
 
@@ -152,10 +153,9 @@ namespace {
 // Adds the gradient of (l1 sum|y| + l2 sum y^2) / B to grad.
 template <typename T>
 void add_activity_gradient(const Penalty& p, const Tensor<T>& y, Tensor<T>& grad) {
-  const T l1 = T(p.l1 / double(y.batch())), l2 = T(2 * p.l2 / double(y.batch()));
+  const T l1 = T(p.l1 / double(y.batch())), two_l2 = T(2 * p.l2 / double(y.batch()));
   for (std::size_t k = 0; k < y.data.size(); ++k) {
-    const T v = y.data[k];
-    grad.data[k] += l1 * (v > 0 ? T(1) : v < 0 ? T(-1) : T(0)) + l2 * v;
+    grad.data[k] += penalty_gradient(y.data[k], l1, two_l2);
   }
 }
 

@@ -587,12 +587,17 @@ TEST(device_trainer_parity) {
   for (const TrainingCase& c : training_cases()) check_trainer_parity(c, training_spec(c, 4), c.name);
 }
 
-// Weight penalties (their value in the loss, their gradient) and
-// constraints (a max norm per dense unit, non-negative biases).
+// Weight penalties (their value in the loss, their gradient), activity
+// penalties (on the locally connected layer's outputs and on the network's
+// output, whose loss then takes the probabilities) and constraints (a max
+// norm per dense unit, non-negative biases).
 TEST(device_trainer_penalties_and_constraints) {
   if (!device_usable()) return;
-  for (const TrainingCase& c : {training_cases()[0], training_cases()[3]}) {
+  for (const TrainingCase& c : {training_cases()[0], training_cases()[2], training_cases()[3]}) {
     TrainingSpec spec = training_spec(c, 4);
+    spec.activity.assign(4, Penalty{});
+    spec.activity[0] = {0.001, 0.002};
+    spec.activity[3] = {0.01, 0.0};
     spec.penalties[0] = {0.01, 0.02};
     spec.penalties[1] = {0.0, 0.5};  // a frozen block's penalty counts in the loss only
     spec.penalties[2] = {0.0, 0.05};
@@ -675,14 +680,15 @@ TEST(device_unsupported) {
                                                   std::vector<Shape>{Shape{{3}}, Shape{{3}}}, 0));
   Network<float> merged(std::move(graph), std::move(layers));
   CHECK_THROWS(DeviceNetwork{merged}, DeviceUnsupported);
-  const DeviceSupport support = device_support(merged, nullptr);
+  const DeviceSupport support = device_support(merged);
   CHECK(!support.supported);
   CHECK_EQ(support.layer, 2L);
-  CHECK(device_support(*small_model(Activation::linear), nullptr).supported);
-
-  const TrainingCase c = training_cases()[0];
-  TrainingSpec active = training_spec(c, 4);
-  active.activity.assign(4, Penalty{});
-  active.activity[3].l1 = 0.1;
-  CHECK_THROWS(DeviceTrainer(small_model(c.output), active), DeviceUnsupported);
+  CHECK(device_support(*small_model(Activation::linear)).supported);
+  // A spec that does not fit the network.
+  TrainingSpec short_spec = training_spec(training_cases()[0], 4);
+  short_spec.trainable.pop_back();
+  CHECK_THROWS(DeviceTrainer(small_model(Activation::linear), short_spec), std::invalid_argument);
+  TrainingSpec two_losses = training_spec(training_cases()[0], 4);
+  two_losses.outputs.push_back(two_losses.outputs[0]);
+  CHECK_THROWS(DeviceTrainer(small_model(Activation::linear), two_losses), std::invalid_argument);
 }

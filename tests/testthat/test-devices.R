@@ -111,30 +111,18 @@ test_that("the GPU takes the layers it has kernels for and names the first it la
                                        state = no_driver), class = "lcnn_error_device")
 })
 
-test_that("the GPU takes weight regularizers and constraints, not activity regularizers", {
-  gpu <- fake_device_state()
-  set.seed(2)
-  x <- matrix(runif(12), 4, 3)
-  y <- matrix(runif(4), 4, 1)
-  device_of <- function(add_layer, request = "cuda") {
-    model <- add_layer(keras_model_sequential(input_shape = 3))
-    model %>% compile(optimizer = "sgd", loss = "mse", device = "cpu")
-    t <- trainer_for(model, x, y)
-    compiled <- model$compiled
-    compiled$device <- "cuda"
-    compiled$requested_device <- request
-    model$compiled <- compiled
-    spec <- lcnn:::training_spec(model, lcnn:::flat_graph(model), t$data)
-    lcnn:::device_for_model(model, lcnn:::flat_graph(model), spec, state = gpu)
-  }
-  expect_identical(device_of(function(m) {
-    layer_dense(m, units = 1, kernel_regularizer = regularizer_l1_l2(0.01, 0.02),
+test_that("the GPU takes weight and activity regularizers and constraints", {
+  model <- keras_model_sequential(input_shape = 3) %>%
+    layer_dense(units = 2, kernel_regularizer = regularizer_l1_l2(0.01, 0.02),
+                activity_regularizer = regularizer_l1(0.01),
                 kernel_constraint = constraint_maxnorm(2), bias_constraint = constraint_nonneg())
-  }), "cuda")
-  activity <- function(m) layer_dense(m, units = 1, activity_regularizer = regularizer_l1(0.01))
-  expect_error(device_of(activity), "activity regularizers have no CUDA kernels yet",
-               class = "lcnn_error_device")
-  expect_identical(device_of(activity, request = "auto"), "cpu")
+  model %>% compile(optimizer = "sgd", loss = "mse", device = "cpu")
+  compiled <- model$compiled
+  compiled$device <- "cuda"
+  compiled$requested_device <- "cuda"
+  model$compiled <- compiled
+  expect_identical(lcnn:::device_for_model(model, lcnn:::flat_graph(model),
+                                           state = fake_device_state()), "cuda")
 })
 
 test_that("compile() validates device, records it and print() shows it", {
