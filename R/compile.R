@@ -40,8 +40,11 @@ generics::fit
 #'   and cropping layers, with every loss, metric and optimizer, sample and
 #'   class weights, regularizers and constraints; not yet merges and other
 #'   functional graphs.
-#'   Results agree with the CPU's to float32 rounding. `print(model)`
-#'   shows the device.
+#'   Results are meant to agree with the CPU's to float32 rounding; in this
+#'   version that is checked only by running the CUDA code emulated on the
+#'   host, not yet on a GPU (see the README), so `device = "cpu"` is the
+#'   choice that keeps a model on the CPU where a GPU is present.
+#'   `print(model)` shows the device.
 #' @param ... Unused.
 #' @return `object`, invisibly.
 #' @family training
