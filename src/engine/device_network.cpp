@@ -636,28 +636,25 @@ double device_penalty(const float* values, Index n, const Penalty& penalty,
   return total;
 }
 
-std::vector<cuda::Buffer<float>*> DeviceNetwork::parameter_values() {
+std::vector<cuda::Buffer<float>*> DeviceNetwork::parameter_blocks(
+    std::vector<cuda::Buffer<float>>& (DeviceLayer::*blocks)()) {
   std::vector<std::size_t> order(layers_.size());
   for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
   std::sort(order.begin(), order.end(),
             [&](std::size_t a, std::size_t b) { return layer_order_[a] < layer_order_[b]; });
   std::vector<cuda::Buffer<float>*> out;
   for (std::size_t k : order) {
-    for (cuda::Buffer<float>& block : layers_[k]->values()) out.push_back(&block);
+    for (cuda::Buffer<float>& block : ((*layers_[k]).*blocks)()) out.push_back(&block);
   }
   return out;
 }
 
+std::vector<cuda::Buffer<float>*> DeviceNetwork::parameter_values() {
+  return parameter_blocks(&DeviceLayer::values);
+}
+
 std::vector<cuda::Buffer<float>*> DeviceNetwork::parameter_gradients() {
-  std::vector<std::size_t> order(layers_.size());
-  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-  std::sort(order.begin(), order.end(),
-            [&](std::size_t a, std::size_t b) { return layer_order_[a] < layer_order_[b]; });
-  std::vector<cuda::Buffer<float>*> out;
-  for (std::size_t k : order) {
-    for (cuda::Buffer<float>& block : layers_[k]->gradients()) out.push_back(&block);
-  }
-  return out;
+  return parameter_blocks(&DeviceLayer::gradients);
 }
 
 void DeviceNetwork::predict(const std::vector<const double*>& xs, index_t n, index_t batch_size,

@@ -117,6 +117,10 @@ class DeviceNetwork : public NetworkBase {
   std::vector<cuda::Buffer<float>*> parameter_gradients();
 
  private:
+  // The blocks a layer's member function gives (values or gradients), layer
+  // after layer in the engine network's order.
+  std::vector<cuda::Buffer<float>*> parameter_blocks(
+      std::vector<cuda::Buffer<float>>& (DeviceLayer::*blocks)());
   bool penalized(const std::vector<Penalty>& activity, std::size_t k) const {
     return layer_order_[k] < activity.size() && activity[layer_order_[k]].active();
   }
