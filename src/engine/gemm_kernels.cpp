@@ -250,8 +250,8 @@ void copy_block(index_t m, const T* const* a, PointerTo a_points_to, index_t r0,
 // inlined: GCC takes a function of prefetches alone for one without
 // effects and drops its calls.
 template <typename T>
-__attribute__((always_inline)) inline void prefetch_tile(const T* s, index_t s_l, index_t s_j, index_t count, index_t j0,
-                   index_t n) {
+__attribute__((always_inline)) inline void prefetch_tile(const T* s, index_t s_l, index_t s_j,
+                                                         index_t count, index_t j0, index_t n) {
   constexpr index_t line = 64 / index_t(sizeof(T));
   const index_t j1 = std::min(n, j0 + kTileColumns);
   if (s_l == 1) {

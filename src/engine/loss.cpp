@@ -109,9 +109,8 @@ double elementwise_block(const LossSpec& loss, bool logits, const Tensor<T>& inp
 // gathered, and its targets read before its gradient is written (grad may
 // hold the targets). Returns the block's weighted sum of row losses.
 template <typename T>
-double categorical_block(const LossSpec& loss, bool logits, bool sparse, const Tensor<T>& input,
-                         const T* target, const T* weights, index_t first, index_t rows,
-                         Tensor<T>& grad) {
+double categorical_block(bool logits, bool sparse, const Tensor<T>& input, const T* target,
+                         const T* weights, index_t first, index_t rows, Tensor<T>& grad) {
   const index_t K = input.shape.dims.back();
   const index_t R = input.shape.size() / K;
   const index_t B = input.batch();
@@ -223,7 +222,7 @@ double loss_and_gradient(const LossSpec& loss, bool logits, const Tensor<T>& inp
   std::vector<double> block_totals(static_cast<std::size_t>((R + block - 1) / block), 0.0);
   for_each_block(R, block, threads, [&](index_t first, index_t rows) {
     block_totals[first / block] =
-        categorical_block(loss, logits, sparse, input, target, weights, first, rows, grad);
+        categorical_block(logits, sparse, input, target, weights, first, rows, grad);
   });
   return std::accumulate(block_totals.begin(), block_totals.end(), 0.0) / R;
 }
