@@ -60,7 +60,7 @@ void with_activation(Activation a, F f) {
 
 // relu and its gradient without a branch per value, a vector of values at
 // a time: on real data the sign of a pre-activation is a coin toss, and a
-// branch mispredicts half the time (relu was 40% of a locally connected
+// branch mispredicts half the time (relu was a third of a locally connected
 // training step). The values are those of activation_value() and
 // activation_derivative(): x where x > 0, else +0 (NaN included); the
 // gradient is dLoss/dy where z > 0, else +0.
