@@ -3,7 +3,7 @@
 # skipping those already installed. Run as root (or with sudo available).
 set -e
 PACKAGES="r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-cli r-cran-generics r-cran-rlang r-cran-magrittr \
-r-cran-testthat r-cran-withr dataset-fashion-mnist r-cran-jsonlite r-cran-knitr r-cran-rmarkdown r-cran-roxygen2 r-cran-pkgbuild \
+r-cran-testthat r-cran-withr dataset-fashion-mnist r-cran-jsonlite r-cran-knitr r-cran-rmarkdown r-cran-roxygen2 r-cran-pkgbuild r-cran-ggplot2 \
 pandoc qpdf"
 missing=""
 for p in $PACKAGES; do
