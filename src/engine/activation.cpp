@@ -141,7 +141,7 @@ void softmax_last_axis_gradient(const Tensor<T>& y, const Tensor<T>& gy, Tensor<
 template <typename T>
 void OutputActivation<T>::apply(Tensor<T>& output, bool record, int threads) {
   if (kind_ == Activation::linear) return;
-  if (record) pre_ = output;
+  if (record && kind_ != Activation::relu) pre_ = output;
   if (kind_ == Activation::softmax) return softmax_last_axis(output);
   T* data = output.data.data();
   for_each_block(output.shape.size(), kActivationBlock, threads, [&](index_t start, index_t count) {
@@ -169,9 +169,12 @@ void OutputActivation<T>::gradient(const Tensor<T>& output, const Tensor<T>& gra
     softmax_last_axis_gradient(output, grad_output, grad_pre);
   } else {
     grad_pre.resize(output.shape);
+    // relu's output is above zero exactly where its input is, which is all
+    // its derivative asks of z: it keeps no copy of its input.
+    const T* z = kind_ == Activation::relu ? output.data.data() : pre_.data.data();
     for_each_block(output.shape.size(), kActivationBlock, threads,
                    [&](index_t start, index_t count) {
-                     activation_gradient(kind_, pre_.data.data() + start,
+                     activation_gradient(kind_, z + start,
                                          output.data.data() + start,
                                          grad_output.data.data() + start,
                                          grad_pre.data.data() + start, count);

@@ -49,7 +49,8 @@ void softmax_last_axis_gradient(const Tensor<T>& y, const Tensor<T>& grad_y, Ten
 // pre-activation is in the output, keeping the pre-activation (the logits)
 // when recording so that backward() can differentiate through it. A linear
 // activation keeps nothing: its output is its pre-activation, and no loss
-// takes its logits.
+// takes its logits. Nor does relu: its output has its input's signs, all
+// its derivative needs, and no loss takes its logits.
 template <typename T>
 class OutputActivation {
  public:
