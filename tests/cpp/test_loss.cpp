@@ -11,15 +11,46 @@ using namespace lcnn;
 
 namespace {
 
-// 64 samples x 50 positions x 10 values: 3,200 rows of 10, several blocks.
-Tensor<double> random_tensor(Rng& rng, bool probabilities) {
+// `samples` x 50 positions x 10 values: 50 * samples rows of 10, several blocks.
+Tensor<double> random_tensor(Rng& rng, bool probabilities, index_t samples = 64) {
   Tensor<double> t;
-  t.resize(Shape{{64, 50, 10}});
+  t.resize(Shape{{samples, 50, 10}});
   for (double& v : t.data) v = probabilities ? 0.05 + 0.9 * rng.uniform() : rng.uniform() * 4 - 2;
   return t;
 }
 
 }  // namespace
+
+// 50 samples: the second block of an elementwise loss starts in the middle
+// of a batch (16,384 is not a multiple of 50), so each value's sample weight
+// must follow from its position, not from the block's start.
+TEST(weighted_mse_blocks_that_start_mid_batch) {
+  Rng rng(9);
+  const index_t B = 50, K = 10;
+  const Tensor<double> prediction = random_tensor(rng, false, B);
+  const Tensor<double> target = random_tensor(rng, false, B);
+  std::vector<double> weights(static_cast<std::size_t>(B));
+  for (double& w : weights) w = rng.uniform() + 0.5;
+  const index_t R = prediction.shape.size() / K;
+  double serial = 0;
+  for (index_t r = 0; r < R; ++r) {
+    for (index_t k = 0; k < K; ++k) {
+      const double e = prediction.data[r + k * R] - target.data[r + k * R];
+      serial += weights[r % B] * e * e / K;
+    }
+  }
+  serial /= R;
+  Tensor<double> grad;
+  const double loss = loss_and_gradient(parse_loss("mse", false, 1.0), false, prediction,
+                                        target.data.data(), weights.data(), grad, 2);
+  CHECK_NEAR(loss, serial, 1e-12);
+  bool gradient_right = true;
+  for (index_t i = 0; i < prediction.shape.size(); ++i) {
+    const double want = weights[(i % R) % B] * 2 * (prediction.data[i] - target.data[i]) / K / R;
+    gradient_right = gradient_right && check::near(grad.data[i], want, 1e-12);
+  }
+  CHECK(gradient_right);
+}
 
 TEST(loss_blocks_agree_across_threads_and_with_a_serial_sum) {
   Rng rng(5);
