@@ -265,6 +265,23 @@ __attribute__((always_inline)) inline void prefetch_tile(const T* s, index_t s_l
   }
 }
 
+// Asks for the result lines that column tile j0 will write, one tile ahead,
+// with the intent to write them. A tile of a short patch (27 columns for a
+// 3x3x3 one) computes for about 200 cycles, then stores its 16 vectors into
+// the result's columns, one filter's feature map apart: without this each
+// store waits for its line to come from L3 or memory. Always inlined, as
+// prefetch_tile.
+template <typename T>
+__attribute__((always_inline)) inline void prefetch_results(T* const* c, index_t j0, index_t n,
+                                                            index_t r0, index_t r1) {
+  constexpr index_t line = 64 / index_t(sizeof(T));
+  const index_t j1 = std::min(n, j0 + kTileColumns);
+  for (index_t j = j0; j < j1; ++j) {
+    if (c[j] == nullptr) continue;
+    for (index_t i = r0; i < r1; i += line) __builtin_prefetch(c[j] + i, 1);
+  }
+}
+
 // Blocks of rows x columns of `a` of at most kBlockBytes: all of k for each
 // block of rows when that fits (each result value is then written once),
 // else one tile of rows and as many columns as fit. When several column
@@ -300,6 +317,7 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
       for (index_t j0 = 0; j0 < n; j0 += kTileColumns) {
         const int columns = static_cast<int>(std::min<index_t>(kTileColumns, n - j0));
         prefetch_tile(block.s, s_l, s_j, count, j0 + kTileColumns, n);
+        prefetch_results(c, j0 + kTileColumns, n, r0, std::min(r1, m));
         for (index_t row = r0; row < r1; row += tile_rows) {
           const int vectors = static_cast<int>(std::min(tile_rows, r1 - row) / lanes);
           column_tile_of_size<T>(vectors, columns, block, row, j0, c, init);
