@@ -288,7 +288,8 @@ void Network<T>::predict(const std::vector<const double*>& xs, index_t n, index_
   inference.training = false;
   inference.record = false;
   const std::vector<Shape> out_shapes = output_shapes();
-  std::vector<Tensor<T>> batch(xs.size());
+  std::vector<Tensor<T>>& batch = predict_inputs_;
+  batch.resize(xs.size());
   std::vector<const Tensor<T>*> batch_ptrs;
   for (const Tensor<T>& t : batch) batch_ptrs.push_back(&t);
   for (index_t start = 0; start < n; start += batch_size) {
