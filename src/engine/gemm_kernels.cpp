@@ -282,6 +282,22 @@ __attribute__((always_inline)) inline void prefetch_results(T* const* c, index_t
   }
 }
 
+// Whether columns [0, count) of `a`, m rows each, lie in at most
+// kMaxRuns contiguous runs of memory, none of them null. A block so laid
+// out stays in the L1 cache as well as a copy would: few runs cannot crowd
+// the few cache sets that columns a page apart share.
+constexpr index_t kMaxRuns = 8;
+
+template <typename T>
+bool in_few_runs(const T* const* a, index_t count, index_t m) {
+  index_t runs = 1;
+  for (index_t l = 0; l < count; ++l) {
+    if (a[l] == nullptr) return false;
+    if (l > 0 && a[l] != a[l - 1] + m && ++runs > kMaxRuns) return false;
+  }
+  return true;
+}
+
 // Blocks of rows x columns of `a` of at most kBlockBytes: all of k for each
 // block of rows when that fits (each result value is then written once),
 // else one tile of rows and as many columns as fit. When several column
@@ -289,8 +305,10 @@ __attribute__((always_inline)) inline void prefetch_results(T* const* c, index_t
 // first copied into a contiguous buffer, its columns padded with zeros to
 // whole vectors: a's columns may lie anywhere (a locally connected patch
 // spans the input's channel planes), and loads from scattered lines and
-// pages would run at half the speed of the multiply-adds. Without a copy,
-// rows past the last whole vector are summed one by one.
+// pages would run at half the speed of the multiply-adds. A block of whole
+// vectors already in a few runs (a patch of an input laid out with channels
+// inner) is read in place. Without a copy, rows past the last whole vector
+// are summed one by one.
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
@@ -309,7 +327,9 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
     for (index_t l0 = 0; l0 < k || l0 == 0; l0 += block_columns) {
       const index_t count = std::min(k, l0 + block_columns) - l0;
       ColumnBlock<T> block{a + l0, s + l0 * s_l, count, 0, s_l, s_j, m, accumulate || l0 > 0};
-      if (copy) {
+      const bool in_place = a_points_to == PointerTo::columns && m % lanes == 0 &&
+                            in_few_runs(a + l0, count, m);
+      if (copy && !in_place) {
         copy_block(m, a, a_points_to, r0, r1, l0, count, buffer, copied);
         block.a = copied.data();
         block.a_shift = r0;

@@ -74,9 +74,39 @@ void LocallyConnected<T>::patch_columns(Pointer x, index_t B, index_t p, const T
   }
 }
 
+template <typename T>
+const T* LocallyConnected<T>::channels_inner(const Tensor<T>& input, TensorStrides& st,
+                                             int threads) {
+  const LocalGeometry& g = geometry_;
+  const index_t B = input.batch(), C = g.channels, W = g.cols.input, H = g.rows.input;
+  const TensorStrides from = st;
+  st.in_channel = 1;
+  st.in_col = C;
+  st.in_row = C * W;
+  if (from.in_channel == st.in_channel && from.in_col == st.in_col &&
+      from.in_row == st.in_row) {
+    return input.data.data();
+  }
+  channels_inner_.resize(input.shape);
+  const T* x = input.data.data();
+  T* to = channels_inner_.data.data();
+  parallel_region(H, threads, [&](WorkItems& items) {
+    for (index_t r; items.next(r);) {
+      for (index_t c = 0; c < W; ++c) {
+        for (index_t ch = 0; ch < C; ++ch) {
+          const T* run = x + B * (r * from.in_row + c * from.in_col + ch * from.in_channel);
+          std::copy(run, run + B, to + B * (r * st.in_row + c * st.in_col + ch));
+        }
+      }
+    }
+  });
+  return to;
+}
+
 // For each output position p (in parallel): one column product (gemm.hpp)
-// reads the position's patch columns straight from the input (no copy, no
-// zero columns for padding), starts from the bias, streams the position's
+// reads the position's patch columns straight from the input, laid out with
+// channels inner (channels_inner(); no zero columns for padding), starts
+// from the bias, streams the position's
 // (K*C) x F weight block once and writes the B x F outputs straight into the
 // output tensor. No batch-wide patch tensor.
 template <typename T>
@@ -100,11 +130,13 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
     return;
   }
 
+  TensorStrides in_st = st;
+  const T* x = channels_inner(input, in_st, ctx.threads);
   parallel_region(g.positions(), ctx.threads, [&](WorkItems& items) {
     std::vector<const T*> patch(KC);
     std::vector<T*> out(F);
     for (index_t p; items.next(p);) {
-      patch_columns(input.data.data(), B, p, st, patch.data());
+      patch_columns(x, B, p, in_st, patch.data());
       const index_t r = p / OC, c = p % OC;
       T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
       for (index_t f = 0; f < F; ++f) out[f] = out_data + f * B * st.out_filter;

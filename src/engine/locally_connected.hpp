@@ -39,6 +39,14 @@ class LocallyConnected : public Layer<T> {
   template <typename Pointer>
   void patch_columns(Pointer x, index_t B, index_t p, const TensorStrides& st,
                      Pointer* columns) const;
+  // The input for forward(): `input` itself when its channels and columns
+  // already lie next to each other (strides 1, C and C * columns), else a
+  // copy of it so laid out, with `st` set to match. A patch's columns then
+  // lie in one contiguous run per kernel row, which the column product
+  // reads in place instead of copying them together for every position
+  // (each input value once per position that covers it; W4's patches came
+  // to 1 GB of copies a forward pass).
+  const T* channels_inner(const Tensor<T>& input, TensorStrides& st, int threads);
   // A thread's room for one position's column pointers and patch copy in
   // backward().
   struct PositionScratch {
@@ -55,6 +63,7 @@ class LocallyConnected : public Layer<T> {
   OutputActivation<T> activation_;
   std::vector<ParameterBlock<T>> parameters_;  // kernel, then bias if any
   Tensor<T> grad_pre_;
+  Tensor<T> channels_inner_;  // channels_inner()'s copy, kept across calls
 };
 
 }  // namespace lcnn

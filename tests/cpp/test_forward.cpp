@@ -174,8 +174,42 @@ void activation_sweep() {
         }
 }
 
+// Batches of whole vectors and more filters than a column tile: the shapes
+// where the column product reads a block of patch columns in place when
+// they lie in few runs (an input laid out with channels inner), and copies
+// it when they do not (padding's null columns, more than 8 runs in a
+// block: 12 kernel rows of 2 columns).
+template <typename T>
+void in_place_sweep() {
+  std::uint64_t seed = 7000;
+  struct Case {
+    ref::Dims n, k;
+    long C;
+  };
+  const std::vector<Case> cases = {{{9}, {3}, 20},          {{40}, {5}, 3},
+                                   {{8, 7}, {3, 3}, 20},    {{9, 9}, {5, 5}, 3},
+                                   {{14, 3}, {12, 2}, 1},   {{6, 6}, {4, 4}, 1}};
+  for (const Case& c : cases)
+    for (bool last : {true, false})
+      for (const char* pad : {"valid", "same"})
+        for (long B : {16L, 32L}) {
+          ref::Spec s;
+          s.n = c.n;
+          s.k = c.k;
+          s.s = ref::Dims(c.n.size(), 1);
+          s.padding = pad;
+          s.last = last;
+          s.C = c.C;
+          s.F = 9;
+          check_config<T>(s, B, "linear", (seed % 2) != 0, seed);
+          ++seed;
+        }
+}
+
 }  // namespace
 
+TEST(forward_in_place_blocks_float64) { in_place_sweep<double>(); }
+TEST(forward_in_place_blocks_float32) { in_place_sweep<float>(); }
 TEST(forward_1d_float64) { sweep_1d<double>(); }
 TEST(forward_1d_float32) { sweep_1d<float>(); }
 TEST(forward_2d_float64) { sweep_2d<double>(); }

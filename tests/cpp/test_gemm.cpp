@@ -88,40 +88,50 @@ void check_column_products(const std::string& kernels, double tolerance) {
     for (PointerTo points_to : {PointerTo::columns, PointerTo::rows}) {
       // a(i, l): column l starts at values + l * ld, or row i at values + i * ld.
       const bool by_columns = points_to == PointerTo::columns;
-      std::vector<const T*> a(static_cast<std::size_t>(by_columns ? k : m));
-      for (std::size_t q = 0; q < a.size(); ++q) {
-        a[q] = q % 7 == 3 ? nullptr : values.data() + static_cast<index_t>(q) * ld;
-      }
-      auto element = [&](index_t i, index_t l) -> double {
-        const T* line = by_columns ? a[l] : a[i];
-        return line == nullptr ? 0.0 : double(line[by_columns ? i : l]);
-      };
-      for (bool l_fastest : {true, false}) {
-        const index_t s_l = l_fastest ? 1 : n + 1, s_j = l_fastest ? k + 2 : 1;
-        const std::vector<T> s = random_values<T>(std::max(s_l * k, s_j * n) + 2 * (k + n), rng);
-        for (int base = 0; base < 3; ++base) {  // zero, init, accumulate
-          std::vector<T> c = c0;
-          std::vector<T*> columns(static_cast<std::size_t>(n));
-          for (index_t j = 0; j < n; ++j) columns[j] = j == 2 ? nullptr : c.data() + j * ldc;
-          column_product<T>(m, n, k, a.data(), points_to, s.data(), s_l, s_j, columns.data(),
-                            base == 1 ? init.data() : nullptr, base == 2);
-          bool near = true, others_kept = true;
-          for (index_t j = 0; j < n; ++j) {
-            for (index_t i = 0; i < ldc; ++i) {
-              const T got = c[i + j * ldc];
-              if (i >= m || columns[j] == nullptr) {
-                others_kept = others_kept && got == c0[i + j * ldc];
-                continue;
+      for (index_t run : {index_t(0), index_t(40), index_t(10)}) {
+        // run 0: lines ld apart, some null; else columns m apart in runs of
+        // `run` columns, with a gap after each: few runs per block (read in
+        // place when m is whole vectors) or many (copied).
+        if (run > 0 && !by_columns) continue;
+        std::vector<T> packed;
+        std::vector<const T*> a(static_cast<std::size_t>(by_columns ? k : m));
+        if (run > 0) packed = random_values<T>(k * (m + 1), rng);
+        for (std::size_t q = 0; q < a.size(); ++q) {
+          const index_t l = static_cast<index_t>(q);
+          a[q] = run > 0 ? packed.data() + l * m + l / run
+                 : q % 7 == 3 ? nullptr : values.data() + l * ld;
+        }
+        auto element = [&](index_t i, index_t l) -> double {
+          const T* line = by_columns ? a[l] : a[i];
+          return line == nullptr ? 0.0 : double(line[by_columns ? i : l]);
+        };
+        for (bool l_fastest : {true, false}) {
+          const index_t s_l = l_fastest ? 1 : n + 1, s_j = l_fastest ? k + 2 : 1;
+          const std::vector<T> s = random_values<T>(std::max(s_l * k, s_j * n) + 2 * (k + n), rng);
+          for (int base = 0; base < 3; ++base) {  // zero, init, accumulate
+            std::vector<T> c = c0;
+            std::vector<T*> columns(static_cast<std::size_t>(n));
+            for (index_t j = 0; j < n; ++j) columns[j] = j == 2 ? nullptr : c.data() + j * ldc;
+            column_product<T>(m, n, k, a.data(), points_to, s.data(), s_l, s_j, columns.data(),
+                              base == 1 ? init.data() : nullptr, base == 2);
+            bool near = true, others_kept = true;
+            for (index_t j = 0; j < n; ++j) {
+              for (index_t i = 0; i < ldc; ++i) {
+                const T got = c[i + j * ldc];
+                if (i >= m || columns[j] == nullptr) {
+                  others_kept = others_kept && got == c0[i + j * ldc];
+                  continue;
+                }
+                double want = base == 2 ? c0[i + j * ldc] : base == 1 ? init[j] : 0;
+                for (index_t l = 0; l < k; ++l) want += element(i, l) * s[l * s_l + j * s_j];
+                near = near && check::near(got, want, tolerance);
               }
-              double want = base == 2 ? c0[i + j * ldc] : base == 1 ? init[j] : 0;
-              for (index_t l = 0; l < k; ++l) want += element(i, l) * s[l * s_l + j * s_j];
-              near = near && check::near(got, want, tolerance);
             }
+            CHECK_MSG(near, kernels << " column product " << m << "x" << n << "x" << k << " by "
+                                    << (by_columns ? "columns" : "rows") << " runs " << run
+                                    << " l_fastest " << l_fastest << " base " << base);
+            CHECK_MSG(others_kept, kernels << " column product wrote outside its columns");
           }
-          CHECK_MSG(near, kernels << " column product " << m << "x" << n << "x" << k << " by "
-                                  << (by_columns ? "columns" : "rows") << " l_fastest "
-                                  << l_fastest << " base " << base);
-          CHECK_MSG(others_kept, kernels << " column product wrote outside its columns");
         }
       }
     }
