@@ -150,36 +150,48 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
 // Position (r, c)'s weight and bias gradients, and its terms of the input
 // gradient.
 template <typename T>
-void LocallyConnected<T>::backward_position(const Tensor<T>& input, const Tensor<T>& grad_pre,
-                                            Tensor<T>* grad_input, index_t r, index_t c,
-                                            PositionScratch& scratch) {
+void LocallyConnected<T>::backward_position(const T* x, const TensorStrides& x_st, index_t B,
+                                            const Tensor<T>& grad_pre, Tensor<T>* grad_input,
+                                            index_t r, index_t c, PositionScratch& scratch) {
   const LocalGeometry& g = geometry_;
   const TensorStrides st = g.strides();
-  const index_t B = input.batch(), OR = g.rows.output, F = g.filters, KC = g.patch();
+  const index_t OR = g.rows.output, F = g.filters, KC = g.patch();
   const index_t p = r * g.cols.output + c;
   const T* grad_data = grad_pre.data.data() + B * st.out_position * (r + OR * c);
   const index_t grad_stride = B * st.out_filter;
   // dW_p = X_p' G_p: a column product takes X_p' by rows (each patch
   // column is one), transposing it block by block as it goes, or (see
-  // row_product_fits()) a GEMM takes a copy of the patch.
-  patch_columns(input.data.data(), B, p, st, scratch.patch_columns.data());
+  // row_product_fits()) one GEMM per kernel row, on the input in place
+  // where that row's columns are one run of it, else on a copy.
+  patch_columns(x, B, p, x_st, scratch.patch_columns.data());
   T* kernel_grad = parameters_[0].gradient.data() + p * F * KC;
   if (row_product_fits(g)) {
     for (index_t f = 0; f < F; ++f) scratch.kernel_grad_columns[f] = kernel_grad + f * KC;
     column_product<T>(KC, F, B, scratch.patch_columns.data(), PointerTo::rows, grad_data, 1,
                       grad_stride, scratch.kernel_grad_columns.data(), nullptr, false);
   } else {
-    T* patch = scratch.patch.data();
-    for (index_t l = 0; l < KC; ++l) {
-      const T* column = scratch.patch_columns[l];
-      if (column == nullptr) {
-        std::fill_n(patch + l * B, B, T(0));
-      } else {
-        std::copy(column, column + B, patch + l * B);
+    const index_t row_columns = g.cols.kernel * g.channels;
+    for (index_t first = 0; first < KC; first += row_columns) {
+      const T* const* columns = scratch.patch_columns.data() + first;
+      bool one_run = true;
+      for (index_t l = 0; l < row_columns && one_run; ++l) {
+        one_run = columns[l] != nullptr && columns[l] == columns[0] + l * B;
       }
+      const T* rows = columns[0];
+      if (!one_run) {
+        T* patch = scratch.patch.data();
+        for (index_t l = 0; l < row_columns; ++l) {
+          if (columns[l] == nullptr) {
+            std::fill_n(patch + l * B, B, T(0));
+          } else {
+            std::copy(columns[l], columns[l] + B, patch + l * B);
+          }
+        }
+        rows = patch;
+      }
+      gemm(Op::transpose, Op::none, row_columns, F, B, rows, B, grad_data, grad_stride,
+           kernel_grad + first, KC, false);
     }
-    gemm(Op::transpose, Op::none, KC, F, B, patch, B, grad_data, grad_stride, kernel_grad, KC,
-         false);
   }
   if (parameters_.size() > 1) {
     ConstStridedMap<T> grad(grad_data, B, F, Eigen::OuterStride<>(grad_stride));
@@ -230,6 +242,8 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   }
   // Every position's block of both gradients is written below.
   kernel.gradient.resize(kernel.values.size());
+  TensorStrides x_st = g.strides();
+  const T* x = channels_inner(input, x_st, ctx.threads);
   if (grad_input != nullptr) {
     grad_input->resize(input.shape);
     std::fill(grad_input->data.begin(), grad_input->data.end(), T(0));
@@ -257,15 +271,16 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
     const index_t rows = ceil_div(tiles_down - t0, row_colours);
     const index_t cols = ceil_div(tiles_across - u0, col_colours);
     parallel_region(rows * cols, ctx.threads, [&](WorkItems& items) {
-      PositionScratch scratch{std::vector<const T*>(KC), std::vector<const T*>(F),
-                              std::vector<T*>(F), std::vector<T*>(KC),
-                              std::vector<T>(row_product_fits(g) ? 0 : B * KC)};
+      PositionScratch scratch{
+          std::vector<const T*>(KC), std::vector<const T*>(F), std::vector<T*>(F),
+          std::vector<T*>(KC),
+          std::vector<T>(row_product_fits(g) ? 0 : B * g.cols.kernel * g.channels)};
       for (index_t q; items.next(q);) {
         const index_t tile_r = (t0 + (q / cols) * row_colours) * tile_rows;
         const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;
         for (index_t r = tile_r; r < std::min(OR, tile_r + tile_rows); ++r) {
           for (index_t c = tile_c; c < std::min(OC, tile_c + tile_cols); ++c) {
-            backward_position(input, grad_pre, grad_input, r, c, scratch);
+            backward_position(x, x_st, B, grad_pre, grad_input, r, c, scratch);
           }
         }
       }

@@ -39,24 +39,27 @@ class LocallyConnected : public Layer<T> {
   template <typename Pointer>
   void patch_columns(Pointer x, index_t B, index_t p, const TensorStrides& st,
                      Pointer* columns) const;
-  // The input for forward(): `input` itself when its channels and columns
-  // already lie next to each other (strides 1, C and C * columns), else a
-  // copy of it so laid out, with `st` set to match. A patch's columns then
-  // lie in one contiguous run per kernel row, which the column product
-  // reads in place instead of copying them together for every position
-  // (each input value once per position that covers it; W4's patches came
-  // to 1 GB of copies a forward pass).
+  // The input as forward() and backward() read it: `input` itself when its
+  // channels and columns already lie next to each other (strides 1, C and
+  // C * columns), else a copy of it so laid out, with `st` set to match. A
+  // patch's columns then lie in one contiguous run per kernel row, which
+  // the column product and the kernel gradient's GEMMs read in place
+  // instead of copying them together for every position (each input value
+  // once per position that covers it; W4's patches came to 1 GB of copies
+  // a forward pass).
   const T* channels_inner(const Tensor<T>& input, TensorStrides& st, int threads);
-  // A thread's room for one position's column pointers and patch copy in
-  // backward().
+  // A thread's room for one position's column pointers, and a copy of one
+  // kernel row of its patch, in backward().
   struct PositionScratch {
     std::vector<const T*> patch_columns, grad_columns;
     std::vector<T*> kernel_grad_columns, input_grad_columns;
     std::vector<T> patch;
   };
-  // Position (r, c)'s share of backward().
-  void backward_position(const Tensor<T>& input, const Tensor<T>& grad_pre, Tensor<T>* grad_input,
-                         index_t r, index_t c, PositionScratch& scratch);
+  // Position (r, c)'s share of backward(); x and x_st are the input as
+  // channels_inner() gives it.
+  void backward_position(const T* x, const TensorStrides& x_st, index_t B,
+                         const Tensor<T>& grad_pre, Tensor<T>* grad_input, index_t r, index_t c,
+                         PositionScratch& scratch);
 
   LocalGeometry geometry_;
   bool direct_;  // runs the direct kernels rather than GEMMs

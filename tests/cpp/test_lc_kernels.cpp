@@ -132,10 +132,31 @@ void gradient_sweep() {
             }
 }
 
+// Patches of more than 64 columns and fewer than 64 filters: the kernel
+// gradient's GEMM per kernel row, in place on the input where the row's
+// columns are one run (valid windows) and on a copy where padding leaves
+// gaps, strides and both data formats.
+template <typename T>
+void gemm_gradient_sweep() {
+  std::mt19937_64 rng(40 + sizeof(T));
+  long round = 0;
+  for (bool last : {true, false})
+    for (const char* pad : {"valid", "same"})
+      for (long st : {1, 2}) {
+        const ref::Spec s1 = spec({12}, {5}, {st}, pad, last, 16, 5);
+        check_gradients<T>(s1, round % 2 == 0 ? 5 : 32, true, rng);
+        const ref::Spec s2 = spec({7, 6}, {3, 3}, {st, 1}, pad, last, 8, 5);
+        check_gradients<T>(s2, round % 2 == 0 ? 32 : 5, round % 3 != 0, rng);
+        ++round;
+      }
+}
+
 }  // namespace
 
 TEST(lc_kernels_gradients_float64) { gradient_sweep<double>(); }
 TEST(lc_kernels_gradients_float32) { gradient_sweep<float>(); }
+TEST(lc_kernels_gemm_gradients_float64) { gemm_gradient_sweep<double>(); }
+TEST(lc_kernels_gemm_gradients_float32) { gemm_gradient_sweep<float>(); }
 
 // The degenerate workloads take the direct path, real GEMM shapes do not.
 TEST(lc_kernels_default_path) {
