@@ -327,9 +327,8 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
     for (index_t l0 = 0; l0 < k || l0 == 0; l0 += block_columns) {
       const index_t count = std::min(k, l0 + block_columns) - l0;
       ColumnBlock<T> block{a + l0, s + l0 * s_l, count, 0, s_l, s_j, m, accumulate || l0 > 0};
-      const bool in_place = a_points_to == PointerTo::columns && m % lanes == 0 &&
-                            in_few_runs(a + l0, count, m);
-      if (copy && !in_place) {
+      if (copy && !(a_points_to == PointerTo::columns && m % lanes == 0 &&
+                    in_few_runs(a + l0, count, m))) {
         copy_block(m, a, a_points_to, r0, r1, l0, count, buffer, copied);
         block.a = copied.data();
         block.a_shift = r0;

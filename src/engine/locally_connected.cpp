@@ -106,9 +106,9 @@ const T* LocallyConnected<T>::channels_inner(const Tensor<T>& input, TensorStrid
 // For each output position p (in parallel): one column product (gemm.hpp)
 // reads the position's patch columns straight from the input, laid out with
 // channels inner (channels_inner(); no zero columns for padding), starts
-// from the bias, streams the position's
-// (K*C) x F weight block once and writes the B x F outputs straight into the
-// output tensor. No batch-wide patch tensor.
+// from the bias, streams the position's (K*C) x F weight block once and
+// writes the B x F outputs straight into the output tensor. No batch-wide
+// patch tensor.
 template <typename T>
 void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
   const LocalGeometry& g = geometry_;
