@@ -70,7 +70,10 @@ void product(Op op_a, Op op_b, index_t m, index_t n, index_t k, const T* a, inde
 // instruction set, written with GCC's vector extensions so that one source
 // serves every set. A tile keeps kTileVectors x kTileColumns accumulators in
 // registers: per column of `a`, kTileVectors vector loads and kTileColumns
-// broadcasts of `s` feed their product of fused multiply-adds.
+// broadcasts of `s` feed their product of fused multiply-adds. Six columns
+// fill the registers with room for the loads (AVX-512: 24 accumulators, 4
+// loads and a broadcast of 32; AVX and SSE: 12, 2 and 1 of 16) and gave
+// forward passes 7-14% over four (bench/NOTES.md).
 #if defined(__AVX512F__)
 constexpr int kVectorBytes = 64;
 constexpr int kTileVectors = 4;
@@ -81,7 +84,7 @@ constexpr int kTileVectors = 2;
 constexpr int kVectorBytes = 16;
 constexpr int kTileVectors = 2;
 #endif
-constexpr int kTileColumns = 4;
+constexpr int kTileColumns = 6;
 // Bytes of `a` one block covers (rows x columns of a): the block stays in
 // the L1 cache while every column tile of the result passes over it. Also
 // the size of the buffer a block is copied into, on the stack.
@@ -179,12 +182,14 @@ void column_tile(const ColumnBlock<T>& block, index_t row, index_t j0, T* const*
 template <typename T, int R>
 void column_tile_of_width(int columns, const ColumnBlock<T>& block, index_t row, index_t j0,
                           T* const* c, const T* init) {
-  static_assert(kTileColumns == 4, "one case per tile width");
+  static_assert(kTileColumns == 6, "one case per tile width");
   switch (columns) {
     case 1: column_tile<T, R, 1>(block, row, j0, c, init); break;
     case 2: column_tile<T, R, 2>(block, row, j0, c, init); break;
     case 3: column_tile<T, R, 3>(block, row, j0, c, init); break;
-    default: column_tile<T, R, 4>(block, row, j0, c, init); break;
+    case 4: column_tile<T, R, 4>(block, row, j0, c, init); break;
+    case 5: column_tile<T, R, 5>(block, row, j0, c, init); break;
+    default: column_tile<T, R, 6>(block, row, j0, c, init); break;
   }
 }
 
