@@ -1,0 +1,48 @@
+// Trainer: gathering a batch of samples out of R's column-major data.
+#include <stdexcept>
+#include <vector>
+
+#include "check.hpp"
+#include "trainer.hpp"
+
+using namespace lcnn;
+
+namespace {
+
+// Sample i of feature f of the data below, exact in float.
+double value_of(index_t i, index_t f) { return 100.0 * static_cast<double>(f) + i + 0.25; }
+
+}  // namespace
+
+// Consecutive rows take a run copy, any other order a copy through each
+// row index; both must give sample-major batches whatever the rows are.
+// 6,000 features make more than one parallel block (16,384 values each).
+TEST(trainer_gather_rows_runs_and_indices) {
+  const index_t n = 11, features = 6000;
+  std::vector<double> data(static_cast<std::size_t>(n * features));
+  for (index_t f = 0; f < features; ++f) {
+    for (index_t i = 0; i < n; ++i) data[f * n + i] = value_of(i, f);
+  }
+  const Array from{data.data(), n * features};
+  const std::vector<std::vector<index_t>> batches = {
+      {0, 1, 2, 3}, {4, 5, 6}, {8, 9, 10}, {7}, {10}, {3, 4, 6}, {9, 8, 7}, {2, 2, 3}, {5, 0}};
+  for (const std::vector<index_t>& rows : batches) {
+    const index_t count = static_cast<index_t>(rows.size());
+    for (int threads : {1, 2}) {
+      Tensor<float> to;
+      to.resize(Shape{{count, 2, 3000}});
+      gather_rows(from, n, rows.data(), count, threads, to);
+      index_t wrong = 0;
+      for (index_t f = 0; f < features; ++f) {
+        for (index_t i = 0; i < count; ++i) {
+          wrong += to.data[f * count + i] != static_cast<float>(value_of(rows[i], f));
+        }
+      }
+      CHECK_EQ(wrong, 0);
+    }
+  }
+  Tensor<double> too_small;
+  too_small.resize(Shape{{2, 5}});
+  const std::vector<index_t> rows = {0, 1};
+  CHECK_THROWS(gather_rows(from, n, rows.data(), 2, 1, too_small), std::invalid_argument);
+}
