@@ -76,7 +76,7 @@ void LocallyConnected<T>::patch_columns(Pointer x, index_t B, index_t p, const T
 
 template <typename T>
 const T* LocallyConnected<T>::channels_inner(const Tensor<T>& input, TensorStrides& st,
-                                             int threads) {
+                                             int threads, bool recorded) {
   const LocalGeometry& g = geometry_;
   const index_t B = input.batch(), C = g.channels, W = g.cols.input, H = g.rows.input;
   const TensorStrides from = st;
@@ -87,6 +87,7 @@ const T* LocallyConnected<T>::channels_inner(const Tensor<T>& input, TensorStrid
       from.in_row == st.in_row) {
     return input.data.data();
   }
+  if (recorded && channels_inner_.shape == input.shape) return channels_inner_.data.data();
   channels_inner_.resize(input.shape);
   const T* x = input.data.data();
   T* to = channels_inner_.data.data();
@@ -131,7 +132,8 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
   }
 
   TensorStrides in_st = st;
-  const T* x = channels_inner(input, in_st, ctx.threads);
+  const T* x = channels_inner(input, in_st, ctx.threads, false);
+  channels_inner_recorded_ = ctx.record;
   parallel_region(g.positions(), ctx.threads, [&](WorkItems& items) {
     std::vector<const T*> patch(KC);
     std::vector<T*> out(F);
@@ -243,7 +245,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   // Every position's block of both gradients is written below.
   kernel.gradient.resize(kernel.values.size());
   TensorStrides x_st = g.strides();
-  const T* x = channels_inner(input, x_st, ctx.threads);
+  const T* x = channels_inner(input, x_st, ctx.threads, channels_inner_recorded_);
   if (grad_input != nullptr) {
     grad_input->resize(input.shape);
     std::fill(grad_input->data.begin(), grad_input->data.end(), T(0));

@@ -46,8 +46,9 @@ class LocallyConnected : public Layer<T> {
   // the column product and the kernel gradient's GEMMs read in place
   // instead of copying them together for every position (each input value
   // once per position that covers it; W4's patches came to 1 GB of copies
-  // a forward pass).
-  const T* channels_inner(const Tensor<T>& input, TensorStrides& st, int threads);
+  // a forward pass). With `recorded`, the copy the last recording forward()
+  // made of this same input is returned as it is.
+  const T* channels_inner(const Tensor<T>& input, TensorStrides& st, int threads, bool recorded);
   // A thread's room for one position's column pointers, and a copy of one
   // kernel row of its patch, in backward().
   struct PositionScratch {
@@ -67,6 +68,10 @@ class LocallyConnected : public Layer<T> {
   std::vector<ParameterBlock<T>> parameters_;  // kernel, then bias if any
   Tensor<T> grad_pre_;
   Tensor<T> channels_inner_;  // channels_inner()'s copy, kept across calls
+  // Whether channels_inner_ holds the input of the last recording forward()
+  // (backward() then reads it instead of copying the input again); a
+  // forward() that does not record may overwrite it.
+  bool channels_inner_recorded_ = false;
 };
 
 }  // namespace lcnn

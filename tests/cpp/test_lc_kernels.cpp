@@ -19,10 +19,14 @@ struct Run {
   std::vector<double> y, dx, dw1, dbias;
 };
 
+// With other_batch > 0, a forward pass that does not record, of another
+// input of that batch, comes between the recording one and backward(): the
+// gradients must still be those of x.
 template <typename T>
 Run run_layer(const ref::Spec& s, long B, const std::vector<double>& x,
               const std::vector<double>& w1, const std::vector<double>& bias,
-              const std::vector<double>& g, LocalKernels kernels, int threads) {
+              const std::vector<double>& g, LocalKernels kernels, int threads,
+              long other_batch = 0) {
   const LocalGeometry geometry = ref::geometry_of(s);
   std::vector<T> kernel(static_cast<std::size_t>(geometry.kernel_size()));
   const std::vector<double> w1_col = ref::c_to_colmajor(w1, s.w1_dims());
@@ -50,6 +54,15 @@ Run run_layer(const ref::Spec& s, long B, const std::vector<double>& x,
   ctx.record = true;
   ctx.training = true;
   layer.forward(in, out, ctx);
+  if (other_batch > 0) {
+    Tensor<T> other, other_out;
+    other.resize(layer.input_shape().with_batch(other_batch));
+    for (std::size_t i = 0; i < other.data.size(); ++i) other.data[i] = T(0.5) + T(i % 7);
+    Context predict = ctx;
+    predict.record = false;
+    predict.training = false;
+    layer.forward(other, other_out, predict);
+  }
   const Tensor<T> grad_out = tensor_of(out.shape, ref::c_to_colmajor(g, ydims));
   layer.backward(in, out, grad_out, &grad_in, ctx, false);
   const auto& params = layer.parameters();
@@ -71,7 +84,8 @@ const char* name_of(LocalKernels kernels) {
 
 // Both kernels against the reference for one geometry, batch and bias choice.
 template <typename T>
-void check_gradients(const ref::Spec& s, long B, bool use_bias, std::mt19937_64& rng) {
+void check_gradients(const ref::Spec& s, long B, bool use_bias, std::mt19937_64& rng,
+                     long other_batch = 0) {
   const auto x = ref::random_vector(rng, B * s.N() * s.C);
   const auto w1 = ref::random_vector(rng, s.P() * s.KC() * s.F);
   const auto bias = use_bias ? ref::random_vector(rng, s.P() * s.F) : std::vector<double>{};
@@ -79,10 +93,11 @@ void check_gradients(const ref::Spec& s, long B, bool use_bias, std::mt19937_64&
   const ref::Gradients want = ref::backward_impl1(s, x, B, w1, g);
   const double tol = sizeof(T) == 8 ? 1e-12 : 2e-5;
   for (LocalKernels kernels : {LocalKernels::direct, LocalKernels::gemm}) {
-    const Run got = run_layer<T>(s, B, x, w1, bias, g, kernels, 1);
-    const std::string what = std::string(sizeof(T) == 8 ? "float64 " : "float32 ") +
-                             name_of(kernels) + " " + s.describe() + " B=" +
-                             std::to_string(B) + (use_bias ? "" : " no bias");
+    const Run got = run_layer<T>(s, B, x, w1, bias, g, kernels, 1, other_batch);
+    const std::string what =
+        std::string(sizeof(T) == 8 ? "float64 " : "float32 ") + name_of(kernels) + " " +
+        s.describe() + " B=" + std::to_string(B) + (use_bias ? "" : " no bias") +
+        (other_batch > 0 ? " after a forward of B=" + std::to_string(other_batch) : "");
     CHECK_MSG(ref::max_rel_error(got.y, ref::forward_impl1(s, x, B, w1, bias, "linear")) <= tol,
               what << " output");
     CHECK_MSG(ref::max_rel_error(got.dx, want.dx) <= tol, what << " input gradient");
@@ -135,7 +150,10 @@ void gradient_sweep() {
 // Patches of more than 64 columns and fewer than 64 filters: the kernel
 // gradient's GEMM per kernel row, in place on the input where the row's
 // columns are one run (valid windows) and on a copy where padding leaves
-// gaps, strides and both data formats.
+// gaps, strides and both data formats. The 2D cases have a forward pass
+// that does not record before backward(), of the same batch size or not:
+// backward() reuses the recording pass's copy of the input only while it
+// is that.
 template <typename T>
 void gemm_gradient_sweep() {
   std::mt19937_64 rng(40 + sizeof(T));
@@ -146,7 +164,8 @@ void gemm_gradient_sweep() {
         const ref::Spec s1 = spec({12}, {5}, {st}, pad, last, 16, 5);
         check_gradients<T>(s1, round % 2 == 0 ? 5 : 32, true, rng);
         const ref::Spec s2 = spec({7, 6}, {3, 3}, {st, 1}, pad, last, 8, 5);
-        check_gradients<T>(s2, round % 2 == 0 ? 32 : 5, round % 3 != 0, rng);
+        const long B = round % 2 == 0 ? 32 : 5;
+        check_gradients<T>(s2, B, round % 3 != 0, rng, round % 2 == 0 ? B : 3);
         ++round;
       }
 }
