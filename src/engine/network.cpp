@@ -6,8 +6,7 @@
 #include <string>
 #include <utility>
 
-#include <Eigen/Core>
-
+#include "convert.hpp"
 #include "parallel.hpp"
 #include "penalty_formula.hpp"
 
@@ -258,7 +257,7 @@ namespace {
 
 // Copies samples [start, start + count) of a column-major (n, ...) array into
 // or out of a (count, ...) one: `features` runs of `count` contiguous values,
-// converted in SIMD registers, blocks of runs in parallel.
+// converted in vector registers, blocks of runs in parallel.
 template <typename From, typename To>
 void copy_rows(const From* from, index_t from_rows, To* to, index_t to_rows, index_t count,
                index_t features, int threads) {
@@ -266,9 +265,7 @@ void copy_rows(const From* from, index_t from_rows, To* to, index_t to_rows, ind
   for_each_block(features, std::max<index_t>(1, kValuesPerBlock / std::max<index_t>(1, count)),
                  threads, [&](index_t first, index_t runs) {
     for (index_t f = first; f < first + runs; ++f) {
-      Eigen::Map<Eigen::Array<To, Eigen::Dynamic, 1>>(to + f * to_rows, count) =
-          Eigen::Map<const Eigen::Array<From, Eigen::Dynamic, 1>>(from + f * from_rows, count)
-              .template cast<To>();
+      convert_values(from + f * from_rows, to + f * to_rows, count);
     }
   });
 }

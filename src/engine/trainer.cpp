@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "eigen_maps.hpp"
+#include "convert.hpp"
 #include "parallel.hpp"
 #include "penalty_formula.hpp"
 
@@ -53,9 +53,9 @@ void gather_rows(const Array& from, index_t n, const index_t* rows, index_t coun
                    }) == rows + count;
   for_each_block(features, block, threads, [&](index_t first, index_t length) {
     if (consecutive) {
-      ConstStridedMap<double> runs(from.data + first * n + rows[0], count, length,
-                                   Eigen::OuterStride<>(n));
-      Map<T>(to.data.data() + first * count, count, length) = runs.cast<T>();
+      for (index_t f = first; f < first + length; ++f) {
+        convert_values(from.data + f * n + rows[0], to.data.data() + f * count, count);
+      }
       return;
     }
     for (index_t f = first; f < first + length; ++f) {

@@ -14,8 +14,9 @@ double value_of(index_t i, index_t f) { return 100.0 * static_cast<double>(f) + 
 
 }  // namespace
 
-// Consecutive rows take a run copy, any other order a copy through each
-// row index; both must give sample-major batches whatever the rows are.
+// Consecutive rows take a run copy (converted eight values at a time, then
+// one by one), any other order a copy through each row index; both must
+// give sample-major batches whatever the rows are.
 // 6,000 features make more than one parallel block (16,384 values each).
 TEST(trainer_gather_rows_runs_and_indices) {
   const index_t n = 11, features = 6000;
@@ -25,7 +26,8 @@ TEST(trainer_gather_rows_runs_and_indices) {
   }
   const Array from{data.data(), n * features};
   const std::vector<std::vector<index_t>> batches = {
-      {0, 1, 2, 3}, {4, 5, 6}, {8, 9, 10}, {7}, {10}, {3, 4, 6}, {9, 8, 7}, {2, 2, 3}, {5, 0}};
+      {0, 1, 2, 3}, {4, 5, 6}, {8, 9, 10}, {7}, {10}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
+      {1, 2, 3, 4, 5, 6, 7, 8}, {3, 4, 6}, {9, 8, 7}, {2, 2, 3}, {5, 0}};
   for (const std::vector<index_t>& rows : batches) {
     const index_t count = static_cast<index_t>(rows.size());
     for (int threads : {1, 2}) {
