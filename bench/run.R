@@ -22,12 +22,15 @@
 #   LCNN_BENCH_NATIVE     0: skip the -march=native build of lcnn that the
 #                         installed (portable) build is compared with (default 1;
 #                         0 in a quick run)
+#   LCNN_BENCH_TUNED_MALLOC 0: skip timing the installed build again with glibc
+#                         keeping freed memory (default 1; 0 in a quick run)
 #   CXX                   C++ compiler for floor.cpp (default g++)
 #
 # Internally, `Rscript bench/run.R --fresh ID` is one fresh process measuring
 # lcnn's time to first output and the peak memory of a training step, and
-# `Rscript bench/run.R --times ID` (run with the native build's library)
-# prints the forward and training-step medians of one workload.
+# `Rscript bench/run.R --times ID` (run with the native build's library, or
+# with glibc tuned) prints the forward and training-step medians of one
+# workload.
 
 suppressPackageStartupMessages(library(lcnn))
 
@@ -52,7 +55,8 @@ settings <- list(
   # W7: the training images of one epoch (all 60,000 in a full run).
   epoch_samples = if (quick) 6000L else 60000L,
   epoch_reps = if (quick) 1L else 3L,
-  native = env_num("LCNN_BENCH_NATIVE", if (quick) 0 else 1) == 1
+  native = env_num("LCNN_BENCH_NATIVE", if (quick) 0 else 1) == 1,
+  tuned_malloc = env_num("LCNN_BENCH_TUNED_MALLOC", if (quick) 0 else 1) == 1
 )
 options(lcnn.num_threads = settings$threads)
 learning_rate <- 0.01  # plain SGD, as every peer
@@ -402,9 +406,11 @@ native_build <- function() {
   lib
 }
 
-native_times <- function(lib, id) {
+# The forward and step medians of workload `id` in a fresh process that
+# loads lcnn from `lib`, with the extra environment `env`.
+process_times <- function(lib, id, env = character()) {
   lines <- system2(file.path(R.home("bin"), "Rscript"), c(shQuote(script_path), "--times", id),
-                   stdout = TRUE, env = paste0("R_LIBS=", lib))
+                   stdout = TRUE, env = c(paste0("R_LIBS=", lib), env))
   kv <- strsplit(grep("^[a-z_]+ ", lines, value = TRUE), " ", fixed = TRUE)
   stats::setNames(as.numeric(vapply(kv, `[`, character(1), 2)),
                   vapply(kv, `[`, character(1), 1))
@@ -415,7 +421,25 @@ if (settings$native) {
   lib <- native_build()
   native <- do.call(rbind, lapply(layer_ids, function(id) {
     message("lcnn ", id, " (native build)")
-    t <- native_times(lib, id)
+    t <- process_times(lib, id)
+    data.frame(id = id, forward_s = t[["forward_s"]], train_s = t[["train_s"]])
+  }))
+}
+
+# --- (c3) glibc's allocator keeping freed memory ------------------------------
+# The installed package again, in a fresh process per workload whose glibc
+# keeps up to 1 GiB of freed heap instead of returning it to the system
+# (README.md, "Engine and speed"). R frees several outputs at once at each
+# collection; glibc then trims the heap, and the next outputs are fresh pages
+# that fault in as predict() writes them (bench/NOTES.md).
+tuned_malloc_env <- paste0("GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824:",
+                           "glibc.malloc.mmap_threshold=33554432")
+tuned <- NULL
+if (settings$tuned_malloc) {
+  installed <- dirname(system.file(package = "lcnn"))
+  tuned <- do.call(rbind, lapply(layer_ids, function(id) {
+    message("lcnn ", id, " (glibc keeping freed memory)")
+    t <- process_times(installed, id, tuned_malloc_env)
     data.frame(id = id, forward_s = t[["forward_s"]], train_s = t[["train_s"]])
   }))
 }
@@ -660,6 +684,22 @@ native_tab <- if (is.null(native)) {
             fmt_ratio(geomean(native$train_s / res$train_s)), lcnn_cpu_kernels()$in_use))
 }
 
+tuned_tab <- if (is.null(tuned)) {
+  "Not measured (`LCNN_BENCH_TUNED_MALLOC=0`, the default of a quick run)."
+} else {
+  best_fwd <- vapply(layer_ids, function(id) as.numeric(best_peer(id, "forward")$seconds),
+                     numeric(1))
+  c("| id | forward, default (ms) | forward, glibc keeping memory (ms) | tuned / default | tuned / best peer | step, default (ms) | step, glibc keeping memory (ms) | tuned / default |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", res$id, fmt_ms(res$forward_s),
+            fmt_ms(tuned$forward_s), fmt_ratio(tuned$forward_s / res$forward_s),
+            fmt_ratio(tuned$forward_s / best_fwd), fmt_ms(res$train_s), fmt_ms(tuned$train_s),
+            fmt_ratio(tuned$train_s / res$train_s)),
+    "",
+    sprintf("The installed build again, timed in a fresh process per workload started with `%s`: glibc keeps up to 1 GiB of freed heap instead of trimming it, so the outputs `predict()` allocates reuse pages already mapped instead of faulting fresh ones in. The default columns repeat the tables above. This is a setting of the user's R process, not of lcnn (README.md, \"Engine and speed\").",
+            tuned_malloc_env))
+}
+
 detail <- c(
   "| id | layer | B | P | K·C | F | params | flops (G) | bytes (MB) | bound | forward median / min (ms), reps | training step median / min (ms), reps | first output: create (s), fresh runs |",
   "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
@@ -770,6 +810,10 @@ md <- c(
   "## Portable build vs -march=native build",
   "",
   native_tab,
+  "",
+  "## R's process with glibc keeping freed memory",
+  "",
+  tuned_tab,
   "",
   "## W7: one epoch of the demo model",
   "",
