@@ -152,8 +152,8 @@ void gradient_sweep() {
 // columns are one run (valid windows) and on a copy where padding leaves
 // gaps, strides and both data formats. The 2D cases have a forward pass
 // that does not record before backward(), of the same batch size or not:
-// backward() reuses the recording pass's copy of the input only while it
-// is that.
+// backward() may reuse the recording pass's copy of the input only while
+// the copy still holds that input.
 template <typename T>
 void gemm_gradient_sweep() {
   std::mt19937_64 rng(40 + sizeof(T));

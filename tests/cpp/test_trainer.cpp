@@ -16,7 +16,7 @@ double value_of(index_t i, index_t f) { return 100.0 * static_cast<double>(f) + 
 
 // Consecutive rows take a run copy (converted eight values at a time, then
 // one by one), any other order a copy through each row index; both must
-// give sample-major batches whatever the rows are.
+// give sample-major batches, in float and in double, whatever the rows are.
 // 6,000 features make more than one parallel block (16,384 values each).
 TEST(trainer_gather_rows_runs_and_indices) {
   const index_t n = 11, features = 6000;
@@ -34,10 +34,14 @@ TEST(trainer_gather_rows_runs_and_indices) {
       Tensor<float> to;
       to.resize(Shape{{count, 2, 3000}});
       gather_rows(from, n, rows.data(), count, threads, to);
+      Tensor<double> to_double;
+      to_double.resize(Shape{{count, 6000}});
+      gather_rows(from, n, rows.data(), count, threads, to_double);
       index_t wrong = 0;
       for (index_t f = 0; f < features; ++f) {
         for (index_t i = 0; i < count; ++i) {
           wrong += to.data[f * count + i] != static_cast<float>(value_of(rows[i], f));
+          wrong += to_double.data[f * count + i] != value_of(rows[i], f);
         }
       }
       CHECK_EQ(wrong, 0);
