@@ -23,7 +23,22 @@ template <typename T>
 struct ParameterBlock {
   std::string name;
   std::vector<T> values;
-  std::vector<T> gradient;  // sized with values once backward() has run
+  // Sized with values once backward() has run, unless the layer applied
+  // the optimizer's update in backward() (see update_in_backward()).
+  std::vector<T> gradient;
+};
+
+// The optimizer's step for parts of a layer's parameter blocks, handed to
+// layers that apply it in backward() as soon as a part's gradient is final,
+// while that part and its gradient are still in cache, instead of writing
+// the gradient out for a pass of its own over the whole block.
+template <typename T>
+class ParameterUpdate {
+ public:
+  virtual ~ParameterUpdate() = default;
+  // Updates parameters [start, start + count) of the layer's block `block`
+  // from their gradient, gradient[0, count), which it may overwrite.
+  virtual void apply(std::size_t block, index_t start, index_t count, T* gradient) = 0;
 };
 
 template <typename T>
@@ -43,6 +58,10 @@ class Layer {
                         const Tensor<T>& grad_output, Tensor<T>* grad_input,
                         const Context& ctx, bool through_logits) = 0;
   virtual std::vector<ParameterBlock<T>>& parameters() = 0;
+  // Asks the layer to apply `update` to all its parameters in the
+  // following backward() calls (null: to stop). Returns whether it will;
+  // it then leaves its blocks' gradients empty.
+  virtual bool update_in_backward(ParameterUpdate<T>* /* update */) { return false; }
   // The network calls these two for every layer; layers that combine several
   // tensors (merges) override them, the others take their one input.
   // grad_inputs[i] may be null where no gradient is needed.

@@ -166,7 +166,8 @@ void LocallyConnected<T>::backward_position(const T* x, const TensorStrides& x_s
   // row_product_fits()) one GEMM per kernel row, on the input in place
   // where that row's columns are one run of it, else on a copy.
   patch_columns(x, B, p, x_st, scratch.patch_columns.data());
-  T* kernel_grad = parameters_[0].gradient.data() + p * F * KC;
+  T* const kernel_grad =
+      update_ ? scratch.kernel_grad.data() : parameters_[0].gradient.data() + p * F * KC;
   if (row_product_fits(g)) {
     for (index_t f = 0; f < F; ++f) scratch.kernel_grad_columns[f] = kernel_grad + f * KC;
     column_product<T>(KC, F, B, scratch.patch_columns.data(), PointerTo::rows, grad_data, 1,
@@ -195,16 +196,33 @@ void LocallyConnected<T>::backward_position(const T* x, const TensorStrides& x_s
            kernel_grad + first, KC, false);
     }
   }
+  T* bias_grad = nullptr;
   if (parameters_.size() > 1) {
+    bias_grad = update_ ? scratch.bias_grad.data() : parameters_[1].gradient.data() + p * F;
     ConstStridedMap<T> grad(grad_data, B, F, Eigen::OuterStride<>(grad_stride));
-    RowMap<T>(parameters_[1].gradient.data() + p * F, F) = grad.colwise().sum();
+    RowMap<T>(bias_grad, F) = grad.colwise().sum();
   }
-  if (grad_input == nullptr) return;
-  for (index_t f = 0; f < F; ++f) scratch.grad_columns[f] = grad_data + f * grad_stride;
-  patch_columns(grad_input->data.data(), B, p, st, scratch.input_grad_columns.data());
-  column_product<T>(B, KC, F, scratch.grad_columns.data(), PointerTo::columns,
-                    parameters_[0].values.data() + p * F * KC, KC, 1,
-                    scratch.input_grad_columns.data(), nullptr, true);
+  if (grad_input != nullptr) {
+    for (index_t f = 0; f < F; ++f) scratch.grad_columns[f] = grad_data + f * grad_stride;
+    patch_columns(grad_input->data.data(), B, p, st, scratch.input_grad_columns.data());
+    column_product<T>(B, KC, F, scratch.grad_columns.data(), PointerTo::columns,
+                      parameters_[0].values.data() + p * F * KC, KC, 1,
+                      scratch.input_grad_columns.data(), nullptr, true);
+  }
+  // After the input gradient, which takes the weights before the update.
+  if (update_ != nullptr) {
+    update_->apply(0, p * F * KC, F * KC, kernel_grad);
+    if (bias_grad != nullptr) update_->apply(1, p * F, F, bias_grad);
+  }
+}
+
+template <typename T>
+bool LocallyConnected<T>::update_in_backward(ParameterUpdate<T>* update) {
+  update_ = direct_ ? nullptr : update;
+  if (update_ != nullptr) {
+    for (ParameterBlock<T>& block : parameters_) std::vector<T>().swap(block.gradient);
+  }
+  return update_ != nullptr;
 }
 
 // Per position p: dW_p = X_p' G_p (zero at unconnected taps, whose patch
@@ -214,7 +232,11 @@ void LocallyConnected<T>::backward_position(const T* x, const TensorStrides& x_s
 // ceil(k1 / s1)) do not overlap, so positions go in tiles and colour
 // classes (see below); the classes run one after another, each in
 // parallel: no two threads add to the same input, and every input receives
-// its terms in the same order whatever the thread count.
+// its terms in the same order whatever the thread count. With update_, each
+// position's gradients go to the thread's scratch and update_ applies the
+// optimizer's step to the position's weights there and then: the gradients
+// are never written out, and the weights are read and written once more
+// while in cache, instead of in a pass of their own over the whole kernel.
 template <typename T>
 void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
                                    const Tensor<T>& grad_output, Tensor<T>* grad_input,
@@ -226,24 +248,24 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
 
   ParameterBlock<T>& kernel = parameters_[0];
-  T* bias_grad = nullptr;
-  if (parameters_.size() > 1) {
-    parameters_[1].gradient.resize(parameters_[1].values.size());
-    bias_grad = parameters_[1].gradient.data();
+  // Without update_, the gradients are written whole below.
+  if (update_ == nullptr) {
+    for (ParameterBlock<T>& block : parameters_) block.gradient.resize(block.values.size());
   }
   if (direct_) {
-    kernel.gradient.assign(kernel.values.size(), T(0));
-    if (bias_grad != nullptr) std::fill_n(bias_grad, parameters_[1].values.size(), T(0));
+    for (ParameterBlock<T>& block : parameters_) {
+      std::fill(block.gradient.begin(), block.gradient.end(), T(0));
+    }
     direct_parameter_gradients(g, B, input.data.data(), grad_pre.data.data(),
-                               kernel.gradient.data(), bias_grad, ctx.threads);
+                               kernel.gradient.data(),
+                               parameters_.size() > 1 ? parameters_[1].gradient.data() : nullptr,
+                               ctx.threads);
     if (grad_input == nullptr) return;
     grad_input->resize(input.shape);
     direct_input_gradient(g, B, grad_pre.data.data(), kernel.values.data(),
                           grad_input->data.data(), ctx.threads);
     return;
   }
-  // Every position's block of both gradients is written below.
-  kernel.gradient.resize(kernel.values.size());
   TensorStrides x_st = g.strides();
   const T* x = channels_inner(input, x_st, ctx.threads, channels_inner_recorded_);
   if (grad_input != nullptr) {
@@ -276,7 +298,8 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
       PositionScratch scratch{
           std::vector<const T*>(KC), std::vector<const T*>(F), std::vector<T*>(F),
           std::vector<T*>(KC),
-          std::vector<T>(row_product_fits(g) ? 0 : B * g.cols.kernel * g.channels)};
+          std::vector<T>(row_product_fits(g) ? 0 : B * g.cols.kernel * g.channels),
+          std::vector<T>(update_ ? F * KC : 0), std::vector<T>(update_ ? F : 0)};
       for (index_t q; items.next(q);) {
         const index_t tile_r = (t0 + (q / cols) * row_colours) * tile_rows;
         const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;

@@ -28,6 +28,9 @@ class LocallyConnected : public Layer<T> {
   void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                 Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
+  // Takes the update with the GEMM kernels, position by position; the
+  // direct kernels finish no position's gradient before the last.
+  bool update_in_backward(ParameterUpdate<T>* update) override;
   Activation activation() const override { return activation_.kind(); }
   const Tensor<T>* logits() const override { return activation_.logits(); }
   const LocalGeometry& geometry() const { return geometry_; }
@@ -49,12 +52,13 @@ class LocallyConnected : public Layer<T> {
   // a forward pass). With `recorded`, the copy the last recording forward()
   // made of this same input is returned as it is.
   const T* channels_inner(const Tensor<T>& input, TensorStrides& st, int threads, bool recorded);
-  // A thread's room for one position's column pointers, and a copy of one
-  // kernel row of its patch, in backward().
+  // A thread's room for one position's column pointers, a copy of one
+  // kernel row of its patch, and (with update_) its kernel and bias
+  // gradients, in backward().
   struct PositionScratch {
     std::vector<const T*> patch_columns, grad_columns;
     std::vector<T*> kernel_grad_columns, input_grad_columns;
-    std::vector<T> patch;
+    std::vector<T> patch, kernel_grad, bias_grad;
   };
   // Position (r, c)'s share of backward(); x and x_st are the input as
   // channels_inner() gives it.
@@ -72,6 +76,9 @@ class LocallyConnected : public Layer<T> {
   // (backward() then reads it instead of copying the input again); a
   // forward() that does not record may overwrite it.
   bool channels_inner_recorded_ = false;
+  // The optimizer's step, applied to each position's weights in backward()
+  // once their gradient is final; null when the caller updates them.
+  ParameterUpdate<T>* update_ = nullptr;
 };
 
 }  // namespace lcnn

@@ -101,6 +101,12 @@ bool Network<T>::fusable(std::size_t o) const {
 }
 
 template <typename T>
+bool Network<T>::shared(std::size_t l) const {
+  return std::count_if(graph_.nodes.begin(), graph_.nodes.end(),
+                       [l](const Node& node) { return node.layer == l; }) > 1;
+}
+
+template <typename T>
 void Network<T>::share_parameters() {
   for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
     const std::size_t first = primary_[graph_.nodes[k].layer];

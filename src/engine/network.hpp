@@ -81,6 +81,9 @@ class Network : public NetworkBase {
   Layer<T>& node_layer(std::size_t k) { return *node_layers_[k]; }
   // The layer object whose parameters are the layer's own (its first node).
   Layer<T>& layer(std::size_t l) { return *node_layers_[primary_[l]]; }
+  // Whether layer l runs at more than one node (its gradients are then
+  // those of its nodes summed, after backward() has run them all).
+  bool shared(std::size_t l) const;
   // The node layer that makes output o, or null when o is a network input.
   const Layer<T>* output_layer(std::size_t o) const;
   // The index of that layer (when there is one).

@@ -61,9 +61,8 @@ void Optimizer<T>::restore(double iterations, std::vector<std::vector<T>> slots)
 }
 
 template <typename T>
-void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threads) {
-  const OptimizerSpec& s = spec_;
-  const int n_slots = slot_count(s);
+void Optimizer<T>::prepare(const std::vector<ParameterBlock<T>*>& blocks) {
+  const int n_slots = slot_count(spec_);
   // Fresh slots on first use, or if restored ones do not fit these blocks.
   bool fits = slots_.size() == blocks.size();
   for (std::size_t b = 0; fits && b < blocks.size(); ++b) {
@@ -72,86 +71,99 @@ void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threa
   if (!fits) {
     slots_.assign(blocks.size(), {});
     for (std::size_t b = 0; b < blocks.size(); ++b) {
-      const T start = s.kind == OptimizerKind::adagrad ? T(s.initial_accumulator_value) : T(0);
+      const T start =
+          spec_.kind == OptimizerKind::adagrad ? T(spec_.initial_accumulator_value) : T(0);
       slots_[b].assign(blocks[b]->values.size() * n_slots, start);
     }
   }
-  iterations_ += 1;
-  const UpdateRule<T> rule = update_rule<T>(s, iterations_);
-  const T lr = rule.learning_rate, eps = rule.epsilon, mom = rule.momentum, alpha = rule.alpha;
-  const T b1 = rule.beta_1, b2 = rule.beta_2, rho = rule.rho;
-  for (std::size_t b = 0; b < blocks.size(); ++b) {
-    T* const values = blocks[b]->values.data();
-    const T* const gradient = blocks[b]->gradient.data();
-    const index_t n = static_cast<index_t>(blocks[b]->values.size());
-    T* const slot_data = slots_[b].data();
-    // The rules of update_parameter() (optimizer_update.hpp), written as
-    // one vectorised pass per line over a block of parameters, the rule
-    // chosen once per block: R's -O2 does not vectorise a loop over a
-    // per-parameter function. The device parity tests hold the two to the
-    // same values.
-    for_each_block(n, kUpdateBlock, threads, [&](index_t start, index_t count) {
-      Values<T> w(values + start, count);
-      const ConstValues<T> g(gradient + start, count);
-      auto slot = [&](int k) { return Values<T>(slot_data + k * n + start, count); };
-      switch (s.kind) {
-        case OptimizerKind::sgd:
-          if (s.momentum > 0) {
-            Values<T> m = slot(0);
-            m = mom * m - lr * g;
-            if (s.nesterov) {
-              w += mom * m - lr * g;
-            } else {
-              w += m;
-            }
-          } else {
-            w -= lr * g;
-          }
-          break;
-        case OptimizerKind::adam: {
-          Values<T> m = slot(0), v = slot(1);
-          m += (g - m) * (T(1) - b1);
-          v += (g * g - v) * (T(1) - b2);
-          if (s.amsgrad) {
-            Values<T> v_hat = slot(2);
-            v_hat = v_hat.max(v);
-            w -= m * alpha / (v_hat.sqrt() + eps);
-          } else {
-            w -= m * alpha / (v.sqrt() + eps);
-          }
-          break;
+  blocks_ = blocks;
+  rule_ = update_rule<T>(spec_, iterations_ + 1);
+}
+
+template <typename T>
+void Optimizer<T>::update(std::size_t b, index_t start, index_t count, const T* gradient) {
+  const OptimizerSpec& s = spec_;
+  const T lr = rule_.learning_rate, eps = rule_.epsilon, mom = rule_.momentum, alpha = rule_.alpha;
+  const T b1 = rule_.beta_1, b2 = rule_.beta_2, rho = rule_.rho;
+  const index_t n = static_cast<index_t>(blocks_[b]->values.size());
+  // The rules of update_parameter() (optimizer_update.hpp), written as one
+  // vectorised pass per line, the rule chosen once per call: R's -O2 does
+  // not vectorise a loop over a per-parameter function. The device parity
+  // tests hold the two to the same values.
+  Values<T> w(blocks_[b]->values.data() + start, count);
+  const ConstValues<T> g(gradient, count);
+  T* const slot_data = slots_[b].data();
+  auto slot = [&](int k) { return Values<T>(slot_data + k * n + start, count); };
+  switch (s.kind) {
+    case OptimizerKind::sgd:
+      if (s.momentum > 0) {
+        Values<T> m = slot(0);
+        m = mom * m - lr * g;
+        if (s.nesterov) {
+          w += mom * m - lr * g;
+        } else {
+          w += m;
         }
-        case OptimizerKind::rmsprop: {
-          Values<T> velocity = slot(0);
-          velocity = rho * velocity + (T(1) - rho) * g * g;
-          const int momentum_slot = s.centered ? 2 : 1;
-          auto apply = [&](const auto& increment) {
-            if (s.momentum > 0) {
-              Values<T> m = slot(momentum_slot);
-              m = mom * m + increment;
-              w -= m;
-            } else {
-              w -= increment;
-            }
-          };
-          if (s.centered) {
-            Values<T> mean_grad = slot(1);
-            mean_grad = rho * mean_grad + (T(1) - rho) * g;
-            apply(lr * g / (velocity - mean_grad * mean_grad + eps).sqrt());
-          } else {
-            apply(lr * g / (velocity + eps).sqrt());
-          }
-          break;
-        }
-        case OptimizerKind::adagrad: {
-          Values<T> acc = slot(0);
-          acc += g * g;
-          w -= lr * g / (acc + eps).sqrt();
-          break;
-        }
+      } else {
+        w -= lr * g;
       }
-    });
+      break;
+    case OptimizerKind::adam: {
+      Values<T> m = slot(0), v = slot(1);
+      m += (g - m) * (T(1) - b1);
+      v += (g * g - v) * (T(1) - b2);
+      if (s.amsgrad) {
+        Values<T> v_hat = slot(2);
+        v_hat = v_hat.max(v);
+        w -= m * alpha / (v_hat.sqrt() + eps);
+      } else {
+        w -= m * alpha / (v.sqrt() + eps);
+      }
+      break;
+    }
+    case OptimizerKind::rmsprop: {
+      Values<T> velocity = slot(0);
+      velocity = rho * velocity + (T(1) - rho) * g * g;
+      const int momentum_slot = s.centered ? 2 : 1;
+      auto apply = [&](const auto& increment) {
+        if (s.momentum > 0) {
+          Values<T> m = slot(momentum_slot);
+          m = mom * m + increment;
+          w -= m;
+        } else {
+          w -= increment;
+        }
+      };
+      if (s.centered) {
+        Values<T> mean_grad = slot(1);
+        mean_grad = rho * mean_grad + (T(1) - rho) * g;
+        apply(lr * g / (velocity - mean_grad * mean_grad + eps).sqrt());
+      } else {
+        apply(lr * g / (velocity + eps).sqrt());
+      }
+      break;
+    }
+    case OptimizerKind::adagrad: {
+      Values<T> acc = slot(0);
+      acc += g * g;
+      w -= lr * g / (acc + eps).sqrt();
+      break;
+    }
   }
+}
+
+template <typename T>
+void Optimizer<T>::update_block(std::size_t b, int threads) {
+  const T* const gradient = blocks_[b]->gradient.data();
+  for_each_block(static_cast<index_t>(blocks_[b]->values.size()), kUpdateBlock, threads,
+                 [&](index_t start, index_t count) { update(b, start, count, gradient + start); });
+}
+
+template <typename T>
+void Optimizer<T>::step(const std::vector<ParameterBlock<T>*>& blocks, int threads) {
+  prepare(blocks);
+  for (std::size_t b = 0; b < blocks.size(); ++b) update_block(b, threads);
+  finish_step();
 }
 
 template UpdateRule<float> update_rule<float>(const OptimizerSpec&, double);

@@ -44,6 +44,18 @@ class Optimizer {
   // Applies one update to every block (allocating slots on first use).
   void step(const std::vector<ParameterBlock<T>*>& blocks, int threads);
 
+  // The same step in parts, for updates applied while gradients are still
+  // being computed: prepare() takes the blocks (allocating slots on first
+  // use) and the next step's rule; update() and update_block() then apply
+  // it to parts of them, each parameter once; finish_step() counts the
+  // step. Nothing persists before finish_step() but the slots' allocation.
+  void prepare(const std::vector<ParameterBlock<T>*>& blocks);
+  // Parameters [start, start + count) of blocks[b], from gradient[0, count).
+  void update(std::size_t b, index_t start, index_t count, const T* gradient);
+  // All of blocks[b], from its gradient, in parallel.
+  void update_block(std::size_t b, int threads);
+  void finish_step() { iterations_ += 1; }
+
   // State, for saving and restoring: the step count and, per block, its
   // slots one after another.
   double iterations() const { return iterations_; }
@@ -54,6 +66,9 @@ class Optimizer {
   OptimizerSpec spec_;
   double iterations_ = 0;
   std::vector<std::vector<T>> slots_;  // one per parameter block
+  // Of the step prepared.
+  std::vector<ParameterBlock<T>*> blocks_;
+  UpdateRule<T> rule_;
 };
 
 }  // namespace lcnn

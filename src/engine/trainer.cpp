@@ -16,12 +16,20 @@ namespace {
 // Values per parallel block when gathering a batch.
 constexpr index_t kGatherBlockValues = 16384;
 
+// Adds the gradient of `pen` at w[0, count) to g[0, count).
+template <typename T>
+void add_penalty_gradient(const Penalty& pen, const T* w, T* g, index_t count) {
+  if (!pen.active()) return;
+  for (index_t i = 0; i < count; ++i) g[i] += penalty_gradient(w[i], T(pen.l1), T(2 * pen.l2));
+}
+
 }  // namespace
 
 template <typename T>
 Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
     : network_(std::move(network)), spec_(std::move(spec)), optimizer_(spec_.optimizer) {
   for (std::size_t l = 0; l < network_->layer_count(); ++l) {
+    layer_updates_.emplace_back(*this, blocks_.size());
     for (ParameterBlock<T>& block : network_->layer(l).parameters()) blocks_.push_back(&block);
   }
   if (spec_.trainable.size() != blocks_.size() || spec_.penalties.size() != blocks_.size() ||
@@ -29,6 +37,12 @@ Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
     throw std::invalid_argument(
         "training spec needs one trainable flag, penalty and constraint per block");
   }
+  trained_index_.assign(blocks_.size(), 0);
+  for (std::size_t b = 0; b < blocks_.size(); ++b) {
+    trained_index_[b] = trained_.size();
+    if (spec_.trainable[b]) trained_.push_back(blocks_[b]);
+  }
+  updated_in_backward_.assign(blocks_.size(), false);
   if (!spec_.activity.empty() && spec_.activity.size() != network_->layer_count()) {
     throw std::invalid_argument("training spec needs one activity penalty per layer");
   }
@@ -94,20 +108,45 @@ void Trainer<T>::gather(const DataSet& data, const index_t* rows, index_t count,
 }
 
 template <typename T>
-double Trainer<T>::penalty(bool add_gradient) {
+double Trainer<T>::penalty() const {
   double penalty = 0;
   for (std::size_t b = 0; b < blocks_.size(); ++b) {
     const Penalty& pen = spec_.penalties[b];
-    if (pen.l1 == 0 && pen.l2 == 0) continue;
-    std::vector<T>& w = blocks_[b]->values;
-    std::vector<T>& g = blocks_[b]->gradient;
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      penalty += pen.l1 * std::abs(double(w[i])) + pen.l2 * double(w[i]) * double(w[i]);
-      if (!add_gradient) continue;
-      g[i] += penalty_gradient(w[i], T(pen.l1), T(2 * pen.l2));
+    if (!pen.active()) continue;
+    for (const T w : blocks_[b]->values) {
+      penalty += pen.l1 * std::abs(double(w)) + pen.l2 * double(w) * double(w);
     }
   }
   return penalty;
+}
+
+template <typename T>
+void Trainer<T>::add_penalty_gradients() {
+  for (std::size_t b = 0; b < blocks_.size(); ++b) {
+    if (updated_in_backward_[b]) continue;
+    add_penalty_gradient(spec_.penalties[b], blocks_[b]->values.data(),
+                         blocks_[b]->gradient.data(),
+                         static_cast<index_t>(blocks_[b]->gradient.size()));
+  }
+}
+
+template <typename T>
+void Trainer<T>::update_part(std::size_t b, index_t start, index_t count, T* gradient) {
+  add_penalty_gradient(spec_.penalties[b], blocks_[b]->values.data() + start, gradient, count);
+  optimizer_.update(trained_index_[b], start, count, gradient);
+}
+
+template <typename T>
+void Trainer<T>::offer_updates(bool fuse) {
+  for (std::size_t l = 0, first = 0; l < network_->layer_count(); ++l) {
+    Layer<T>& layer = network_->layer(l);
+    const std::size_t n_blocks = layer.parameters().size();
+    bool eligible = fuse && n_blocks > 0 && !network_->shared(l);
+    for (std::size_t b = first; b < first + n_blocks; ++b) eligible = eligible && spec_.trainable[b];
+    const bool updates = layer.update_in_backward(eligible ? &layer_updates_[l] : nullptr);
+    for (std::size_t b = first; b < first + n_blocks; ++b) updated_in_backward_[b] = updates;
+    first += n_blocks;
+  }
 }
 
 template <typename T>
@@ -187,8 +226,13 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
     loss += out.weight * value;
     grad_ptrs.push_back(&grad);
   }
-  if (ctx.training) network_->backward(inputs, grad_ptrs, fused, ctx, spec_.activity);
-  loss += network_->activity_penalty(spec_.activity) + penalty(ctx.training);
+  // Before backward(), which may update the weights.
+  const double weight_penalty = penalty();
+  if (ctx.training) {
+    network_->backward(inputs, grad_ptrs, fused, ctx, spec_.activity);
+    add_penalty_gradients();
+  }
+  loss += network_->activity_penalty(spec_.activity) + weight_penalty;
   totals.loss += loss * count;
   totals.seen += count;
 }
@@ -198,10 +242,11 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
                              index_t batch_size, std::uint64_t seed, const Context& ctx,
                              const Progress& progress, bool& completed) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
-  std::vector<ParameterBlock<T>*> trained;
-  for (std::size_t b = 0; b < blocks_.size(); ++b) {
-    if (spec_.trainable[b]) trained.push_back(blocks_[b]);
-  }
+  // Layers stop applying updates when the epoch ends, however it ends.
+  struct Withdraw {
+    Trainer& trainer;
+    ~Withdraw() { trainer.offer_updates(false); }
+  } withdraw{*this};
   Batch batch;
   Totals totals(spec_);
   completed = true;
@@ -216,8 +261,20 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
       step.training = true;
       step.record = true;
       step.seed = seed + static_cast<std::uint64_t>(b);
+      optimizer_.prepare(trained_);
+      // Updates made in backward() cannot be taken back, so layers make
+      // them only when the step can no longer fail: backward() then
+      // allocates nothing, its buffers being those of an earlier batch at
+      // least this large.
+      offer_updates(count <= largest_batch_);
       forward_backward(batch, step, totals);
-      optimizer_.step(trained, ctx.threads);
+      for (std::size_t b = 0; b < blocks_.size(); ++b) {
+        if (spec_.trainable[b] && !updated_in_backward_[b]) {
+          optimizer_.update_block(trained_index_[b], ctx.threads);
+        }
+      }
+      optimizer_.finish_step();
+      largest_batch_ = std::max(largest_batch_, count);
       after_update();
     }
     if (!progress(b, totals.scores())) {

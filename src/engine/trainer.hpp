@@ -116,6 +116,9 @@ template <typename T>
 class Trainer : public TrainerBase {
  public:
   Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec);
+  // Its layer updates refer to it: it stays where it was made.
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
   Scores fit_epoch(const DataSet& data, const std::vector<index_t>& order, index_t batch_size,
                    std::uint64_t seed, const Context& ctx, const Progress& progress,
@@ -144,16 +147,46 @@ class Trainer : public TrainerBase {
   // Forward and loss on one batch, and with ctx.training backward; adds
   // the batch's losses and metrics to the running sums.
   void forward_backward(Batch& batch, const Context& ctx, Totals& totals);
-  // The regularization penalty; with add_gradient, its gradient is added to
-  // the blocks' gradients.
-  double penalty(bool add_gradient);
+  // The regularization penalty.
+  double penalty() const;
+  // Adds its gradient to the gradients of the blocks not updated in backward().
+  void add_penalty_gradients();
+  // The optimizer's step, after the penalty's gradient, on part of block b.
+  void update_part(std::size_t b, index_t start, index_t count, T* gradient);
+  // Asks the layers to apply the optimizer's step in backward() (see
+  // Layer::update_in_backward()), those that run at one node and train
+  // all their blocks, or (`fuse` false) tells them all not to.
+  void offer_updates(bool fuse);
   // Applies the constraints, then gives shared layers' nodes the new values.
   void after_update();
+
+  // The optimizer's step on the blocks of layer l, for the layer to apply.
+  class LayerUpdate : public ParameterUpdate<T> {
+   public:
+    LayerUpdate(Trainer& trainer, std::size_t first_block)
+        : trainer_(trainer), first_block_(first_block) {}
+    void apply(std::size_t block, index_t start, index_t count, T* gradient) override {
+      trainer_.update_part(first_block_ + block, start, count, gradient);
+    }
+
+   private:
+    Trainer& trainer_;
+    std::size_t first_block_;
+  };
 
   std::unique_ptr<Network<T>> network_;
   TrainingSpec spec_;
   Optimizer<T> optimizer_;
   std::vector<ParameterBlock<T>*> blocks_;
+  // The blocks that train, and each block's place among them.
+  std::vector<ParameterBlock<T>*> trained_;
+  std::vector<std::size_t> trained_index_;
+  std::vector<LayerUpdate> layer_updates_;  // one per layer
+  // Per block: whether its layer applies the optimizer's step in backward().
+  std::vector<bool> updated_in_backward_;
+  // The largest batch of a training step so far: every buffer backward()
+  // uses has been allocated for it.
+  index_t largest_batch_ = 0;
   // The loss gradients of the outputs, kept between batches so that their
   // memory is not allocated (and its pages faulted in) for every batch.
   std::vector<Tensor<T>> output_grads_;

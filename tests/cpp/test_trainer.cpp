@@ -1,8 +1,13 @@
-// Trainer: gathering a batch of samples out of R's column-major data.
+// Trainer: gathering a batch of samples out of R's column-major data;
+// optimizer steps that layers apply in backward().
+#include <memory>
+#include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "check.hpp"
+#include "locally_connected.hpp"
 #include "trainer.hpp"
 
 using namespace lcnn;
@@ -51,4 +56,158 @@ TEST(trainer_gather_rows_runs_and_indices) {
   too_small.resize(Shape{{2, 5}});
   const std::vector<index_t> rows = {0, 1};
   CHECK_THROWS(gather_rows(from, n, rows.data(), 2, 1, too_small), std::invalid_argument);
+}
+
+namespace {
+
+// A locally connected layer on the GEMM kernels (the ones that apply the
+// update in backward()), square kernel, stride 1, channels last.
+std::unique_ptr<LocallyConnected<double>> local_layer(std::mt19937_64& rng, index_t rows,
+                                                      index_t cols, index_t kernel,
+                                                      Padding padding, index_t channels,
+                                                      index_t filters, Activation activation) {
+  LocalGeometry g;
+  g.rows = AxisWindow::make(rows, kernel, 1, padding);
+  g.cols = AxisWindow::make(cols, kernel, 1, padding);
+  g.channels = channels;
+  g.filters = filters;
+  std::uniform_real_distribution<double> value(-0.5, 0.5);
+  std::vector<double> w(static_cast<std::size_t>(g.kernel_size()));
+  std::vector<double> b(static_cast<std::size_t>(g.bias_size()));
+  for (double& v : w) v = value(rng);
+  for (double& v : b) v = value(rng);
+  return std::make_unique<LocallyConnected<double>>(g, activation, w, b, LocalKernels::gemm);
+}
+
+// 6x5x2 -> LC 3x3 valid, relu -> 4x3x3 -> LC 2x2 same, tanh -> 4x3x3, and
+// with `shared` that second layer once more: the second layer computes an
+// input gradient from its weights, which an update made too early would
+// change.
+std::unique_ptr<Network<double>> update_test_network(bool shared) {
+  std::mt19937_64 rng(7);
+  std::vector<std::unique_ptr<Layer<double>>> layers;
+  layers.push_back(local_layer(rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu));
+  layers.push_back(local_layer(rng, 4, 3, 2, Padding::same, 3, 3, Activation::tanh));
+  Graph graph;
+  graph.inputs = {layers.front()->input_shape()};
+  graph.nodes = {{0, {0}}, {1, {1}}};
+  if (shared) {
+    std::mt19937_64 same_rng(7);
+    local_layer(same_rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu);
+    layers.push_back(local_layer(same_rng, 4, 3, 2, Padding::same, 3, 3, Activation::tanh));
+    graph.nodes.push_back({1, {2}});
+  }
+  graph.outputs = {graph.nodes.size()};
+  return std::make_unique<Network<double>>(std::move(graph), std::move(layers));
+}
+
+// Samples [first, first + count) of column-major data with n samples.
+std::vector<double> rows_of(const std::vector<double>& data, index_t n, index_t first,
+                            index_t count) {
+  const index_t features = static_cast<index_t>(data.size()) / n;
+  std::vector<double> out;
+  for (index_t f = 0; f < features; ++f) {
+    out.insert(out.end(), data.begin() + f * n + first, data.begin() + f * n + first + count);
+  }
+  return out;
+}
+
+}  // namespace
+
+// Two epochs of 24 samples in batches of 8 with fit_epoch(), whose layers
+// apply the optimizer's step in backward() from the second batch on,
+// against the same steps taken apart: the batch's loss (with its weight
+// penalty) by evaluate(), its gradients by gradients(), then a separate
+// optimizer over whole blocks. Every optimizer; weight penalties on both
+// layers; a frozen first layer; a shared second layer (which must wait for
+// its summed gradients).
+TEST(trainer_updates_in_backward_match_separate_steps) {
+  std::vector<OptimizerSpec> optimizers(5);
+  optimizers[0].learning_rate = 0.1;
+  optimizers[1].momentum = 0.9;
+  optimizers[1].nesterov = true;
+  optimizers[2].kind = OptimizerKind::adam;
+  optimizers[2].amsgrad = true;
+  optimizers[3].kind = OptimizerKind::rmsprop;
+  optimizers[3].centered = true;
+  optimizers[3].momentum = 0.5;
+  optimizers[4].kind = OptimizerKind::adagrad;
+  const index_t n = 24, batch = 8;
+  std::mt19937_64 rng(8);
+  std::uniform_real_distribution<double> value(-1, 1);
+  std::vector<double> x(static_cast<std::size_t>(n * 6 * 5 * 2)), y(static_cast<std::size_t>(n * 36));
+  for (double& v : x) v = value(rng);
+  for (double& v : y) v = value(rng);
+  std::vector<index_t> order(n);
+  for (index_t i = 0; i < n; ++i) order[i] = i;
+  Context ctx;
+  ctx.threads = 2;
+  for (std::size_t o = 0; o < optimizers.size(); ++o) {
+    for (const std::string variant : {"penalties", "frozen", "shared"}) {
+      const std::string what = "optimizer " + std::to_string(o + 1) + ", " + variant;
+      TrainingSpec spec;
+      spec.outputs.resize(1);
+      spec.outputs[0].loss = parse_loss("mse", false, 1);
+      spec.optimizer = optimizers[o];
+      spec.trainable.assign(4, true);
+      spec.penalties.assign(4, Penalty{});
+      spec.constraints.assign(4, ConstraintSpec{});
+      if (variant == "penalties") spec.penalties = {{0.01, 0.02}, {0, 0.05}, {0.03, 0}, {0, 0}};
+      if (variant == "frozen") spec.trainable[0] = spec.trainable[1] = false;
+      const bool shared = variant == "shared";
+      auto fused_network = update_test_network(shared);
+      LocallyConnected<double>* first_layer =
+          static_cast<LocallyConnected<double>*>(&fused_network->layer(0));
+      LocallyConnected<double>* second_layer =
+          static_cast<LocallyConnected<double>*>(&fused_network->layer(1));
+      Trainer<double> fused(std::move(fused_network), spec);
+      Trainer<double> reference(update_test_network(shared), spec);
+      Optimizer<double> optimizer(spec.optimizer);
+      const DataSet all{{{x.data(), static_cast<index_t>(x.size())}},
+                        {{y.data(), static_cast<index_t>(y.size())}}, nullptr, n};
+      bool completed = false;
+      for (int epoch = 0; epoch < 2; ++epoch) {
+        const Scores scores = fused.fit_epoch(
+            all, order, batch, 1, ctx, [](index_t, const Scores&) { return true; }, completed);
+        double loss = 0;
+        for (index_t first = 0; first < n; first += batch) {
+          const std::vector<double> bx = rows_of(x, n, first, batch), by = rows_of(y, n, first, batch);
+          const DataSet part{{{bx.data(), static_cast<index_t>(bx.size())}},
+                             {{by.data(), static_cast<index_t>(by.size())}}, nullptr, batch};
+          loss += reference.evaluate(part, batch, ctx).loss * batch / n;
+          const std::vector<std::vector<double>> gradients = reference.gradients(part, 1, ctx);
+          std::vector<std::vector<double>> values = reference.parameters();
+          std::vector<ParameterBlock<double>> blocks;
+          for (std::size_t b = 0; b < values.size(); ++b) {
+            if (spec.trainable[b]) blocks.push_back({"", values[b], gradients[b]});
+          }
+          std::vector<ParameterBlock<double>*> trained;
+          for (ParameterBlock<double>& block : blocks) trained.push_back(&block);
+          optimizer.step(trained, 1);
+          for (std::size_t b = 0, t = 0; b < values.size(); ++b) {
+            if (spec.trainable[b]) values[b] = blocks[t++].values;
+          }
+          reference.set_parameters(values);
+        }
+        CHECK_NEAR(scores.loss, loss, 1e-12);
+      }
+      // The layers that took the updates left their gradients empty.
+      CHECK_EQ(first_layer->parameters()[0].gradient.empty(), variant != "frozen");
+      CHECK_EQ(second_layer->parameters()[0].gradient.empty(), !shared);
+      const auto got = fused.parameters(), expected = reference.parameters();
+      double worst = 0;
+      for (std::size_t b = 0; b < got.size(); ++b) {
+        for (std::size_t i = 0; i < got[b].size(); ++i) {
+          worst = std::max(worst, std::abs(got[b][i] - expected[b][i]));
+        }
+      }
+      CHECK_MSG(worst < 1e-12, what << ": largest difference " << worst);
+      CHECK_EQ(fused.iterations(), optimizer.iterations());
+      const auto got_slots = fused.optimizer_slots();
+      CHECK_EQ(got_slots.size(), optimizer.slots().size());
+      for (std::size_t b = 0; b < got_slots.size() && b < optimizer.slots().size(); ++b) {
+        CHECK_MSG(got_slots[b] == optimizer.slots()[b], what << ": slots of block " << b + 1);
+      }
+    }
+  }
 }
