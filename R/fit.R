@@ -14,6 +14,11 @@
 #'   model keeps the weights of the last finished batch and the history so
 #'   far is returned.
 #' * A call that fails on its arguments leaves the model as it was.
+#' * While a shuffled epoch of more than one batch runs, the engine keeps a
+#'   copy of `x` and `y` in the model's float type with the samples
+#'   outermost (half the memory of R's double arrays for a float32 model),
+#'   so that each batch reads its samples in runs. `shuffle = FALSE` needs
+#'   no copy and makes none.
 #'
 #' @param object A compiled sequential model.
 #' @param x Input array, samples along the first dimension.

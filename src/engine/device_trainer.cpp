@@ -39,17 +39,20 @@ DeviceTrainer::DeviceTrainer(std::unique_ptr<Network<float>> network, TrainingSp
       values_(device_.parameter_values()),
       gradients_(device_.parameter_gradients()) {}
 
-void DeviceTrainer::gather(const DataSet& data, const index_t* rows, index_t count, int threads) {
+void DeviceTrainer::gather(const DataSet& data, const std::vector<SampleMajor<float>>& copies,
+                           const index_t* rows, index_t count, int threads) {
   if (data.xs.size() != 1 || data.ys.size() != 1) {
     throw std::invalid_argument("data need one array per network input and output");
   }
   batch_.x.resize(device_.input_shapes()[0].with_batch(count));
-  gather_rows(data.xs[0], data.n, rows, count, threads, batch_.x);
+  gather_rows(data.xs[0], data.n, copies.empty() ? nullptr : &copies[0], rows, count, threads,
+              batch_.x);
   Shape y_shape = device_.output_shapes()[0].with_batch(count);
   if (is_sparse(spec_.outputs[0].loss)) y_shape.dims.pop_back();
   if (y_shape.rank() == 1) y_shape.dims.push_back(1);
   batch_.y.resize(y_shape);
-  gather_rows(data.ys[0], data.n, rows, count, threads, batch_.y);
+  gather_rows(data.ys[0], data.n, copies.empty() ? nullptr : &copies[1], rows, count, threads,
+              batch_.y);
   batch_.weights.clear();
   if (data.weights != nullptr) {
     for (index_t i = 0; i < count; ++i) batch_.weights.push_back(float(data.weights[rows[i]]));
@@ -153,9 +156,11 @@ Scores DeviceTrainer::fit_epoch(const DataSet& data, const std::vector<index_t>&
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   Totals totals(spec_);
   completed = true;
+  const std::vector<SampleMajor<float>> copies =
+      epoch_copies<float>(data, order, batch_size, ctx.threads);
   const index_t n = static_cast<index_t>(order.size());
   for (index_t start = 0, b = 0; start < n; start += batch_size, ++b) {
-    gather(data, order.data() + start, std::min(batch_size, n - start), ctx.threads);
+    gather(data, copies, order.data() + start, std::min(batch_size, n - start), ctx.threads);
     Context training = ctx;
     training.training = true;
     training.seed = seed + static_cast<std::uint64_t>(b);
@@ -176,7 +181,7 @@ Scores DeviceTrainer::evaluate(const DataSet& data, index_t batch_size, const Co
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   for (index_t start = 0; start < data.n; start += batch_size) {
-    gather(data, rows.data() + start, std::min(batch_size, data.n - start), ctx.threads);
+    gather(data, {}, rows.data() + start, std::min(batch_size, data.n - start), ctx.threads);
     Context inference = ctx;
     inference.training = false;
     forward_backward(inference, totals);
@@ -188,7 +193,7 @@ std::vector<std::vector<double>> DeviceTrainer::gradients(const DataSet& data, s
                                                           const Context& ctx) {
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
-  gather(data, rows.data(), data.n, ctx.threads);
+  gather(data, {}, rows.data(), data.n, ctx.threads);
   Totals totals(spec_);
   Context training = ctx;
   training.training = true;

@@ -46,7 +46,8 @@ class DeviceTrainer : public TrainerBase {
     std::vector<float> weights;
     cuda::Buffer<float> device_x, device_grad;
   };
-  void gather(const DataSet& data, const index_t* rows, index_t count, int threads);
+  void gather(const DataSet& data, const std::vector<SampleMajor<float>>& copies,
+              const index_t* rows, index_t count, int threads);
   // Forward, loss and metrics; with ctx.training backward too.
   void forward_backward(const Context& ctx, Totals& totals);
   void step();

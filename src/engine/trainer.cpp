@@ -15,6 +15,9 @@ namespace {
 
 // Values per parallel block when gathering a batch.
 constexpr index_t kGatherBlockValues = 16384;
+// Samples per parallel block of a sample-major copy: 8 cache lines of
+// each feature's doubles.
+constexpr index_t kSampleMajorBlock = 64;
 
 // Adds the gradient of `pen` at w[0, count) to g[0, count).
 template <typename T>
@@ -51,55 +54,100 @@ Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
   }
 }
 
+namespace {
+
+bool consecutive(const index_t* rows, index_t count) {
+  return count > 0 && std::adjacent_find(rows, rows + count, [](index_t a, index_t b) {
+                        return b != a + 1;
+                      }) == rows + count;
+}
+
+}  // namespace
+
 template <typename T>
-void gather_rows(const Array& from, index_t n, const index_t* rows, index_t count, int threads,
-                 Tensor<T>& to) {
+SampleMajor<T> sample_major(const Array& from, index_t n, int threads) {
+  SampleMajor<T> copy;
+  if (n < 1) return copy;
+  copy.features = from.size / n;
+  copy.values.resize(static_cast<std::size_t>(from.size));
+  // Blocks of samples: each feature's values of a block are one run of R's
+  // array, and the block's rows take them a line at a time.
+  for_each_block(n, kSampleMajorBlock, threads, [&](index_t first, index_t count) {
+    T* const rows = copy.values.data() + first * copy.features;
+    for (index_t f = 0; f < copy.features; ++f) {
+      const double* run = from.data + f * n + first;
+      for (index_t i = 0; i < count; ++i) rows[i * copy.features + f] = T(run[i]);
+    }
+  });
+  return copy;
+}
+
+template <typename T>
+std::vector<SampleMajor<T>> epoch_copies(const DataSet& data, const std::vector<index_t>& order,
+                                         index_t batch_size, int threads) {
+  std::vector<SampleMajor<T>> copies;
+  const index_t n = static_cast<index_t>(order.size());
+  bool runs = true;
+  for (index_t start = 0; start < n && runs; start += batch_size) {
+    runs = consecutive(order.data() + start, std::min(batch_size, n - start));
+  }
+  if (runs || n <= batch_size) return copies;
+  for (const Array& x : data.xs) copies.push_back(sample_major<T>(x, data.n, threads));
+  for (const Array& y : data.ys) copies.push_back(sample_major<T>(y, data.n, threads));
+  return copies;
+}
+
+template <typename T>
+void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
+                 index_t count, int threads, Tensor<T>& to) {
   const index_t features = to.shape.size() / count;
   if (from.size != features * n) {
     throw std::invalid_argument("data do not match the network's input and output shapes");
   }
   const index_t block = std::max<index_t>(1, kGatherBlockValues / std::max<index_t>(1, count));
-  // Consecutive rows (no shuffling, or every sample) are one run per
-  // feature: a plain converting copy instead of a load through each index.
-  const bool consecutive =
-      count > 0 && std::adjacent_find(rows, rows + count, [](index_t a, index_t b) {
-                     return b != a + 1;
-                   }) == rows + count;
+  const bool runs = consecutive(rows, count);
   for_each_block(features, block, threads, [&](index_t first, index_t length) {
-    if (consecutive) {
+    T* const batch = to.data.data();
+    if (runs) {
       for (index_t f = first; f < first + length; ++f) {
-        convert_values(from.data + f * n + rows[0], to.data.data() + f * count, count);
+        convert_values(from.data + f * n + rows[0], batch + f * count, count);
       }
-      return;
-    }
-    for (index_t f = first; f < first + length; ++f) {
-      for (index_t i = 0; i < count; ++i) to.data[f * count + i] = T(from.data[f * n + rows[i]]);
+    } else if (copy != nullptr) {
+      for (index_t i = 0; i < count; ++i) {
+        const T* const sample = copy->values.data() + rows[i] * features;
+        for (index_t f = first; f < first + length; ++f) batch[f * count + i] = sample[f];
+      }
+    } else {
+      for (index_t f = first; f < first + length; ++f) {
+        for (index_t i = 0; i < count; ++i) batch[f * count + i] = T(from.data[f * n + rows[i]]);
+      }
     }
   });
 }
 
 template <typename T>
-void Trainer<T>::gather(const DataSet& data, const index_t* rows, index_t count, int threads,
-                        Batch& batch) const {
+void Trainer<T>::gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
+                        const index_t* rows, index_t count, int threads, Batch& batch) const {
   const std::vector<Shape> inputs = network_->input_shapes(), outputs = network_->output_shapes();
   if (data.xs.size() != inputs.size() || data.ys.size() != outputs.size()) {
     throw std::invalid_argument("data need one array per network input and output");
   }
-  auto copy = [&](const Array& from, Tensor<T>& to) {
-    gather_rows(from, data.n, rows, count, threads, to);
+  // Array a: input a, or output a - inputs.size().
+  auto copy = [&](std::size_t a, const Array& from, Tensor<T>& to) {
+    gather_rows(from, data.n, copies.empty() ? nullptr : &copies[a], rows, count, threads, to);
   };
   batch.xs.resize(inputs.size());
   batch.ys.resize(outputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     batch.xs[i].resize(inputs[i].with_batch(count));
-    copy(data.xs[i], batch.xs[i]);
+    copy(i, data.xs[i], batch.xs[i]);
   }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     Shape y_shape = outputs[o].with_batch(count);
     if (is_sparse(spec_.outputs[o].loss)) y_shape.dims.pop_back();
     if (y_shape.rank() == 1) y_shape.dims.push_back(1);
     batch.ys[o].resize(y_shape);
-    copy(data.ys[o], batch.ys[o]);
+    copy(inputs.size() + o, data.ys[o], batch.ys[o]);
   }
   batch.weights.clear();
   if (data.weights != nullptr) {
@@ -247,6 +295,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
     Trainer& trainer;
     ~Withdraw() { trainer.offer_updates(false); }
   } withdraw{*this};
+  const std::vector<SampleMajor<T>> copies = epoch_copies<T>(data, order, batch_size, ctx.threads);
   Batch batch;
   Totals totals(spec_);
   completed = true;
@@ -256,7 +305,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
       // Not around progress(), which runs R code.
       const FlushDenormals flush;
       const index_t count = std::min(batch_size, n - start);
-      gather(data, order.data() + start, count, ctx.threads, batch);
+      gather(data, copies, order.data() + start, count, ctx.threads, batch);
       Context step = ctx;
       step.training = true;
       step.record = true;
@@ -295,7 +344,7 @@ Scores Trainer<T>::evaluate(const DataSet& data, index_t batch_size, const Conte
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   for (index_t start = 0; start < data.n; start += batch_size) {
     const index_t count = std::min(batch_size, data.n - start);
-    gather(data, rows.data() + start, count, ctx.threads, batch);
+    gather(data, {}, rows.data() + start, count, ctx.threads, batch);
     Context step = ctx;
     step.training = false;
     step.record = true;
@@ -311,7 +360,7 @@ std::vector<std::vector<double>> Trainer<T>::gradients(const DataSet& data, std:
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;
   Batch batch;
-  gather(data, rows.data(), data.n, ctx.threads, batch);
+  gather(data, {}, rows.data(), data.n, ctx.threads, batch);
   Totals totals(spec_);
   Context step = ctx;
   step.training = true;
@@ -362,10 +411,18 @@ void Trainer<T>::restore_optimizer(double iterations,
   optimizer_.restore(iterations, std::move(converted));
 }
 
-template void gather_rows<float>(const Array&, index_t, const index_t*, index_t, int,
-                                 Tensor<float>&);
-template void gather_rows<double>(const Array&, index_t, const index_t*, index_t, int,
-                                  Tensor<double>&);
+template SampleMajor<float> sample_major<float>(const Array&, index_t, int);
+template SampleMajor<double> sample_major<double>(const Array&, index_t, int);
+template std::vector<SampleMajor<float>> epoch_copies<float>(const DataSet&,
+                                                             const std::vector<index_t>&,
+                                                             index_t, int);
+template std::vector<SampleMajor<double>> epoch_copies<double>(const DataSet&,
+                                                               const std::vector<index_t>&,
+                                                               index_t, int);
+template void gather_rows<float>(const Array&, index_t, const SampleMajor<float>*, const index_t*,
+                                 index_t, int, Tensor<float>&);
+template void gather_rows<double>(const Array&, index_t, const SampleMajor<double>*,
+                                  const index_t*, index_t, int, Tensor<double>&);
 template double output_loss<float>(const OutputSpec&, std::size_t, const Tensor<float>&,
                                    const Tensor<float>&, bool, const Tensor<float>&, const float*,
                                    Tensor<float>&, int, Totals&, std::size_t&);

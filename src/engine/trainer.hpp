@@ -68,11 +68,35 @@ struct Totals {
   Scores scores() const;
 };
 
-// Copies the samples `rows` (count of them) of `from`, which holds n
-// samples, into `to` (already shaped for the batch), as T.
+// An array of a data set copied, in T, with the samples outermost: row i
+// holds the `features` values of sample i. R's arrays keep the samples
+// innermost, so a batch of shuffled samples reads one cache line per value
+// from them, and each sample's values in one run from this copy.
 template <typename T>
-void gather_rows(const Array& from, index_t n, const index_t* rows, index_t count, int threads,
-                 Tensor<T>& to);
+struct SampleMajor {
+  std::vector<T> values;
+  index_t features = 0;
+};
+
+// `from`, which holds n samples, as a SampleMajor.
+template <typename T>
+SampleMajor<T> sample_major(const Array& from, index_t n, int threads);
+
+// The sample-major copies of the data's arrays (inputs, then outputs) for
+// an epoch that takes the samples in `order`, batch_size at a time: none
+// when every batch is a run of consecutive samples, or when there is only
+// one batch (copying would then cost what gathering does).
+template <typename T>
+std::vector<SampleMajor<T>> epoch_copies(const DataSet& data, const std::vector<index_t>& order,
+                                         index_t batch_size, int threads);
+
+// Copies the samples `rows` (count of them) of `from`, which holds n
+// samples, into `to` (already shaped for the batch), as T: one run per
+// feature when the rows are consecutive, else from `copy` (from's
+// sample-major copy) when there is one, else through each row index.
+template <typename T>
+void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
+                 index_t count, int threads, Tensor<T>& to);
 
 // Output o's loss on a batch, Keras-weighted by `out.weight` in `grad`
 // (dLoss/dLoss input, which may be the dense targets, see
@@ -141,9 +165,10 @@ class Trainer : public TrainerBase {
     std::vector<Tensor<T>> xs, ys;
     std::vector<T> weights;
   };
-  // Copies the samples `rows` of the data into the batch's tensors.
-  void gather(const DataSet& data, const index_t* rows, index_t count, int threads,
-              Batch& batch) const;
+  // Copies the samples `rows` of the data into the batch's tensors, from
+  // the data's sample-major copies when there are any (epoch_copies()).
+  void gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
+              const index_t* rows, index_t count, int threads, Batch& batch) const;
   // Forward and loss on one batch, and with ctx.training backward; adds
   // the batch's losses and metrics to the running sums.
   void forward_backward(Batch& batch, const Context& ctx, Totals& totals);

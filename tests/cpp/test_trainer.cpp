@@ -1,4 +1,5 @@
-// Trainer: gathering a batch of samples out of R's column-major data;
+// Trainer: gathering a batch of samples out of R's column-major data or a
+// sample-major copy of it;
 // optimizer steps that layers apply in backward().
 #include <memory>
 #include <random>
@@ -20,42 +21,74 @@ double value_of(index_t i, index_t f) { return 100.0 * static_cast<double>(f) + 
 }  // namespace
 
 // Consecutive rows take a run copy (converted eight values at a time, then
-// one by one), any other order a copy through each row index; both must
-// give sample-major batches, in float and in double, whatever the rows are.
-// 6,000 features make more than one parallel block (16,384 values each).
-TEST(trainer_gather_rows_runs_and_indices) {
-  const index_t n = 11, features = 6000;
+// one by one), any other order a copy through each row index or one from
+// the data's sample-major copy; all must give sample-major batches, in
+// float and in double, whatever the rows are. 6,000 features make more
+// than one parallel block of a batch (16,384 values each), 150 samples
+// three blocks of the sample-major copy (64 samples each).
+TEST(trainer_gather_rows_runs_indices_and_copies) {
+  const index_t n = 150, features = 6000;
   std::vector<double> data(static_cast<std::size_t>(n * features));
   for (index_t f = 0; f < features; ++f) {
     for (index_t i = 0; i < n; ++i) data[f * n + i] = value_of(i, f);
   }
   const Array from{data.data(), n * features};
+  const SampleMajor<float> copy = sample_major<float>(from, n, 2);
+  const SampleMajor<double> copy_double = sample_major<double>(from, n, 1);
+  CHECK_EQ(copy.features, features);
+  CHECK_EQ(copy_double.features, features);
   const std::vector<std::vector<index_t>> batches = {
-      {0, 1, 2, 3}, {4, 5, 6}, {8, 9, 10}, {7}, {10}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
-      {1, 2, 3, 4, 5, 6, 7, 8}, {3, 4, 6}, {9, 8, 7}, {2, 2, 3}, {5, 0}};
+      {0, 1, 2, 3}, {4, 5, 6}, {147, 148, 149}, {7}, {149}, {63, 64, 65, 66, 67, 68, 69, 127, 128},
+      {1, 2, 3, 4, 5, 6, 7, 8}, {3, 4, 6}, {149, 8, 70}, {2, 2, 3}, {128, 0}};
   for (const std::vector<index_t>& rows : batches) {
     const index_t count = static_cast<index_t>(rows.size());
     for (int threads : {1, 2}) {
-      Tensor<float> to;
-      to.resize(Shape{{count, 2, 3000}});
-      gather_rows(from, n, rows.data(), count, threads, to);
-      Tensor<double> to_double;
-      to_double.resize(Shape{{count, 6000}});
-      gather_rows(from, n, rows.data(), count, threads, to_double);
-      index_t wrong = 0;
-      for (index_t f = 0; f < features; ++f) {
-        for (index_t i = 0; i < count; ++i) {
-          wrong += to.data[f * count + i] != static_cast<float>(value_of(rows[i], f));
-          wrong += to_double.data[f * count + i] != value_of(rows[i], f);
+      for (bool from_copy : {false, true}) {
+        Tensor<float> to;
+        to.resize(Shape{{count, 2, 3000}});
+        gather_rows(from, n, from_copy ? &copy : nullptr, rows.data(), count, threads, to);
+        Tensor<double> to_double;
+        to_double.resize(Shape{{count, 6000}});
+        gather_rows(from, n, from_copy ? &copy_double : nullptr, rows.data(), count, threads,
+                    to_double);
+        index_t wrong = 0;
+        for (index_t f = 0; f < features; ++f) {
+          for (index_t i = 0; i < count; ++i) {
+            wrong += to.data[f * count + i] != static_cast<float>(value_of(rows[i], f));
+            wrong += to_double.data[f * count + i] != value_of(rows[i], f);
+          }
         }
+        CHECK_EQ(wrong, 0);
       }
-      CHECK_EQ(wrong, 0);
     }
   }
   Tensor<double> too_small;
   too_small.resize(Shape{{2, 5}});
   const std::vector<index_t> rows = {0, 1};
-  CHECK_THROWS(gather_rows(from, n, rows.data(), 2, 1, too_small), std::invalid_argument);
+  CHECK_THROWS(gather_rows(from, n, &copy_double, rows.data(), 2, 1, too_small),
+               std::invalid_argument);
+}
+
+// An epoch copies the data sample-major only when some batch is not a run
+// of consecutive samples and there is more than one batch.
+TEST(trainer_epoch_copies_only_for_shuffled_batches) {
+  const index_t n = 6;
+  std::vector<double> x(static_cast<std::size_t>(n * 3)), y(static_cast<std::size_t>(n));
+  const DataSet data{{{x.data(), n * 3}}, {{y.data(), n}}, nullptr, n};
+  const std::vector<index_t> in_order = {0, 1, 2, 3, 4, 5}, runs = {3, 4, 5, 0, 1, 2},
+                             shuffled = {1, 0, 2, 3, 4, 5};
+  CHECK(epoch_copies<float>(data, in_order, 2, 1).empty());
+  CHECK(epoch_copies<float>(data, runs, 3, 1).empty());
+  CHECK(epoch_copies<float>(data, shuffled, 6, 1).empty());
+  const std::vector<SampleMajor<float>> copies = epoch_copies<float>(data, shuffled, 4, 1);
+  CHECK_EQ(copies.size(), std::size_t(2));
+  if (copies.size() == 2) {
+    CHECK_EQ(copies[0].features, 3);
+    CHECK_EQ(copies[1].features, 1);
+  }
+  CHECK_EQ(epoch_copies<float>(data, {4, 5, 0, 1, 2, 3}, 2, 1).size(), std::size_t(0));
+  CHECK_EQ(epoch_copies<float>(data, runs, 2, 1).size(), std::size_t(2));
+  CHECK_EQ(epoch_copies<float>(data, runs, 4, 1).size(), std::size_t(2));
 }
 
 namespace {
