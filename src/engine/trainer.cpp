@@ -15,9 +15,11 @@ namespace {
 
 // Values per parallel block when gathering a batch.
 constexpr index_t kGatherBlockValues = 16384;
-// Samples per parallel block of a sample-major copy: 8 cache lines of
-// each feature's doubles.
-constexpr index_t kSampleMajorBlock = 64;
+// Samples per parallel block of a sample-major copy, and features per pass
+// over a block: a pass reads 16 runs of 1,024 of R's doubles and fills one
+// cache line of each of the block's rows (bench/NOTES.md).
+constexpr index_t kSampleMajorBlock = 1024;
+constexpr index_t kSampleMajorFeatures = 16;
 
 // Adds the gradient of `pen` at w[0, count) to g[0, count).
 template <typename T>
@@ -68,15 +70,16 @@ template <typename T>
 SampleMajor<T> sample_major(const Array& from, index_t n, int threads) {
   SampleMajor<T> copy;
   if (n < 1) return copy;
-  copy.features = from.size / n;
-  copy.values.resize(static_cast<std::size_t>(from.size));
-  // Blocks of samples: each feature's values of a block are one run of R's
-  // array, and the block's rows take them a line at a time.
+  const index_t features = from.size / n;
+  copy.features = features;
+  copy.values.reset(new T[static_cast<std::size_t>(from.size)]);
   for_each_block(n, kSampleMajorBlock, threads, [&](index_t first, index_t count) {
-    T* const rows = copy.values.data() + first * copy.features;
-    for (index_t f = 0; f < copy.features; ++f) {
-      const double* run = from.data + f * n + first;
-      for (index_t i = 0; i < count; ++i) rows[i * copy.features + f] = T(run[i]);
+    T* const rows = copy.values.get() + first * features;
+    for (index_t f0 = 0; f0 < features; f0 += kSampleMajorFeatures) {
+      for (index_t f = f0; f < std::min(features, f0 + kSampleMajorFeatures); ++f) {
+        const double* run = from.data + f * n + first;
+        for (index_t i = 0; i < count; ++i) rows[i * features + f] = T(run[i]);
+      }
     }
   });
   return copy;
@@ -114,7 +117,7 @@ void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const
       }
     } else if (copy != nullptr) {
       for (index_t i = 0; i < count; ++i) {
-        const T* const sample = copy->values.data() + rows[i] * features;
+        const T* const sample = copy->values.get() + rows[i] * features;
         for (index_t f = first; f < first + length; ++f) batch[f * count + i] = sample[f];
       }
     } else {

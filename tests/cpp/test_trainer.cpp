@@ -23,11 +23,12 @@ double value_of(index_t i, index_t f) { return 100.0 * static_cast<double>(f) + 
 // Consecutive rows take a run copy (converted eight values at a time, then
 // one by one), any other order a copy through each row index or one from
 // the data's sample-major copy; all must give sample-major batches, in
-// float and in double, whatever the rows are. 6,000 features make more
-// than one parallel block of a batch (16,384 values each), 150 samples
-// three blocks of the sample-major copy (64 samples each).
+// float and in double, whatever the rows are. 3,000 features make more
+// than one parallel block of a batch (16,384 values each) and a last pass
+// of 8 features over a block of the sample-major copy (16 a pass); 1,100
+// samples a second, shorter block of it (1,024 samples each).
 TEST(trainer_gather_rows_runs_indices_and_copies) {
-  const index_t n = 150, features = 6000;
+  const index_t n = 1100, features = 3000;
   std::vector<double> data(static_cast<std::size_t>(n * features));
   for (index_t f = 0; f < features; ++f) {
     for (index_t i = 0; i < n; ++i) data[f * n + i] = value_of(i, f);
@@ -38,17 +39,17 @@ TEST(trainer_gather_rows_runs_indices_and_copies) {
   CHECK_EQ(copy.features, features);
   CHECK_EQ(copy_double.features, features);
   const std::vector<std::vector<index_t>> batches = {
-      {0, 1, 2, 3}, {4, 5, 6}, {147, 148, 149}, {7}, {149}, {63, 64, 65, 66, 67, 68, 69, 127, 128},
-      {1, 2, 3, 4, 5, 6, 7, 8}, {3, 4, 6}, {149, 8, 70}, {2, 2, 3}, {128, 0}};
+      {0, 1, 2, 3}, {4, 5, 6}, {1097, 1098, 1099}, {7}, {1099}, {1020, 1021, 1022, 1023, 1024, 1025},
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {3, 4, 6}, {1099, 8, 1030, 70}, {2, 2, 3}, {1024, 0}};
   for (const std::vector<index_t>& rows : batches) {
     const index_t count = static_cast<index_t>(rows.size());
     for (int threads : {1, 2}) {
       for (bool from_copy : {false, true}) {
         Tensor<float> to;
-        to.resize(Shape{{count, 2, 3000}});
+        to.resize(Shape{{count, 2, 1500}});
         gather_rows(from, n, from_copy ? &copy : nullptr, rows.data(), count, threads, to);
         Tensor<double> to_double;
-        to_double.resize(Shape{{count, 6000}});
+        to_double.resize(Shape{{count, 3000}});
         gather_rows(from, n, from_copy ? &copy_double : nullptr, rows.data(), count, threads,
                     to_double);
         index_t wrong = 0;
