@@ -11,8 +11,11 @@ namespace lcnn {
 
 namespace {
 
-// Rows per parallel block of a (samples x features) product.
-constexpr index_t kRowBlock = 64;
+// Rows per parallel block of a (samples x features) product: a batch of 64
+// makes two blocks, where 64 ran the forward pass and the input gradient
+// of a usual batch on one thread. Each block packs the whole kernel again,
+// so 16 cost more than it shared out (bench/NOTES.md).
+constexpr index_t kRowBlock = 32;
 // Columns per parallel block of the kernel gradient.
 constexpr index_t kColumnBlock = 16;
 
