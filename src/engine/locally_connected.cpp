@@ -279,6 +279,19 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   // than kMinTiles tiles to share out. With an input gradient, tiles go in
   // colour classes along each axis such that tiles of one class lie at least
   // `reach` positions apart.
+  // Sized whether or not update_ is set, so that a step with the update
+  // allocates nothing here after one without it.
+  if (scratch_.size() < static_cast<std::size_t>(ctx.threads)) scratch_.resize(ctx.threads);
+  for (int w = 0; w < ctx.threads; ++w) {
+    PositionScratch& scratch = scratch_[w];
+    scratch.patch_columns.resize(KC);
+    scratch.grad_columns.resize(F);
+    scratch.kernel_grad_columns.resize(F);
+    scratch.input_grad_columns.resize(KC);
+    scratch.patch.resize(row_product_fits(g) ? 0 : B * g.cols.kernel * g.channels);
+    scratch.kernel_grad.resize(F * KC);
+    scratch.bias_grad.resize(F);
+  }
   const index_t row_reach = ceil_div(g.rows.kernel, g.rows.stride);
   const index_t col_reach = ceil_div(g.cols.kernel, g.cols.stride);
   const bool span_reach = ceil_div(OR, row_reach) * ceil_div(OC, col_reach) >= kMinTiles;
@@ -295,11 +308,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
     const index_t rows = ceil_div(tiles_down - t0, row_colours);
     const index_t cols = ceil_div(tiles_across - u0, col_colours);
     parallel_region(rows * cols, ctx.threads, [&](WorkItems& items) {
-      PositionScratch scratch{
-          std::vector<const T*>(KC), std::vector<const T*>(F), std::vector<T*>(F),
-          std::vector<T*>(KC),
-          std::vector<T>(row_product_fits(g) ? 0 : B * g.cols.kernel * g.channels),
-          std::vector<T>(update_ ? F * KC : 0), std::vector<T>(update_ ? F : 0)};
+      PositionScratch& scratch = scratch_[items.worker()];
       for (index_t q; items.next(q);) {
         const index_t tile_r = (t0 + (q / cols) * row_colours) * tile_rows;
         const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;

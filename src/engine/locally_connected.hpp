@@ -79,6 +79,9 @@ class LocallyConnected : public Layer<T> {
   // The optimizer's step, applied to each position's weights in backward()
   // once their gradient is final; null when the caller updates them.
   ParameterUpdate<T>* update_ = nullptr;
+  // backward()'s scratch, one per thread, kept across calls: a backward()
+  // after one with as large a batch on as many threads allocates none.
+  std::vector<PositionScratch> scratch_;
 };
 
 }  // namespace lcnn

@@ -315,10 +315,11 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
       step.seed = seed + static_cast<std::uint64_t>(b);
       optimizer_.prepare(trained_);
       // Updates made in backward() cannot be taken back, so layers make
-      // them only when the step can no longer fail: backward() then
-      // allocates nothing, its buffers being those of an earlier batch at
-      // least this large.
-      offer_updates(count <= largest_batch_);
+      // them only after a step at least this large on as many threads: the
+      // buffers backward() uses (gradients of each value, per-thread
+      // scratch) then exist already, and a step fails, if at all, before
+      // its first update.
+      offer_updates(count <= largest_batch_ && ctx.threads <= most_threads_);
       forward_backward(batch, step, totals);
       for (std::size_t b = 0; b < blocks_.size(); ++b) {
         if (spec_.trainable[b] && !updated_in_backward_[b]) {
@@ -327,6 +328,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
       }
       optimizer_.finish_step();
       largest_batch_ = std::max(largest_batch_, count);
+      most_threads_ = std::max(most_threads_, ctx.threads);
       after_update();
     }
     if (!progress(b, totals.scores())) {

@@ -209,9 +209,10 @@ class Trainer : public TrainerBase {
   std::vector<LayerUpdate> layer_updates_;  // one per layer
   // Per block: whether its layer applies the optimizer's step in backward().
   std::vector<bool> updated_in_backward_;
-  // The largest batch of a training step so far: every buffer backward()
-  // uses has been allocated for it.
+  // The largest batch and thread count of the training steps so far: the
+  // buffers backward() uses have been allocated for them.
   index_t largest_batch_ = 0;
+  int most_threads_ = 0;
   // The loss gradients of the outputs, kept between batches so that their
   // memory is not allocated (and its pages faulted in) for every batch.
   std::vector<Tensor<T>> output_grads_;
