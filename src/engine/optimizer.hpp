@@ -47,8 +47,8 @@ class Optimizer {
   // The same step in parts, for updates applied while gradients are still
   // being computed: prepare() takes the blocks (allocating slots on first
   // use) and the next step's rule; update() and update_block() then apply
-  // it to parts of them, each parameter once; finish_step() counts the
-  // step. Nothing persists before finish_step() but the slots' allocation.
+  // it to parts of them, each parameter once (parts on different threads
+  // at once); finish_step() counts the step, which until then is not.
   void prepare(const std::vector<ParameterBlock<T>*>& blocks);
   // Parameters [start, start + count) of blocks[b], from gradient[0, count).
   void update(std::size_t b, index_t start, index_t count, const T* gradient);
