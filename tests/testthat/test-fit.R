@@ -19,6 +19,33 @@ test_that("fit() learns a task only unshared weights can solve", {
                tolerance = 0.02)
 })
 
+test_that("fit() ends at the same weights and history on any thread count", {
+  # Shuffled batches of 40 (gathered from the epoch's sample-major copy of
+  # the data), a locally connected layer on its product kernels with an L2
+  # penalty (from the second batch on it applies Adam's step in its
+  # backward pass), a dense layer whose 40 rows make two parallel blocks,
+  # and a short last batch of 20.
+  train <- function(threads) {
+    set.seed(12)
+    x <- random_array(c(100, 7, 6, 3))
+    y <- sample(0:2, 100, replace = TRUE)
+    model <- keras_model_sequential(input_shape = c(7, 6, 3)) %>%
+      layer_locally_connected_2d(8, 3, activation = "relu",
+                                 kernel_regularizer = regularizer_l2(0.01)) %>%
+      layer_flatten() %>%
+      layer_dense(3, activation = "softmax")
+    model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy")
+    withr::local_options(lcnn.num_threads = threads)
+    history <- model %>% fit(x, y, epochs = 3, batch_size = 40, verbose = 0)
+    list(weights = get_weights(model), loss = history$metrics$loss,
+         direct = lcnn:::.lc_direct_kernels(model$layers[[1]]$state$geometry))
+  }
+  one <- train(1L)
+  expect_false(one$direct)
+  expect_identical(train(2L), one)
+  expect_identical(train(3L), one)
+})
+
 test_that("validation_split validates on the last samples, before shuffling", {
   set.seed(72)
   task <- unshared_task(n = 100)
