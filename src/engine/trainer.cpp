@@ -48,6 +48,14 @@ Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
     if (spec_.trainable[b]) trained_.push_back(blocks_[b]);
   }
   updated_in_backward_.assign(blocks_.size(), false);
+  // Fixed for the trainer's life: which layers may take the update.
+  for (std::size_t l = 0, first = 0; l < network_->layer_count(); ++l) {
+    const std::size_t n_blocks = network_->layer(l).parameters().size();
+    bool eligible = n_blocks > 0 && !network_->shared(l);
+    for (std::size_t b = first; b < first + n_blocks; ++b) eligible = eligible && spec_.trainable[b];
+    may_update_in_backward_.push_back(eligible);
+    first += n_blocks;
+  }
   if (!spec_.activity.empty() && spec_.activity.size() != network_->layer_count()) {
     throw std::invalid_argument("training spec needs one activity penalty per layer");
   }
@@ -192,9 +200,8 @@ void Trainer<T>::offer_updates(bool fuse) {
   for (std::size_t l = 0, first = 0; l < network_->layer_count(); ++l) {
     Layer<T>& layer = network_->layer(l);
     const std::size_t n_blocks = layer.parameters().size();
-    bool eligible = fuse && n_blocks > 0 && !network_->shared(l);
-    for (std::size_t b = first; b < first + n_blocks; ++b) eligible = eligible && spec_.trainable[b];
-    const bool updates = layer.update_in_backward(eligible ? &layer_updates_[l] : nullptr);
+    const bool offered = fuse && may_update_in_backward_[l];
+    const bool updates = layer.update_in_backward(offered ? &layer_updates_[l] : nullptr);
     for (std::size_t b = first; b < first + n_blocks; ++b) updated_in_backward_[b] = updates;
     first += n_blocks;
   }

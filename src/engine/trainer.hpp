@@ -178,9 +178,9 @@ class Trainer : public TrainerBase {
   void add_penalty_gradients();
   // The optimizer's step, after the penalty's gradient, on part of block b.
   void update_part(std::size_t b, index_t start, index_t count, T* gradient);
-  // Asks the layers to apply the optimizer's step in backward() (see
-  // Layer::update_in_backward()), those that run at one node and train
-  // all their blocks, or (`fuse` false) tells them all not to.
+  // Asks the layers that may (may_update_in_backward_) to apply the
+  // optimizer's step in backward() (see Layer::update_in_backward()), or
+  // (`fuse` false) tells them all not to.
   void offer_updates(bool fuse);
   // Applies the constraints, then gives shared layers' nodes the new values.
   void after_update();
@@ -207,6 +207,9 @@ class Trainer : public TrainerBase {
   std::vector<ParameterBlock<T>*> trained_;
   std::vector<std::size_t> trained_index_;
   std::vector<LayerUpdate> layer_updates_;  // one per layer
+  // Per layer: whether it runs at one node and trains all its blocks, so
+  // that it may apply the optimizer's step in backward().
+  std::vector<bool> may_update_in_backward_;
   // Per block: whether its layer applies the optimizer's step in backward().
   std::vector<bool> updated_in_backward_;
   // The largest batch and thread count of the training steps so far: the

@@ -245,3 +245,45 @@ TEST(trainer_updates_in_backward_match_separate_steps) {
     }
   }
 }
+
+// The layers apply the update only after a step at least as large on as
+// many threads (the buffers of backward() exist then): a layer that took
+// it leaves its kernel gradient empty, one that did not has it written.
+TEST(trainer_updates_in_backward_only_after_a_step_as_large) {
+  const index_t n = 16;
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> value(-1, 1);
+  std::vector<double> x(static_cast<std::size_t>(n * 6 * 5 * 2)), y(static_cast<std::size_t>(n * 36));
+  for (double& v : x) v = value(rng);
+  for (double& v : y) v = value(rng);
+  const DataSet data{{{x.data(), static_cast<index_t>(x.size())}},
+                     {{y.data(), static_cast<index_t>(y.size())}}, nullptr, n};
+  TrainingSpec spec;
+  spec.outputs.resize(1);
+  spec.outputs[0].loss = parse_loss("mse", false, 1);
+  spec.trainable.assign(4, true);
+  spec.penalties.assign(4, Penalty{});
+  spec.constraints.assign(4, ConstraintSpec{});
+  auto network = update_test_network(false);
+  const std::vector<double>& kernel_gradient = network->layer(1).parameters()[0].gradient;
+  Trainer<double> trainer(std::move(network), spec);
+  const auto keep_going = [](index_t, const Scores&) { return true; };
+  bool completed = false;
+  // One step of `batch` samples (the first ones) on `threads` threads.
+  auto step = [&](index_t batch, int threads) {
+    std::vector<index_t> order(static_cast<std::size_t>(batch));
+    for (index_t i = 0; i < batch; ++i) order[i] = i;
+    Context ctx;
+    ctx.threads = threads;
+    trainer.fit_epoch(data, order, batch, 1, ctx, keep_going, completed);
+    return kernel_gradient.empty();
+  };
+  CHECK(!step(8, 1));  // the first step
+  CHECK(step(8, 1));
+  CHECK(step(4, 1));   // smaller
+  CHECK(!step(16, 1)); // larger than any before
+  CHECK(step(16, 1));
+  CHECK(!step(16, 2)); // more threads than any before
+  CHECK(step(16, 2));
+  CHECK(step(8, 1));
+}
