@@ -41,6 +41,14 @@ class ParameterUpdate {
   virtual void apply(std::size_t block, index_t start, index_t count, T* gradient) = 0;
 };
 
+// A batch of a data set as R holds it (column-major, dims (n, shape...)):
+// value i of the per-sample shape (in the column-major order of Tensor) of
+// the batch's sample b at data[b + i * stride], stride being the set's n.
+struct DoubleBatch {
+  const double* data;
+  index_t stride, count;
+};
+
 template <typename T>
 class Layer {
  public:
@@ -58,6 +66,16 @@ class Layer {
                         const Tensor<T>& grad_output, Tensor<T>* grad_input,
                         const Context& ctx, bool through_logits) = 0;
   virtual std::vector<ParameterBlock<T>>& parameters() = 0;
+  // Inference on a network input's batch as R holds it, for layers that
+  // copy their input into a layout of their own anyway: they convert into
+  // it straight from R's doubles, and the batch is never written as a
+  // tensor in T and read back. Returns false, having done nothing, where
+  // the layer has no such path or ctx.record is set; the caller then
+  // converts the batch for forward().
+  virtual bool forward_from(const DoubleBatch& /* input */, Tensor<T>& /* output */,
+                            const Context& /* ctx */) {
+    return false;
+  }
   // Asks the layer to apply `update` to all its parameters in the
   // following backward() calls (null: to stop). Returns whether it will;
   // it then leaves its blocks' gradients empty.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "convert.hpp"
 #include "eigen_maps.hpp"
 #include "gemm.hpp"
 #include "locally_connected_direct.hpp"
@@ -74,42 +75,95 @@ void LocallyConnected<T>::patch_columns(Pointer x, index_t B, index_t p, const T
   }
 }
 
+namespace {
+
+// The strides of a channels-inner copy (LocallyConnected::channels_inner()).
+TensorStrides channels_inner_strides(const LocalGeometry& g, TensorStrides st) {
+  st.in_channel = 1;
+  st.in_col = g.channels;
+  st.in_row = g.channels * g.cols.input;
+  return st;
+}
+
+// Copies (converting) the B samples of each input value (row, column,
+// channel) of `x`, laid out with strides `from` and found at
+// x + run * (offset in units of the batch), into `to` with channels inner.
+// By tiles of kTile rows x kTile channels of one column, so that reads and
+// writes both come in runs of neighbours: with channels_last, the input's
+// rows lie next to each other and its channels a feature map apart, the
+// copy's the other way round (one run of B samples at a time, this copy
+// took as long as a sequential conversion of the input and a copy after
+// it together; bench/NOTES.md).
+template <typename From, typename T>
+void copy_channels_inner(const LocalGeometry& g, const From* x, index_t run,
+                         const TensorStrides& from, index_t B, T* to, int threads) {
+  constexpr index_t kTile = 8;
+  const TensorStrides st = channels_inner_strides(g, from);
+  const index_t H = g.rows.input, row_tiles = (H + kTile - 1) / kTile;
+  parallel_region(g.cols.input * row_tiles, threads, [&](WorkItems& items) {
+    for (index_t item; items.next(item);) {
+      const index_t c = item / row_tiles, r0 = item % row_tiles * kTile;
+      const index_t r1 = std::min(H, r0 + kTile);
+      for (index_t ch0 = 0; ch0 < g.channels; ch0 += kTile) {
+        const index_t ch1 = std::min(g.channels, ch0 + kTile);
+        for (index_t r = r0; r < r1; ++r) {
+          for (index_t ch = ch0; ch < ch1; ++ch) {
+            convert_values(x + run * (r * from.in_row + c * from.in_col + ch * from.in_channel),
+                           to + B * (r * st.in_row + c * st.in_col + ch), B);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 template <typename T>
 const T* LocallyConnected<T>::channels_inner(const Tensor<T>& input, TensorStrides& st,
                                              int threads, bool recorded) {
-  const LocalGeometry& g = geometry_;
-  const index_t B = input.batch(), C = g.channels, W = g.cols.input, H = g.rows.input;
   const TensorStrides from = st;
-  st.in_channel = 1;
-  st.in_col = C;
-  st.in_row = C * W;
+  st = channels_inner_strides(geometry_, from);
   if (from.in_channel == st.in_channel && from.in_col == st.in_col &&
       from.in_row == st.in_row) {
     return input.data.data();
   }
   if (recorded && channels_inner_.shape == input.shape) return channels_inner_.data.data();
   channels_inner_.resize(input.shape);
-  const T* x = input.data.data();
-  T* to = channels_inner_.data.data();
-  parallel_region(H, threads, [&](WorkItems& items) {
-    for (index_t r; items.next(r);) {
-      for (index_t c = 0; c < W; ++c) {
-        for (index_t ch = 0; ch < C; ++ch) {
-          const T* run = x + B * (r * from.in_row + c * from.in_col + ch * from.in_channel);
-          std::copy(run, run + B, to + B * (r * st.in_row + c * st.in_col + ch));
-        }
-      }
-    }
-  });
-  return to;
+  copy_channels_inner(geometry_, input.data.data(), input.batch(), from, input.batch(),
+                      channels_inner_.data.data(), threads);
+  return channels_inner_.data.data();
 }
 
 // For each output position p (in parallel): one column product (gemm.hpp)
-// reads the position's patch columns straight from the input, laid out with
-// channels inner (channels_inner(); no zero columns for padding), starts
-// from the bias, streams the position's (K*C) x F weight block once and
-// writes the B x F outputs straight into the output tensor. No batch-wide
-// patch tensor.
+// reads the position's patch columns straight from the input `x`, laid out
+// with channels inner (channels_inner(); no zero columns for padding),
+// starts from the bias, streams the position's (K*C) x F weight block once
+// and writes the B x F outputs straight into the output tensor. No
+// batch-wide patch tensor.
+template <typename T>
+void LocallyConnected<T>::forward_positions(const T* x, const TensorStrides& x_st, index_t B,
+                                            Tensor<T>& output, const Context& ctx) {
+  const LocalGeometry& g = geometry_;
+  const TensorStrides st = g.strides();
+  const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
+  const T* kernel = parameters_[0].values.data();
+  const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
+  parallel_region(g.positions(), ctx.threads, [&](WorkItems& items) {
+    std::vector<const T*> patch(KC);
+    std::vector<T*> out(F);
+    for (index_t p; items.next(p);) {
+      patch_columns(x, B, p, x_st, patch.data());
+      const index_t r = p / OC, c = p % OC;
+      T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
+      for (index_t f = 0; f < F; ++f) out[f] = out_data + f * B * st.out_filter;
+      column_product<T>(B, F, KC, patch.data(), PointerTo::columns, kernel + p * F * KC, 1, KC,
+                        out.data(), bias != nullptr ? bias + p * F : nullptr, false);
+    }
+  });
+  activation_.apply(output, ctx.record, ctx.threads);
+}
+
 template <typename T>
 void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
   const LocalGeometry& g = geometry_;
@@ -121,32 +175,37 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
   const index_t B = input.batch();
   output.resize(g.output_shape().with_batch(B));
   if (B == 0) return;
-  const TensorStrides st = g.strides();
-  const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
-  const T* kernel = parameters_[0].values.data();
-  const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
   if (direct_) {
-    direct_forward(g, B, input.data.data(), kernel, bias, output.data.data(), ctx.threads);
+    const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
+    direct_forward(g, B, input.data.data(), parameters_[0].values.data(), bias,
+                   output.data.data(), ctx.threads);
     activation_.apply(output, ctx.record, ctx.threads);
     return;
   }
-
-  TensorStrides in_st = st;
-  const T* x = channels_inner(input, in_st, ctx.threads, false);
+  TensorStrides x_st = g.strides();
+  const T* x = channels_inner(input, x_st, ctx.threads, false);
   channels_inner_recorded_ = ctx.record;
-  parallel_region(g.positions(), ctx.threads, [&](WorkItems& items) {
-    std::vector<const T*> patch(KC);
-    std::vector<T*> out(F);
-    for (index_t p; items.next(p);) {
-      patch_columns(x, B, p, in_st, patch.data());
-      const index_t r = p / OC, c = p % OC;
-      T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
-      for (index_t f = 0; f < F; ++f) out[f] = out_data + f * B * st.out_filter;
-      column_product<T>(B, F, KC, patch.data(), PointerTo::columns, kernel + p * F * KC, 1, KC,
-                        out.data(), bias != nullptr ? bias + p * F : nullptr, false);
-    }
-  });
-  activation_.apply(output, ctx.record, ctx.threads);
+  forward_positions(x, x_st, B, output, ctx);
+}
+
+// The GEMM path's channels-inner copy made straight from R's doubles. The
+// direct kernels read the input as it is, so they take forward().
+template <typename T>
+bool LocallyConnected<T>::forward_from(const DoubleBatch& input, Tensor<T>& output,
+                                       const Context& ctx) {
+  if (direct_ || ctx.record) return false;
+  const LocalGeometry& g = geometry_;
+  const index_t B = input.count;
+  output.resize(g.output_shape().with_batch(B));
+  if (B == 0) return true;
+  const TensorStrides from = g.strides();
+  channels_inner_.resize(g.input_shape().with_batch(B));
+  copy_channels_inner(g, input.data, input.stride, from, B, channels_inner_.data.data(),
+                      ctx.threads);
+  channels_inner_recorded_ = false;
+  forward_positions(channels_inner_.data.data(), channels_inner_strides(g, from), B, output,
+                    ctx);
+  return true;
 }
 
 // Position (r, c)'s weight and bias gradients, and its terms of the input

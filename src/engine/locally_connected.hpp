@@ -25,6 +25,7 @@ class LocallyConnected : public Layer<T> {
   Shape input_shape() const override { return geometry_.input_shape(); }
   Shape output_shape() const override { return geometry_.output_shape(); }
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) override;
+  bool forward_from(const DoubleBatch& input, Tensor<T>& output, const Context& ctx) override;
   void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                 Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
@@ -36,6 +37,10 @@ class LocallyConnected : public Layer<T> {
   const LocalGeometry& geometry() const { return geometry_; }
 
  private:
+  // forward()'s products and activation on the GEMM path, from the input
+  // `x` laid out with channels inner (strides x_st), B samples.
+  void forward_positions(const T* x, const TensorStrides& x_st, index_t B, Tensor<T>& output,
+                         const Context& ctx);
   // Points columns[l] at column l of position p's B x (K*C) patch matrix
   // within x (the input or its gradient): the B values of one input
   // feature; null where the tap falls outside the input.

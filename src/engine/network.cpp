@@ -126,16 +126,18 @@ std::vector<const Tensor<T>*> Network<T>::forward(const std::vector<const Tensor
   }
   current_ = inputs;
   current_.resize(inputs.size() + graph_.nodes.size());
-  std::vector<const Tensor<T>*> node_inputs;
-  for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
-    node_inputs.clear();
-    for (std::size_t v : graph_.nodes[k].inputs) node_inputs.push_back(current_[v]);
-    node_layers_[k]->forward_inputs(node_inputs, values_[k], ctx);
-    current_[inputs.size() + k] = &values_[k];
-  }
+  for (std::size_t k = 0; k < graph_.nodes.size(); ++k) run_node(k, ctx);
   std::vector<const Tensor<T>*> out;
   for (std::size_t v : graph_.outputs) out.push_back(current_[v]);
   return out;
+}
+
+template <typename T>
+void Network<T>::run_node(std::size_t k, const Context& ctx) {
+  node_inputs_.clear();
+  for (std::size_t v : graph_.nodes[k].inputs) node_inputs_.push_back(current_[v]);
+  node_layers_[k]->forward_inputs(node_inputs_, values_[k], ctx);
+  current_[graph_.inputs.size() + k] = &values_[k];
 }
 
 template <typename T>
@@ -291,20 +293,42 @@ void Network<T>::predict(const std::vector<const double*>& xs, index_t n, index_
   inference.training = false;
   inference.record = false;
   const std::vector<Shape> out_shapes = output_shapes();
+  // The node that takes each network input as R holds it
+  // (Layer::forward_from()), where one node of one input is its only use.
+  const std::size_t n_in = graph_.inputs.size(), none = n_in;
+  std::vector<std::size_t> takes_input(graph_.nodes.size(), none);
+  for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
+    const std::vector<std::size_t>& from = graph_.nodes[k].inputs;
+    if (from.size() == 1 && from[0] < n_in && consumers_[from[0]] == 1) takes_input[k] = from[0];
+  }
   std::vector<Tensor<T>>& batch = predict_inputs_;
   batch.resize(xs.size());
-  std::vector<const Tensor<T>*> batch_ptrs;
-  for (const Tensor<T>& t : batch) batch_ptrs.push_back(&t);
   for (index_t start = 0; start < n; start += batch_size) {
     const index_t count = std::min(batch_size, n - start);
-    for (std::size_t i = 0; i < xs.size(); ++i) {
+    current_.assign(n_in + graph_.nodes.size(), nullptr);
+    // Input i's batch in T, converted when a node first needs it.
+    auto converted_input = [&](std::size_t i) {
       batch[i].resize(graph_.inputs[i].with_batch(count));
       copy_rows(xs[i] + start, n, batch[i].data.data(), count, count, graph_.inputs[i].size(),
                 ctx.threads);
+      current_[i] = &batch[i];
+    };
+    for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
+      const std::size_t i = takes_input[k];
+      if (i != none && node_layers_[k]->forward_from(DoubleBatch{xs[i] + start, n, count},
+                                                     values_[k], inference)) {
+        current_[n_in + k] = &values_[k];
+        continue;
+      }
+      for (std::size_t v : graph_.nodes[k].inputs) {
+        if (current_[v] == nullptr) converted_input(v);
+      }
+      run_node(k, inference);
     }
-    const std::vector<const Tensor<T>*> out = forward(batch_ptrs, inference);
-    for (std::size_t o = 0; o < out.size(); ++o) {
-      copy_rows(out[o]->data.data(), count, ys[o] + start, n, count, out_shapes[o].size(),
+    for (std::size_t o = 0; o < graph_.outputs.size(); ++o) {
+      const std::size_t v = graph_.outputs[o];
+      if (current_[v] == nullptr) converted_input(v);
+      copy_rows(current_[v]->data.data(), count, ys[o] + start, n, count, out_shapes[o].size(),
                 ctx.threads);
     }
   }

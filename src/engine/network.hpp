@@ -98,19 +98,23 @@ class Network : public NetworkBase {
   void share_parameters();
 
  private:
+  // Runs node k on the values in current_, pointing current_ at its output.
+  void run_node(std::size_t k, const Context& ctx);
+
   Graph graph_;
   std::vector<std::unique_ptr<Layer<T>>> node_layers_;
   std::vector<std::size_t> primary_;     // per layer: its first node
   std::vector<std::size_t> consumers_;   // per value: how many node inputs and outputs use it
   std::vector<Tensor<T>> values_;        // node outputs, reused across batches
-  // predict()'s batch of each input, in T, kept across calls as values_ is:
-  // a fresh one per call cost its allocation, zeroing and page faults
+  // predict()'s batch of each input that no layer takes as R holds it, in
+  // T, kept across calls as values_ is: a fresh one per call cost its allocation, zeroing and page faults
   // (W2's 14.7 MB input: 9% of its forward pass on one thread).
   std::vector<Tensor<T>> predict_inputs_;
   std::vector<Tensor<T>> grads_;         // dLoss/dValue per node output
   std::vector<bool> has_grad_;
   std::vector<std::vector<Tensor<T>>> input_grads_;  // per node, per input: scratch
-  std::vector<const Tensor<T>*> current_;            // per value, during forward()
+  std::vector<const Tensor<T>*> current_;      // per value, in forward() and predict()
+  std::vector<const Tensor<T>*> node_inputs_;  // run_node()'s scratch
 };
 
 }  // namespace lcnn

@@ -19,7 +19,8 @@ struct LayerDef {
 };
 
 template <typename T>
-std::unique_ptr<Layer<T>> make_layer(const LayerDef& d) {
+std::unique_ptr<Layer<T>> make_layer(const LayerDef& d,
+                                     LocalKernels kernels = LocalKernels::automatic) {
   const LocalGeometry g = ref::geometry_of(d.spec);
   if (!ref::same_shapes(g, d.spec)) throw std::runtime_error("engine shapes differ");
   std::vector<T> kernel(static_cast<std::size_t>(g.kernel_size())), bias;
@@ -30,7 +31,8 @@ std::unique_ptr<Layer<T>> make_layer(const LayerDef& d) {
     const auto bcol = ref::c_to_colmajor(d.bias, d.spec.bias_dims());
     bias_from_keras(g, bcol.data(), bias.data());
   }
-  return std::make_unique<LocallyConnected<T>>(g, parse_activation(d.activation), kernel, bias);
+  return std::make_unique<LocallyConnected<T>>(g, parse_activation(d.activation), kernel, bias,
+                                               kernels);
 }
 
 // A chain of the layers: value 0 is the input, node i reads value i.
@@ -126,6 +128,83 @@ TEST(network_chain_and_minibatches) {
     // no samples: nothing to do, nothing written
     net->predict({x_col.data()}, 0, 3, Context{}, {nullptr});
     CHECK(true);
+  }
+}
+
+// predict() hands a network input's batch, as R holds it, to the one layer
+// that reads it (Layer::forward_from()). Its outputs must be those of
+// forward() on the batch converted into a tensor, bit for bit, for every
+// batch size, and so must they be when two layers read the input (which
+// predict() then converts once for both).
+template <typename T>
+void check_predict_from_r_arrays(const ref::Spec& spec, LocalKernels kernels) {
+  std::mt19937_64 rng(31);
+  const LayerDef def = random_layer(rng, spec, "relu");
+  const std::string what =
+      spec.describe() + (kernels == LocalKernels::gemm ? " gemm" : " direct");
+  auto alone = make_layer<T>(def, kernels);
+  const Shape in = alone->input_shape(), out = alone->output_shape();
+  const index_t n = 7;
+  const auto x = ref::random_vector(rng, n * in.size());
+
+  Context record;
+  record.record = true;
+  Tensor<T> ignored;
+  CHECK_MSG(!alone->forward_from(DoubleBatch{x.data(), n, n}, ignored, record), what);
+  CHECK_MSG(alone->forward_from(DoubleBatch{x.data(), n, n}, ignored, Context{}) ==
+                (kernels == LocalKernels::gemm),
+            what);
+
+  Graph graph;
+  graph.inputs = {in};
+  graph.nodes = {{0, {0}}};
+  graph.outputs = {1};
+  std::vector<std::unique_ptr<Layer<T>>> layers;
+  layers.push_back(make_layer<T>(def, kernels));
+  Network<T> single(graph, std::move(layers));
+  graph.nodes = {{0, {0}}, {1, {0}}};
+  graph.outputs = {1, 2};
+  layers.clear();
+  layers.push_back(make_layer<T>(def, kernels));
+  layers.push_back(make_layer<T>(def, kernels));
+  Network<T> twice(graph, std::move(layers));
+
+  for (index_t bs : {index_t(1), index_t(3), n}) {
+    std::vector<double> want(static_cast<std::size_t>(n * out.size()));
+    for (index_t start = 0; start < n; start += bs) {
+      const index_t count = std::min(bs, n - start);
+      Tensor<T> batch, y;
+      batch.resize(in.with_batch(count));
+      for (index_t f = 0; f < in.size(); ++f) {
+        for (index_t b = 0; b < count; ++b) {
+          batch.data[b + f * count] = static_cast<T>(x[start + b + f * n]);
+        }
+      }
+      alone->forward(batch, y, Context{});
+      for (index_t f = 0; f < out.size(); ++f) {
+        for (index_t b = 0; b < count; ++b) want[start + b + f * n] = y.data[b + f * count];
+      }
+    }
+    std::vector<double> y(want.size(), -99.0), first(want.size(), -99.0), second = first;
+    single.predict({x.data()}, n, bs, Context{}, {y.data()});
+    CHECK_MSG(y == want, what << " batch_size " << bs);
+    twice.predict({x.data()}, n, bs, Context{}, {first.data(), second.data()});
+    CHECK_MSG(first == want && second == want, what << " read twice, batch_size " << bs);
+  }
+}
+
+TEST(network_predict_takes_r_arrays_into_the_first_layer) {
+  const std::vector<ref::Spec> specs = {
+      spec2d({6, 5}, {3, 2}, {1, 2}, "valid", true, 3, 8),
+      spec2d({10, 4}, {2, 2}, {1, 1}, "valid", true, 10, 4),
+      spec2d({5, 6}, {3, 3}, {2, 1}, "same", false, 2, 7),
+      spec2d({9}, {4}, {2}, "valid", true, 5, 6),
+      spec2d({8}, {3}, {1}, "same", false, 3, 9)};
+  for (const ref::Spec& spec : specs) {
+    for (LocalKernels kernels : {LocalKernels::gemm, LocalKernels::direct}) {
+      check_predict_from_r_arrays<float>(spec, kernels);
+      check_predict_from_r_arrays<double>(spec, kernels);
+    }
   }
 }
 
