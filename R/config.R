@@ -106,7 +106,9 @@ lcnn_num_threads <- function() {
 # whole number >= 1 (OpenMP runtimes ignore such values too).
 # OMP_NUM_THREADS may list counts for nested levels: the first is the outer one.
 omp_thread_setting <- function(name) {
-  first <- trimws(strsplit(Sys.getenv(name, unset = ""), ",", fixed = TRUE)[[1]][1])
+  setting <- Sys.getenv(name, unset = "")
+  if (!nzchar(setting)) return(NULL)
+  first <- trimws(strsplit(setting, ",", fixed = TRUE)[[1]][1])
   value <- suppressWarnings(as.numeric(first))
   if (is.na(value) || value < 1 || value != round(value)) NULL else value
 }

@@ -21,18 +21,26 @@ layer_index <- function(layers, layer) {
   which(vapply(layers, identical, logical(1), layer))[1]
 }
 
-# The weights' versions and the graph's size: the engine network is rebuilt
-# when either changed (or it came back from saveRDS() as a null pointer).
-engine_key <- function(graph) {
-  c(vapply(graph$layers, function(l) l$version, numeric(1)), length(graph$nodes))
+# The weights' versions of the layer of each node of flat_graph(), in its
+# order (every layer has one, renewed whenever its weights change): the
+# engine network is rebuilt, and the trainer's weights reset, when it
+# changed (or the network came back from saveRDS() as a null pointer).
+# Walks the model as inline_model() does without building the graph, which
+# every predict() would otherwise pay for.
+engine_key <- function(model) {
+  layers <- if (inherits(model, "lcnn_functional")) {
+    lapply(model$graph$nodes, function(node) node$layer)
+  } else {
+    model$layers
+  }
+  unlist(lapply(layers, function(l) if (inherits(l, "lcnn_model")) engine_key(l) else l$version))
 }
 
 model_network <- function(model) {
-  graph <- flat_graph(model)
-  key <- engine_key(graph)
+  key <- engine_key(model)
   if (is.null(model$engine) || !identical(model$engine_key, key) ||
       .network_is_null(model$engine)) {
-    model$engine <- .network_create(network_spec(graph), model_dtype(model))
+    model$engine <- .network_create(network_spec(flat_graph(model)), model_dtype(model))
     model$engine_key <- key
   }
   model$engine
@@ -43,9 +51,9 @@ model_network <- function(model) {
 # date if weights were set since. It runs on the device device_for_model()
 # settles, which compile()'s record then shows.
 model_trainer <- function(model, data, call = rlang::caller_env()) {
-  graph <- flat_graph(model)
-  key <- engine_key(graph)
+  key <- engine_key(model)
   if (is.null(model$trainer) || .network_is_null(model$trainer)) {
+    graph <- flat_graph(model)
     spec <- training_spec(model, graph, data)
     device <- device_for_model(model, graph, call = call)
     compiled <- model$compiled
@@ -154,7 +162,7 @@ sync_from_trainer <- function(model, trainer) {
     }
     if (length(layer$weights)) layer$version <- next_version()
   }
-  model$trainer_key <- engine_key(flat_graph(model))
+  model$trainer_key <- engine_key(model)
   model$optimizer_state <- c(.trainer_optimizer_state(trainer),
                              list(trainable = training_spec_trainable(model)))
   invisible(model)

@@ -267,8 +267,8 @@ layers_by_depth <- function(inputs, outputs) {
 
 # Distinct layers or models, in order of first appearance.
 unique_objects <- function(objects) {
-  keep <- !duplicated(vapply(objects, function(o) format(fields_of(o)), character(1)))
-  objects[keep]
+  # duplicated() compares environments by identity.
+  objects[!duplicated(lapply(objects, fields_of))]
 }
 
 # A model that contains itself (added to itself, or to a model inside it)

@@ -43,10 +43,10 @@ predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...
   outputs <- if (model_device(object) == "cuda" && !is.null(object$trainer) &&
                  !.network_is_null(object$trainer)) {
     # The GPU holds the trained model: predict there, with any weights set since.
-    graph <- flat_graph(object)
-    if (!identical(object$trainer_key, engine_key(graph))) {
+    key <- engine_key(object)
+    if (!identical(object$trainer_key, key)) {
       .trainer_set_parameters(object$trainer, model_parameter_blocks(object))
-      object$trainer_key <- engine_key(graph)
+      object$trainer_key <- key
     }
     .trainer_predict(object$trainer, xs, batch_size, lcnn_num_threads())
   } else {

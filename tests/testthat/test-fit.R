@@ -127,6 +127,24 @@ test_that("sample_weight and class_weight weight the loss", {
   expect_equal(h1$metrics$loss, h2$metrics$loss, tolerance = 1e-6)
 })
 
+test_that("evaluate() and fit() after set_weights() start from the weights set", {
+  set.seed(81)
+  x <- random_array(c(6, 4, 1))
+  y <- random_array(c(6, 3, 1))
+  zeros <- list(array(0, c(3, 2, 1)), array(0, c(3, 1)))
+  trained <- keras_model_sequential(input_shape = c(4, 1)) %>% layer_locally_connected_1d(1, 2)
+  trained %>% compile(optimizer = "sgd", loss = "mse")
+  trained %>% fit(x, y, epochs = 1, verbose = 0)
+  set_weights(trained, zeros)
+  expect_equal(evaluate(trained, x, y)$loss, mean(y^2), tolerance = 1e-6)
+  fresh <- keras_model_sequential(input_shape = c(4, 1)) %>% layer_locally_connected_1d(1, 2)
+  fresh %>% compile(optimizer = "sgd", loss = "mse")
+  set_weights(fresh, zeros)
+  trained %>% fit(x, y, epochs = 1, shuffle = FALSE, verbose = 0)
+  fresh %>% fit(x, y, epochs = 1, shuffle = FALSE, verbose = 0)
+  expect_equal(get_weights(trained), get_weights(fresh), tolerance = 1e-6)
+})
+
 test_that("non-trainable layers keep their weights", {
   set.seed(76)
   task <- unshared_task(n = 32)

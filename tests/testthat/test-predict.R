@@ -42,6 +42,19 @@ test_that("the engine network is rebuilt when weights change", {
   expect_equal(as.vector(predict(model, x)), c(5, 5, 5))
 })
 
+test_that("the engine network follows a model inside a model, and layers added", {
+  inner <- keras_model_sequential(input_shape = c(4, 1)) %>%
+    layer_locally_connected_1d(1, 2, kernel_initializer = "ones")
+  outer <- keras_model_sequential(input_shape = c(4, 1))
+  outer$add(inner)
+  x <- array(1, c(1, 4, 1))
+  expect_equal(as.vector(predict(outer, x)), c(2, 2, 2))
+  set_weights(inner, list(array(2, c(3, 2, 1)), array(1, c(3, 1))))
+  expect_equal(as.vector(predict(outer, x)), c(5, 5, 5))
+  outer %>% layer_flatten() %>% layer_dense(1, kernel_initializer = "ones")
+  expect_equal(as.vector(predict(outer, x)), 15)
+})
+
 test_that("a model survives saveRDS() and readRDS()", {
   set.seed(43)
   model <- keras_model_sequential(input_shape = c(5, 5, 2)) %>%
