@@ -293,8 +293,8 @@ void Network<T>::predict(const std::vector<const double*>& xs, index_t n, index_
   inference.training = false;
   inference.record = false;
   const std::vector<Shape> out_shapes = output_shapes();
-  // The node that takes each network input as R holds it
-  // (Layer::forward_from()), where one node of one input is its only use.
+  // The node that may take a network input as R holds it
+  // (Layer::forward_from()): one whose only input it is, and its only use.
   const std::size_t n_in = graph_.inputs.size(), none = n_in;
   std::vector<std::size_t> takes_input(graph_.nodes.size(), none);
   for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {

@@ -107,8 +107,9 @@ class Network : public NetworkBase {
   std::vector<std::size_t> consumers_;   // per value: how many node inputs and outputs use it
   std::vector<Tensor<T>> values_;        // node outputs, reused across batches
   // predict()'s batch of each input that no layer takes as R holds it, in
-  // T, kept across calls as values_ is: a fresh one per call cost its allocation, zeroing and page faults
-  // (W2's 14.7 MB input: 9% of its forward pass on one thread).
+  // T, kept across calls as values_ is: a fresh one per call cost its
+  // allocation, zeroing and page faults (W2's 14.7 MB input: 9% of its
+  // forward pass on one thread).
   std::vector<Tensor<T>> predict_inputs_;
   std::vector<Tensor<T>> grads_;         // dLoss/dValue per node output
   std::vector<bool> has_grad_;
