@@ -4,8 +4,10 @@
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
+#include "convert.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
@@ -18,6 +20,13 @@ constexpr double kEpsilon = 1e-7;
 // Values per parallel block of the loss: enough to amortise handing the
 // block to a thread.
 constexpr index_t kLossBlockValues = 16384;
+
+// Target x as the loss computes with it: rounded to the loss's type T, as a
+// batch tensor of T would hold it (Targets).
+template <typename T, typename X>
+double as_target(X x) {
+  return static_cast<double>(static_cast<T>(x));
+}
 
 double sigmoid(double z) {
   return z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z) / (1.0 + std::exp(z));
@@ -38,9 +47,9 @@ struct Term {
 // prediction p and target t is term_of(p, t). Each value's term depends on
 // it alone, so the values are swept in their memory order, whatever their
 // row or channel; value v belongs to sample v % B (the batch is the
-// innermost axis), so they come in runs of consecutive samples. Returns the
-// block's weighted sum of terms. grad may hold the targets: each is read
-// before it is written.
+// innermost axis), so they come in runs of consecutive samples, whose
+// targets are consecutive too. Returns the block's weighted sum of terms.
+// grad may hold the targets: each is read before it is written.
 //
 // Value i of a run goes to partial sum i % kLanes, the sums added in order
 // at the end, and a whole step of kLanes values loads its operands first:
@@ -48,8 +57,8 @@ struct Term {
 // term_of allows (W1's training step 6% faster than one value at a time;
 // bench/NOTES.md). The split depends only on the block, not on the thread
 // count.
-template <typename T, typename TermOf>
-double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const T* target,
+template <typename T, typename X, typename TermOf>
+double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const Targets<X>& target,
                          const T* weights, index_t first, index_t count, Tensor<T>& grad) {
   constexpr index_t kLanes = 8;
   const index_t B = input.batch();
@@ -57,24 +66,25 @@ double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const T* target
   const T* p = input.data.data();
   T* g = grad.data.data();
   double sums[kLanes] = {};
-  // Value v (of sample `sample`) into sum j.
-  auto add = [&](index_t v, index_t sample, index_t j) {
+  // Value v (of sample `sample`, target t) into sum j.
+  auto add = [&](index_t v, double t, index_t sample, index_t j) {
     const double w = weights ? static_cast<double>(weights[sample]) : 1.0;
-    const Term term = term_of(static_cast<double>(p[v]), static_cast<double>(target[v]));
+    const Term term = term_of(static_cast<double>(p[v]), t);
     sums[j] += w * term.value;
     g[v] = static_cast<T>(w * term.slope * scale);
   };
-  for (index_t v = first, end = first + count; v < end;) {
-    const index_t sample = v % B, run = std::min(B - sample, end - v);
+  // Values [v, v + length) of one run, from sample `sample` on, with their
+  // targets from t on; value v + i into sum i % kLanes.
+  auto sweep_run = [&](index_t v, index_t sample, index_t length, const T* t) {
     index_t i = 0;
     // Whole steps of kLanes values, all loaded before any gradient is
     // stored (grad may be the target).
-    for (; i + kLanes <= run; i += kLanes) {
+    for (; i + kLanes <= length; i += kLanes) {
       double pv[kLanes], tv[kLanes], wv[kLanes];
 #pragma GCC unroll 8
       for (index_t j = 0; j < kLanes; ++j) {
         pv[j] = static_cast<double>(p[v + i + j]);
-        tv[j] = static_cast<double>(target[v + i + j]);
+        tv[j] = static_cast<double>(t[i + j]);
         wv[j] = weights ? static_cast<double>(weights[sample + i + j]) : 1.0;
       }
 #pragma GCC unroll 8
@@ -84,7 +94,27 @@ double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const T* target
         g[v + i + j] = static_cast<T>(wv[j] * term.slope * scale);
       }
     }
-    for (; i < run; ++i) add(v + i, sample + i, i % kLanes);
+    for (; i < length; ++i) add(v + i, static_cast<double>(t[i]), sample + i, i % kLanes);
+  };
+  for (index_t v = first, end = first + count; v < end;) {
+    const index_t sample = v % B, run = std::min(B - sample, end - v);
+    const X* const t = target.run(v);
+    if constexpr (std::is_same<X, T>::value) {
+      sweep_run(v, sample, run, t);
+    } else {
+      // Targets of another type are rounded to T a chunk at a time first
+      // (as_target()). Rounding them inside the step instead, GCC 12's -O2
+      // gave sums that differed from a batch tensor's in the last bits,
+      // and agreed at -O1 or without its SLP vectoriser (bench/NOTES.md).
+      // Whole steps per chunk keep each value's partial sum.
+      constexpr index_t kChunk = 32 * kLanes;
+      T rounded[kChunk];
+      for (index_t c = 0; c < run; c += kChunk) {
+        const index_t length = std::min(kChunk, run - c);
+        convert_values(t + c, rounded, length);
+        sweep_run(v + c, sample + c, length, rounded);
+      }
+    }
     v += run;
   }
   double total = 0;
@@ -93,10 +123,10 @@ double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const T* target
 }
 
 // The elementwise losses' terms, each swept in a loop of its own.
-template <typename T>
+template <typename T, typename X>
 double elementwise_block(const LossSpec& loss, bool logits, const Tensor<T>& input,
-                         const T* target, const T* weights, index_t first, index_t count,
-                         Tensor<T>& grad) {
+                         const Targets<X>& target, const T* weights, index_t first,
+                         index_t count, Tensor<T>& grad) {
   auto sweep = [&](auto term_of) {
     return sweep_elementwise(term_of, input, target, weights, first, count, grad);
   };
@@ -141,20 +171,25 @@ double elementwise_block(const LossSpec& loss, bool logits, const Tensor<T>& inp
 // need a whole row (the K values of one position) at a time: the row is
 // gathered, and its targets read before its gradient is written (grad may
 // hold the targets). Returns the block's weighted sum of row losses.
-template <typename T>
-double categorical_block(bool logits, bool sparse, const Tensor<T>& input, const T* target,
-                         const T* weights, index_t first, index_t rows, Tensor<T>& grad) {
+template <typename T, typename X>
+double categorical_block(bool logits, bool sparse, const Tensor<T>& input,
+                         const Targets<X>& target, const T* weights, index_t first,
+                         index_t rows, Tensor<T>& grad) {
   const index_t K = input.shape.dims.back();
   const index_t R = input.shape.size() / K;
   const index_t B = input.batch();
+  // From one class's target of a row to the next's.
+  const index_t class_step = R / B * target.stride;
   std::vector<double> p(static_cast<std::size_t>(K)), t(static_cast<std::size_t>(K)),
       d(static_cast<std::size_t>(K));
   double total = 0;
   for (index_t r = first; r < first + rows; ++r) {
     const double w = weights ? static_cast<double>(weights[r % B]) : 1.0;
+    const X* const row_target = target.run(r);
     for (index_t k = 0; k < K; ++k) {
       p[k] = input.data[r + k * R];
-      t[k] = sparse ? (k == static_cast<index_t>(target[r]) ? 1.0 : 0.0) : target[r + k * R];
+      t[k] = sparse ? (k == static_cast<index_t>(as_target<T>(row_target[0])) ? 1.0 : 0.0)
+                    : as_target<T>(row_target[k * class_step]);
     }
     double row = 0, t_sum = 0;
     for (index_t k = 0; k < K; ++k) t_sum += t[k];
@@ -231,9 +266,10 @@ bool takes_logits_of(const LossSpec& loss, Activation output) {
 // Rows are cut into blocks fixed by the shape; each block sums its rows'
 // losses, and the blocks' sums are added in order: the same total for any
 // number of threads.
-template <typename T>
+template <typename T, typename X>
 double loss_and_gradient(const LossSpec& loss, bool logits, const Tensor<T>& input,
-                         const T* target, const T* weights, Tensor<T>& grad, int threads) {
+                         const Targets<X>& target, const T* weights, Tensor<T>& grad,
+                         int threads) {
   const index_t K = input.shape.dims.back();
   const index_t R = input.shape.size() / K;
   grad.resize(input.shape);
@@ -269,21 +305,25 @@ MetricKind parse_metric(const std::string& name) {
   throw std::invalid_argument("unknown metric '" + name + "'");
 }
 
-template <typename T>
-void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const T* target,
+template <typename T, typename X>
+void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const Targets<X>& target,
                        const T* weights, double& total, double& count) {
   const index_t K = prediction.shape.dims.back();
   const index_t R = prediction.shape.size() / K;
   const index_t B = prediction.batch();
+  const index_t class_step = R / B * target.stride;
   const T* p = prediction.data.data();
   for (index_t r = 0; r < R; ++r) {
     const double w = weights ? static_cast<double>(weights[r % B]) : 1.0;
+    const X* const row_target = target.run(r);
+    // The target of row r's class k.
+    auto truth_of = [&](index_t k) { return as_target<T>(row_target[k * class_step]); };
     double value = 0;
     switch (metric) {
       case MetricKind::binary_accuracy:
         // Keras's threshold is 0.5, on whatever the model outputs.
         for (index_t k = 0; k < K; ++k) {
-          value += ((p[r + k * R] > 0.5) == (target[r + k * R] > 0.5)) ? 1.0 / K : 0.0;
+          value += ((p[r + k * R] > 0.5) == (truth_of(k) > 0.5)) ? 1.0 / K : 0.0;
         }
         break;
       case MetricKind::categorical_accuracy:
@@ -293,21 +333,21 @@ void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const T* 
           if (p[r + k * R] > p[r + best * R]) best = k;
         }
         if (metric == MetricKind::sparse_categorical_accuracy) {
-          truth = static_cast<index_t>(target[r]);
+          truth = static_cast<index_t>(truth_of(0));
         } else {
           for (index_t k = 1; k < K; ++k) {
-            if (target[r + k * R] > target[r + truth * R]) truth = k;
+            if (truth_of(k) > truth_of(truth)) truth = k;
           }
         }
         value = best == truth ? 1.0 : 0.0;
         break;
       }
       case MetricKind::mae:
-        for (index_t k = 0; k < K; ++k) value += std::abs(p[r + k * R] - target[r + k * R]) / K;
+        for (index_t k = 0; k < K; ++k) value += std::abs(p[r + k * R] - truth_of(k)) / K;
         break;
       case MetricKind::mse:
         for (index_t k = 0; k < K; ++k) {
-          const double e = p[r + k * R] - target[r + k * R];
+          const double e = p[r + k * R] - truth_of(k);
           value += e * e / K;
         }
         break;
@@ -317,13 +357,15 @@ void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const T* 
   }
 }
 
-#define LCNN_INSTANTIATE(T)                                                               \
-  template double loss_and_gradient<T>(const LossSpec&, bool, const Tensor<T>&, const T*, \
-                                       const T*, Tensor<T>&, int);                        \
-  template void accumulate_metric<T>(MetricKind, const Tensor<T>&, const T*, const T*,    \
-                                     double&, double&);
-LCNN_INSTANTIATE(float)
-LCNN_INSTANTIATE(double)
+// Targets of the loss's type (a batch tensor) or R's doubles in place.
+#define LCNN_INSTANTIATE(T, X)                                                                 \
+  template double loss_and_gradient<T, X>(const LossSpec&, bool, const Tensor<T>&,             \
+                                          const Targets<X>&, const T*, Tensor<T>&, int);       \
+  template void accumulate_metric<T, X>(MetricKind, const Tensor<T>&, const Targets<X>&,       \
+                                        const T*, double&, double&);
+LCNN_INSTANTIATE(float, float)
+LCNN_INSTANTIATE(float, double)
+LCNN_INSTANTIATE(double, double)
 #undef LCNN_INSTANTIATE
 
 }  // namespace lcnn

@@ -108,13 +108,21 @@ std::vector<SampleMajor<T>> epoch_copies(const DataSet& data, const std::vector<
   return copies;
 }
 
+namespace {
+
+void check_features(const Array& from, index_t n, index_t features) {
+  if (from.size != features * n) {
+    throw std::invalid_argument("data do not match the network's input and output shapes");
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
                  index_t count, int threads, Tensor<T>& to) {
   const index_t features = to.shape.size() / count;
-  if (from.size != features * n) {
-    throw std::invalid_argument("data do not match the network's input and output shapes");
-  }
+  check_features(from, n, features);
   const index_t block = std::max<index_t>(1, kGatherBlockValues / std::max<index_t>(1, count));
   const bool runs = consecutive(rows, count);
   for_each_block(features, block, threads, [&](index_t first, index_t length) {
@@ -148,14 +156,23 @@ void Trainer<T>::gather(const DataSet& data, const std::vector<SampleMajor<T>>& 
     gather_rows(from, data.n, copies.empty() ? nullptr : &copies[a], rows, count, threads, to);
   };
   batch.xs.resize(inputs.size());
-  batch.ys.resize(outputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     batch.xs[i].resize(inputs[i].with_batch(count));
     copy(i, data.xs[i], batch.xs[i]);
   }
+  // A run of samples reads its targets in place: copying them would cost
+  // about what the loss's own pass over them does (bench/NOTES.md).
+  const bool in_data = consecutive(rows, count);
+  batch.ys.resize(outputs.size());
+  batch.ys_in_data.clear();
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     Shape y_shape = outputs[o].with_batch(count);
     if (is_sparse(spec_.outputs[o].loss)) y_shape.dims.pop_back();
+    if (in_data) {
+      check_features(data.ys[o], data.n, y_shape.size() / count);
+      batch.ys_in_data.push_back({data.ys[o].data, rows[0], data.n, count});
+      continue;
+    }
     if (y_shape.rank() == 1) y_shape.dims.push_back(1);
     batch.ys[o].resize(y_shape);
     copy(inputs.size() + o, data.ys[o], batch.ys[o]);
@@ -234,18 +251,18 @@ Scores Totals::scores() const {
   return s;
 }
 
-template <typename T>
+template <typename T, typename X>
 double output_loss(const OutputSpec& out, std::size_t o, const Tensor<T>& prediction,
-                   const Tensor<T>& loss_input, bool logits, const Tensor<T>& target,
+                   const Tensor<T>& loss_input, bool logits, const Targets<X>& target,
                    const T* weights, Tensor<T>& grad, int threads, Totals& totals,
                    std::size_t& metric) {
   for (MetricKind m : out.metrics) {
-    accumulate_metric(m, prediction, target.data.data(), weights, totals.metrics[metric],
+    accumulate_metric(m, prediction, target, weights, totals.metrics[metric],
                       totals.counts[metric]);
     ++metric;
   }
   const double value =
-      loss_and_gradient(out.loss, logits, loss_input, target.data.data(), weights, grad, threads);
+      loss_and_gradient(out.loss, logits, loss_input, target, weights, grad, threads);
   if (out.weight != 1) {
     for (T& g : grad.data) g *= T(out.weight);
   }
@@ -276,11 +293,17 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
     fused[o] = layer != nullptr && network_->fusable(o) && !penalized &&
                takes_logits_of(out.loss, layer->activation());
     const Tensor<T>& loss_input = fused[o] ? *layer->logits() : *outs[o];
-    // Dense targets are not needed after the loss: their gradient takes
-    // their place, which saves an output-sized tensor.
+    const bool logits = fused[o] || out.loss.from_logits;
+    // A dense gradient takes the place of the batch's targets, which are
+    // not needed after the loss (or were read in place): that saves an
+    // output-sized tensor.
     Tensor<T>& grad = is_sparse(out.loss) ? grads[o] : batch.ys[o];
-    const double value = output_loss(out, o, *outs[o], loss_input, fused[o] || out.loss.from_logits,
-                                     batch.ys[o], weights, grad, ctx.threads, totals, metric);
+    const double value =
+        batch.ys_in_data.empty()
+            ? output_loss(out, o, *outs[o], loss_input, logits, batch_targets(batch.ys[o]),
+                          weights, grad, ctx.threads, totals, metric)
+            : output_loss(out, o, *outs[o], loss_input, logits, batch.ys_in_data[o], weights,
+                          grad, ctx.threads, totals, metric);
     loss += out.weight * value;
     grad_ptrs.push_back(&grad);
   }
@@ -435,12 +458,10 @@ template void gather_rows<float>(const Array&, index_t, const SampleMajor<float>
                                  index_t, int, Tensor<float>&);
 template void gather_rows<double>(const Array&, index_t, const SampleMajor<double>*,
                                   const index_t*, index_t, int, Tensor<double>&);
-template double output_loss<float>(const OutputSpec&, std::size_t, const Tensor<float>&,
-                                   const Tensor<float>&, bool, const Tensor<float>&, const float*,
-                                   Tensor<float>&, int, Totals&, std::size_t&);
-template double output_loss<double>(const OutputSpec&, std::size_t, const Tensor<double>&,
-                                    const Tensor<double>&, bool, const Tensor<double>&,
-                                    const double*, Tensor<double>&, int, Totals&, std::size_t&);
+template double output_loss<float, float>(const OutputSpec&, std::size_t, const Tensor<float>&,
+                                          const Tensor<float>&, bool, const Targets<float>&,
+                                          const float*, Tensor<float>&, int, Totals&,
+                                          std::size_t&);
 template class Trainer<float>;
 template class Trainer<double>;
 

@@ -99,12 +99,12 @@ void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const
                  index_t count, int threads, Tensor<T>& to);
 
 // Output o's loss on a batch, Keras-weighted by `out.weight` in `grad`
-// (dLoss/dLoss input, which may be the dense targets, see
+// (dLoss/dLoss input, which may be the batch tensor of dense targets, see
 // loss_and_gradient()); adds its metrics (of `prediction`, numbered from
 // `metric`) and its loss to the totals and returns that loss unweighted.
-template <typename T>
+template <typename T, typename X>
 double output_loss(const OutputSpec& out, std::size_t o, const Tensor<T>& prediction,
-                   const Tensor<T>& loss_input, bool logits, const Tensor<T>& target,
+                   const Tensor<T>& loss_input, bool logits, const Targets<X>& target,
                    const T* weights, Tensor<T>& grad, int threads, Totals& totals,
                    std::size_t& metric);
 
@@ -163,10 +163,14 @@ class Trainer : public TrainerBase {
  private:
   struct Batch {
     std::vector<Tensor<T>> xs, ys;
+    // When the batch is a run of samples: each output's targets, read in
+    // place from the data (ys then holds only dense outputs' gradients).
+    std::vector<Targets<double>> ys_in_data;
     std::vector<T> weights;
   };
   // Copies the samples `rows` of the data into the batch's tensors, from
-  // the data's sample-major copies when there are any (epoch_copies()).
+  // the data's sample-major copies when there are any (epoch_copies()),
+  // except targets that a run of samples reads in place.
   void gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
               const index_t* rows, index_t count, int threads, Batch& batch) const;
   // Forward and loss on one batch, and with ctx.training backward; adds
@@ -216,8 +220,10 @@ class Trainer : public TrainerBase {
   // buffers backward() uses have been allocated for them.
   index_t largest_batch_ = 0;
   int most_threads_ = 0;
-  // The loss gradients of the outputs, kept between batches so that their
-  // memory is not allocated (and its pages faulted in) for every batch.
+  // The loss gradients of the outputs with sparse targets, kept between
+  // batches so that their memory is not allocated (and its pages faulted
+  // in) for every batch. Dense outputs' gradients take their batch
+  // targets' place (Batch::ys).
   std::vector<Tensor<T>> output_grads_;
 };
 

@@ -96,43 +96,45 @@ namespace {
 
 // A locally connected layer on the GEMM kernels (the ones that apply the
 // update in backward()), square kernel, stride 1, channels last.
-std::unique_ptr<LocallyConnected<double>> local_layer(std::mt19937_64& rng, index_t rows,
-                                                      index_t cols, index_t kernel,
-                                                      Padding padding, index_t channels,
-                                                      index_t filters, Activation activation) {
+template <typename T = double>
+std::unique_ptr<LocallyConnected<T>> local_layer(std::mt19937_64& rng, index_t rows, index_t cols,
+                                                 index_t kernel, Padding padding,
+                                                 index_t channels, index_t filters,
+                                                 Activation activation) {
   LocalGeometry g;
   g.rows = AxisWindow::make(rows, kernel, 1, padding);
   g.cols = AxisWindow::make(cols, kernel, 1, padding);
   g.channels = channels;
   g.filters = filters;
   std::uniform_real_distribution<double> value(-0.5, 0.5);
-  std::vector<double> w(static_cast<std::size_t>(g.kernel_size()));
-  std::vector<double> b(static_cast<std::size_t>(g.bias_size()));
-  for (double& v : w) v = value(rng);
-  for (double& v : b) v = value(rng);
-  return std::make_unique<LocallyConnected<double>>(g, activation, w, b, LocalKernels::gemm);
+  std::vector<T> w(static_cast<std::size_t>(g.kernel_size()));
+  std::vector<T> b(static_cast<std::size_t>(g.bias_size()));
+  for (T& v : w) v = static_cast<T>(value(rng));
+  for (T& v : b) v = static_cast<T>(value(rng));
+  return std::make_unique<LocallyConnected<T>>(g, activation, w, b, LocalKernels::gemm);
 }
 
 // 6x5x2 -> LC 3x3 valid, relu -> 4x3x3 -> LC 2x2 same, tanh -> 4x3x3, and
 // with `shared` that second layer once more: the second layer computes an
 // input gradient from its weights, which an update made too early would
 // change.
-std::unique_ptr<Network<double>> update_test_network(bool shared) {
+template <typename T = double>
+std::unique_ptr<Network<T>> update_test_network(bool shared) {
   std::mt19937_64 rng(7);
-  std::vector<std::unique_ptr<Layer<double>>> layers;
-  layers.push_back(local_layer(rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu));
-  layers.push_back(local_layer(rng, 4, 3, 2, Padding::same, 3, 3, Activation::tanh));
+  std::vector<std::unique_ptr<Layer<T>>> layers;
+  layers.push_back(local_layer<T>(rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu));
+  layers.push_back(local_layer<T>(rng, 4, 3, 2, Padding::same, 3, 3, Activation::tanh));
   Graph graph;
   graph.inputs = {layers.front()->input_shape()};
   graph.nodes = {{0, {0}}, {1, {1}}};
   if (shared) {
     std::mt19937_64 same_rng(7);
-    local_layer(same_rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu);
-    layers.push_back(local_layer(same_rng, 4, 3, 2, Padding::same, 3, 3, Activation::tanh));
+    local_layer<T>(same_rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu);
+    layers.push_back(local_layer<T>(same_rng, 4, 3, 2, Padding::same, 3, 3, Activation::tanh));
     graph.nodes.push_back({1, {2}});
   }
   graph.outputs = {graph.nodes.size()};
-  return std::make_unique<Network<double>>(std::move(graph), std::move(layers));
+  return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
 }
 
 // Samples [first, first + count) of column-major data with n samples.
@@ -286,4 +288,58 @@ TEST(trainer_updates_in_backward_only_after_a_step_as_large) {
   CHECK(!step(16, 2)); // more threads than any before
   CHECK(step(16, 2));
   CHECK(step(8, 1));
+}
+
+// A batch that is a run of samples reads its targets in place from the
+// data; any other batch gathers them (here from the data's sample-major
+// copies). The data permuted so that a shuffled epoch takes the same
+// samples in the same batches: in float, with targets that float cannot
+// hold, two epochs give the same scores (the loss and an mae metric) and
+// the same weights bit for bit.
+TEST(trainer_targets_read_in_place_match_gathered_targets) {
+  const index_t n = 24, batch = 8, x_features = 6 * 5 * 2, y_features = 36;
+  std::mt19937_64 rng(10);
+  std::uniform_real_distribution<double> value(-1, 1);
+  std::vector<double> x(static_cast<std::size_t>(n * x_features)),
+      y(static_cast<std::size_t>(n * y_features));
+  for (double& v : x) v = value(rng);
+  for (double& v : y) v = value(rng);
+  // Sample i of the data is sample moved(i) of the permuted data.
+  auto moved = [&](index_t i) { return (7 * i + 3) % n; };
+  auto permute = [&](const std::vector<double>& data, index_t features) {
+    std::vector<double> out(data.size());
+    for (index_t f = 0; f < features; ++f) {
+      for (index_t i = 0; i < n; ++i) out[f * n + moved(i)] = data[f * n + i];
+    }
+    return out;
+  };
+  const std::vector<double> px = permute(x, x_features), py = permute(y, y_features);
+  std::vector<index_t> runs(n), shuffled(n);
+  for (index_t i = 0; i < n; ++i) {
+    runs[i] = i;
+    shuffled[i] = moved(i);
+  }
+  const DataSet data{{{x.data(), n * x_features}}, {{y.data(), n * y_features}}, nullptr, n};
+  const DataSet permuted{{{px.data(), n * x_features}}, {{py.data(), n * y_features}}, nullptr, n};
+  TrainingSpec spec;
+  spec.outputs.resize(1);
+  spec.outputs[0].loss = parse_loss("mse", false, 1);
+  spec.outputs[0].metrics = {MetricKind::mae};
+  spec.trainable.assign(4, true);
+  spec.penalties.assign(4, Penalty{});
+  spec.constraints.assign(4, ConstraintSpec{});
+  Trainer<float> in_place(update_test_network<float>(false), spec);
+  Trainer<float> gathered(update_test_network<float>(false), spec);
+  Context ctx;
+  ctx.threads = 2;
+  const auto keep_going = [](index_t, const Scores&) { return true; };
+  bool completed = false;
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    const Scores a = in_place.fit_epoch(data, runs, batch, 1, ctx, keep_going, completed);
+    const Scores b = gathered.fit_epoch(permuted, shuffled, batch, 1, ctx, keep_going, completed);
+    CHECK_EQ(a.loss, b.loss);
+    CHECK(a.metrics == b.metrics);
+  }
+  CHECK(in_place.parameters() == gathered.parameters());
+  CHECK_EQ(in_place.evaluate(data, batch, ctx).loss, gathered.evaluate(data, batch, ctx).loss);
 }
