@@ -82,8 +82,8 @@ void DeviceTrainer::forward_backward(const Context& ctx, Totals& totals) {
   std::size_t metric = 0;
   const double value = output_loss(
       out, 0, batch_.prediction, fused ? batch_.logits : batch_.prediction,
-      fused || out.loss.from_logits, batch_targets(batch_.y), weights, grad, ctx.threads, totals,
-      metric);
+      fused || out.loss.from_logits, batch_.y.data.data(), weights,
+      ctx.training ? &grad : nullptr, ctx.threads, totals, metric);
   if (ctx.training) {
     batch_.device_grad.upload(grad.data.data(), grad.data.size());
     device_.backward(batch_.device_x.data(), batch_.device_grad.data(), count, fused,

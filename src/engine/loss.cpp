@@ -22,7 +22,7 @@ constexpr double kEpsilon = 1e-7;
 constexpr index_t kLossBlockValues = 16384;
 
 // Target x as the loss computes with it: rounded to the loss's type T, as a
-// batch tensor of T would hold it (Targets).
+// batch tensor of T would hold it (loss_and_gradient()).
 template <typename T, typename X>
 double as_target(X x) {
   return static_cast<double>(static_cast<T>(x));
@@ -47,9 +47,9 @@ struct Term {
 // prediction p and target t is term_of(p, t). Each value's term depends on
 // it alone, so the values are swept in their memory order, whatever their
 // row or channel; value v belongs to sample v % B (the batch is the
-// innermost axis), so they come in runs of consecutive samples, whose
-// targets are consecutive too. Returns the block's weighted sum of terms.
-// grad may hold the targets: each is read before it is written.
+// innermost axis), so they come in runs of consecutive samples. Returns the
+// block's weighted sum of terms; with kGradient, writes the gradient to g,
+// which may hold the targets: each is read before it is written.
 //
 // Value i of a run goes to partial sum i % kLanes, the sums added in order
 // at the end, and a whole step of kLanes values loads its operands first:
@@ -57,21 +57,20 @@ struct Term {
 // term_of allows (W1's training step 6% faster than one value at a time;
 // bench/NOTES.md). The split depends only on the block, not on the thread
 // count.
-template <typename T, typename X, typename TermOf>
-double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const Targets<X>& target,
-                         const T* weights, index_t first, index_t count, Tensor<T>& grad) {
+template <bool kGradient, typename T, typename X, typename TermOf>
+double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const X* target,
+                         const T* weights, index_t first, index_t count, T* g) {
   constexpr index_t kLanes = 8;
   const index_t B = input.batch();
   const double scale = 1.0 / static_cast<double>(input.shape.size());
   const T* p = input.data.data();
-  T* g = grad.data.data();
   double sums[kLanes] = {};
   // Value v (of sample `sample`, target t) into sum j.
   auto add = [&](index_t v, double t, index_t sample, index_t j) {
     const double w = weights ? static_cast<double>(weights[sample]) : 1.0;
     const Term term = term_of(static_cast<double>(p[v]), t);
     sums[j] += w * term.value;
-    g[v] = static_cast<T>(w * term.slope * scale);
+    if constexpr (kGradient) g[v] = static_cast<T>(w * term.slope * scale);
   };
   // Values [v, v + length) of one run, from sample `sample` on, with their
   // targets from t on; value v + i into sum i % kLanes.
@@ -91,14 +90,14 @@ double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const Targets<X
       for (index_t j = 0; j < kLanes; ++j) {
         const Term term = term_of(pv[j], tv[j]);
         sums[j] += wv[j] * term.value;
-        g[v + i + j] = static_cast<T>(wv[j] * term.slope * scale);
+        if constexpr (kGradient) g[v + i + j] = static_cast<T>(wv[j] * term.slope * scale);
       }
     }
     for (; i < length; ++i) add(v + i, static_cast<double>(t[i]), sample + i, i % kLanes);
   };
   for (index_t v = first, end = first + count; v < end;) {
     const index_t sample = v % B, run = std::min(B - sample, end - v);
-    const X* const t = target.run(v);
+    const X* const t = target + v;
     if constexpr (std::is_same<X, T>::value) {
       sweep_run(v, sample, run, t);
     } else {
@@ -122,13 +121,17 @@ double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const Targets<X
   return total;
 }
 
-// The elementwise losses' terms, each swept in a loop of its own.
+// The elementwise losses' terms, each swept in a loop of its own (one
+// without the gradient's stores when grad is null).
 template <typename T, typename X>
 double elementwise_block(const LossSpec& loss, bool logits, const Tensor<T>& input,
-                         const Targets<X>& target, const T* weights, index_t first,
-                         index_t count, Tensor<T>& grad) {
+                         const X* target, const T* weights, index_t first,
+                         index_t count, Tensor<T>* grad) {
   auto sweep = [&](auto term_of) {
-    return sweep_elementwise(term_of, input, target, weights, first, count, grad);
+    return grad != nullptr ? sweep_elementwise<true>(term_of, input, target, weights, first,
+                                                     count, grad->data.data())
+                           : sweep_elementwise<false>(term_of, input, target, weights, first,
+                                                      count, static_cast<T*>(nullptr));
   };
   switch (loss.kind) {
     case LossKind::mse:
@@ -169,27 +172,25 @@ double elementwise_block(const LossSpec& loss, bool logits, const Tensor<T>& inp
 
 // Rows [first, first + rows) of a categorical crossentropy, whose terms
 // need a whole row (the K values of one position) at a time: the row is
-// gathered, and its targets read before its gradient is written (grad may
-// hold the targets). Returns the block's weighted sum of row losses.
+// gathered, and its targets read before its gradient, unless grad is null,
+// is written (grad may hold the targets). Returns the block's weighted sum
+// of row losses.
 template <typename T, typename X>
 double categorical_block(bool logits, bool sparse, const Tensor<T>& input,
-                         const Targets<X>& target, const T* weights, index_t first,
-                         index_t rows, Tensor<T>& grad) {
+                         const X* target, const T* weights, index_t first,
+                         index_t rows, Tensor<T>* grad) {
   const index_t K = input.shape.dims.back();
   const index_t R = input.shape.size() / K;
   const index_t B = input.batch();
-  // From one class's target of a row to the next's.
-  const index_t class_step = R / B * target.stride;
   std::vector<double> p(static_cast<std::size_t>(K)), t(static_cast<std::size_t>(K)),
       d(static_cast<std::size_t>(K));
   double total = 0;
   for (index_t r = first; r < first + rows; ++r) {
     const double w = weights ? static_cast<double>(weights[r % B]) : 1.0;
-    const X* const row_target = target.run(r);
     for (index_t k = 0; k < K; ++k) {
       p[k] = input.data[r + k * R];
-      t[k] = sparse ? (k == static_cast<index_t>(as_target<T>(row_target[0])) ? 1.0 : 0.0)
-                    : as_target<T>(row_target[k * class_step]);
+      t[k] = sparse ? (k == static_cast<index_t>(as_target<T>(target[r])) ? 1.0 : 0.0)
+                    : as_target<T>(target[r + k * R]);
     }
     double row = 0, t_sum = 0;
     for (index_t k = 0; k < K; ++k) t_sum += t[k];
@@ -217,7 +218,8 @@ double categorical_block(bool logits, bool sparse, const Tensor<T>& input,
       for (index_t k = 0; k < K; ++k) d[k] = (d[k] - dq_dot_q) / s;
     }
     total += w * row;
-    for (index_t k = 0; k < K; ++k) grad.data[r + k * R] = static_cast<T>(w * d[k] / R);
+    if (grad == nullptr) continue;
+    for (index_t k = 0; k < K; ++k) grad->data[r + k * R] = static_cast<T>(w * d[k] / R);
   }
   return total;
 }
@@ -268,11 +270,11 @@ bool takes_logits_of(const LossSpec& loss, Activation output) {
 // number of threads.
 template <typename T, typename X>
 double loss_and_gradient(const LossSpec& loss, bool logits, const Tensor<T>& input,
-                         const Targets<X>& target, const T* weights, Tensor<T>& grad,
+                         const X* target, const T* weights, Tensor<T>* grad,
                          int threads) {
   const index_t K = input.shape.dims.back();
   const index_t R = input.shape.size() / K;
-  grad.resize(input.shape);
+  if (grad != nullptr) grad->resize(input.shape);
   // Blocks fixed by the shape, their sums added in order: the loss does not
   // depend on the thread count.
   if (is_elementwise(loss.kind)) {
@@ -306,18 +308,16 @@ MetricKind parse_metric(const std::string& name) {
 }
 
 template <typename T, typename X>
-void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const Targets<X>& target,
+void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const X* target,
                        const T* weights, double& total, double& count) {
   const index_t K = prediction.shape.dims.back();
   const index_t R = prediction.shape.size() / K;
   const index_t B = prediction.batch();
-  const index_t class_step = R / B * target.stride;
   const T* p = prediction.data.data();
   for (index_t r = 0; r < R; ++r) {
     const double w = weights ? static_cast<double>(weights[r % B]) : 1.0;
-    const X* const row_target = target.run(r);
     // The target of row r's class k.
-    auto truth_of = [&](index_t k) { return as_target<T>(row_target[k * class_step]); };
+    auto truth_of = [&](index_t k) { return as_target<T>(target[r + k * R]); };
     double value = 0;
     switch (metric) {
       case MetricKind::binary_accuracy:
@@ -360,9 +360,9 @@ void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const Tar
 // Targets of the loss's type (a batch tensor) or R's doubles in place.
 #define LCNN_INSTANTIATE(T, X)                                                                 \
   template double loss_and_gradient<T, X>(const LossSpec&, bool, const Tensor<T>&,             \
-                                          const Targets<X>&, const T*, Tensor<T>&, int);       \
-  template void accumulate_metric<T, X>(MetricKind, const Tensor<T>&, const Targets<X>&,       \
-                                        const T*, double&, double&);
+                                          const X*, const T*, Tensor<T>*, int);                \
+  template void accumulate_metric<T, X>(MetricKind, const Tensor<T>&, const X*, const T*,      \
+                                        double&, double&);
 LCNN_INSTANTIATE(float, float)
 LCNN_INSTANTIATE(float, double)
 LCNN_INSTANTIATE(double, double)

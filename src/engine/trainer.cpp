@@ -160,9 +160,12 @@ void Trainer<T>::gather(const DataSet& data, const std::vector<SampleMajor<T>>& 
     batch.xs[i].resize(inputs[i].with_batch(count));
     copy(i, data.xs[i], batch.xs[i]);
   }
-  // A run of samples reads its targets in place: copying them would cost
-  // about what the loss's own pass over them does (bench/NOTES.md).
-  const bool in_data = consecutive(rows, count);
+  // A batch of the whole data, in order, reads its targets in place: they
+  // are then laid out as a batch tensor's, and copying them would cost about
+  // what the loss's own pass over them does. Runs of samples out of more
+  // (strided in R's arrays) are copied: the loss reading them in place was
+  // slower than the copy (bench/NOTES.md).
+  const bool in_data = consecutive(rows, count) && count == data.n;
   batch.ys.resize(outputs.size());
   batch.ys_in_data.clear();
   for (std::size_t o = 0; o < outputs.size(); ++o) {
@@ -170,7 +173,7 @@ void Trainer<T>::gather(const DataSet& data, const std::vector<SampleMajor<T>>& 
     if (is_sparse(spec_.outputs[o].loss)) y_shape.dims.pop_back();
     if (in_data) {
       check_features(data.ys[o], data.n, y_shape.size() / count);
-      batch.ys_in_data.push_back({data.ys[o].data, rows[0], data.n, count});
+      batch.ys_in_data.push_back(data.ys[o].data);
       continue;
     }
     if (y_shape.rank() == 1) y_shape.dims.push_back(1);
@@ -253,8 +256,8 @@ Scores Totals::scores() const {
 
 template <typename T, typename X>
 double output_loss(const OutputSpec& out, std::size_t o, const Tensor<T>& prediction,
-                   const Tensor<T>& loss_input, bool logits, const Targets<X>& target,
-                   const T* weights, Tensor<T>& grad, int threads, Totals& totals,
+                   const Tensor<T>& loss_input, bool logits, const X* target,
+                   const T* weights, Tensor<T>* grad, int threads, Totals& totals,
                    std::size_t& metric) {
   for (MetricKind m : out.metrics) {
     accumulate_metric(m, prediction, target, weights, totals.metrics[metric],
@@ -263,8 +266,8 @@ double output_loss(const OutputSpec& out, std::size_t o, const Tensor<T>& predic
   }
   const double value =
       loss_and_gradient(out.loss, logits, loss_input, target, weights, grad, threads);
-  if (out.weight != 1) {
-    for (T& g : grad.data) g *= T(out.weight);
+  if (grad != nullptr && out.weight != 1) {
+    for (T& g : grad->data) g *= T(out.weight);
   }
   totals.output_losses[o] += value * prediction.batch();
   return value;
@@ -296,16 +299,17 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
     const bool logits = fused[o] || out.loss.from_logits;
     // A dense gradient takes the place of the batch's targets, which are
     // not needed after the loss (or were read in place): that saves an
-    // output-sized tensor.
-    Tensor<T>& grad = is_sparse(out.loss) ? grads[o] : batch.ys[o];
+    // output-sized tensor. Evaluation computes the loss alone.
+    Tensor<T>* const grad =
+        !ctx.training ? nullptr : is_sparse(out.loss) ? &grads[o] : &batch.ys[o];
     const double value =
         batch.ys_in_data.empty()
-            ? output_loss(out, o, *outs[o], loss_input, logits, batch_targets(batch.ys[o]),
+            ? output_loss(out, o, *outs[o], loss_input, logits, batch.ys[o].data.data(),
                           weights, grad, ctx.threads, totals, metric)
             : output_loss(out, o, *outs[o], loss_input, logits, batch.ys_in_data[o], weights,
                           grad, ctx.threads, totals, metric);
     loss += out.weight * value;
-    grad_ptrs.push_back(&grad);
+    grad_ptrs.push_back(grad);
   }
   // Before backward(), which may update the weights.
   const double weight_penalty = penalty();
@@ -459,8 +463,8 @@ template void gather_rows<float>(const Array&, index_t, const SampleMajor<float>
 template void gather_rows<double>(const Array&, index_t, const SampleMajor<double>*,
                                   const index_t*, index_t, int, Tensor<double>&);
 template double output_loss<float, float>(const OutputSpec&, std::size_t, const Tensor<float>&,
-                                          const Tensor<float>&, bool, const Targets<float>&,
-                                          const float*, Tensor<float>&, int, Totals&,
+                                          const Tensor<float>&, bool, const float*,
+                                          const float*, Tensor<float>*, int, Totals&,
                                           std::size_t&);
 template class Trainer<float>;
 template class Trainer<double>;

@@ -98,14 +98,15 @@ template <typename T>
 void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
                  index_t count, int threads, Tensor<T>& to);
 
-// Output o's loss on a batch, Keras-weighted by `out.weight` in `grad`
-// (dLoss/dLoss input, which may be the batch tensor of dense targets, see
-// loss_and_gradient()); adds its metrics (of `prediction`, numbered from
-// `metric`) and its loss to the totals and returns that loss unweighted.
+// Output o's loss on a batch, its gradient Keras-weighted by `out.weight`
+// in *grad unless grad is null (dLoss/dLoss input, which may be the batch
+// tensor of dense targets, see loss_and_gradient()); adds its metrics (of
+// `prediction`, numbered from `metric`) and its loss to the totals and
+// returns that loss unweighted.
 template <typename T, typename X>
 double output_loss(const OutputSpec& out, std::size_t o, const Tensor<T>& prediction,
-                   const Tensor<T>& loss_input, bool logits, const Targets<X>& target,
-                   const T* weights, Tensor<T>& grad, int threads, Totals& totals,
+                   const Tensor<T>& loss_input, bool logits, const X* target,
+                   const T* weights, Tensor<T>* grad, int threads, Totals& totals,
                    std::size_t& metric);
 
 class TrainerBase {
@@ -163,14 +164,15 @@ class Trainer : public TrainerBase {
  private:
   struct Batch {
     std::vector<Tensor<T>> xs, ys;
-    // When the batch is a run of samples: each output's targets, read in
-    // place from the data (ys then holds only dense outputs' gradients).
-    std::vector<Targets<double>> ys_in_data;
+    // When the batch is the whole data, in order: each output's targets,
+    // read in place from the data (ys then holds only dense outputs'
+    // gradients).
+    std::vector<const double*> ys_in_data;
     std::vector<T> weights;
   };
   // Copies the samples `rows` of the data into the batch's tensors, from
   // the data's sample-major copies when there are any (epoch_copies()),
-  // except targets that a run of samples reads in place.
+  // except targets that a batch of the whole data reads in place.
   void gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
               const index_t* rows, index_t count, int threads, Batch& batch) const;
   // Forward and loss on one batch, and with ctx.training backward; adds

@@ -42,7 +42,7 @@ TEST(weighted_mse_blocks_that_start_mid_batch) {
   serial /= R;
   Tensor<double> grad;
   const double loss = loss_and_gradient(parse_loss("mse", false, 1.0), false, prediction,
-                                        batch_targets(target), weights.data(), grad, 2);
+                                        target.data.data(), weights.data(), &grad, 2);
   CHECK_NEAR(loss, serial, 1e-12);
   bool gradient_right = true;
   for (index_t i = 0; i < prediction.shape.size(); ++i) {
@@ -73,8 +73,8 @@ TEST(loss_blocks_agree_across_threads_and_with_a_serial_sum) {
 
   const LossSpec mse = parse_loss("mse", false, 1.0);
   Tensor<double> grad_one;
-  const double one = loss_and_gradient(mse, false, prediction, batch_targets(target), weights.data(),
-                                       grad_one, 1);
+  const double one = loss_and_gradient(mse, false, prediction, target.data.data(), weights.data(),
+                                       &grad_one, 1);
   CHECK_NEAR(one, serial, 1e-12);
   bool gradient_right = true;
   for (index_t i = 0; i < prediction.shape.size(); ++i) {
@@ -87,42 +87,39 @@ TEST(loss_blocks_agree_across_threads_and_with_a_serial_sum) {
   const Tensor<double> probabilities = random_tensor(rng, true);
   Tensor<double> grad_ce_one;
   const double* no_weights = nullptr;
-  const double ce_one = loss_and_gradient(crossentropy, false, probabilities, batch_targets(target),
-                                          no_weights, grad_ce_one, 1);
+  const double ce_one = loss_and_gradient(crossentropy, false, probabilities, target.data.data(),
+                                          no_weights, &grad_ce_one, 1);
   for (int threads : {2, 3}) {
     Tensor<double> grad, grad_ce;
-    CHECK_EQ(loss_and_gradient(mse, false, prediction, batch_targets(target), weights.data(), grad,
+    CHECK_EQ(loss_and_gradient(mse, false, prediction, target.data.data(), weights.data(), &grad,
                                threads),
              one);
     CHECK(grad.data == grad_one.data);
-    CHECK_EQ(loss_and_gradient(crossentropy, false, probabilities, batch_targets(target),
-                               no_weights, grad_ce, threads),
+    CHECK_EQ(loss_and_gradient(crossentropy, false, probabilities, target.data.data(),
+                               no_weights, &grad_ce, threads),
              ce_one);
     CHECK(grad_ce.data == grad_ce_one.data);
   }
 }
 
-// Targets read in place from R's array of all the samples (a batch that is
-// a run of them) against the same targets gathered into a float batch
-// tensor: every loss, its gradient and every metric bit for bit the same.
-// The targets are doubles that float cannot hold, so reading them unrounded
-// would show. 9 samples x 40 positions x 50 values: the elementwise losses
-// take two blocks, the second starting mid-run.
+// Targets read in place from R's array (a batch of the whole data) against
+// the same targets in a float batch tensor: every loss, its gradient and
+// every metric bit for bit the same, and each loss computed alone (no
+// gradient) too. The targets are doubles that float cannot hold, so reading
+// them unrounded would show. 9 samples x 40 positions x 50 values: the
+// elementwise losses take two blocks, the second starting mid-run.
 TEST(targets_read_in_place_match_gathered_targets) {
   Rng rng(21);
-  const index_t n = 37, first = 11, B = 9, P = 40, K = 50;
+  const index_t B = 9, P = 40, K = 50;
   const Shape shape{{B, P, K}}, sparse_shape{{B, P}};
-  auto gather = [&](const std::vector<double>& data, const Shape& to) {
+  auto in_float = [&](const std::vector<double>& data, const Shape& to) {
     Tensor<float> batch;
     batch.resize(to);
-    const index_t features = to.size() / B;
-    for (index_t f = 0; f < features; ++f) {
-      for (index_t i = 0; i < B; ++i) batch.data[f * B + i] = float(data[f * n + first + i]);
-    }
+    for (std::size_t i = 0; i < data.size(); ++i) batch.data[i] = float(data[i]);
     return batch;
   };
-  std::vector<double> dense(static_cast<std::size_t>(n * P * K)),
-      classes(static_cast<std::size_t>(n * P));
+  std::vector<double> dense(static_cast<std::size_t>(B * P * K)),
+      classes(static_cast<std::size_t>(B * P));
   for (double& t : dense) t = rng.uniform();
   for (double& c : classes) c = std::floor(rng.uniform() * K);
   Tensor<float> logits, probabilities;
@@ -147,30 +144,33 @@ TEST(targets_read_in_place_match_gathered_targets) {
                         Case{"sparse_categorical_crossentropy", true, true}}) {
     const LossSpec loss = parse_loss(c.loss, c.from_logits, 0.3);
     const std::vector<double>& data = c.sparse ? classes : dense;
-    const Tensor<float> gathered = gather(data, c.sparse ? sparse_shape : shape);
-    const Targets<double> in_place{data.data(), first, n, B};
+    const Tensor<float> batch = in_float(data, c.sparse ? sparse_shape : shape);
     const Tensor<float>& input = c.from_logits ? logits : probabilities;
-    Tensor<float> grad_gathered, grad_in_place;
-    const double loss_gathered = loss_and_gradient(loss, c.from_logits, input,
-                                                   batch_targets(gathered), weights.data(),
-                                                   grad_gathered, 2);
-    const double loss_in_place = loss_and_gradient(loss, c.from_logits, input, in_place,
-                                                   weights.data(), grad_in_place, 2);
-    CHECK_MSG(loss_in_place == loss_gathered, c.loss << (c.from_logits ? " from logits" : ""));
-    CHECK_MSG(grad_in_place.data == grad_gathered.data, c.loss);
+    Tensor<float> grad_batch, grad_in_place;
+    const double loss_batch = loss_and_gradient(loss, c.from_logits, input, batch.data.data(),
+                                                weights.data(), &grad_batch, 2);
+    const double loss_in_place = loss_and_gradient(loss, c.from_logits, input, data.data(),
+                                                   weights.data(), &grad_in_place, 2);
+    CHECK_MSG(loss_in_place == loss_batch, c.loss << (c.from_logits ? " from logits" : ""));
+    CHECK_MSG(grad_in_place.data == grad_batch.data, c.loss);
+    // The loss alone (evaluation: no gradient) is the same loss.
+    Tensor<float>* const no_gradient = nullptr;
+    CHECK_MSG(loss_and_gradient(loss, c.from_logits, input, data.data(), weights.data(),
+                                no_gradient, 2) == loss_batch,
+              c.loss << " without a gradient");
   }
   for (MetricKind metric :
        {MetricKind::binary_accuracy, MetricKind::categorical_accuracy,
         MetricKind::sparse_categorical_accuracy, MetricKind::mae, MetricKind::mse}) {
     const bool sparse = metric == MetricKind::sparse_categorical_accuracy;
     const std::vector<double>& data = sparse ? classes : dense;
-    const Tensor<float> gathered = gather(data, sparse ? sparse_shape : shape);
-    double total_gathered = 0, count_gathered = 0, total_in_place = 0, count_in_place = 0;
-    accumulate_metric(metric, probabilities, batch_targets(gathered), weights.data(),
-                      total_gathered, count_gathered);
-    accumulate_metric(metric, probabilities, Targets<double>{data.data(), first, n, B},
-                      weights.data(), total_in_place, count_in_place);
-    CHECK_MSG(total_in_place == total_gathered, "metric " << static_cast<int>(metric));
-    CHECK_EQ(count_in_place, count_gathered);
+    const Tensor<float> batch = in_float(data, sparse ? sparse_shape : shape);
+    double total_batch = 0, count_batch = 0, total_in_place = 0, count_in_place = 0;
+    accumulate_metric(metric, probabilities, batch.data.data(), weights.data(), total_batch,
+                      count_batch);
+    accumulate_metric(metric, probabilities, data.data(), weights.data(), total_in_place,
+                      count_in_place);
+    CHECK_MSG(total_in_place == total_batch, "metric " << static_cast<int>(metric));
+    CHECK_EQ(count_in_place, count_batch);
   }
 }

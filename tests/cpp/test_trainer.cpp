@@ -290,14 +290,13 @@ TEST(trainer_updates_in_backward_only_after_a_step_as_large) {
   CHECK(step(8, 1));
 }
 
-// A batch that is a run of samples reads its targets in place from the
-// data; any other batch gathers them (here from the data's sample-major
-// copies). The data permuted so that a shuffled epoch takes the same
-// samples in the same batches: in float, with targets that float cannot
-// hold, two epochs give the same scores (the loss and an mae metric) and
-// the same weights bit for bit.
+// A batch of the whole data, in order, reads its targets in place from the
+// data; any other batch gathers them. The data permuted, and taken in an
+// order that undoes the permutation: in float, with targets that float
+// cannot hold, two epochs give the same scores (the loss and an mae metric)
+// and the same weights bit for bit; evaluate() the same loss.
 TEST(trainer_targets_read_in_place_match_gathered_targets) {
-  const index_t n = 24, batch = 8, x_features = 6 * 5 * 2, y_features = 36;
+  const index_t n = 24, batch = n, x_features = 6 * 5 * 2, y_features = 36;
   std::mt19937_64 rng(10);
   std::uniform_real_distribution<double> value(-1, 1);
   std::vector<double> x(static_cast<std::size_t>(n * x_features)),
