@@ -13,9 +13,12 @@
 #' `lcnn_cpu_kernels("avx2")` choose another available set, for example to
 #' compare them. Results agree between sets to float rounding.
 #'
+#' The optimizer's update is compiled with them, so that the square roots
+#' and divisions of Adam, RMSprop and Adagrad run on the same vectors.
+#'
 #' Installing with `LCNN_CPU_KERNELS_BUILD=baseline` in the environment
 #' builds the portable kernels only. The rest of the engine (patch gathers,
-#' activations, optimizer updates) is compiled with R's flags; a build with
+#' activations, losses) is compiled with R's flags; a build with
 #' `CXX17FLAGS = -O3 -march=native` in `~/.R/Makevars` speeds those up a
 #' little further on the machine that builds it, but such a package may not
 #' run on another CPU.

@@ -71,6 +71,17 @@ ColumnKernel<double> column_kernel_of<double>(const GemmKernels& table) {
   return table.columns_double;
 }
 
+template <typename T>
+UpdateKernel<T> update_kernel_of(const GemmKernels& table);
+template <>
+UpdateKernel<float> update_kernel_of<float>(const GemmKernels& table) {
+  return table.update_single;
+}
+template <>
+UpdateKernel<double> update_kernel_of<double>(const GemmKernels& table) {
+  return table.update_double;
+}
+
 }  // namespace
 
 template <typename T>
@@ -101,6 +112,22 @@ template void column_product<float>(index_t, index_t, index_t, const float* cons
 template void column_product<double>(index_t, index_t, index_t, const double* const*, PointerTo,
                                      const double*, index_t, index_t, double* const*,
                                      const double*, bool);
+
+template <typename T>
+void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, T* slots,
+                       int slot_count, index_t slot_stride, index_t count) {
+  if (count == 0) return;
+  if (slot_count < 0 || slot_count > 3) {
+    throw std::invalid_argument("an optimizer keeps at most 3 slots per parameter");
+  }
+  update_kernel_of<T>(*selected().load(std::memory_order_relaxed))(
+      rule, values, gradient, slots, slot_count, slot_stride, count);
+}
+
+template void update_parameters<float>(const UpdateRule<float>&, float*, const float*, float*,
+                                       int, index_t, index_t);
+template void update_parameters<double>(const UpdateRule<double>&, double*, const double*,
+                                        double*, int, index_t, index_t);
 
 std::vector<std::string> available_cpu_kernels() {
   std::vector<std::string> names;

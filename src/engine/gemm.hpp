@@ -1,16 +1,17 @@
 // Matrix products for the engine: C = op(A) op(B), or C += op(A) op(B), on
 // column-major matrices given by pointer and leading dimension (as in BLAS).
 //
-// The products run in kernels compiled once per instruction set
-// (gemm_kernels.cpp, built for the baseline the compiler targets and, where
-// the compiler can, for AVX2+FMA and AVX-512) and chosen at run time for the
-// CPU at hand: a package built with R's portable flags still multiplies with
-// the widest vectors the machine has.
+// The products, and the optimizer's update below, run in kernels compiled
+// once per instruction set (gemm_kernels.cpp, built for the baseline the
+// compiler targets and, where the compiler can, for AVX2+FMA and AVX-512)
+// and chosen at run time for the CPU at hand: a package built with R's
+// portable flags still multiplies with the widest vectors the machine has.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "optimizer_update.hpp"
 #include "tensor.hpp"
 
 namespace lcnn {
@@ -40,6 +41,17 @@ template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
                     bool accumulate);
+
+// One optimizer step of `count` parameters: values[i] from gradient[i] and
+// the parameter's `slot_count` slots (at most 3), slots[i],
+// slots[i + slot_stride], ... (the rules of update_parameter(),
+// optimizer_update.hpp). In the kernel sets too, so that the square roots
+// and divisions of the adaptive optimizers run on the CPU's widest
+// vectors. A parameter's update does not depend on which others are
+// updated with it.
+template <typename T>
+void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, T* slots,
+                       int slot_count, index_t slot_stride, index_t count);
 
 // The kernel sets this build and this CPU can run, narrowest first
 // ("baseline", then "avx2", "avx512").

@@ -1,9 +1,9 @@
-// The product kernels, compiled once per instruction set: the build defines
-// LCNN_KERNELS to baseline, avx2 or avx512 and adds that set's compiler
-// flags. Eigen is renamed per build, so the template code each build
-// instantiates stays in a namespace of its own and the linker can never
-// swap an AVX-512 instantiation into the baseline path (tests/cpp checks the
-// objects for that).
+// The product kernels and the optimizer's update, compiled once per
+// instruction set: the build defines LCNN_KERNELS to baseline, avx2 or
+// avx512 and adds that set's compiler flags. Eigen is renamed per build, so
+// the template code each build instantiates stays in a namespace of its own
+// and the linker can never swap an AVX-512 instantiation into the baseline
+// path (tests/cpp checks the objects for that).
 #ifndef LCNN_KERNELS
 #error "LCNN_KERNELS must name the instruction set this file is built for"
 #endif
@@ -23,7 +23,11 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "gemm_kernels.hpp"
 
@@ -352,11 +356,77 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
   if (!copy) column_rows(vector_rows, m, n, k, a, s, s_l, s_j, c, init, accumulate);
 }
 
+// The square root of each lane, on this build's vector instructions (one
+// lane at a time where there are none).
+struct VectorRoot {
+  template <typename V>
+  LCNN_ALWAYS_INLINE V operator()(const V& x) const {
+    constexpr bool single = sizeof(x[0]) == 4;
+#if defined(__AVX512F__)
+    // The zero-masked forms: the plain ones start from an undefined
+    // register, which GCC 12 reports as maybe uninitialized.
+    if constexpr (single) return V(_mm512_maskz_sqrt_ps(__mmask16(0xFFFF), __m512(x)));
+    else return V(_mm512_maskz_sqrt_pd(__mmask8(0xFF), __m512d(x)));
+#elif defined(__AVX__)
+    if constexpr (single) return V(_mm256_sqrt_ps(__m256(x)));
+    else return V(_mm256_sqrt_pd(__m256d(x)));
+#elif defined(__SSE2__)
+    if constexpr (single) return V(_mm_sqrt_ps(__m128(x)));
+    else return V(_mm_sqrt_pd(__m128d(x)));
+#else
+    V root = x;
+    for (std::size_t i = 0; i < sizeof(V) / sizeof(x[0]); ++i) root[i] = std::sqrt(x[i]);
+    return root;
+#endif
+  }
+};
+
+// update_parameters() (gemm.hpp): update_value() (optimizer_update.hpp) on
+// one vector of parameters at a time, each value, gradient and slot loaded
+// once. R's -O2 does not vectorise a loop over a per-parameter function;
+// here the square roots and divisions of Adam, RMSprop and Adagrad run on
+// the widest vectors the CPU has (bench/NOTES.md). The last vector is
+// loaded in part and padded with zeros, so that every parameter goes
+// through the same vector arithmetic: its update does not depend on which
+// others are updated with it (the layers that update position by position
+// in backward() match the whole blocks' updates bit for bit).
+template <typename T, int S>
+void update_vectors(const UpdateRule<T>& shared_rule, T* values, const T* gradient, T* slots,
+                    index_t slot_stride, index_t count) {
+  constexpr index_t lanes = Lanes<T>::count;
+  // A copy, which the stores to `values` (of the same type) cannot alias:
+  // its constants stay in registers.
+  const UpdateRule<T> rule = shared_rule;
+  for (index_t i = 0; i < count; i += lanes) {
+    Vector<T> w = load_rows(values, i, count);
+    const Vector<T> g = load_rows(gradient, i, count);
+    Vector<T> slot[3] = {};  // all three, so that no rule's index is out of bounds
+#pragma GCC unroll 3
+    for (int k = 0; k < S; ++k) slot[k] = load_rows(slots + k * slot_stride, i, count);
+    update_value(rule, w, g, slot, 1, VectorRoot{});
+    store_rows(values, i, count, w);
+#pragma GCC unroll 3
+    for (int k = 0; k < S; ++k) store_rows(slots + k * slot_stride, i, count, slot[k]);
+  }
+}
+
+template <typename T>
+void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, T* slots,
+                       int slot_count, index_t slot_stride, index_t count) {
+  switch (slot_count) {
+    case 0: return update_vectors<T, 0>(rule, values, gradient, slots, slot_stride, count);
+    case 1: return update_vectors<T, 1>(rule, values, gradient, slots, slot_stride, count);
+    case 2: return update_vectors<T, 2>(rule, values, gradient, slots, slot_stride, count);
+    default: return update_vectors<T, 3>(rule, values, gradient, slots, slot_stride, count);
+  }
+}
+
 }  // namespace
 
 GemmKernels table() {
-  return {LCNN_STRING(LCNN_KERNELS), &product<float>, &product<double>, &column_product<float>,
-          &column_product<double>};
+  return {LCNN_STRING(LCNN_KERNELS),    &product<float>,           &product<double>,
+          &column_product<float>,       &column_product<double>,   &update_parameters<float>,
+          &update_parameters<double>};
 }
 
 }  // namespace LCNN_PASTE(kernels_, LCNN_KERNELS)

@@ -1,5 +1,5 @@
-// The table of product kernels that gemm_kernels.cpp defines once per
-// instruction set, each in a namespace of its own (see that file).
+// The table of product and update kernels that gemm_kernels.cpp defines
+// once per instruction set, each in a namespace of its own (see that file).
 #pragma once
 
 #include "gemm.hpp"
@@ -14,12 +14,17 @@ template <typename T>
 using ColumnKernel = void (*)(index_t, index_t, index_t, const T* const*, PointerTo, const T*,
                               index_t, index_t, T* const*, const T*, bool);
 
+template <typename T>
+using UpdateKernel = void (*)(const UpdateRule<T>&, T*, const T*, T*, int, index_t, index_t);
+
 struct GemmKernels {
   const char* name;
   GemmKernel<float> single;
   GemmKernel<double> double_precision;
   ColumnKernel<float> columns_single;
   ColumnKernel<double> columns_double;
+  UpdateKernel<float> update_single;
+  UpdateKernel<double> update_double;
 };
 
 namespace kernels_baseline {

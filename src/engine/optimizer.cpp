@@ -5,18 +5,13 @@
 #include <stdexcept>
 #include <utility>
 
-#include "eigen_maps.hpp"
+#include "gemm.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
 
 // Parameters per item of an update step: enough to pay for handing it to a thread.
 constexpr index_t kUpdateBlock = 4096;
-
-template <typename T>
-using Values = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <typename T>
-using ConstValues = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
 OptimizerKind parse_optimizer(const std::string& name) {
   if (name == "sgd") return OptimizerKind::sgd;
@@ -82,74 +77,10 @@ void Optimizer<T>::prepare(const std::vector<ParameterBlock<T>*>& blocks) {
 
 template <typename T>
 void Optimizer<T>::update(std::size_t b, index_t start, index_t count, const T* gradient) {
-  const OptimizerSpec& s = spec_;
-  const T lr = rule_.learning_rate, eps = rule_.epsilon, mom = rule_.momentum, alpha = rule_.alpha;
-  const T b1 = rule_.beta_1, b2 = rule_.beta_2, rho = rule_.rho;
   const index_t n = static_cast<index_t>(blocks_[b]->values.size());
-  // The rules of update_parameter() (optimizer_update.hpp), written as one
-  // vectorised pass per line, the rule chosen once per call: R's -O2 does
-  // not vectorise a loop over a per-parameter function. The device parity
-  // tests hold the two to the same values.
-  Values<T> w(blocks_[b]->values.data() + start, count);
-  const ConstValues<T> g(gradient, count);
-  T* const slot_data = slots_[b].data();
-  auto slot = [&](int k) { return Values<T>(slot_data + k * n + start, count); };
-  switch (s.kind) {
-    case OptimizerKind::sgd:
-      if (s.momentum > 0) {
-        Values<T> m = slot(0);
-        m = mom * m - lr * g;
-        if (s.nesterov) {
-          w += mom * m - lr * g;
-        } else {
-          w += m;
-        }
-      } else {
-        w -= lr * g;
-      }
-      break;
-    case OptimizerKind::adam: {
-      Values<T> m = slot(0), v = slot(1);
-      m += (g - m) * (T(1) - b1);
-      v += (g * g - v) * (T(1) - b2);
-      if (s.amsgrad) {
-        Values<T> v_hat = slot(2);
-        v_hat = v_hat.max(v);
-        w -= m * alpha / (v_hat.sqrt() + eps);
-      } else {
-        w -= m * alpha / (v.sqrt() + eps);
-      }
-      break;
-    }
-    case OptimizerKind::rmsprop: {
-      Values<T> velocity = slot(0);
-      velocity = rho * velocity + (T(1) - rho) * g * g;
-      const int momentum_slot = s.centered ? 2 : 1;
-      auto apply = [&](const auto& increment) {
-        if (s.momentum > 0) {
-          Values<T> m = slot(momentum_slot);
-          m = mom * m + increment;
-          w -= m;
-        } else {
-          w -= increment;
-        }
-      };
-      if (s.centered) {
-        Values<T> mean_grad = slot(1);
-        mean_grad = rho * mean_grad + (T(1) - rho) * g;
-        apply(lr * g / (velocity - mean_grad * mean_grad + eps).sqrt());
-      } else {
-        apply(lr * g / (velocity + eps).sqrt());
-      }
-      break;
-    }
-    case OptimizerKind::adagrad: {
-      Values<T> acc = slot(0);
-      acc += g * g;
-      w -= lr * g / (acc + eps).sqrt();
-      break;
-    }
-  }
+  const int slots = n > 0 ? static_cast<int>(slots_[b].size() / n) : 0;
+  update_parameters(rule_, blocks_[b]->values.data() + start, gradient,
+                    slots > 0 ? slots_[b].data() + start : nullptr, slots, n, count);
 }
 
 template <typename T>

@@ -1,6 +1,6 @@
-// One optimizer step of one parameter, as the CUDA kernels take it (one
-// thread per parameter). The CPU engine (Optimizer::step) writes the same
-// rules as vectorised passes over blocks of parameters.
+// One optimizer step of one parameter: the rule the CUDA kernels run one
+// thread per parameter and the CPU kernels one vector of parameters at a
+// time.
 #pragma once
 
 #include <cmath>
@@ -23,62 +23,81 @@ struct UpdateRule {
   bool nesterov = false, amsgrad = false, centered = false;
 };
 
-// Updates w[i] from g[i] and parameter i's slots, which lie n apart from
-// slot[i] (see slot_count() for which and in what order).
-template <typename T>
-LCNN_HOST_DEVICE inline void update_parameter(const UpdateRule<T>& s, T* w, const T* g, T* slot,
-                                              std::int64_t n, std::int64_t i) {
+// One optimizer step of one parameter: its value w from its gradient g and
+// its slots, slot k at slot[k * stride] (see slot_count() for which and in
+// what order). V is the parameter type T, or on the CPU a vector of T whose
+// lanes hold one parameter each (update_parameters(), gemm_kernels.cpp);
+// root(x) is the square root of a V. One rule for the device, the CPU
+// kernels and their tests.
+template <typename T, typename V, typename Root>
+LCNN_HOST_DEVICE LCNN_ALWAYS_INLINE void update_value(const UpdateRule<T>& s, V& w, const V& g,
+                                                      V* slot, std::int64_t stride, Root root) {
   switch (s.kind) {
     case OptimizerKind::sgd:
       if (s.momentum > 0) {
-        T& m = slot[i];
-        m = s.momentum * m - s.learning_rate * g[i];
-        w[i] += s.nesterov ? s.momentum * m - s.learning_rate * g[i] : m;
+        V& m = slot[0];
+        m = s.momentum * m - s.learning_rate * g;
+        w += s.nesterov ? V(s.momentum * m - s.learning_rate * g) : m;
       } else {
-        w[i] -= s.learning_rate * g[i];
+        w -= s.learning_rate * g;
       }
       return;
     case OptimizerKind::adam: {
-      T& m = slot[i];
-      T& v = slot[n + i];
-      m += (g[i] - m) * (T(1) - s.beta_1);
-      v += (g[i] * g[i] - v) * (T(1) - s.beta_2);
-      T denom = v;
+      V& m = slot[0];
+      V& v = slot[stride];
+      m += (g - m) * (T(1) - s.beta_1);
+      v += (g * g - v) * (T(1) - s.beta_2);
+      V denom = v;
       if (s.amsgrad) {
-        T& v_hat = slot[2 * n + i];
-        v_hat = v_hat < v ? v : v_hat;  // std::max(v_hat, v)
+        V& v_hat = slot[2 * stride];
+        v_hat = v_hat < v ? v : v_hat;  // the larger
         denom = v_hat;
       }
-      w[i] -= m * s.alpha / (std::sqrt(denom) + s.epsilon);
+      w -= m * s.alpha / (root(denom) + s.epsilon);
       return;
     }
     case OptimizerKind::rmsprop: {
-      T& velocity = slot[i];
-      velocity = s.rho * velocity + (T(1) - s.rho) * g[i] * g[i];
-      T denom = velocity;
+      V& velocity = slot[0];
+      velocity = s.rho * velocity + (T(1) - s.rho) * g * g;
+      V denom = velocity;
       int next = 1;
       if (s.centered) {
-        T& mean_grad = slot[n * next++ + i];
-        mean_grad = s.rho * mean_grad + (T(1) - s.rho) * g[i];
+        V& mean_grad = slot[stride * next++];
+        mean_grad = s.rho * mean_grad + (T(1) - s.rho) * g;
         denom -= mean_grad * mean_grad;
       }
-      const T increment = s.learning_rate * g[i] / std::sqrt(denom + s.epsilon);
+      const V increment = s.learning_rate * g / root(denom + s.epsilon);
       if (s.momentum > 0) {
-        T& m = slot[n * next + i];
+        V& m = slot[stride * next];
         m = s.momentum * m + increment;
-        w[i] -= m;
+        w -= m;
       } else {
-        w[i] -= increment;
+        w -= increment;
       }
       return;
     }
     case OptimizerKind::adagrad: {
-      T& acc = slot[i];
-      acc += g[i] * g[i];
-      w[i] -= s.learning_rate * g[i] / std::sqrt(acc + s.epsilon);
+      V& acc = slot[0];
+      acc += g * g;
+      w -= s.learning_rate * g / root(acc + s.epsilon);
       return;
     }
   }
+}
+
+struct ScalarRoot {
+  template <typename T>
+  LCNN_HOST_DEVICE LCNN_ALWAYS_INLINE T operator()(T x) const {
+    return std::sqrt(x);
+  }
+};
+
+// Updates w[i] from g[i] and parameter i's slots, which lie n apart from
+// slot[i], as the device does it (one thread per parameter).
+template <typename T>
+LCNN_HOST_DEVICE inline void update_parameter(const UpdateRule<T>& s, T* w, const T* g, T* slot,
+                                              std::int64_t n, std::int64_t i) {
+  update_value(s, w[i], g[i], slot != nullptr ? slot + i : nullptr, n, ScalarRoot{});
 }
 
 }  // namespace lcnn

@@ -1,6 +1,7 @@
 // gemm(): every kernel set this build and CPU can run against a naive
 // product, for all transposes, leading dimensions larger than the rows,
-// accumulation, and sizes on both sides of the kernels' blocking.
+// accumulation, and sizes on both sides of the kernels' blocking; the
+// column products and optimizer updates of every set likewise.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -138,7 +139,74 @@ void check_column_products(const std::string& kernels, double tolerance) {
   }
 }
 
+// update_parameters() against update_parameter(), the rule the device
+// runs parameter by parameter, for every optimizer variant with its number
+// of slots (the slots past them left as they were), on 1,300 parameters: a
+// partial last vector with AVX2 and AVX-512.
+template <typename T>
+void check_updates(const std::string& kernels, double tolerance) {
+  use_cpu_kernels(kernels);
+  Rng rng(13);
+  const index_t n = 1300;
+  std::vector<UpdateRule<T>> rules(11);
+  for (UpdateRule<T>& rule : rules) {
+    rule.learning_rate = T(0.05);
+    rule.epsilon = T(1e-7);
+    rule.alpha = T(0.03);
+    rule.beta_1 = T(0.9);
+    rule.beta_2 = T(0.999);
+    rule.rho = T(0.8);
+  }
+  rules[1].momentum = T(0.9);
+  rules[2].momentum = T(0.9);
+  rules[2].nesterov = true;
+  rules[3].kind = rules[4].kind = OptimizerKind::adam;
+  rules[4].amsgrad = true;
+  for (int r = 5; r < 9; ++r) rules[r].kind = OptimizerKind::rmsprop;
+  rules[6].centered = rules[8].centered = true;
+  rules[7].momentum = rules[8].momentum = T(0.5);
+  rules[9].kind = rules[10].kind = OptimizerKind::adagrad;
+  rules[10].epsilon = T(0.25);
+  const int slot_counts[] = {0, 1, 1, 2, 3, 1, 2, 2, 3, 1, 1};
+  for (std::size_t r = 0; r < rules.size(); ++r) {
+    const UpdateRule<T>& rule = rules[r];
+    const std::vector<T> values = random_values<T>(n, rng), gradient = random_values<T>(n, rng);
+    // Three slots of n, none negative (Adam's and Adagrad's squares), the
+    // centered RMSprop's mean gradient (slot 1) small against its velocity
+    // (slot 0), as training keeps them.
+    std::vector<T> slots = random_values<T>(3 * n, rng);
+    for (index_t i = 0; i < 3 * n; ++i) {
+      slots[i] *= slots[i] * (i / n == 1 ? T(0.5) : T(1));
+      if (i / n == 0) slots[i] += T(0.5);
+    }
+    std::vector<T> want_values = values, want_slots = slots;
+    std::vector<T> got_values = values, got_slots = slots;
+    for (index_t i = 0; i < n; ++i) {
+      update_parameter(rule, want_values.data(), gradient.data(), want_slots.data(), n, i);
+    }
+    update_parameters(rule, got_values.data(), gradient.data(), got_slots.data(),
+                      slot_counts[r], n, n);
+    bool near = true;
+    for (index_t i = 0; i < n; ++i) {
+      near = near && check::near(got_values[i], want_values[i], tolerance);
+    }
+    for (index_t i = 0; i < 3 * n; ++i) {
+      near = near && check::near(got_slots[i], want_slots[i], tolerance);
+    }
+    CHECK_MSG(near, kernels << " optimizer update, rule " << r + 1);
+  }
+}
+
 }  // namespace
+
+TEST(gemm_optimizer_updates_of_every_kernel_set_match_the_per_parameter_rule) {
+  const std::string in_use = cpu_kernels();
+  for (const std::string& kernels : available_cpu_kernels()) {
+    check_updates<float>(kernels, 1e-6);
+    check_updates<double>(kernels, 1e-14);
+  }
+  use_cpu_kernels(in_use);
+}
 
 TEST(gemm_column_products_of_every_kernel_set_match_naive_sums) {
   const std::string in_use = cpu_kernels();
