@@ -13,8 +13,9 @@
 #' `lcnn_cpu_kernels("avx2")` choose another available set, for example to
 #' compare them. Results agree between sets to float rounding.
 #'
-#' The optimizer's update is compiled with them, so that the square roots
-#' and divisions of Adam, RMSprop and Adagrad run on the same vectors.
+#' The optimizer's update and the elementwise losses (mean squared and
+#' absolute error, Huber, binary crossentropy) are compiled with them, so
+#' that they run on the same vectors.
 #'
 #' Installing with `LCNN_CPU_KERNELS_BUILD=baseline` in the environment
 #' builds the portable kernels only. The rest of the engine (patch gathers,

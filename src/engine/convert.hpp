@@ -13,7 +13,8 @@ namespace lcnn {
 // Eigen 3.3 converts between double and float one value at a time (a
 // batch gather of R's doubles was bound by those conversions on two
 // threads; bench/NOTES.md). Values of one type go to std::copy (memmove).
-template <typename From, typename To>
+// The CPU kernel sets pass a `Set` of their own (elementwise_loss.hpp).
+template <typename From, typename To, typename Set = void>
 inline void convert_values(const From* from, To* to, index_t n) {
   if constexpr (std::is_same<From, To>::value) {
     std::copy(from, from + n, to);

@@ -82,6 +82,21 @@ UpdateKernel<double> update_kernel_of<double>(const GemmKernels& table) {
   return table.update_double;
 }
 
+template <typename T, typename X>
+LossKernel<T, X> loss_kernel_of(const GemmKernels& table);
+template <>
+LossKernel<float, float> loss_kernel_of<float, float>(const GemmKernels& table) {
+  return table.loss_single;
+}
+template <>
+LossKernel<float, double> loss_kernel_of<float, double>(const GemmKernels& table) {
+  return table.loss_single_from_double;
+}
+template <>
+LossKernel<double, double> loss_kernel_of<double, double>(const GemmKernels& table) {
+  return table.loss_double;
+}
+
 }  // namespace
 
 template <typename T>
@@ -128,6 +143,28 @@ template void update_parameters<float>(const UpdateRule<float>&, float*, const f
                                        int, index_t, index_t);
 template void update_parameters<double>(const UpdateRule<double>&, double*, const double*,
                                         double*, int, index_t, index_t);
+
+template <typename T, typename X>
+double elementwise_loss(const LossSpec& loss, bool logits, const T* input, index_t batch,
+                        index_t size, const X* target, const T* weights, index_t first,
+                        index_t count, T* grad) {
+  if (loss.kind == LossKind::categorical_crossentropy ||
+      loss.kind == LossKind::sparse_categorical_crossentropy) {
+    throw std::invalid_argument("elementwise_loss: a categorical loss takes whole rows");
+  }
+  return loss_kernel_of<T, X>(*selected().load(std::memory_order_relaxed))(
+      loss, logits, input, batch, size, target, weights, first, count, grad);
+}
+
+template double elementwise_loss<float, float>(const LossSpec&, bool, const float*, index_t,
+                                               index_t, const float*, const float*, index_t,
+                                               index_t, float*);
+template double elementwise_loss<float, double>(const LossSpec&, bool, const float*, index_t,
+                                                index_t, const double*, const float*, index_t,
+                                                index_t, float*);
+template double elementwise_loss<double, double>(const LossSpec&, bool, const double*, index_t,
+                                                 index_t, const double*, const double*,
+                                                 index_t, index_t, double*);
 
 std::vector<std::string> available_cpu_kernels() {
   std::vector<std::string> names;

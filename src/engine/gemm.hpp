@@ -1,16 +1,18 @@
 // Matrix products for the engine: C = op(A) op(B), or C += op(A) op(B), on
 // column-major matrices given by pointer and leading dimension (as in BLAS).
 //
-// The products, and the optimizer's update below, run in kernels compiled
-// once per instruction set (gemm_kernels.cpp, built for the baseline the
-// compiler targets and, where the compiler can, for AVX2+FMA and AVX-512)
-// and chosen at run time for the CPU at hand: a package built with R's
-// portable flags still multiplies with the widest vectors the machine has.
+// The products, and the optimizer's update and the elementwise losses
+// below, run in kernels compiled once per instruction set
+// (gemm_kernels.cpp, built for the baseline the compiler targets and, where
+// the compiler can, for AVX2+FMA and AVX-512) and chosen at run time for
+// the CPU at hand: a package built with R's portable flags still multiplies
+// with the widest vectors the machine has.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "loss.hpp"
 #include "optimizer_update.hpp"
 #include "tensor.hpp"
 
@@ -52,6 +54,16 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
 template <typename T>
 void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, T* slots,
                        int slot_count, index_t slot_stride, index_t count);
+
+// Values [first, first + count) of an elementwise loss (mse, mae, huber,
+// binary crossentropy; elementwise_loss.hpp) of the `size` values of
+// `input`, `batch` samples innermost, against `target`: their weighted sum
+// of terms, and with grad not null their gradient (scaled by 1 / size).
+// Throws std::invalid_argument for a categorical loss.
+template <typename T, typename X>
+double elementwise_loss(const LossSpec& loss, bool logits, const T* input, index_t batch,
+                        index_t size, const X* target, const T* weights, index_t first,
+                        index_t count, T* grad);
 
 // The kernel sets this build and this CPU can run, narrowest first
 // ("baseline", then "avx2", "avx512").

@@ -1,5 +1,5 @@
-// The product kernels and the optimizer's update, compiled once per
-// instruction set: the build defines LCNN_KERNELS to baseline, avx2 or
+// The product kernels, the optimizer's update and the elementwise losses,
+// compiled once per instruction set: the build defines LCNN_KERNELS to baseline, avx2 or
 // avx512 and adds that set's compiler flags. Eigen is renamed per build, so
 // the template code each build instantiates stays in a namespace of its own
 // and the linker can never swap an AVX-512 instantiation into the baseline
@@ -29,6 +29,7 @@
 #include <immintrin.h>
 #endif
 
+#include "elementwise_loss.hpp"
 #include "gemm_kernels.hpp"
 
 namespace lcnn {
@@ -421,12 +422,22 @@ void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, 
   }
 }
 
+// The elementwise losses' instances of this set (elementwise_loss.hpp).
+struct ThisSet {};
+
 }  // namespace
 
 GemmKernels table() {
-  return {LCNN_STRING(LCNN_KERNELS),    &product<float>,           &product<double>,
-          &column_product<float>,       &column_product<double>,   &update_parameters<float>,
-          &update_parameters<double>};
+  return {LCNN_STRING(LCNN_KERNELS),
+          &product<float>,
+          &product<double>,
+          &column_product<float>,
+          &column_product<double>,
+          &update_parameters<float>,
+          &update_parameters<double>,
+          &elementwise::loss_block<ThisSet, float, float>,
+          &elementwise::loss_block<ThisSet, float, double>,
+          &elementwise::loss_block<ThisSet, double, double>};
 }
 
 }  // namespace LCNN_PASTE(kernels_, LCNN_KERNELS)

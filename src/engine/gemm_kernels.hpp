@@ -1,5 +1,6 @@
-// The table of product and update kernels that gemm_kernels.cpp defines
-// once per instruction set, each in a namespace of its own (see that file).
+// The table of product, update and loss kernels that gemm_kernels.cpp
+// defines once per instruction set, each in a namespace of its own (see
+// that file).
 #pragma once
 
 #include "gemm.hpp"
@@ -17,6 +18,10 @@ using ColumnKernel = void (*)(index_t, index_t, index_t, const T* const*, Pointe
 template <typename T>
 using UpdateKernel = void (*)(const UpdateRule<T>&, T*, const T*, T*, int, index_t, index_t);
 
+template <typename T, typename X>
+using LossKernel = double (*)(const LossSpec&, bool, const T*, index_t, index_t, const X*,
+                              const T*, index_t, index_t, T*);
+
 struct GemmKernels {
   const char* name;
   GemmKernel<float> single;
@@ -25,6 +30,9 @@ struct GemmKernels {
   ColumnKernel<double> columns_double;
   UpdateKernel<float> update_single;
   UpdateKernel<double> update_double;
+  LossKernel<float, float> loss_single;
+  LossKernel<float, double> loss_single_from_double;
+  LossKernel<double, double> loss_double;
 };
 
 namespace kernels_baseline {

@@ -4,18 +4,14 @@
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
-#include <type_traits>
 #include <vector>
 
-#include "convert.hpp"
+#include "gemm.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
 
 namespace {
-
-// Keras's backend epsilon, used to clip probabilities.
-constexpr double kEpsilon = 1e-7;
 
 // Values per parallel block of the loss: enough to amortise handing the
 // block to a thread.
@@ -28,146 +24,9 @@ double as_target(X x) {
   return static_cast<double>(static_cast<T>(x));
 }
 
-double sigmoid(double z) {
-  return z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z) / (1.0 + std::exp(z));
-}
-
 bool is_elementwise(LossKind kind) {
   return kind != LossKind::categorical_crossentropy &&
          kind != LossKind::sparse_categorical_crossentropy;
-}
-
-// One value's term of an elementwise loss (before the mean over the last
-// axis) and its derivative by the prediction (or logit).
-struct Term {
-  double value, slope;
-};
-
-// Values [first, first + count) of an elementwise loss whose term of a
-// prediction p and target t is term_of(p, t). Each value's term depends on
-// it alone, so the values are swept in their memory order, whatever their
-// row or channel; value v belongs to sample v % B (the batch is the
-// innermost axis), so they come in runs of consecutive samples. Returns the
-// block's weighted sum of terms; with kGradient, writes the gradient to g,
-// which may hold the targets: each is read before it is written.
-//
-// Value i of a run goes to partial sum i % kLanes, the sums added in order
-// at the end, and a whole step of kLanes values loads its operands first:
-// the compiler then computes the step's terms in vector registers where
-// term_of allows (W1's training step 6% faster than one value at a time;
-// bench/NOTES.md). The split depends only on the block, not on the thread
-// count.
-template <bool kGradient, typename T, typename X, typename TermOf>
-double sweep_elementwise(TermOf term_of, const Tensor<T>& input, const X* target,
-                         const T* weights, index_t first, index_t count, T* g) {
-  constexpr index_t kLanes = 8;
-  const index_t B = input.batch();
-  const double scale = 1.0 / static_cast<double>(input.shape.size());
-  const T* p = input.data.data();
-  double sums[kLanes] = {};
-  // Value v (of sample `sample`, target t) into sum j.
-  auto add = [&](index_t v, double t, index_t sample, index_t j) {
-    const double w = weights ? static_cast<double>(weights[sample]) : 1.0;
-    const Term term = term_of(static_cast<double>(p[v]), t);
-    sums[j] += w * term.value;
-    if constexpr (kGradient) g[v] = static_cast<T>(w * term.slope * scale);
-  };
-  // Values [v, v + length) of one run, from sample `sample` on, with their
-  // targets from t on; value v + i into sum i % kLanes.
-  auto sweep_run = [&](index_t v, index_t sample, index_t length, const T* t) {
-    index_t i = 0;
-    // Whole steps of kLanes values, all loaded before any gradient is
-    // stored (grad may be the target).
-    for (; i + kLanes <= length; i += kLanes) {
-      double pv[kLanes], tv[kLanes], wv[kLanes];
-#pragma GCC unroll 8
-      for (index_t j = 0; j < kLanes; ++j) {
-        pv[j] = static_cast<double>(p[v + i + j]);
-        tv[j] = static_cast<double>(t[i + j]);
-        wv[j] = weights ? static_cast<double>(weights[sample + i + j]) : 1.0;
-      }
-#pragma GCC unroll 8
-      for (index_t j = 0; j < kLanes; ++j) {
-        const Term term = term_of(pv[j], tv[j]);
-        sums[j] += wv[j] * term.value;
-        if constexpr (kGradient) g[v + i + j] = static_cast<T>(wv[j] * term.slope * scale);
-      }
-    }
-    for (; i < length; ++i) add(v + i, static_cast<double>(t[i]), sample + i, i % kLanes);
-  };
-  for (index_t v = first, end = first + count; v < end;) {
-    const index_t sample = v % B, run = std::min(B - sample, end - v);
-    const X* const t = target + v;
-    if constexpr (std::is_same<X, T>::value) {
-      sweep_run(v, sample, run, t);
-    } else {
-      // Targets of another type are rounded to T a chunk at a time first
-      // (as_target()). Rounding them inside the step instead, GCC 12's -O2
-      // gave sums that differed from a batch tensor's in the last bits,
-      // and agreed at -O1 or without its SLP vectoriser (bench/NOTES.md).
-      // Whole steps per chunk keep each value's partial sum.
-      constexpr index_t kChunk = 32 * kLanes;
-      T rounded[kChunk];
-      for (index_t c = 0; c < run; c += kChunk) {
-        const index_t length = std::min(kChunk, run - c);
-        convert_values(t + c, rounded, length);
-        sweep_run(v + c, sample + c, length, rounded);
-      }
-    }
-    v += run;
-  }
-  double total = 0;
-  for (double sum : sums) total += sum;
-  return total;
-}
-
-// The elementwise losses' terms, each swept in a loop of its own (one
-// without the gradient's stores when grad is null).
-template <typename T, typename X>
-double elementwise_block(const LossSpec& loss, bool logits, const Tensor<T>& input,
-                         const X* target, const T* weights, index_t first,
-                         index_t count, Tensor<T>* grad) {
-  auto sweep = [&](auto term_of) {
-    return grad != nullptr ? sweep_elementwise<true>(term_of, input, target, weights, first,
-                                                     count, grad->data.data())
-                           : sweep_elementwise<false>(term_of, input, target, weights, first,
-                                                      count, static_cast<T*>(nullptr));
-  };
-  switch (loss.kind) {
-    case LossKind::mse:
-      return sweep([](double p, double t) {
-        const double e = p - t;
-        return Term{e * e, 2 * e};
-      });
-    case LossKind::mae:
-      return sweep([](double p, double t) {
-        return Term{std::abs(p - t), p > t ? 1.0 : p < t ? -1.0 : 0.0};
-      });
-    case LossKind::huber:
-      return sweep([delta = loss.delta](double p, double t) {
-        const double e = p - t, a = std::abs(e);
-        if (a <= delta) return Term{0.5 * e * e, e};
-        return Term{delta * (a - 0.5 * delta), delta * (e > 0 ? 1.0 : -1.0)};
-      });
-    case LossKind::binary_crossentropy:
-      if (logits) {
-        return sweep([](double z, double t) {
-          return Term{std::max(z, 0.0) - z * t + std::log1p(std::exp(-std::abs(z))),
-                      sigmoid(z) - t};
-        });
-      }
-      // Keras clips to [eps, 1 - eps] and adds eps inside the logs.
-      return sweep([](double p, double t) {
-        const double q = std::min(std::max(p, kEpsilon), 1 - kEpsilon);
-        const bool inside = p > kEpsilon && p < 1 - kEpsilon;
-        return Term{-(t * std::log(q + kEpsilon) + (1 - t) * std::log(1 - q + kEpsilon)),
-                    inside ? -(t / (q + kEpsilon) - (1 - t) / (1 - q + kEpsilon)) : 0.0};
-      });
-    case LossKind::categorical_crossentropy:
-    case LossKind::sparse_categorical_crossentropy:
-      break;
-  }
-  throw std::logic_error("elementwise_block: a categorical loss takes whole rows");
 }
 
 // Rows [first, first + rows) of a categorical crossentropy, whose terms
@@ -210,9 +69,9 @@ double categorical_block(bool logits, bool sparse, const Tensor<T>& input,
       double dq_dot_q = 0;
       for (index_t k = 0; k < K; ++k) {
         const double q_raw = p[k] / s;
-        const double q = std::min(std::max(q_raw, kEpsilon), 1 - kEpsilon);
+        const double q = std::min(std::max(q_raw, kLossEpsilon), 1 - kLossEpsilon);
         row -= t[k] * std::log(q);
-        d[k] = (q_raw > kEpsilon && q_raw < 1 - kEpsilon) ? -t[k] / q : 0.0;
+        d[k] = (q_raw > kLossEpsilon && q_raw < 1 - kLossEpsilon) ? -t[k] / q : 0.0;
         dq_dot_q += d[k] * q_raw;
       }
       for (index_t k = 0; k < K; ++k) d[k] = (d[k] - dq_dot_q) / s;
@@ -283,7 +142,8 @@ double loss_and_gradient(const LossSpec& loss, bool logits, const Tensor<T>& inp
         static_cast<std::size_t>((values + kLossBlockValues - 1) / kLossBlockValues), 0.0);
     for_each_block(values, kLossBlockValues, threads, [&](index_t first, index_t count) {
       block_totals[first / kLossBlockValues] =
-          elementwise_block(loss, logits, input, target, weights, first, count, grad);
+          elementwise_loss(loss, logits, input.data.data(), input.batch(), values, target,
+                           weights, first, count, grad ? grad->data.data() : nullptr);
     });
     return std::accumulate(block_totals.begin(), block_totals.end(), 0.0) /
            static_cast<double>(values);

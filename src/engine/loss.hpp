@@ -30,6 +30,9 @@ struct LossSpec {
   double delta = 1.0;  // huber
 };
 
+// Keras's backend epsilon, with which crossentropies clip probabilities.
+constexpr double kLossEpsilon = 1e-7;
+
 LossSpec parse_loss(const std::string& name, bool from_logits, double delta);
 bool is_sparse(const LossSpec& loss);
 

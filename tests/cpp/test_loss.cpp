@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "check.hpp"
+#include "gemm.hpp"
 #include "loss.hpp"
 #include "random.hpp"
 
@@ -107,7 +108,8 @@ TEST(loss_blocks_agree_across_threads_and_with_a_serial_sum) {
 // every metric bit for bit the same, and each loss computed alone (no
 // gradient) too. The targets are doubles that float cannot hold, so reading
 // them unrounded would show. 9 samples x 40 positions x 50 values: the
-// elementwise losses take two blocks, the second starting mid-run.
+// elementwise losses take two blocks, the second starting mid-run. With
+// every kernel set.
 TEST(targets_read_in_place_match_gathered_targets) {
   Rng rng(21);
   const index_t B = 9, P = 40, K = 50;
@@ -135,30 +137,37 @@ TEST(targets_read_in_place_match_gathered_targets) {
     bool from_logits;
     bool sparse;
   };
-  for (const Case& c : {Case{"mse", false, false}, Case{"mae", false, false},
-                        Case{"huber", false, false}, Case{"binary_crossentropy", false, false},
-                        Case{"binary_crossentropy", true, false},
-                        Case{"categorical_crossentropy", false, false},
-                        Case{"categorical_crossentropy", true, false},
-                        Case{"sparse_categorical_crossentropy", false, true},
-                        Case{"sparse_categorical_crossentropy", true, true}}) {
-    const LossSpec loss = parse_loss(c.loss, c.from_logits, 0.3);
-    const std::vector<double>& data = c.sparse ? classes : dense;
-    const Tensor<float> batch = in_float(data, c.sparse ? sparse_shape : shape);
-    const Tensor<float>& input = c.from_logits ? logits : probabilities;
-    Tensor<float> grad_batch, grad_in_place;
-    const double loss_batch = loss_and_gradient(loss, c.from_logits, input, batch.data.data(),
-                                                weights.data(), &grad_batch, 2);
-    const double loss_in_place = loss_and_gradient(loss, c.from_logits, input, data.data(),
-                                                   weights.data(), &grad_in_place, 2);
-    CHECK_MSG(loss_in_place == loss_batch, c.loss << (c.from_logits ? " from logits" : ""));
-    CHECK_MSG(grad_in_place.data == grad_batch.data, c.loss);
-    // The loss alone (evaluation: no gradient) is the same loss.
-    Tensor<float>* const no_gradient = nullptr;
-    CHECK_MSG(loss_and_gradient(loss, c.from_logits, input, data.data(), weights.data(),
-                                no_gradient, 2) == loss_batch,
-              c.loss << " without a gradient");
+  // Each kernel set (the elementwise losses run in them).
+  const std::string in_use = cpu_kernels();
+  for (const std::string& kernels : available_cpu_kernels()) {
+    use_cpu_kernels(kernels);
+    for (const Case& c : {Case{"mse", false, false}, Case{"mae", false, false},
+                          Case{"huber", false, false}, Case{"binary_crossentropy", false, false},
+                          Case{"binary_crossentropy", true, false},
+                          Case{"categorical_crossentropy", false, false},
+                          Case{"categorical_crossentropy", true, false},
+                          Case{"sparse_categorical_crossentropy", false, true},
+                          Case{"sparse_categorical_crossentropy", true, true}}) {
+      const LossSpec loss = parse_loss(c.loss, c.from_logits, 0.3);
+      const std::vector<double>& data = c.sparse ? classes : dense;
+      const Tensor<float> batch = in_float(data, c.sparse ? sparse_shape : shape);
+      const Tensor<float>& input = c.from_logits ? logits : probabilities;
+      Tensor<float> grad_batch, grad_in_place;
+      const double loss_batch = loss_and_gradient(loss, c.from_logits, input, batch.data.data(),
+                                                  weights.data(), &grad_batch, 2);
+      const double loss_in_place = loss_and_gradient(loss, c.from_logits, input, data.data(),
+                                                     weights.data(), &grad_in_place, 2);
+      CHECK_MSG(loss_in_place == loss_batch,
+                kernels << " " << c.loss << (c.from_logits ? " from logits" : ""));
+      CHECK_MSG(grad_in_place.data == grad_batch.data, kernels << " " << c.loss);
+      // The loss alone (evaluation: no gradient) is the same loss.
+      Tensor<float>* const no_gradient = nullptr;
+      CHECK_MSG(loss_and_gradient(loss, c.from_logits, input, data.data(), weights.data(),
+                                  no_gradient, 2) == loss_batch,
+                kernels << " " << c.loss << " without a gradient");
+    }
   }
+  use_cpu_kernels(in_use);
   for (MetricKind metric :
        {MetricKind::binary_accuracy, MetricKind::categorical_accuracy,
         MetricKind::sparse_categorical_accuracy, MetricKind::mae, MetricKind::mse}) {
@@ -172,5 +181,17 @@ TEST(targets_read_in_place_match_gathered_targets) {
                       count_in_place);
     CHECK_MSG(total_in_place == total_batch, "metric " << static_cast<int>(metric));
     CHECK_EQ(count_in_place, count_batch);
+  }
+}
+
+// The kernel sets' elementwise sweep refuses the categorical losses, which
+// loss_and_gradient() takes row by row.
+TEST(elementwise_loss_refuses_categorical_losses) {
+  const std::vector<float> values(4, 0.5f);
+  for (const char* name : {"categorical_crossentropy", "sparse_categorical_crossentropy"}) {
+    CHECK_THROWS(elementwise_loss(parse_loss(name, false, 1), false, values.data(), 2, 4,
+                                  values.data(), static_cast<const float*>(nullptr), 0, 4,
+                                  static_cast<float*>(nullptr)),
+                 std::invalid_argument);
   }
 }
