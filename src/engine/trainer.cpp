@@ -333,7 +333,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
     ~Withdraw() { trainer.offer_updates(false); }
   } withdraw{*this};
   const std::vector<SampleMajor<T>> copies = epoch_copies<T>(data, order, batch_size, ctx.threads);
-  Batch batch;
+  Batch& batch = batch_;
   Totals totals(spec_);
   completed = true;
   const index_t n = static_cast<index_t>(order.size());
@@ -377,7 +377,7 @@ template <typename T>
 Scores Trainer<T>::evaluate(const DataSet& data, index_t batch_size, const Context& ctx) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const FlushDenormals flush;
-  Batch batch;
+  Batch& batch = batch_;
   Totals totals(spec_);
   std::vector<index_t> rows(static_cast<std::size_t>(data.n));
   for (index_t i = 0; i < data.n; ++i) rows[i] = i;

@@ -227,6 +227,12 @@ class Trainer : public TrainerBase {
   // in) for every batch. Dense outputs' gradients take their batch
   // targets' place (Batch::ys).
   std::vector<Tensor<T>> output_grads_;
+  // The batch of fit_epoch() and evaluate(), kept between epochs and calls
+  // for the same reason: an epoch of one batch (all the data) would
+  // otherwise allocate, zero and fault in its input and gradient every
+  // step (W5: 25.6 MB a step; bench/NOTES.md). gradients() takes all the
+  // data at once and keeps nothing.
+  Batch batch_;
 };
 
 }  // namespace lcnn

@@ -290,6 +290,64 @@ TEST(trainer_updates_in_backward_only_after_a_step_as_large) {
   CHECK(step(8, 1));
 }
 
+// The trainer keeps its batch between fit_epoch() and evaluate() calls:
+// nothing of an earlier call (sample weights, targets read in place, a
+// larger batch) may reach a later one. A trainer that evaluated weighted
+// data in batches of 5 first must then train and evaluate bit for bit as
+// one that did not, through a whole-data epoch (targets in place), an
+// evaluation in batches of 7 and a shuffled epoch in batches of 8.
+TEST(trainer_kept_batch_carries_nothing_between_calls) {
+  const index_t n = 24, x_features = 6 * 5 * 2, y_features = 36;
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> value(-1, 1);
+  std::vector<double> x(static_cast<std::size_t>(n * x_features)),
+      y(static_cast<std::size_t>(n * y_features)), weights(static_cast<std::size_t>(n));
+  for (double& v : x) v = value(rng);
+  for (double& v : y) v = value(rng);
+  for (double& w : weights) w = 0.5 + value(rng) * value(rng);
+  std::vector<index_t> runs(n), shuffled(n);
+  for (index_t i = 0; i < n; ++i) {
+    runs[i] = i;
+    shuffled[i] = (5 * i + 2) % n;
+  }
+  const DataSet data{{{x.data(), n * x_features}}, {{y.data(), n * y_features}}, nullptr, n};
+  DataSet weighted = data;
+  weighted.weights = weights.data();
+  TrainingSpec spec;
+  spec.outputs.resize(1);
+  spec.outputs[0].loss = parse_loss("mse", false, 1);
+  spec.outputs[0].metrics = {MetricKind::mae};
+  spec.trainable.assign(4, true);
+  spec.penalties.assign(4, Penalty{});
+  spec.constraints.assign(4, ConstraintSpec{});
+  Trainer<float> kept(update_test_network<float>(false), spec);
+  // A trainer that has run nothing yet, with kept's parameters (plain SGD
+  // keeps no other state).
+  auto fresh = [&] {
+    auto trainer = std::make_unique<Trainer<float>>(update_test_network<float>(false), spec);
+    trainer->set_parameters(kept.parameters());
+    return trainer;
+  };
+  Context ctx;
+  ctx.threads = 2;
+  const auto keep_going = [](index_t, const Scores&) { return true; };
+  bool completed = false;
+  kept.evaluate(weighted, 5, ctx);
+  auto reference = fresh();
+  Scores got = kept.fit_epoch(data, runs, n, 1, ctx, keep_going, completed);
+  Scores want = reference->fit_epoch(data, runs, n, 1, ctx, keep_going, completed);
+  CHECK(got.loss == want.loss && got.metrics == want.metrics);
+  CHECK(kept.parameters() == reference->parameters());
+  got = kept.evaluate(data, 7, ctx);
+  want = fresh()->evaluate(data, 7, ctx);
+  CHECK(got.loss == want.loss && got.metrics == want.metrics);
+  reference = fresh();
+  got = kept.fit_epoch(data, shuffled, 8, 2, ctx, keep_going, completed);
+  want = reference->fit_epoch(data, shuffled, 8, 2, ctx, keep_going, completed);
+  CHECK(got.loss == want.loss && got.metrics == want.metrics);
+  CHECK(kept.parameters() == reference->parameters());
+}
+
 // A batch of the whole data, in order, reads its targets in place from the
 // data; any other batch gathers them. The data permuted, and taken in an
 // order that undoes the permutation: in float, with targets that float
