@@ -137,6 +137,18 @@ std::unique_ptr<Network<T>> update_test_network(bool shared) {
   return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
 }
 
+// Training update_test_network() by mean squared error with SGD, all four
+// blocks trained, no penalty or constraint.
+TrainingSpec update_test_spec() {
+  TrainingSpec spec;
+  spec.outputs.resize(1);
+  spec.outputs[0].loss = parse_loss("mse", false, 1);
+  spec.trainable.assign(4, true);
+  spec.penalties.assign(4, Penalty{});
+  spec.constraints.assign(4, ConstraintSpec{});
+  return spec;
+}
+
 // Samples [first, first + count) of column-major data with n samples.
 std::vector<double> rows_of(const std::vector<double>& data, index_t n, index_t first,
                             index_t count) {
@@ -181,13 +193,8 @@ TEST(trainer_updates_in_backward_match_separate_steps) {
   for (std::size_t o = 0; o < optimizers.size(); ++o) {
     for (const std::string variant : {"penalties", "frozen", "shared"}) {
       const std::string what = "optimizer " + std::to_string(o + 1) + ", " + variant;
-      TrainingSpec spec;
-      spec.outputs.resize(1);
-      spec.outputs[0].loss = parse_loss("mse", false, 1);
+      TrainingSpec spec = update_test_spec();
       spec.optimizer = optimizers[o];
-      spec.trainable.assign(4, true);
-      spec.penalties.assign(4, Penalty{});
-      spec.constraints.assign(4, ConstraintSpec{});
       if (variant == "penalties") spec.penalties = {{0.01, 0.02}, {0, 0.05}, {0.03, 0}, {0, 0}};
       if (variant == "frozen") spec.trainable[0] = spec.trainable[1] = false;
       const bool shared = variant == "shared";
@@ -260,12 +267,7 @@ TEST(trainer_updates_in_backward_only_after_a_step_as_large) {
   for (double& v : y) v = value(rng);
   const DataSet data{{{x.data(), static_cast<index_t>(x.size())}},
                      {{y.data(), static_cast<index_t>(y.size())}}, nullptr, n};
-  TrainingSpec spec;
-  spec.outputs.resize(1);
-  spec.outputs[0].loss = parse_loss("mse", false, 1);
-  spec.trainable.assign(4, true);
-  spec.penalties.assign(4, Penalty{});
-  spec.constraints.assign(4, ConstraintSpec{});
+  TrainingSpec spec = update_test_spec();
   auto network = update_test_network(false);
   const std::vector<double>& kernel_gradient = network->layer(1).parameters()[0].gradient;
   Trainer<double> trainer(std::move(network), spec);
@@ -313,13 +315,8 @@ TEST(trainer_kept_batch_carries_nothing_between_calls) {
   const DataSet data{{{x.data(), n * x_features}}, {{y.data(), n * y_features}}, nullptr, n};
   DataSet weighted = data;
   weighted.weights = weights.data();
-  TrainingSpec spec;
-  spec.outputs.resize(1);
-  spec.outputs[0].loss = parse_loss("mse", false, 1);
+  TrainingSpec spec = update_test_spec();
   spec.outputs[0].metrics = {MetricKind::mae};
-  spec.trainable.assign(4, true);
-  spec.penalties.assign(4, Penalty{});
-  spec.constraints.assign(4, ConstraintSpec{});
   Trainer<float> kept(update_test_network<float>(false), spec);
   // A trainer that has run nothing yet, with kept's parameters (plain SGD
   // keeps no other state).
@@ -378,13 +375,8 @@ TEST(trainer_targets_read_in_place_match_gathered_targets) {
   }
   const DataSet data{{{x.data(), n * x_features}}, {{y.data(), n * y_features}}, nullptr, n};
   const DataSet permuted{{{px.data(), n * x_features}}, {{py.data(), n * y_features}}, nullptr, n};
-  TrainingSpec spec;
-  spec.outputs.resize(1);
-  spec.outputs[0].loss = parse_loss("mse", false, 1);
+  TrainingSpec spec = update_test_spec();
   spec.outputs[0].metrics = {MetricKind::mae};
-  spec.trainable.assign(4, true);
-  spec.penalties.assign(4, Penalty{});
-  spec.constraints.assign(4, ConstraintSpec{});
   Trainer<float> in_place(update_test_network<float>(false), spec);
   Trainer<float> gathered(update_test_network<float>(false), spec);
   Context ctx;
