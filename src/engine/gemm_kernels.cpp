@@ -422,8 +422,11 @@ void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, 
   }
 }
 
-// The elementwise losses' instances of this set (elementwise_loss.hpp).
-struct ThisSet {};
+// The elementwise losses' instances of this set (elementwise_loss.hpp),
+// and its vector width.
+struct ThisSet {
+  static constexpr int kVectorBytes = lcnn::LCNN_PASTE(kernels_, LCNN_KERNELS)::kVectorBytes;
+};
 
 }  // namespace
 

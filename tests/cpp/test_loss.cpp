@@ -195,3 +195,68 @@ TEST(elementwise_loss_refuses_categorical_losses) {
                  std::invalid_argument);
   }
 }
+
+// elementwise_loss() in every kernel set against each loss's term and
+// slope written out in double: 13 samples (whole vector steps and a tail
+// in every set) at 7 positions, weighted, Huber's values on both sides of
+// delta, both binary crossentropies, a block starting mid-run. Targets
+// come as doubles that the sweep rounds to float first.
+TEST(elementwise_losses_of_every_kernel_set_match_their_terms) {
+  Rng rng(23);
+  const index_t B = 13, size = B * 7, first = 5, count = size - 5;
+  std::vector<float> p(size), z(size), w(B);
+  std::vector<double> t(size);
+  for (index_t v = 0; v < size; ++v) {
+    p[v] = float(0.01 + 0.98 * rng.uniform());
+    z[v] = float(rng.uniform() * 8 - 4);
+    t[v] = rng.uniform();
+  }
+  for (float& weight : w) weight = float(0.5 + rng.uniform());
+  const double delta = 0.3;
+  struct Case {
+    const char* loss;
+    bool logits;
+  };
+  const std::string in_use = cpu_kernels();
+  for (const std::string& kernels : available_cpu_kernels()) {
+    use_cpu_kernels(kernels);
+    for (const Case& c : {Case{"mse", false}, Case{"mae", false}, Case{"huber", false},
+                          Case{"binary_crossentropy", false}, Case{"binary_crossentropy", true}}) {
+      const std::string name = c.loss;
+      const std::vector<float>& input = c.logits ? z : p;
+      std::vector<float> grad(size, 0.0f);
+      const double sum = elementwise_loss(parse_loss(name, c.logits, delta), c.logits,
+                                          input.data(), B, size, t.data(), w.data(), first,
+                                          count, grad.data());
+      double want_sum = 0;
+      bool near = true;
+      for (index_t v = first; v < first + count; ++v) {
+        const double x = input[v], y = double(float(t[v])), weight = w[v % B], e = x - y;
+        double value = 0, slope = 0;
+        if (name == "mse") {
+          value = e * e;
+          slope = 2 * e;
+        } else if (name == "mae") {
+          value = std::abs(e);
+          slope = e > 0 ? 1 : e < 0 ? -1 : 0;
+        } else if (name == "huber") {
+          value = std::abs(e) <= delta ? 0.5 * e * e : delta * (std::abs(e) - 0.5 * delta);
+          slope = std::abs(e) <= delta ? e : (e > 0 ? delta : -delta);
+        } else if (c.logits) {
+          value = std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::abs(x)));
+          slope = 1 / (1 + std::exp(-x)) - y;
+        } else {
+          value = -(y * std::log(x + kLossEpsilon) + (1 - y) * std::log(1 - x + kLossEpsilon));
+          slope = -(y / (x + kLossEpsilon) - (1 - y) / (1 - x + kLossEpsilon));
+        }
+        want_sum += weight * value;
+        near = near && check::near(double(grad[v]) * size, weight * slope, 1e-6);
+      }
+      CHECK_MSG(check::near(sum, want_sum, 1e-12), kernels << " " << name << ": " << sum
+                                                           << " against " << want_sum);
+      CHECK_MSG(near, kernels << " " << name << " gradient");
+      for (index_t v = 0; v < first; ++v) CHECK_MSG(grad[v] == 0.0f, kernels << " wrote before");
+    }
+  }
+  use_cpu_kernels(in_use);
+}
