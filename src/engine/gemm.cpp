@@ -148,8 +148,7 @@ template <typename T, typename X>
 double elementwise_loss(const LossSpec& loss, bool logits, const T* input, index_t batch,
                         index_t size, const X* target, const T* weights, index_t first,
                         index_t count, T* grad) {
-  if (loss.kind == LossKind::categorical_crossentropy ||
-      loss.kind == LossKind::sparse_categorical_crossentropy) {
+  if (!is_elementwise(loss.kind)) {
     throw std::invalid_argument("elementwise_loss: a categorical loss takes whole rows");
   }
   return loss_kernel_of<T, X>(*selected().load(std::memory_order_relaxed))(

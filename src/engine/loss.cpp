@@ -24,11 +24,6 @@ double as_target(X x) {
   return static_cast<double>(static_cast<T>(x));
 }
 
-bool is_elementwise(LossKind kind) {
-  return kind != LossKind::categorical_crossentropy &&
-         kind != LossKind::sparse_categorical_crossentropy;
-}
-
 // Rows [first, first + rows) of a categorical crossentropy, whose terms
 // need a whole row (the K values of one position) at a time: the row is
 // gathered, and its targets read before its gradient, unless grad is null,
@@ -105,6 +100,11 @@ LossSpec parse_loss(const std::string& name, bool from_logits, double delta) {
     throw std::invalid_argument("unknown loss '" + name + "'");
   }
   return spec;
+}
+
+bool is_elementwise(LossKind kind) {
+  return kind != LossKind::categorical_crossentropy &&
+         kind != LossKind::sparse_categorical_crossentropy;
 }
 
 bool is_sparse(const LossSpec& loss) {

@@ -35,6 +35,9 @@ constexpr double kLossEpsilon = 1e-7;
 
 LossSpec parse_loss(const std::string& name, bool from_logits, double delta);
 bool is_sparse(const LossSpec& loss);
+// Whether each value's term depends on that value alone (mse, mae, huber,
+// binary crossentropy), not on its whole row (the categorical losses).
+bool is_elementwise(LossKind kind);
 
 // Keras computes a crossentropy on probabilities that a sigmoid (binary) or
 // softmax (categorical) output layer produced from its logits instead, for
