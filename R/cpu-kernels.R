@@ -19,10 +19,10 @@
 #'
 #' Installing with `LCNN_CPU_KERNELS_BUILD=baseline` in the environment
 #' builds the portable kernels only. The rest of the engine (patch gathers,
-#' activations, losses) is compiled with R's flags; a build with
-#' `CXX17FLAGS = -O3 -march=native` in `~/.R/Makevars` speeds those up a
-#' little further on the machine that builds it, but such a package may not
-#' run on another CPU.
+#' activations, the categorical losses) is compiled with R's flags; a build
+#' with `CXX17FLAGS = -O3 -march=native` in `~/.R/Makevars` speeds those up
+#' a little further on the machine that builds it, but such a package may
+#' not run on another CPU.
 #'
 #' @param kernels `NULL` to only report, or the name of one of the available
 #'   sets (`"baseline"`, `"avx2"`, `"avx512"`) to use from now on.
