@@ -8,6 +8,7 @@
 
 #include "check.hpp"
 #include "gemm.hpp"
+#include "kernel_sets.hpp"
 #include "random.hpp"
 
 using namespace lcnn;
@@ -29,7 +30,6 @@ T element(const std::vector<T>& x, index_t ld, Op op, index_t i, index_t j) {
 
 template <typename T>
 void check_products(const std::string& kernels, double tolerance) {
-  use_cpu_kernels(kernels);
   Rng rng(11);
   const index_t sizes[][3] = {{1, 1, 1}, {5, 3, 0}, {7, 1, 13}, {64, 27, 64}, {33, 70, 129}, {300, 9, 40}};
   for (const auto& size : sizes) {
@@ -75,7 +75,6 @@ void check_products(const std::string& kernels, double tolerance) {
 // tiles, the copied blocks and the cache blocking.
 template <typename T>
 void check_column_products(const std::string& kernels, double tolerance) {
-  use_cpu_kernels(kernels);
   Rng rng(12);
   const index_t sizes[][3] = {{1, 1, 1},    {5, 3, 0},     {16, 4, 27},    {37, 7, 9},
                               {64, 64, 27}, {64, 5, 5000}, {1500, 6, 64}, {100, 10, 300},
@@ -145,7 +144,6 @@ void check_column_products(const std::string& kernels, double tolerance) {
 // partial last vector with AVX2 and AVX-512.
 template <typename T>
 void check_updates(const std::string& kernels, double tolerance) {
-  use_cpu_kernels(kernels);
   Rng rng(13);
   const index_t n = 1300;
   std::vector<UpdateRule<T>> rules(11);
@@ -200,33 +198,28 @@ void check_updates(const std::string& kernels, double tolerance) {
 }  // namespace
 
 TEST(gemm_optimizer_updates_of_every_kernel_set_match_the_per_parameter_rule) {
-  const std::string in_use = cpu_kernels();
-  for (const std::string& kernels : available_cpu_kernels()) {
+  for_each_kernel_set([](const std::string& kernels) {
     check_updates<float>(kernels, 1e-6);
     check_updates<double>(kernels, 1e-14);
-  }
-  use_cpu_kernels(in_use);
+  });
 }
 
 TEST(gemm_column_products_of_every_kernel_set_match_naive_sums) {
-  const std::string in_use = cpu_kernels();
-  for (const std::string& kernels : available_cpu_kernels()) {
+  for_each_kernel_set([](const std::string& kernels) {
     check_column_products<float>(kernels, 1e-4);
     check_column_products<double>(kernels, 1e-12);
-  }
-  use_cpu_kernels(in_use);
+  });
 }
 
 TEST(gemm_every_kernel_set_matches_naive_products) {
-  const std::string in_use = cpu_kernels();
   const std::vector<std::string> sets = available_cpu_kernels();
   CHECK(!sets.empty() && sets.front() == "baseline");
-  CHECK_EQ(in_use, sets.back());
-  for (const std::string& kernels : sets) {
+  CHECK_EQ(cpu_kernels(), sets.back());
+  for_each_kernel_set([](const std::string& kernels) {
     check_products<float>(kernels, 1e-5);
     check_products<double>(kernels, 1e-12);
-  }
-  use_cpu_kernels(in_use);
+  });
+  CHECK_EQ(cpu_kernels(), sets.back());
 }
 
 TEST(gemm_unknown_kernel_set_is_refused) {

@@ -5,6 +5,7 @@
 
 #include "check.hpp"
 #include "gemm.hpp"
+#include "kernel_sets.hpp"
 #include "loss.hpp"
 #include "random.hpp"
 
@@ -138,9 +139,7 @@ TEST(targets_read_in_place_match_gathered_targets) {
     bool sparse;
   };
   // Each kernel set (the elementwise losses run in them).
-  const std::string in_use = cpu_kernels();
-  for (const std::string& kernels : available_cpu_kernels()) {
-    use_cpu_kernels(kernels);
+  for_each_kernel_set([&](const std::string& kernels) {
     for (const Case& c : {Case{"mse", false, false}, Case{"mae", false, false},
                           Case{"huber", false, false}, Case{"binary_crossentropy", false, false},
                           Case{"binary_crossentropy", true, false},
@@ -166,8 +165,7 @@ TEST(targets_read_in_place_match_gathered_targets) {
                                   no_gradient, 2) == loss_batch,
                 kernels << " " << c.loss << " without a gradient");
     }
-  }
-  use_cpu_kernels(in_use);
+  });
   for (MetricKind metric :
        {MetricKind::binary_accuracy, MetricKind::categorical_accuracy,
         MetricKind::sparse_categorical_accuracy, MetricKind::mae, MetricKind::mse}) {
@@ -217,9 +215,7 @@ TEST(elementwise_losses_of_every_kernel_set_match_their_terms) {
     const char* loss;
     bool logits;
   };
-  const std::string in_use = cpu_kernels();
-  for (const std::string& kernels : available_cpu_kernels()) {
-    use_cpu_kernels(kernels);
+  for_each_kernel_set([&](const std::string& kernels) {
     for (const Case& c : {Case{"mse", false}, Case{"mae", false}, Case{"huber", false},
                           Case{"binary_crossentropy", false}, Case{"binary_crossentropy", true}}) {
       const std::string name = c.loss;
@@ -257,6 +253,5 @@ TEST(elementwise_losses_of_every_kernel_set_match_their_terms) {
       CHECK_MSG(near, kernels << " " << name << " gradient");
       for (index_t v = 0; v < first; ++v) CHECK_MSG(grad[v] == 0.0f, kernels << " wrote before");
     }
-  }
-  use_cpu_kernels(in_use);
+  });
 }
