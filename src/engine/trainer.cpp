@@ -15,11 +15,15 @@ namespace {
 
 // Values per parallel block when gathering a batch.
 constexpr index_t kGatherBlockValues = 16384;
+// Samples a gather from a sample-major copy takes at a time: each feature's
+// values of the group are then written as one run of two cache lines
+// rather than one value per line (bench/NOTES.md).
+constexpr index_t kGatherGroup = 32;
 // Samples per parallel block of a sample-major copy, and features per pass
-// over a block: a pass reads 16 runs of 1,024 of R's doubles and fills one
-// cache line of each of the block's rows (bench/NOTES.md).
+// over a block: a pass reads 8 runs of 1,024 of R's doubles side by side
+// and writes each row's 8 values together (bench/NOTES.md).
 constexpr index_t kSampleMajorBlock = 1024;
-constexpr index_t kSampleMajorFeatures = 16;
+constexpr index_t kSampleMajorFeatures = 8;
 
 // Adds the gradient of `pen` at w[0, count) to g[0, count).
 template <typename T>
@@ -72,6 +76,20 @@ bool consecutive(const index_t* rows, index_t count) {
                       }) == rows + count;
 }
 
+// `passes` passes of a sample-major copy over `count` rows, each writing
+// Width features of every row from Width of R's runs (n apart) read side by
+// side. A fixed width lets the compiler unroll a row's stores.
+template <index_t Width, typename T>
+void copy_passes(const double* runs, index_t n, index_t count, T* rows, index_t features,
+                 index_t passes) {
+  for (index_t p = 0; p < passes; ++p, runs += Width * n, rows += Width) {
+    for (index_t i = 0; i < count; ++i) {
+      T* const row = rows + i * features;
+      for (index_t f = 0; f < Width; ++f) row[f] = T(runs[f * n + i]);
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -83,12 +101,10 @@ SampleMajor<T> sample_major(const Array& from, index_t n, int threads) {
   copy.values.reset(new T[static_cast<std::size_t>(from.size)]);
   for_each_block(n, kSampleMajorBlock, threads, [&](index_t first, index_t count) {
     T* const rows = copy.values.get() + first * features;
-    for (index_t f0 = 0; f0 < features; f0 += kSampleMajorFeatures) {
-      for (index_t f = f0; f < std::min(features, f0 + kSampleMajorFeatures); ++f) {
-        const double* run = from.data + f * n + first;
-        for (index_t i = 0; i < count; ++i) rows[i * features + f] = T(run[i]);
-      }
-    }
+    const index_t passes = features / kSampleMajorFeatures, whole = passes * kSampleMajorFeatures;
+    copy_passes<kSampleMajorFeatures>(from.data + first, n, count, rows, features, passes);
+    copy_passes<1>(from.data + whole * n + first, n, count, rows + whole, features,
+                   features - whole);
   });
   return copy;
 }
@@ -132,9 +148,14 @@ void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const
         convert_values(from.data + f * n + rows[0], batch + f * count, count);
       }
     } else if (copy != nullptr) {
-      for (index_t i = 0; i < count; ++i) {
-        const T* const sample = copy->values.get() + rows[i] * features;
-        for (index_t f = first; f < first + length; ++f) batch[f * count + i] = sample[f];
+      for (index_t i0 = 0; i0 < count; i0 += kGatherGroup) {
+        const index_t group = std::min(kGatherGroup, count - i0);
+        const T* samples[kGatherGroup];
+        for (index_t i = 0; i < group; ++i) samples[i] = copy->values.get() + rows[i0 + i] * features;
+        for (index_t f = first; f < first + length; ++f) {
+          T* const run = batch + f * count + i0;
+          for (index_t i = 0; i < group; ++i) run[i] = samples[i][f];
+        }
       }
     } else {
       for (index_t f = first; f < first + length; ++f) {

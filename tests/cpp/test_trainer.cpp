@@ -28,7 +28,9 @@ double value_of(index_t i, index_t f) { return 100.0 * static_cast<double>(f) + 
 // of 8 features over a block of the sample-major copy (16 a pass); 1,100
 // samples a second, shorter block of it (1,024 samples each).
 TEST(trainer_gather_rows_runs_indices_and_copies) {
-  const index_t n = 1100, features = 3000;
+  // Features not a multiple of a copy's pass; batches crossing a gather's
+  // groups of samples.
+  const index_t n = 1100, features = 3003;
   std::vector<double> data(static_cast<std::size_t>(n * features));
   for (index_t f = 0; f < features; ++f) {
     for (index_t i = 0; i < n; ++i) data[f * n + i] = value_of(i, f);
@@ -38,18 +40,29 @@ TEST(trainer_gather_rows_runs_indices_and_copies) {
   const SampleMajor<double> copy_double = sample_major<double>(from, n, 1);
   CHECK_EQ(copy.features, features);
   CHECK_EQ(copy_double.features, features);
+  index_t wrong_in_copy = 0;
+  for (index_t i = 0; i < n; ++i) {
+    for (index_t f = 0; f < features; ++f) {
+      wrong_in_copy += copy.values[i * features + f] != static_cast<float>(value_of(i, f));
+      wrong_in_copy += copy_double.values[i * features + f] != value_of(i, f);
+    }
+  }
+  CHECK_EQ(wrong_in_copy, 0);
+  std::vector<index_t> strided(70);
+  for (index_t i = 0; i < 70; ++i) strided[i] = (i * 13) % n;
   const std::vector<std::vector<index_t>> batches = {
       {0, 1, 2, 3}, {4, 5, 6}, {1097, 1098, 1099}, {7}, {1099}, {1020, 1021, 1022, 1023, 1024, 1025},
-      {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {3, 4, 6}, {1099, 8, 1030, 70}, {2, 2, 3}, {1024, 0}};
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {3, 4, 6}, {1099, 8, 1030, 70}, {2, 2, 3}, {1024, 0},
+      strided};
   for (const std::vector<index_t>& rows : batches) {
     const index_t count = static_cast<index_t>(rows.size());
     for (int threads : {1, 2}) {
       for (bool from_copy : {false, true}) {
         Tensor<float> to;
-        to.resize(Shape{{count, 2, 1500}});
+        to.resize(Shape{{count, 3, 1001}});
         gather_rows(from, n, from_copy ? &copy : nullptr, rows.data(), count, threads, to);
         Tensor<double> to_double;
-        to_double.resize(Shape{{count, 3000}});
+        to_double.resize(Shape{{count, 3003}});
         gather_rows(from, n, from_copy ? &copy_double : nullptr, rows.data(), count, threads,
                     to_double);
         index_t wrong = 0;
