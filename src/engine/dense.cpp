@@ -1,5 +1,6 @@
 #include "dense.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -11,13 +12,39 @@ namespace lcnn {
 
 namespace {
 
-// Rows per parallel block of a (samples x features) product: a batch of 64
-// makes two blocks, where 64 ran the forward pass and the input gradient
-// of a usual batch on one thread. Each block packs the whole kernel again,
-// so 16 cost more than it shared out (bench/NOTES.md).
-constexpr index_t kRowBlock = 32;
-// Columns per parallel block of the kernel gradient.
-constexpr index_t kColumnBlock = 16;
+// A dense layer's products, (m x n) = (m x k)(k x n), run in parallel
+// blocks of their result, each one GEMM that packs its part of both
+// operands: blocks of rows pack the right operand whole each time, blocks
+// of columns the left one. The result is split along the side that packs
+// less in all, into at most kMaxBlocks blocks of at least kMinBlock rows or
+// columns, so that the blocks depend on the shape alone (never on the
+// thread count). With a batch of 64, W7's 1,152 -> 128 layer packed its
+// input eight times for the kernel gradient in blocks of units
+// (bench/NOTES.md).
+constexpr index_t kMinBlock = 32;
+constexpr index_t kMaxBlocks = 8;
+
+index_t blocks_along(index_t side) {
+  return std::max<index_t>(1, std::min(kMaxBlocks, side / kMinBlock));
+}
+
+// body(row, rows, col, cols) for each block of an (m x n) result of an
+// inner dimension k.
+template <typename Body>
+void for_each_result_block(index_t m, index_t n, index_t k, int threads, Body body) {
+  const index_t row_blocks = blocks_along(m), col_blocks = blocks_along(n);
+  const bool by_rows =
+      col_blocks == 1 || (row_blocks > 1 && (row_blocks - 1) * k * n <= (col_blocks - 1) * m * k);
+  const index_t side = by_rows ? m : n, blocks = by_rows ? row_blocks : col_blocks;
+  const index_t block = std::max<index_t>(1, (side + blocks - 1) / blocks);
+  for_each_block(side, block, threads, [&](index_t start, index_t count) {
+    if (by_rows) {
+      body(start, count, index_t(0), n);
+    } else {
+      body(index_t(0), m, start, count);
+    }
+  });
+}
 
 }  // namespace
 
@@ -63,11 +90,12 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
   const T* w = parameters_[0].values.data();
   Map<T> y(output.data.data(), N, F);
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
-  for_each_block(N, kRowBlock, ctx.threads, [&](index_t start, index_t rows) {
-    gemm(Op::none, Op::none, rows, F, D, x + start, N, w, D, y.data() + start, N, false);
+  for_each_result_block(N, F, D, ctx.threads, [&](index_t row, index_t rows, index_t col,
+                                                  index_t cols) {
+    gemm(Op::none, Op::none, rows, cols, D, x + row, N, w + col * D, D, y.data() + row + col * N,
+         N, false);
     if (bias != nullptr) {
-      y.middleRows(start, rows).rowwise() +=
-          ConstRowMap<T>(bias, F);
+      y.block(row, col, rows, cols).rowwise() += ConstRowMap<T>(bias + col, cols);
     }
   });
   activation_.apply(output, ctx.record, ctx.threads);
@@ -86,9 +114,10 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   ConstMap<T> g(grad_pre.data.data(), N, F);
   std::vector<T>& kernel_grad = parameters_[0].gradient;
   kernel_grad.resize(parameters_[0].values.size());
-  for_each_block(F, kColumnBlock, ctx.threads, [&](index_t start, index_t cols) {
-    gemm(Op::transpose, Op::none, D, cols, N, x, N, g.data() + start * N, N,
-         kernel_grad.data() + start * D, D, false);
+  for_each_result_block(D, F, N, ctx.threads, [&](index_t row, index_t rows, index_t col,
+                                                  index_t cols) {
+    gemm(Op::transpose, Op::none, rows, cols, N, x + row * N, N, g.data() + col * N, N,
+         kernel_grad.data() + row + col * D, D, false);
   });
   if (parameters_.size() > 1) {
     std::vector<T>& bias_grad = parameters_[1].gradient;
@@ -98,8 +127,10 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   if (grad_input == nullptr) return;
   grad_input->resize(input.shape);
   T* dx = grad_input->data.data();
-  for_each_block(N, kRowBlock, ctx.threads, [&](index_t start, index_t rows) {
-    gemm(Op::none, Op::transpose, rows, D, F, g.data() + start, N, w, D, dx + start, N, false);
+  for_each_result_block(N, D, F, ctx.threads, [&](index_t row, index_t rows, index_t col,
+                                                  index_t cols) {
+    gemm(Op::none, Op::transpose, rows, cols, F, g.data() + row, N, w + col, D,
+         dx + row + col * N, N, false);
   });
 }
 

@@ -1,0 +1,107 @@
+// Dense layer products against naive sums, on shapes whose parallel blocks
+// split each product by rows and by columns, and the same results for any
+// thread count.
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "check.hpp"
+#include "dense.hpp"
+
+using namespace lcnn;
+
+namespace {
+
+struct DenseResults {
+  std::vector<double> output, kernel_grad, bias_grad, input_grad;
+};
+
+// Forward and backward of a linear dense layer on N samples of D features
+// with F units; the kernel is D x F column-major, as the engine keeps it.
+DenseResults dense_results(index_t N, index_t D, index_t F, const std::vector<double>& x,
+                           const std::vector<double>& kernel, const std::vector<double>& bias,
+                           const std::vector<double>& grad_output, int threads) {
+  Dense<double> layer(Shape{{D}}, F, Activation::linear, kernel, bias);
+  Tensor<double> input, output, grad, grad_input;
+  input.resize(Shape{{N, D}});
+  input.data = x;
+  grad.resize(Shape{{N, F}});
+  grad.data = grad_output;
+  Context ctx;
+  ctx.threads = threads;
+  ctx.record = true;
+  layer.forward(input, output, ctx);
+  layer.backward(input, output, grad, &grad_input, ctx, false);
+  return {output.data, layer.parameters()[0].gradient, layer.parameters()[1].gradient,
+          grad_input.data};
+}
+
+// The largest difference between the engine's values and naive sums.
+double worst_error(index_t N, index_t D, index_t F, const std::vector<double>& x,
+                   const std::vector<double>& w, const std::vector<double>& b,
+                   const std::vector<double>& g, const DenseResults& got) {
+  double worst = 0;
+  auto compare = [&](double expected, double value) {
+    worst = std::max(worst, std::abs(expected - value));
+  };
+  for (index_t i = 0; i < N; ++i) {
+    for (index_t f = 0; f < F; ++f) {
+      double y = b[f];
+      for (index_t d = 0; d < D; ++d) y += x[i + d * N] * w[d + f * D];
+      compare(y, got.output[i + f * N]);
+    }
+  }
+  for (index_t d = 0; d < D; ++d) {
+    for (index_t f = 0; f < F; ++f) {
+      double dw = 0;
+      for (index_t i = 0; i < N; ++i) dw += x[i + d * N] * g[i + f * N];
+      compare(dw, got.kernel_grad[d + f * D]);
+    }
+  }
+  for (index_t f = 0; f < F; ++f) {
+    double db = 0;
+    for (index_t i = 0; i < N; ++i) db += g[i + f * N];
+    compare(db, got.bias_grad[f]);
+  }
+  for (index_t i = 0; i < N; ++i) {
+    for (index_t d = 0; d < D; ++d) {
+      double dx = 0;
+      for (index_t f = 0; f < F; ++f) dx += g[i + f * N] * w[d + f * D];
+      compare(dx, got.input_grad[i + d * N]);
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST(dense_products_in_blocks_match_naive_sums_for_any_thread_count) {
+  // (N, D, F): the first splits its forward pass and input gradient by
+  // rows and its kernel gradient by rows of eight uneven blocks; the second
+  // splits its forward pass and kernel gradient by columns; the third its
+  // forward pass and input gradient by columns and its kernel gradient by
+  // rows.
+  const std::vector<std::vector<index_t>> shapes = {{64, 300, 40}, {40, 50, 300}, {96, 1000, 70}};
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> uniform(-1, 1);
+  auto random_values = [&](index_t count) {
+    std::vector<double> v(static_cast<std::size_t>(count));
+    for (double& value : v) value = uniform(rng);
+    return v;
+  };
+  for (const std::vector<index_t>& shape : shapes) {
+    const index_t N = shape[0], D = shape[1], F = shape[2];
+    const std::vector<double> x = random_values(N * D), w = random_values(D * F),
+                              b = random_values(F), g = random_values(N * F);
+    const DenseResults one = dense_results(N, D, F, x, w, b, g, 1);
+    CHECK(worst_error(N, D, F, x, w, b, g, one) < 1e-10);
+    for (int threads : {2, 3}) {
+      const DenseResults more = dense_results(N, D, F, x, w, b, g, threads);
+      CHECK(more.output == one.output);
+      CHECK(more.kernel_grad == one.kernel_grad);
+      CHECK(more.bias_grad == one.bias_grad);
+      CHECK(more.input_grad == one.input_grad);
+    }
+  }
+}
