@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <exception>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -90,10 +91,12 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       region_ = &region;
-      count_ = count;
-      next_.store(0, std::memory_order_relaxed);
-      seats_ = workers - 1;
-      joined_ = 0;
+      workers_ = workers;
+      for (int w = 0; w < workers; ++w) {
+        shares_[w].next.store(count * w / workers, std::memory_order_relaxed);
+        shares_[w].end = count * (w + 1) / workers;
+      }
+      open_ = true;
       error_ = nullptr;
       generation_.fetch_add(1, std::memory_order_release);
       if (sleeping_ > 0) wake_.notify_all();
@@ -101,7 +104,7 @@ class Pool {
     run_share(region, 0);
     // A thread that has not joined by now would find nothing left to do.
     std::unique_lock<std::mutex> lock(mutex_);
-    seats_ = 0;
+    open_ = false;
     if (busy_.load(std::memory_order_acquire) > 0) {
       lock.unlock();
       if (!spin_until([&] { return busy_.load(std::memory_order_acquire) == 0; })) {
@@ -117,6 +120,7 @@ class Pool {
  private:
   void add_threads(int wanted) {
     if (static_cast<int>(threads_.size()) >= wanted) return;
+    shares_.reset(new ItemShare[wanted + 1]);
 #if !defined(_WIN32)
     // Signals (R's interrupt among them) go to R's thread, never to a worker.
     sigset_t all, old;
@@ -124,7 +128,8 @@ class Pool {
     pthread_sigmask(SIG_SETMASK, &all, &old);
 #endif
     while (static_cast<int>(threads_.size()) < wanted) {
-      threads_.emplace_back([this] { work(); });
+      const int worker = static_cast<int>(threads_.size()) + 1;
+      threads_.emplace_back([this, worker] { work(worker); });
     }
 #if !defined(_WIN32)
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -132,7 +137,7 @@ class Pool {
   }
 
   void run_share(const std::function<void(WorkItems&)>& region, int worker) {
-    WorkItems items(next_, count_, worker);
+    WorkItems items(shares_.get(), workers_, worker);
     in_region = true;
     try {
       region(items);
@@ -140,12 +145,16 @@ class Pool {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
       // The other threads stop at their next claim.
-      next_.store(count_, std::memory_order_relaxed);
+      for (int w = 0; w < workers_; ++w) {
+        shares_[w].next.store(shares_[w].end, std::memory_order_relaxed);
+      }
     }
     in_region = false;
   }
 
-  void work() {
+  // The pool's thread that is always worker `worker` (the caller is 0), so
+  // that it starts on the same share of every step.
+  void work(int worker) {
     write_fp_control(read_fp_control() | kFlushBits);
     std::uint64_t seen = 0;
     for (;;) {
@@ -161,9 +170,7 @@ class Pool {
       }
       if (stopping_) return;
       seen = generation_.load(std::memory_order_relaxed);
-      if (seats_ == 0) continue;
-      --seats_;
-      const int worker = ++joined_;
+      if (!open_ || worker >= workers_) continue;
       busy_.fetch_add(1, std::memory_order_relaxed);
       const std::function<void(WorkItems&)>& region = *region_;
       lock.unlock();
@@ -178,11 +185,10 @@ class Pool {
   std::vector<std::thread> threads_;
   // The current region; the fields without atomics change under mutex_.
   const std::function<void(WorkItems&)>* region_ = nullptr;
-  index_t count_ = 0;
-  std::atomic<index_t> next_{0};
+  int workers_ = 1;
+  std::unique_ptr<ItemShare[]> shares_;  // one per thread that may join, the caller's first
   std::atomic<std::uint64_t> generation_{0};
-  int seats_ = 0;           // threads that may still join the region
-  int joined_ = 0;          // threads that joined it (numbered 1, 2, ...)
+  bool open_ = false;       // whether threads may still join the region
   std::atomic<int> busy_{0};  // joined threads not yet done with it
   int sleeping_ = 0;
   bool stopping_ = false;
@@ -238,8 +244,9 @@ int available_cores() {
 void parallel_region(index_t count, int threads, const std::function<void(WorkItems&)>& region) {
   const int workers = workers_for(count, threads);
   if (workers == 1 || in_region) {
-    std::atomic<index_t> next{0};
-    WorkItems items(next, count, 0);
+    ItemShare all;
+    all.end = count;
+    WorkItems items(&all, 1, 0);
     region(items);
     return;
   }

@@ -3,10 +3,15 @@
 // R started (about 20 ms by default), so a training step of many short
 // parallel steps collapsed to a fraction of one thread's speed whenever
 // another process held a core (bench/NOTES.md, "Threads and subnormals").
-// Here a thread that waits spins for at most 100 microseconds, then sleeps;
-// work is handed out item by item, so a thread whose core is taken leaves its
-// share to the others, and a step never waits for a thread that has not
-// started on it yet.
+// Here a thread that waits spins for at most 100 microseconds, then sleeps.
+// Each thread starts on a contiguous share of a step's items, the same share
+// from one step to the next, so that the data a step writes tend to be read
+// by the same core in the next one (claiming items from one shared counter
+// moved them between the cores' caches: bench/NOTES.md). Items are still
+// claimed one at a time, and a thread that runs out takes the others'
+// remaining items, so a thread whose core is taken leaves its share to the
+// others, and a step never waits for a thread that has not started on it
+// yet.
 //
 // Items must be fixed by the problem size, never by the thread count, and
 // each must write its own outputs: then results are the same for any number
@@ -21,23 +26,40 @@
 
 namespace lcnn {
 
-// The items of one parallel step, shared by the threads that run it.
+// Where one worker's share of a parallel step's items stands: the next item
+// of its share to claim and the end of the share. On a cache line of its
+// own, so that claims from different shares never contend.
+struct alignas(64) ItemShare {
+  std::atomic<index_t> next{0};
+  index_t end = 0;
+};
+
+// The items of one parallel step, shared by the threads that run it. Worker
+// w first claims items from its own share, the w-th of `workers` contiguous
+// ranges, then from the others' in turn: a thread's items are then the same
+// from one step to the next (and its data stay in its core's caches), while
+// a thread that is late or slow still leaves its share to the others.
 class WorkItems {
  public:
-  WorkItems(std::atomic<index_t>& next, index_t count, int worker)
-      : next_(next), count_(count), worker_(worker) {}
+  WorkItems(ItemShare* shares, int workers, int worker)
+      : shares_(shares), workers_(workers), worker_(worker) {}
   // Claims the next unclaimed item; false when none is left.
   bool next(index_t& item) {
-    item = next_.fetch_add(1, std::memory_order_relaxed);
-    return item < count_;
+    for (int k = 0; k < workers_; ++k) {
+      ItemShare& share = shares_[(worker_ + k) % workers_];
+      if (share.next.load(std::memory_order_relaxed) >= share.end) continue;
+      item = share.next.fetch_add(1, std::memory_order_relaxed);
+      if (item < share.end) return true;
+    }
+    return false;
   }
   // This thread's number in [0, workers_for(count, threads)): no two threads
   // of a step share it, so it can pick per-thread scratch space.
   int worker() const { return worker_; }
 
  private:
-  std::atomic<index_t>& next_;
-  index_t count_;
+  ItemShare* shares_;
+  int workers_;
   int worker_;
 };
 
