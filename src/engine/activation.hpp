@@ -66,6 +66,10 @@ class OutputActivation {
   const Tensor<T>& pre_gradient(const Tensor<T>& output, const Tensor<T>& grad_output,
                                 bool through_logits, Tensor<T>& scratch, int threads) const;
   const Tensor<T>* logits() const { return &pre_; }
+  // Whether gradient() and pre_gradient() read the output.
+  bool gradient_reads_output(bool through_logits) const {
+    return !through_logits && kind_ != Activation::linear;
+  }
 
  private:
   Activation kind_;

@@ -42,6 +42,9 @@ class Convolution : public Layer<T> {
                 Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
   Activation activation() const override { return activation_.kind(); }
+  bool backward_reads_output(bool through_logits) const override {
+    return activation_.gradient_reads_output(through_logits);
+  }
   const Tensor<T>* logits() const override { return activation_.logits(); }
   const ConvGeometry& geometry() const { return geometry_; }
 

@@ -96,6 +96,10 @@ class Layer {
   virtual std::vector<Shape> input_shapes() const { return {input_shape()}; }
   // The output activation and, after a recording forward(), its input.
   virtual Activation activation() const { return Activation::linear; }
+  // Whether backward() reads the `output` it is given (with this
+  // through_logits): where it does not, a loss may write its gradient over
+  // the output (Network::output_for_gradient()).
+  virtual bool backward_reads_output(bool /* through_logits */) const { return true; }
   virtual const Tensor<T>* logits() const { return nullptr; }
 };
 

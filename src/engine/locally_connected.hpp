@@ -33,6 +33,9 @@ class LocallyConnected : public Layer<T> {
   // direct kernels finish no position's gradient before the last.
   bool update_in_backward(ParameterUpdate<T>* update) override;
   Activation activation() const override { return activation_.kind(); }
+  bool backward_reads_output(bool through_logits) const override {
+    return activation_.gradient_reads_output(through_logits);
+  }
   const Tensor<T>* logits() const override { return activation_.logits(); }
   const LocalGeometry& geometry() const { return geometry_; }
 

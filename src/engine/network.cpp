@@ -101,6 +101,16 @@ bool Network<T>::fusable(std::size_t o) const {
 }
 
 template <typename T>
+Tensor<T>* Network<T>::output_for_gradient(std::size_t o, bool through_logits,
+                                           const std::vector<Penalty>& activity) {
+  if (!fusable(o)) return nullptr;
+  const std::size_t k = graph_.outputs[o] - graph_.inputs.size(), layer = graph_.nodes[k].layer;
+  if (layer < activity.size() && activity[layer].active()) return nullptr;
+  if (node_layers_[k]->backward_reads_output(through_logits)) return nullptr;
+  return &values_[k];
+}
+
+template <typename T>
 bool Network<T>::shared(std::size_t l) const {
   return std::count_if(graph_.nodes.begin(), graph_.nodes.end(),
                        [l](const Node& node) { return node.layer == l; }) > 1;

@@ -93,6 +93,13 @@ class Network : public NetworkBase {
   // Whether the loss of output o may take that layer's logits: the output
   // feeds nothing else, so its only gradient is the loss's.
   bool fusable(std::size_t o) const;
+  // Output o's tensor as the last forward() left it, where a loss may write
+  // its gradient over it, to be given to backward() as output o's gradient
+  // with this through_logits: nothing reads the output after the loss (it
+  // feeds nothing else, its layer has no activity penalty and its
+  // backward() does not read it). Null otherwise.
+  Tensor<T>* output_for_gradient(std::size_t o, bool through_logits,
+                                 const std::vector<Penalty>& activity);
   // Makes the shared layers' other nodes hold the first node's parameters,
   // after those changed (an optimizer step, new values).
   void share_parameters();

@@ -318,11 +318,21 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
                takes_logits_of(out.loss, layer->activation());
     const Tensor<T>& loss_input = fused[o] ? *layer->logits() : *outs[o];
     const bool logits = fused[o] || out.loss.from_logits;
-    // A dense gradient takes the place of the batch's targets, which are
-    // not needed after the loss (or were read in place): that saves an
+    // An elementwise loss writes its gradient over the output where
+    // nothing reads that after the loss (the sweep loads each value before
+    // it stores its gradient): the lines are then in cache already, where
+    // a tensor of its own would first be read for the write (bench/NOTES.md).
+    // Else a dense gradient takes the place of the batch's targets, which
+    // are not needed after the loss (or were read in place): that saves an
     // output-sized tensor. Evaluation computes the loss alone.
-    Tensor<T>* const grad =
-        !ctx.training ? nullptr : is_sparse(out.loss) ? &grads[o] : &batch.ys[o];
+    Tensor<T>* const over_output =
+        ctx.training && is_elementwise(out.loss.kind)
+            ? network_->output_for_gradient(o, fused[o], spec_.activity)
+            : nullptr;
+    Tensor<T>* const grad = !ctx.training                ? nullptr
+                            : over_output != nullptr      ? over_output
+                            : is_sparse(out.loss)         ? &grads[o]
+                                                          : &batch.ys[o];
     const double value =
         batch.ys_in_data.empty()
             ? output_loss(out, o, *outs[o], loss_input, logits, batch.ys[o].data.data(),

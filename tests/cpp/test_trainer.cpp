@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "activation_layer.hpp"
 #include "check.hpp"
 #include "locally_connected.hpp"
 #include "trainer.hpp"
@@ -145,6 +146,26 @@ std::unique_ptr<Network<T>> update_test_network(bool shared) {
     local_layer<T>(same_rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu);
     layers.push_back(local_layer<T>(same_rng, 4, 3, 2, Padding::same, 3, 3, Activation::tanh));
     graph.nodes.push_back({1, {2}});
+  }
+  graph.outputs = {graph.nodes.size()};
+  return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
+}
+
+// update_test_network(false) with `last` as its output layer's activation,
+// or that layer linear and followed by an activation layer of `last`.
+template <typename T>
+std::unique_ptr<Network<T>> output_test_network(Activation last, bool activation_layer) {
+  std::mt19937_64 rng(7);
+  std::vector<std::unique_ptr<Layer<T>>> layers;
+  layers.push_back(local_layer<T>(rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu));
+  layers.push_back(local_layer<T>(rng, 4, 3, 2, Padding::same, 3, 3,
+                                  activation_layer ? Activation::linear : last));
+  Graph graph;
+  graph.inputs = {layers.front()->input_shape()};
+  graph.nodes = {{0, {0}}, {1, {1}}};
+  if (activation_layer) {
+    layers.push_back(std::make_unique<ActivationLayer<T>>(layers.back()->output_shape(), last));
+    graph.nodes.push_back({2, {2}});
   }
   graph.outputs = {graph.nodes.size()};
   return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
@@ -404,4 +425,61 @@ TEST(trainer_targets_read_in_place_match_gathered_targets) {
   }
   CHECK(in_place.parameters() == gathered.parameters());
   CHECK_EQ(in_place.evaluate(data, batch, ctx).loss, gathered.evaluate(data, batch, ctx).loss);
+}
+
+// An elementwise loss writes its gradient over the network's output where
+// nothing reads the output after the loss: a linear output layer, or a
+// sigmoid one whose binary crossentropy takes its logits. Training such a
+// network must give what the same network does with its activation in an
+// activation layer of its own (whose backward() reads its output, so that
+// the gradient goes to a tensor of its own), bit for bit, for a batch of
+// the whole data (targets read in place) and shuffled batches (targets
+// copied); so must relu and a sigmoid under mse, whose layers read their
+// output in backward().
+TEST(trainer_loss_gradient_over_the_output_where_backward_does_not_read_it) {
+  const index_t n = 24, x_features = 6 * 5 * 2, y_features = 36;
+  std::mt19937_64 rng(12);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::vector<double> x(static_cast<std::size_t>(n * x_features)),
+      y(static_cast<std::size_t>(n * y_features));
+  for (double& v : x) v = 2 * unit(rng) - 1;
+  for (double& v : y) v = unit(rng);
+  std::vector<index_t> runs(n), shuffled(n);
+  for (index_t i = 0; i < n; ++i) {
+    runs[i] = i;
+    shuffled[i] = (5 * i + 2) % n;
+  }
+  const DataSet data{{{x.data(), n * x_features}}, {{y.data(), n * y_features}}, nullptr, n};
+  Context ctx;
+  ctx.threads = 2;
+  const auto keep_going = [](index_t, const Scores&) { return true; };
+  bool completed = false;
+  struct Case {
+    Activation last;
+    const char* loss;
+    bool over_output;
+  };
+  for (const Case& c : {Case{Activation::linear, "mse", true}, Case{Activation::sigmoid,
+                         "binary_crossentropy", true}, Case{Activation::relu, "mse", false},
+                         Case{Activation::sigmoid, "mse", false}}) {
+    TrainingSpec spec = update_test_spec();
+    spec.outputs[0].loss = parse_loss(c.loss, false, 1);
+    spec.outputs[0].metrics = {MetricKind::mae};
+    const bool logits = std::string(c.loss) == "binary_crossentropy";
+    auto network = output_test_network<float>(c.last, false);
+    CHECK_EQ(network->output_for_gradient(0, logits, {}) != nullptr, c.over_output);
+    CHECK(network->output_for_gradient(0, logits, {{}, {0, 0.1}}) == nullptr);
+    CHECK(output_test_network<float>(c.last, true)->output_for_gradient(0, logits, {}) ==
+          nullptr);
+    Trainer<float> direct(std::move(network), spec);
+    Trainer<float> through(output_test_network<float>(c.last, true), spec);
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      const std::vector<index_t>& order = epoch == 0 ? runs : shuffled;
+      const index_t batch = epoch == 0 ? n : 8;
+      const Scores a = direct.fit_epoch(data, order, batch, 1, ctx, keep_going, completed);
+      const Scores b = through.fit_epoch(data, order, batch, 1, ctx, keep_going, completed);
+      CHECK_MSG(a.loss == b.loss && a.metrics == b.metrics, c.loss << " epoch " << epoch);
+    }
+    CHECK_MSG(direct.parameters() == through.parameters(), c.loss);
+  }
 }
