@@ -151,7 +151,9 @@ void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const
       for (index_t i0 = 0; i0 < count; i0 += kGatherGroup) {
         const index_t group = std::min(kGatherGroup, count - i0);
         const T* samples[kGatherGroup];
-        for (index_t i = 0; i < group; ++i) samples[i] = copy->values.get() + rows[i0 + i] * features;
+        for (index_t i = 0; i < group; ++i) {
+          samples[i] = copy->values.get() + rows[i0 + i] * features;
+        }
         for (index_t f = first; f < first + length; ++f) {
           T* const run = batch + f * count + i0;
           for (index_t i = 0; i < group; ++i) run[i] = samples[i][f];
@@ -329,10 +331,10 @@ void Trainer<T>::forward_backward(Batch& batch, const Context& ctx, Totals& tota
         ctx.training && is_elementwise(out.loss.kind)
             ? network_->output_for_gradient(o, fused[o], spec_.activity)
             : nullptr;
-    Tensor<T>* const grad = !ctx.training                ? nullptr
-                            : over_output != nullptr      ? over_output
-                            : is_sparse(out.loss)         ? &grads[o]
-                                                          : &batch.ys[o];
+    Tensor<T>* const grad = !ctx.training             ? nullptr
+                            : over_output != nullptr ? over_output
+                            : is_sparse(out.loss)    ? &grads[o]
+                                                     : &batch.ys[o];
     const double value =
         batch.ys_in_data.empty()
             ? output_loss(out, o, *outs[o], loss_input, logits, batch.ys[o].data.data(),
