@@ -24,13 +24,13 @@ double value_of(index_t i, index_t f) { return 100.0 * static_cast<double>(f) + 
 // Consecutive rows take a run copy (converted eight values at a time, then
 // one by one), any other order a copy through each row index or one from
 // the data's sample-major copy; all must give sample-major batches, in
-// float and in double, whatever the rows are. 3,000 features make more
-// than one parallel block of a batch (16,384 values each) and a last pass
-// of 8 features over a block of the sample-major copy (16 a pass); 1,100
-// samples a second, shorter block of it (1,024 samples each).
+// float and in double, whatever the rows are; so must the sample-major
+// copy itself. 3,003 features make more than one parallel block of a
+// batch (16,384 values each) and leave three features after the copy's
+// passes of eight; 1,100 samples a second, shorter block of the copy
+// (1,024 samples each); 70 shuffled rows two whole groups of a gather
+// from the copy (32 samples each) and part of a third.
 TEST(trainer_gather_rows_runs_indices_and_copies) {
-  // Features not a multiple of a copy's pass; batches crossing a gather's
-  // groups of samples.
   const index_t n = 1100, features = 3003;
   std::vector<double> data(static_cast<std::size_t>(n * features));
   for (index_t f = 0; f < features; ++f) {
@@ -459,9 +459,11 @@ TEST(trainer_loss_gradient_over_the_output_where_backward_does_not_read_it) {
     const char* loss;
     bool over_output;
   };
-  for (const Case& c : {Case{Activation::linear, "mse", true}, Case{Activation::sigmoid,
-                         "binary_crossentropy", true}, Case{Activation::relu, "mse", false},
-                         Case{Activation::sigmoid, "mse", false}}) {
+  const std::vector<Case> cases = {{Activation::linear, "mse", true},
+                                   {Activation::sigmoid, "binary_crossentropy", true},
+                                   {Activation::relu, "mse", false},
+                                   {Activation::sigmoid, "mse", false}};
+  for (const Case& c : cases) {
     TrainingSpec spec = update_test_spec();
     spec.outputs[0].loss = parse_loss(c.loss, false, 1);
     spec.outputs[0].metrics = {MetricKind::mae};
