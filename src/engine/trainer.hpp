@@ -165,8 +165,9 @@ class Trainer : public TrainerBase {
   struct Batch {
     std::vector<Tensor<T>> xs, ys;
     // When the batch is the whole data, in order: each output's targets,
-    // read in place from the data (ys then holds only dense outputs'
-    // gradients).
+    // read in place from the data (ys then holds only the gradients of
+    // dense outputs that do not take their gradient over themselves; see
+    // forward_backward()).
     std::vector<const double*> ys_in_data;
     std::vector<T> weights;
   };
@@ -224,8 +225,9 @@ class Trainer : public TrainerBase {
   int most_threads_ = 0;
   // The loss gradients of the outputs with sparse targets, kept between
   // batches so that their memory is not allocated (and its pages faulted
-  // in) for every batch. Dense outputs' gradients take their batch
-  // targets' place (Batch::ys).
+  // in) for every batch. Dense outputs' gradients go over the output itself
+  // where nothing reads it after the loss (Network::output_for_gradient()),
+  // else take their batch targets' place (Batch::ys).
   std::vector<Tensor<T>> output_grads_;
   // The batch of fit_epoch() and evaluate(), kept between epochs and calls
   // for the same reason: an epoch of one batch (all the data) would
