@@ -24,7 +24,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <type_traits>
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -98,6 +100,9 @@ constexpr index_t kBlockBytes = index_t(32) << 10;
 template <typename T>
 struct Lanes {
   typedef T Vector __attribute__((vector_size(kVectorBytes)));
+  // Lane numbers for __builtin_shuffle(), integers as wide as T.
+  typedef std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t> Lane;
+  typedef Lane Indices __attribute__((vector_size(kVectorBytes)));
   static constexpr index_t count = kVectorBytes / sizeof(T);
 };
 template <typename T>
@@ -228,9 +233,43 @@ void column_rows(index_t row_begin, index_t row_end, index_t n, index_t k, const
   }
 }
 
+// One step of transpose_square(): the two off-diagonal d x d blocks of
+// each 2d x 2d block of the square trade places, one two-vector shuffle
+// per vector. The shuffles' lane numbers are constants once the loops are
+// unrolled.
+template <typename T, index_t d>
+LCNN_ALWAYS_INLINE void swap_off_diagonal_blocks(Vector<T>* square) {
+  constexpr index_t lanes = Lanes<T>::count;
+  typename Lanes<T>::Indices from_upper, from_lower;
+#pragma GCC unroll 16
+  for (index_t k = 0; k < lanes; ++k) {
+    from_upper[k] = (k & d) != 0 ? k - d + lanes : k;
+    from_lower[k] = (k & d) != 0 ? k + lanes : k + d;
+  }
+#pragma GCC unroll 16
+  for (index_t r = 0; r < lanes; ++r) {
+    if ((r & d) != 0) continue;
+    const Vector<T> upper = square[r], lower = square[r + d];
+    square[r] = __builtin_shuffle(upper, lower, from_upper);
+    square[r + d] = __builtin_shuffle(upper, lower, from_lower);
+  }
+}
+
+// Transposes a square of lanes x lanes values held in registers, row r in
+// square[r] (afterwards column r): a step for each bit d of a lane number
+// moves value (r, k) to (r ^ d, k ^ d) where bit d of r and k differ, so
+// the steps together move it to (k, r). lanes * log2(lanes) shuffles, in
+// place of a load and a store per value.
+template <typename T, index_t d = Lanes<T>::count / 2>
+LCNN_ALWAYS_INLINE void transpose_square(Vector<T>* square) {
+  swap_off_diagonal_blocks<T, d>(square);
+  if constexpr (d > 1) transpose_square<T, d / 2>(square);
+}
+
 // Copies rows [r0, r1) of `a`'s columns [l0, l0 + count) into `buffer`,
 // column after column, zero past row m; points `copied` at the columns
-// (null for a zero column given by column).
+// (null for a zero column given by column). Rows go in squares of lanes x
+// lanes, transposed in registers (r1 - r0 is whole vectors).
 template <typename T>
 void copy_block(index_t m, const T* const* a, PointerTo a_points_to, index_t r0, index_t r1,
                 index_t l0, index_t count, T* buffer, std::vector<const T*>& copied) {
@@ -246,10 +285,19 @@ void copy_block(index_t m, const T* const* a, PointerTo a_points_to, index_t r0,
     }
     return;
   }
+  constexpr index_t lanes = Lanes<T>::count;
   for (index_t l = 0; l < count; ++l) copied[l] = buffer + l * height;
-  for (index_t i = 0; i < height; ++i) {
-    const T* source = i < inside ? a[r0 + i] : nullptr;
-    for (index_t l = 0; l < count; ++l) buffer[l * height + i] = source ? source[l0 + l] : T(0);
+  for (index_t i = 0; i < height; i += lanes) {
+    for (index_t l = 0; l < count; l += lanes) {
+      Vector<T> square[lanes];
+      for (index_t r = 0; r < lanes; ++r) {
+        const T* source = i + r < inside ? a[r0 + i + r] : nullptr;
+        square[r] = source != nullptr ? load_rows(source + l0, l, count) : Vector<T>{};
+      }
+      transpose_square<T>(square);
+      const index_t columns = std::min(lanes, count - l);
+      for (index_t j = 0; j < columns; ++j) store(buffer + (l + j) * height + i, square[j]);
+    }
   }
 }
 
