@@ -131,19 +131,69 @@ struct ColumnBlock {
   bool from_c;  // the base is the result's current value (else init or 0)
 };
 
+#if defined(__AVX512F__)
+// The lanes below `count` (fewer than a vector) as a mask.
+template <typename T>
+inline auto first_lanes(index_t count) {
+  const unsigned bits = (1u << count) - 1;
+  if constexpr (sizeof(T) == 4) return static_cast<__mmask16>(bits);
+  else return static_cast<__mmask8>(bits);
+}
+#elif defined(__AVX2__)
+template <typename T>
+inline auto first_lanes(index_t count) {
+  if constexpr (sizeof(T) == 4) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  } else {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+}
+#endif
+
+// The first `count` values at p (fewer than a vector), the other lanes zero;
+// and their store. With AVX2 and AVX-512 one masked instruction, which
+// touches no memory past them; else a copy through memory. The tails of the
+// column products' rows, of the transposing copy's columns and of the
+// optimizer's parameters go through these.
+template <typename T>
+inline Vector<T> load_part(const T* p, index_t count) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) return Vector<T>(_mm512_maskz_loadu_ps(first_lanes<T>(count), p));
+  else return Vector<T>(_mm512_maskz_loadu_pd(first_lanes<T>(count), p));
+#elif defined(__AVX2__)
+  if constexpr (sizeof(T) == 4) return Vector<T>(_mm256_maskload_ps(p, first_lanes<T>(count)));
+  else return Vector<T>(_mm256_maskload_pd(p, first_lanes<T>(count)));
+#else
+  Vector<T> v{};
+  std::memcpy(&v, p, static_cast<std::size_t>(count) * sizeof(T));
+  return v;
+#endif
+}
+template <typename T>
+inline void store_part(T* p, index_t count, const Vector<T>& v) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) _mm512_mask_storeu_ps(p, first_lanes<T>(count), __m512(v));
+  else _mm512_mask_storeu_pd(p, first_lanes<T>(count), __m512d(v));
+#elif defined(__AVX2__)
+  if constexpr (sizeof(T) == 4) _mm256_maskstore_ps(p, first_lanes<T>(count), __m256(v));
+  else _mm256_maskstore_pd(p, first_lanes<T>(count), __m256d(v));
+#else
+  std::memcpy(p, &v, static_cast<std::size_t>(count) * sizeof(T));
+#endif
+}
+
 template <typename T>
 inline Vector<T> load_rows(const T* column, index_t first, index_t rows) {
   if (first + Lanes<T>::count <= rows) return load(column + first);
-  Vector<T> v{};
-  std::memcpy(&v, column + first, static_cast<std::size_t>(rows - first) * sizeof(T));
-  return v;
+  return load_part(column + first, rows - first);
 }
 template <typename T>
 inline void store_rows(T* column, index_t first, index_t rows, const Vector<T>& v) {
   if (first + Lanes<T>::count <= rows) {
     store(column + first, v);
   } else {
-    std::memcpy(column + first, &v, static_cast<std::size_t>(rows - first) * sizeof(T));
+    store_part(column + first, rows - first, v);
   }
 }
 

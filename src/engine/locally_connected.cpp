@@ -18,18 +18,6 @@ namespace {
 // threads idle (see there).
 constexpr index_t kMinTiles = 16;
 
-// A position's weight gradient is a column product over its patch rows when
-// the layer has at least this many filters (writing the gradient once
-// saves more than transposing the patch costs) or a patch of at most this
-// many columns (a GEMM call would cost more than the arithmetic); else a
-// GEMM over a copy of the patch (measured, bench/NOTES.md).
-constexpr index_t kRowProductFilters = 64;
-constexpr index_t kRowProductPatch = 64;
-
-bool row_product_fits(const LocalGeometry& g) {
-  return g.filters >= kRowProductFilters || g.patch() <= kRowProductPatch;
-}
-
 index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
 }  // namespace
@@ -221,40 +209,16 @@ void LocallyConnected<T>::backward_position(const T* x, const TensorStrides& x_s
   const T* grad_data = grad_pre.data.data() + B * st.out_position * (r + OR * c);
   const index_t grad_stride = B * st.out_filter;
   // dW_p = X_p' G_p: a column product takes X_p' by rows (each patch
-  // column is one), transposing it block by block as it goes, or (see
-  // row_product_fits()) one GEMM per kernel row, on the input in place
-  // where that row's columns are one run of it, else on a copy.
+  // column is one), transposing it in registers block by block as it goes,
+  // and writes each gradient value once. Measured faster than a GEMM per
+  // kernel row on every shape but one filter over long patches
+  // (bench/NOTES.md).
   patch_columns(x, B, p, x_st, scratch.patch_columns.data());
   T* const kernel_grad =
       update_ ? scratch.kernel_grad.data() : parameters_[0].gradient.data() + p * F * KC;
-  if (row_product_fits(g)) {
-    for (index_t f = 0; f < F; ++f) scratch.kernel_grad_columns[f] = kernel_grad + f * KC;
-    column_product<T>(KC, F, B, scratch.patch_columns.data(), PointerTo::rows, grad_data, 1,
-                      grad_stride, scratch.kernel_grad_columns.data(), nullptr, false);
-  } else {
-    const index_t row_columns = g.cols.kernel * g.channels;
-    for (index_t first = 0; first < KC; first += row_columns) {
-      const T* const* columns = scratch.patch_columns.data() + first;
-      bool one_run = true;
-      for (index_t l = 0; l < row_columns && one_run; ++l) {
-        one_run = columns[l] != nullptr && columns[l] == columns[0] + l * B;
-      }
-      const T* rows = columns[0];
-      if (!one_run) {
-        T* patch = scratch.patch.data();
-        for (index_t l = 0; l < row_columns; ++l) {
-          if (columns[l] == nullptr) {
-            std::fill_n(patch + l * B, B, T(0));
-          } else {
-            std::copy(columns[l], columns[l] + B, patch + l * B);
-          }
-        }
-        rows = patch;
-      }
-      gemm(Op::transpose, Op::none, row_columns, F, B, rows, B, grad_data, grad_stride,
-           kernel_grad + first, KC, false);
-    }
-  }
+  for (index_t f = 0; f < F; ++f) scratch.kernel_grad_columns[f] = kernel_grad + f * KC;
+  column_product<T>(KC, F, B, scratch.patch_columns.data(), PointerTo::rows, grad_data, 1,
+                    grad_stride, scratch.kernel_grad_columns.data(), nullptr, false);
   T* bias_grad = nullptr;
   if (parameters_.size() > 1) {
     bias_grad = update_ ? scratch.bias_grad.data() : parameters_[1].gradient.data() + p * F;
@@ -347,7 +311,6 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
     scratch.grad_columns.resize(F);
     scratch.kernel_grad_columns.resize(F);
     scratch.input_grad_columns.resize(KC);
-    scratch.patch.resize(row_product_fits(g) ? 0 : B * g.cols.kernel * g.channels);
     scratch.kernel_grad.resize(F * KC);
     scratch.bias_grad.resize(F);
   }

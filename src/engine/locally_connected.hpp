@@ -54,19 +54,18 @@ class LocallyConnected : public Layer<T> {
   // channels and columns already lie next to each other (strides 1, C and
   // C * columns), else a copy of it so laid out, with `st` set to match. A
   // patch's columns then lie in one contiguous run per kernel row, which
-  // the column product and the kernel gradient's GEMMs read in place
-  // instead of copying them together for every position (each input value
+  // the forward column product reads in place instead of copying them
+  // together for every position (each input value
   // once per position that covers it; W4's patches came to 1 GB of copies
   // a forward pass). With `recorded`, the copy the last recording forward()
   // made of this same input is returned as it is.
   const T* channels_inner(const Tensor<T>& input, TensorStrides& st, int threads, bool recorded);
-  // A thread's room for one position's column pointers, a copy of one
-  // kernel row of its patch, and (with update_) its kernel and bias
-  // gradients, in backward().
+  // A thread's room for one position's column pointers and (with update_)
+  // its kernel and bias gradients, in backward().
   struct PositionScratch {
     std::vector<const T*> patch_columns, grad_columns;
     std::vector<T*> kernel_grad_columns, input_grad_columns;
-    std::vector<T> patch, kernel_grad, bias_grad;
+    std::vector<T> kernel_grad, bias_grad;
   };
   // Position (r, c)'s share of backward(); x and x_st are the input as
   // channels_inner() gives it.
