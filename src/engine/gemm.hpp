@@ -36,9 +36,11 @@ enum class PointerTo { columns, rows };
 // or m row pointers (a(i, l) = a[i][l]); a null pointer is a zero column or
 // row. A position's patch columns can thus be read straight from the input
 // tensor (null for padding), its input gradient added straight into the
-// input's columns, its patch rows (one per sample) multiplied without a
-// transposed copy, and the right-hand operand (the position's weights or
-// output gradient) streams through unpacked, each value read once.
+// input's columns, the transpose of its patch (one row per patch column)
+// multiplied without the caller copying it (the product transposes it in
+// registers, block by block), and the right-hand operand (the position's
+// weights or output gradient) streams through unpacked, each value read
+// once.
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -100,7 +101,7 @@ constexpr index_t kBlockBytes = index_t(32) << 10;
 template <typename T>
 struct Lanes {
   typedef T Vector __attribute__((vector_size(kVectorBytes)));
-  // Lane numbers for __builtin_shuffle(), integers as wide as T.
+  // Lane numbers for GCC's __builtin_shuffle(), integers as wide as T.
   typedef std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t> Lane;
   typedef Lane Indices __attribute__((vector_size(kVectorBytes)));
   static constexpr index_t count = kVectorBytes / sizeof(T);
@@ -108,14 +109,18 @@ struct Lanes {
 template <typename T>
 using Vector = typename Lanes<T>::Vector;
 
+// The loads and stores below are always inlined: a call takes its vector
+// by address, so a tile's accumulators would live in memory. GCC's -O3
+// (a -march=native build) stopped inlining store_rows() once it had a
+// masked branch, and the tiles ran at half speed.
 template <typename T>
-inline Vector<T> load(const T* p) {
+LCNN_ALWAYS_INLINE Vector<T> load(const T* p) {
   Vector<T> v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 template <typename T>
-inline void store(T* p, const Vector<T>& v) {
+LCNN_ALWAYS_INLINE void store(T* p, const Vector<T>& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
@@ -131,17 +136,17 @@ struct ColumnBlock {
   bool from_c;  // the base is the result's current value (else init or 0)
 };
 
-#if defined(__AVX512F__)
 // The lanes below `count` (fewer than a vector) as a mask.
+#if defined(__AVX512F__)
 template <typename T>
-inline auto first_lanes(index_t count) {
+LCNN_ALWAYS_INLINE auto first_lanes(index_t count) {
   const unsigned bits = (1u << count) - 1;
   if constexpr (sizeof(T) == 4) return static_cast<__mmask16>(bits);
   else return static_cast<__mmask8>(bits);
 }
 #elif defined(__AVX2__)
 template <typename T>
-inline auto first_lanes(index_t count) {
+LCNN_ALWAYS_INLINE auto first_lanes(index_t count) {
   if constexpr (sizeof(T) == 4) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -153,11 +158,12 @@ inline auto first_lanes(index_t count) {
 
 // The first `count` values at p (fewer than a vector), the other lanes zero;
 // and their store. With AVX2 and AVX-512 one masked instruction, which
-// touches no memory past them; else a copy through memory. The tails of the
-// column products' rows, of the transposing copy's columns and of the
-// optimizer's parameters go through these.
+// touches no memory past them; else a copy through memory. The last rows of
+// a column product's result columns, the last values of the rows that the
+// transposing copy reads and the optimizer's last parameters go through
+// these.
 template <typename T>
-inline Vector<T> load_part(const T* p, index_t count) {
+LCNN_ALWAYS_INLINE Vector<T> load_part(const T* p, index_t count) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) return Vector<T>(_mm512_maskz_loadu_ps(first_lanes<T>(count), p));
   else return Vector<T>(_mm512_maskz_loadu_pd(first_lanes<T>(count), p));
@@ -171,7 +177,7 @@ inline Vector<T> load_part(const T* p, index_t count) {
 #endif
 }
 template <typename T>
-inline void store_part(T* p, index_t count, const Vector<T>& v) {
+LCNN_ALWAYS_INLINE void store_part(T* p, index_t count, const Vector<T>& v) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) _mm512_mask_storeu_ps(p, first_lanes<T>(count), __m512(v));
   else _mm512_mask_storeu_pd(p, first_lanes<T>(count), __m512d(v));
@@ -184,12 +190,12 @@ inline void store_part(T* p, index_t count, const Vector<T>& v) {
 }
 
 template <typename T>
-inline Vector<T> load_rows(const T* column, index_t first, index_t rows) {
+LCNN_ALWAYS_INLINE Vector<T> load_rows(const T* column, index_t first, index_t rows) {
   if (first + Lanes<T>::count <= rows) return load(column + first);
   return load_part(column + first, rows - first);
 }
 template <typename T>
-inline void store_rows(T* column, index_t first, index_t rows, const Vector<T>& v) {
+LCNN_ALWAYS_INLINE void store_rows(T* column, index_t first, index_t rows, const Vector<T>& v) {
   if (first + Lanes<T>::count <= rows) {
     store(column + first, v);
   } else {
@@ -283,25 +289,37 @@ void column_rows(index_t row_begin, index_t row_end, index_t n, index_t k, const
   }
 }
 
+// Lane k of the two-vector shuffles of a step of distance d (below): taken
+// from the upper row, lane k of the result comes from the lower row's lane
+// k - d where bit d of k is set (lanes past the first vector number the
+// second); taken for the lower row, from the upper row's lane k + d where
+// it is clear.
+constexpr index_t lane_for_upper(index_t k, index_t d, index_t lanes) {
+  return (k & d) != 0 ? k - d + lanes : k;
+}
+constexpr index_t lane_for_lower(index_t k, index_t d, index_t lanes) {
+  return (k & d) != 0 ? k + lanes : k + d;
+}
+
 // One step of transpose_square(): the two off-diagonal d x d blocks of
 // each 2d x 2d block of the square trade places, one two-vector shuffle
-// per vector. The shuffles' lane numbers are constants once the loops are
-// unrolled.
-template <typename T, index_t d>
-LCNN_ALWAYS_INLINE void swap_off_diagonal_blocks(Vector<T>* square) {
+// per vector, with constant lane numbers (GCC's and Clang's builtins
+// differ).
+template <typename T, index_t d, std::size_t... k>
+LCNN_ALWAYS_INLINE void swap_off_diagonal_blocks(Vector<T>* square, std::index_sequence<k...>) {
   constexpr index_t lanes = Lanes<T>::count;
-  typename Lanes<T>::Indices from_upper, from_lower;
-#pragma GCC unroll 16
-  for (index_t k = 0; k < lanes; ++k) {
-    from_upper[k] = (k & d) != 0 ? k - d + lanes : k;
-    from_lower[k] = (k & d) != 0 ? k + lanes : k + d;
-  }
 #pragma GCC unroll 16
   for (index_t r = 0; r < lanes; ++r) {
     if ((r & d) != 0) continue;
     const Vector<T> upper = square[r], lower = square[r + d];
-    square[r] = __builtin_shuffle(upper, lower, from_upper);
-    square[r + d] = __builtin_shuffle(upper, lower, from_lower);
+#if defined(__clang__)
+    square[r] = __builtin_shufflevector(upper, lower, lane_for_upper(k, d, lanes)...);
+    square[r + d] = __builtin_shufflevector(upper, lower, lane_for_lower(k, d, lanes)...);
+#else
+    using Indices = typename Lanes<T>::Indices;
+    square[r] = __builtin_shuffle(upper, lower, Indices{lane_for_upper(k, d, lanes)...});
+    square[r + d] = __builtin_shuffle(upper, lower, Indices{lane_for_lower(k, d, lanes)...});
+#endif
   }
 }
 
@@ -312,7 +330,7 @@ LCNN_ALWAYS_INLINE void swap_off_diagonal_blocks(Vector<T>* square) {
 // place of a load and a store per value.
 template <typename T, index_t d = Lanes<T>::count / 2>
 LCNN_ALWAYS_INLINE void transpose_square(Vector<T>* square) {
-  swap_off_diagonal_blocks<T, d>(square);
+  swap_off_diagonal_blocks<T, d>(square, std::make_index_sequence<Lanes<T>::count>());
   if constexpr (d > 1) transpose_square<T, d / 2>(square);
 }
 

@@ -147,15 +147,16 @@ void gradient_sweep() {
             }
 }
 
-// Patches of more than 64 columns and fewer than 64 filters: the kernel
-// gradient's GEMM per kernel row, in place on the input where the row's
-// columns are one run (valid windows) and on a copy where padding leaves
-// gaps, strides and both data formats. The 2D cases have a forward pass
-// that does not record before backward(), of the same batch size or not:
-// backward() may reuse the recording pass's copy of the input only while
-// the copy still holds that input.
+// Patches of more than 64 columns (80 in 1D, 72 in 2D: whole squares of
+// the kernel gradient's transposing copy, and part of one) and fewer than
+// 64 filters, from windows in one run of the input (valid) or with gaps
+// that padding leaves, strides and both data formats, on batches of 5 and
+// 32 samples (part of a vector, or whole ones). The 2D cases have a
+// forward pass that does not record before backward(), of the same batch
+// size or not: backward() may reuse the recording pass's copy of the input
+// only while the copy still holds that input.
 template <typename T>
-void gemm_gradient_sweep() {
+void wide_patch_gradient_sweep() {
   std::mt19937_64 rng(40 + sizeof(T));
   long round = 0;
   for (bool last : {true, false})
@@ -174,8 +175,8 @@ void gemm_gradient_sweep() {
 
 TEST(lc_kernels_gradients_float64) { gradient_sweep<double>(); }
 TEST(lc_kernels_gradients_float32) { gradient_sweep<float>(); }
-TEST(lc_kernels_gemm_gradients_float64) { gemm_gradient_sweep<double>(); }
-TEST(lc_kernels_gemm_gradients_float32) { gemm_gradient_sweep<float>(); }
+TEST(lc_kernels_wide_patch_gradients_float64) { wide_patch_gradient_sweep<double>(); }
+TEST(lc_kernels_wide_patch_gradients_float32) { wide_patch_gradient_sweep<float>(); }
 
 // The degenerate workloads take the direct path, real GEMM shapes do not.
 TEST(lc_kernels_default_path) {

@@ -36,13 +36,13 @@ test_that("gradients through the direct kernels and the products are right in ev
   set.seed(54)
   # The layer under test takes the engine's direct kernels (one channel, one
   # filter, kernel 2 or 2x2) or its products (filters x kernel x channels >
-  # 64), with the weight gradient as a row product (patches of at most 64
-  # columns, or 64 filters) or a GEMM (8 filters, wider patches); a locally
-  # connected layer before it checks its input gradient. Every padding and
-  # data format in 1D and 2D, strides and bias alternating.
+  # 64), with patches narrower or wider than a vector of floats and few or
+  # many filters; a locally connected layer before it checks its input
+  # gradient. Every padding and data format in 1D and 2D, strides and bias
+  # alternating.
   shapes <- list(direct = list(channels = 1, filters = 1, kernel = 2),
                  narrow = list(channels = 3, filters = 8, kernel = 3),
-                 gemm = list(channels = 24, filters = 8, kernel = 3),
+                 wide_patch = list(channels = 24, filters = 8, kernel = 3),
                  wide = list(channels = 3, filters = 64, kernel = 3))
   modes <- expand.grid(padding = c("valid", "same", "causal"), rank = 1:2,
                        data_format = c("channels_last", "channels_first"),
@@ -59,7 +59,7 @@ test_that("gradients through the direct kernels and the products are right in ev
         make(shape$channels, 2, data_format = mode$data_format, activation = "tanh",
              bias_initializer = initializer_random_normal(stddev = 0.1)) %>%
         make(shape$filters, shape$kernel, strides = 1 + row %% 2, padding = mode$padding,
-             data_format = mode$data_format, use_bias = (row + (kind == "gemm")) %% 2 == 0,
+             data_format = mode$data_format, use_bias = (row + (kind == "wide_patch")) %% 2 == 0,
              bias_initializer = initializer_random_normal(stddev = 0.1)) %>%
         layer_flatten() %>%
         layer_dense(2)

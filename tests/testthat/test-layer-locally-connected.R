@@ -220,12 +220,10 @@ test_that("the direct kernels give the same outputs and gradients for any thread
 
 test_that("the product kernels give the same outputs and gradients for any thread count", {
   set.seed(10)
-  # The second layer has 16 tiles of 3 x 3 positions in its backward pass
-  # and enough filters for the row product of its weight gradient, the
-  # third too few positions (12) for tiles, so it takes them one by one,
-  # and a GEMM for its weight gradient (few filters, wide patches); both
-  # pass an input gradient back, and 37 samples leave rows outside whole
-  # vectors.
+  # The second layer has 16 tiles of 3 x 3 positions in its backward pass,
+  # the third too few positions (12) for tiles, so it takes them one by
+  # one, with few filters and wide patches; both pass an input gradient
+  # back, and 37 samples leave rows outside whole vectors.
   model <- keras_model_sequential(input_shape = c(13, 12, 3)) %>%
     layer_locally_connected_2d(8, 2, activation = "tanh") %>%
     layer_locally_connected_2d(64, 3, padding = "same", activation = "relu") %>%
