@@ -357,14 +357,20 @@ void copy_block(index_t m, const T* const* a, PointerTo a_points_to, index_t r0,
   for (index_t l = 0; l < count; ++l) copied[l] = buffer + l * height;
   for (index_t i = 0; i < height; i += lanes) {
     for (index_t l = 0; l < count; l += lanes) {
+      // Both loops unrolled, so that the square stays in registers (with
+      // a bound known only at run time it went through the stack).
       Vector<T> square[lanes];
+#pragma GCC unroll 16
       for (index_t r = 0; r < lanes; ++r) {
         const T* source = i + r < inside ? a[r0 + i + r] : nullptr;
         square[r] = source != nullptr ? load_rows(source + l0, l, count) : Vector<T>{};
       }
       transpose_square<T>(square);
       const index_t columns = std::min(lanes, count - l);
-      for (index_t j = 0; j < columns; ++j) store(buffer + (l + j) * height + i, square[j]);
+#pragma GCC unroll 16
+      for (index_t j = 0; j < lanes; ++j) {
+        if (j < columns) store(buffer + (l + j) * height + i, square[j]);
+      }
     }
   }
 }
