@@ -36,10 +36,9 @@ test_that("gradients through the direct kernels and the products are right in ev
   set.seed(54)
   # The layer under test takes the engine's direct kernels (one channel, one
   # filter, kernel 2 or 2x2) or its products (filters x kernel x channels >
-  # 64), with patches narrower or wider than a vector of floats and few or
-  # many filters; a locally connected layer before it checks its input
-  # gradient. Every padding and data format in 1D and 2D, strides and bias
-  # alternating.
+  # 64), with patches of 9 to 216 columns and 8 or 64 filters; a locally
+  # connected layer before it checks its input gradient. Every padding and
+  # data format in 1D and 2D, strides and bias alternating.
   shapes <- list(direct = list(channels = 1, filters = 1, kernel = 2),
                  narrow = list(channels = 3, filters = 8, kernel = 3),
                  wide_patch = list(channels = 24, filters = 8, kernel = 3),
