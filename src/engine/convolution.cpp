@@ -215,8 +215,8 @@ void for_each_chunk_run(index_t batch, index_t samples, index_t size, int thread
 // `batched` in the chunked layout: itself when it is one chunk, else
 // converted into `buffer`.
 template <typename T>
-const T* in_chunks(const std::vector<T>& batched, index_t batch, index_t samples, index_t size,
-                   std::vector<T>& buffer, int threads) {
+const T* in_chunks(const Buffer<T>& batched, index_t batch, index_t samples, index_t size,
+                   Buffer<T>& buffer, int threads) {
   if (samples >= batch) return batched.data();
   buffer.resize(batched.size());
   for_each_chunk_run(batch, samples, size, threads, [&](index_t from, index_t to, index_t n) {
@@ -329,7 +329,7 @@ void Convolution<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   T* dx_chunks = nullptr;
   if (grad_input != nullptr) {
     grad_input->resize(input.shape);
-    std::vector<T>& target = chunks == 1 ? grad_input->data : dx_chunks_;
+    Buffer<T>& target = chunks == 1 ? grad_input->data : dx_chunks_;
     target.assign(input.data.size(), T(0));
     dx_chunks = target.data();
   }

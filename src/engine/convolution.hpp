@@ -56,7 +56,7 @@ class Convolution : public Layer<T> {
   // backward()'s buffers: the input, dLoss/dPre-activation and the input
   // gradient in chunks of samples, and per chunk a partial kernel and bias
   // gradient.
-  std::vector<T> x_chunks_, grad_chunks_, dx_chunks_;
+  Buffer<T> x_chunks_, grad_chunks_, dx_chunks_;
   std::vector<T> kernel_partials_, bias_partials_;
 };
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "buffer.hpp"
+
 namespace lcnn {
 
 using index_t = std::int64_t;
@@ -49,7 +51,7 @@ struct Shape {
 template <typename T>
 struct Tensor {
   Shape shape;
-  std::vector<T> data;
+  Buffer<T> data;
 
   void resize(const Shape& s) {
     shape = s;

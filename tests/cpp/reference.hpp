@@ -57,8 +57,8 @@ inline std::vector<double> c_to_colmajor(const std::vector<double>& c, const Dim
   return out;
 }
 
-template <typename T>
-std::vector<double> colmajor_to_c(const std::vector<T>& col, const Dims& dims) {
+template <typename T, typename Allocator>
+std::vector<double> colmajor_to_c(const std::vector<T, Allocator>& col, const Dims& dims) {
   std::vector<double> out(col.size());
   for (long f = 0; f < static_cast<long>(col.size()); ++f) {
     out[f] = static_cast<double>(col[colmajor_offset(dims, unravel_c(dims, f))]);
@@ -419,8 +419,20 @@ inline std::vector<double> random_vector(std::mt19937_64& rng, long n, double lo
   return v;
 }
 
-// Largest |a - b| / (1 + |b|).
-inline double max_rel_error(const std::vector<double>& a, const std::vector<double>& b) {
+// A tensor's storage (lcnn::Buffer, a vector of another allocator) set
+// from `values`, and copied out as a std::vector.
+template <typename Storage, typename Values>
+void assign(Storage& storage, const Values& values) {
+  storage.assign(values.begin(), values.end());
+}
+template <typename T, typename Allocator>
+std::vector<T> values_of(const std::vector<T, Allocator>& storage) {
+  return std::vector<T>(storage.begin(), storage.end());
+}
+
+// Largest |a - b| / (1 + |b|); a or b may be a tensor's storage.
+template <typename A, typename B>
+double max_rel_error(const std::vector<double, A>& a, const std::vector<double, B>& b) {
   if (a.size() != b.size()) return INFINITY;
   double e = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {

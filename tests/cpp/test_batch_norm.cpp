@@ -57,8 +57,8 @@ std::vector<T> cast(const std::vector<double>& v) {
   return std::vector<T>(v.begin(), v.end());
 }
 
-template <typename T>
-std::vector<double> widen(const std::vector<T>& v) {
+template <typename T, typename Allocator>
+std::vector<double> widen(const std::vector<T, Allocator>& v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
@@ -91,7 +91,7 @@ void check_case(const Case& cs, std::uint64_t seed) {
   BatchNorm<T> layer(sample, opt, cast<T>(gamma), cast<T>(beta), cast<T>(mm), cast<T>(mv));
   Tensor<T> in, out;
   in.resize(sample.with_batch(cs.dims[0]));
-  in.data = cast<T>(x);
+  ref::assign(in.data, cast<T>(x));
   Context ctx;
   ctx.record = true;
 
@@ -122,7 +122,7 @@ void check_case(const Case& cs, std::uint64_t seed) {
 
 // Loss sum(w * y) of a training or inference forward, for central differences.
 double weighted_output(BatchNorm<double>& layer, const Tensor<double>& in,
-                       const std::vector<double>& w, bool training) {
+                       const Buffer<double>& w, bool training) {
   std::vector<std::vector<double>> saved;
   for (auto& p : layer.parameters()) saved.push_back(p.values);
   Tensor<double> out;
@@ -148,9 +148,9 @@ void check_gradients(const Case& cs, bool training, std::uint64_t seed) {
                           ref::random_vector(rng, C), ref::random_vector(rng, C, 0.5, 2));
   Tensor<double> in, out, grad_out, grad_in;
   in.resize(sample.with_batch(cs.dims[0]));
-  in.data = ref::random_vector(rng, ref::prod(cs.dims), -2, 3);
+  ref::assign(in.data, ref::random_vector(rng, ref::prod(cs.dims), -2, 3));
   grad_out.resize(in.shape);
-  grad_out.data = ref::random_vector(rng, ref::prod(cs.dims));
+  ref::assign(grad_out.data, ref::random_vector(rng, ref::prod(cs.dims)));
   std::vector<std::vector<double>> saved;
   for (auto& p : layer.parameters()) saved.push_back(p.values);
   Context ctx;
@@ -223,16 +223,16 @@ TEST(batch_norm_same_for_any_thread_count) {
                            std::vector<float>(3, 1.f));
     Tensor<float> in, out, grad_out, grad_in;
     in.resize(sample.with_batch(64));
-    in.data = cast<float>(ref::random_vector(r, in.shape.size()));
+    ref::assign(in.data, cast<float>(ref::random_vector(r, in.shape.size())));
     grad_out.resize(in.shape);
-    grad_out.data = cast<float>(ref::random_vector(r, in.shape.size()));
+    ref::assign(grad_out.data, cast<float>(ref::random_vector(r, in.shape.size())));
     Context ctx;
     ctx.threads = threads;
     ctx.training = true;
     ctx.record = true;
     layer.forward(in, out, ctx);
     layer.backward(in, out, grad_out, &grad_in, ctx, false);
-    std::vector<float> all = out.data;
+    std::vector<float> all = ref::values_of(out.data);
     all.insert(all.end(), grad_in.data.begin(), grad_in.data.end());
     for (const auto& p : layer.parameters()) {
       all.insert(all.end(), p.values.begin(), p.values.end());
@@ -255,12 +255,12 @@ TEST(batch_norm_frozen_uses_moving_statistics) {
   BatchNorm<double> layer(sample, opt, {1.5, 0.5}, {0.1, 0.2}, mm, mv);
   Tensor<double> in, out;
   in.resize(sample.with_batch(3));
-  in.data = ref::random_vector(rng, 24);
+  ref::assign(in.data, ref::random_vector(rng, 24));
   Context ctx;
   ctx.training = true;
   layer.forward(in, out, ctx);
   const Reference want =
-      reference({3, 4, 2}, 2, in.data, {1.5, 0.5}, {0.1, 0.2}, &mm, &mv, 1e-3);
+      reference({3, 4, 2}, 2, ref::values_of(in.data), {1.5, 0.5}, {0.1, 0.2}, &mm, &mv, 1e-3);
   CHECK(ref::max_rel_error(out.data, want.y) <= 1e-12);
   CHECK(layer.parameters()[2].values == mm);
   CHECK(layer.parameters()[3].values == mv);

@@ -8,6 +8,7 @@
 
 #include "check.hpp"
 #include "dense.hpp"
+#include "reference.hpp"
 
 using namespace lcnn;
 
@@ -25,16 +26,16 @@ DenseResults dense_results(index_t N, index_t D, index_t F, const std::vector<do
   Dense<double> layer(Shape{{D}}, F, Activation::linear, kernel, bias);
   Tensor<double> input, output, grad, grad_input;
   input.resize(Shape{{N, D}});
-  input.data = x;
+  ref::assign(input.data, x);
   grad.resize(Shape{{N, F}});
-  grad.data = grad_output;
+  ref::assign(grad.data, grad_output);
   Context ctx;
   ctx.threads = threads;
   ctx.record = true;
   layer.forward(input, output, ctx);
   layer.backward(input, output, grad, &grad_input, ctx, false);
-  return {output.data, layer.parameters()[0].gradient, layer.parameters()[1].gradient,
-          grad_input.data};
+  return {ref::values_of(output.data), layer.parameters()[0].gradient,
+          layer.parameters()[1].gradient, ref::values_of(grad_input.data)};
 }
 
 // The largest difference between the engine's values and naive sums.

@@ -22,6 +22,7 @@
 #include "locally_connected.hpp"
 #include "merge.hpp"
 #include "pooling.hpp"
+#include "reference.hpp"
 #include "reshaping.hpp"
 
 using namespace lcnn;
@@ -128,13 +129,13 @@ void check_network_parity(Network<float>& cpu, index_t batch, std::mt19937_64& r
   DeviceNetwork device(cpu);
   Tensor<float> x;
   x.resize(cpu.input_shapes()[0].with_batch(batch));
-  x.data = random_values(rng, x.shape.size());
+  ref::assign(x.data, random_values(rng, x.shape.size()));
   if (whole_inputs) {
     for (float& v : x.data) v = std::round(1.4f * v);
   }
   Tensor<float> grad;
   grad.resize(cpu.output_shapes()[0].with_batch(batch));
-  grad.data = random_values(rng, grad.shape.size());
+  ref::assign(grad.data, random_values(rng, grad.shape.size()));
 
   Context ctx;
   ctx.training = training;
@@ -149,7 +150,7 @@ void check_network_parity(Network<float>& cpu, index_t batch, std::mt19937_64& r
   const float* out = device.forward(device_x.data(), batch, ctx);
   std::vector<float> device_out(cpu_out.data.size());
   cuda::copy_to_host(device_out.data(), out, device_out.size() * sizeof(float));
-  check_close(device_out, cpu_out.data, what + " forward");
+  check_close(device_out, ref::values_of(cpu_out.data), what + " forward");
   device.backward(device_x.data(), device_grad.data(), batch, false);
   const std::vector<cuda::Buffer<float>*> grads = device.parameter_gradients();
   std::size_t k = 0;

@@ -92,12 +92,12 @@ TEST(graph_shared_layer_gradient_is_the_sum_over_calls) {
   Tensor<double> a, b, grad_add, grad_concat;
   a.resize(Shape{{n, 7, 2}});
   b.resize(Shape{{n, 7, 2}});
-  a.data = ref::random_vector(rng, ref::prod({n, 7, 2}));
-  b.data = ref::random_vector(rng, ref::prod({n, 7, 2}));
+  ref::assign(a.data, ref::random_vector(rng, ref::prod({n, 7, 2})));
+  ref::assign(b.data, ref::random_vector(rng, ref::prod({n, 7, 2})));
   grad_add.resize(Shape{{n, 5, 3}});
-  grad_add.data = ref::random_vector(rng, ref::prod({n, 5, 3}));
+  ref::assign(grad_add.data, ref::random_vector(rng, ref::prod({n, 5, 3})));
   grad_concat.resize(Shape{{n, 10, 3}});
-  grad_concat.data = ref::random_vector(rng, ref::prod({n, 10, 3}));
+  ref::assign(grad_concat.data, ref::random_vector(rng, ref::prod({n, 10, 3})));
   Context ctx;
   ctx.record = true;
   net->forward({&a, &b}, ctx);

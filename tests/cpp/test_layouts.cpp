@@ -227,7 +227,7 @@ TEST(forward_matches_impl2_formula) {
     for (long v : s.output_dims()) ydims.push_back(v);
     Tensor<double> in, out;
     in.resize(layer.input_shape().with_batch(B));
-    in.data = ref::c_to_colmajor(x, xdims);
+    ref::assign(in.data, ref::c_to_colmajor(x, xdims));
     layer.forward(in, out, Context{});
     const double err = ref::max_rel_error(ref::colmajor_to_c(out.data, ydims), want);
     CHECK_MSG(err <= 1e-12, s.describe() << " " << a << " error " << err);

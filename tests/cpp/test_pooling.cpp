@@ -9,6 +9,7 @@
 #include "flatten.hpp"
 #include "local_geometry.hpp"
 #include "pooling.hpp"
+#include "reference.hpp"
 #include "reshaping.hpp"
 
 using namespace lcnn;
@@ -37,7 +38,7 @@ LocalGeometry pool_1d(index_t length, index_t channels, index_t pool, index_t st
 Tensor<double> batch_of(const Shape& sample, index_t batch, std::vector<double> values) {
   Tensor<double> t;
   t.resize(sample.with_batch(batch));
-  t.data = std::move(values);
+  ref::assign(t.data, std::move(values));
   return t;
 }
 
@@ -49,7 +50,7 @@ std::vector<double> backward_of(Layer<double>& layer, const Tensor<double>& in,
   layer.forward(in, out, ctx);
   Tensor<double> grad_out = batch_of(layer.output_shape(), in.batch(), grad_values);
   layer.backward(in, out, grad_out, &grad_in, ctx, false);
-  return grad_in.data;
+  return ref::values_of(grad_in.data);
 }
 
 std::vector<double> forward_of(Layer<double>& layer, const Tensor<double>& in, int threads = 1) {
@@ -57,7 +58,7 @@ std::vector<double> forward_of(Layer<double>& layer, const Tensor<double>& in, i
   ctx.threads = threads;
   Tensor<double> out;
   layer.forward(in, out, ctx);
-  return out.data;
+  return ref::values_of(out.data);
 }
 
 }  // namespace
@@ -225,8 +226,8 @@ TEST(reshape_permute_and_flatten_move_values_in_c_order) {
   Flatten<double> flatten(Shape{{2, 3}}, false);
   CHECK_EQ(forward_of(flatten, x), (std::vector<double>{0, 1, 2, 3, 4, 5}));
   // Backward puts every gradient back where its value came from.
-  CHECK_EQ(backward_of(to_3x2, x, {0, 2, 4, 1, 3, 5}), x.data);
-  CHECK_EQ(backward_of(transpose, x, {0, 1, 2, 3, 4, 5}), x.data);
+  CHECK_EQ(backward_of(to_3x2, x, {0, 2, 4, 1, 3, 5}), ref::values_of(x.data));
+  CHECK_EQ(backward_of(transpose, x, {0, 1, 2, 3, 4, 5}), ref::values_of(x.data));
   CHECK_THROWS(Reshape<double>(Shape{{2, 3}}, Shape{{4, 2}}), std::invalid_argument);
   CHECK_THROWS(Permute<double>(Shape{{2, 3}}, {0, 2}), std::invalid_argument);
 }
@@ -237,7 +238,7 @@ TEST(pad_and_crop) {
   PadCrop<double> pad(Shape{{3, 1}}, {1, 0}, {2, 0});
   CHECK(pad.output_shape() == (Shape{{6, 1}}));
   CHECK_EQ(forward_of(pad, x), (std::vector<double>{0, 0, 1, 10, 2, 20, 3, 30, 0, 0, 0, 0}));
-  CHECK_EQ(backward_of(pad, x, {9, 9, 1, 10, 2, 20, 3, 30, 9, 9, 9, 9}), x.data);
+  CHECK_EQ(backward_of(pad, x, {9, 9, 1, 10, 2, 20, 3, 30, 9, 9, 9, 9}), ref::values_of(x.data));
   PadCrop<double> crop(Shape{{3, 1}}, {-1, 0}, {-1, 0});
   CHECK_EQ(forward_of(crop, x), (std::vector<double>{2, 20}));
   // Cropped values get no gradient.

@@ -1,0 +1,65 @@
+// The storage of the engine's tensors: a std::vector whose allocations of
+// at least one large page (2 MiB) start on a large-page boundary and, on
+// Linux, ask the kernel for transparent huge pages (MADV_HUGEPAGE), which
+// it grants where it is set to do so on request (`madvise`, Debian's
+// default) or always. A locally connected layer writes each position's
+// outputs as one run per filter, a whole feature map apart, and reads its
+// gradient the same way: on 4 KiB pages its passes touch a page per filter
+// and position, more than the TLB holds; on 2 MiB pages the TLB covers the
+// tensors (bench/NOTES.md: the training steps of W1-W4 and W6 2-9% faster,
+// the forward passes of W2 and W3 5-9%). Smaller allocations, and all of
+// them on other systems, are plain operator new.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <vector>
+
+namespace lcnn {
+
+constexpr std::size_t kLargePageBytes = std::size_t(2) << 20;
+
+// `bytes` bytes for a buffer of at least kLargePageBytes: on Linux
+// starting on a large-page boundary, with huge pages asked for its whole
+// large pages; elsewhere from operator new. Released by release_large().
+// Throws std::bad_alloc.
+void* allocate_large(std::size_t bytes);
+void release_large(void* p);
+
+template <typename T>
+struct LargePageAllocator {
+  using value_type = T;
+
+  LargePageAllocator() = default;
+  template <typename U>
+  LargePageAllocator(const LargePageAllocator<U>&) {}
+
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    return static_cast<T*>(large(bytes) ? allocate_large(bytes) : ::operator new(bytes));
+  }
+  void deallocate(T* p, std::size_t n) {
+    if (large(n * sizeof(T))) {
+      release_large(p);
+    } else {
+      ::operator delete(p);
+    }
+  }
+
+ private:
+  static bool large(std::size_t bytes) { return bytes >= kLargePageBytes; }
+};
+
+template <typename T, typename U>
+bool operator==(const LargePageAllocator<T>&, const LargePageAllocator<U>&) {
+  return true;
+}
+template <typename T, typename U>
+bool operator!=(const LargePageAllocator<T>&, const LargePageAllocator<U>&) {
+  return false;
+}
+
+template <typename T>
+using Buffer = std::vector<T, LargePageAllocator<T>>;
+
+}  // namespace lcnn

@@ -1,0 +1,88 @@
+// Buffer (buffer.hpp): tensors' storage on large pages where Linux grants
+// them, and an ordinary vector otherwise.
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "buffer.hpp"
+#include "check.hpp"
+#include "tensor.hpp"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+using namespace lcnn;
+
+namespace {
+
+bool on_large_page_boundary(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % kLargePageBytes == 0;
+}
+
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+// The flags of the mapping of this process that holds `p`, as
+// /proc/self/smaps lists them ("rd wr mr mw me ac sd hg": "hg" is
+// MADV_HUGEPAGE), or "" where none holds it.
+std::string mapping_flags(const void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    std::uintptr_t start = 0, end = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> start >> dash >> end && dash == '-') {
+      inside = start <= address && address < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line.substr(8) + " ";
+    }
+  }
+  return "";
+}
+
+bool kernel_has_huge_pages() {
+  return std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled").good();
+}
+#endif
+
+}  // namespace
+
+TEST(buffer_keeps_values_across_the_large_page_threshold) {
+  const std::size_t large = kLargePageBytes / sizeof(float) + 3;
+  Buffer<float> values(100);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  values.resize(large, -1.0f);
+  bool kept = true;
+  for (std::size_t i = 0; i < 100; ++i) kept = kept && values[i] == static_cast<float>(i);
+  CHECK(kept);
+  CHECK_EQ(values[large - 1], -1.0f);
+  values.resize(10);
+  values.shrink_to_fit();
+  CHECK_EQ(values.size(), std::size_t(10));
+  CHECK_EQ(values[9], 9.0f);
+  const Buffer<float> copy = values;
+  CHECK(copy == values);
+}
+
+TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
+  Tensor<float> small, large;
+  small.resize(Shape{{64, 16}});
+  large.resize(Shape{{64, 30, 30, 64}});  // W1's output, 14.7 MB
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  CHECK(on_large_page_boundary(large.data.data()));
+  if (kernel_has_huge_pages()) {
+    CHECK_MSG(mapping_flags(large.data.data()).find(" hg ") != std::string::npos,
+              "flags " << mapping_flags(large.data.data()));
+    // The last partial large page is not advised: it would be resident whole.
+    const std::size_t bytes = large.data.size() * sizeof(float);
+    const char* tail = reinterpret_cast<const char*>(large.data.data()) +
+                       bytes / kLargePageBytes * kLargePageBytes;
+    CHECK_MSG(mapping_flags(tail).find(" hg ") == std::string::npos,
+              "flags " << mapping_flags(tail));
+  }
+#endif
+  CHECK_EQ(small.data.size(), std::size_t(64 * 16));
+  CHECK_EQ(large.data.size(), std::size_t(64 * 30 * 30 * 64));
+}
