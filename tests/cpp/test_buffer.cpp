@@ -17,11 +17,11 @@ using namespace lcnn;
 
 namespace {
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
 bool on_large_page_boundary(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p) % kLargePageBytes == 0;
 }
 
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
 // The flags of the mapping of this process that holds `p`, as
 // /proc/self/smaps lists them ("rd wr mr mw me ac sd hg": "hg" is
 // MADV_HUGEPAGE), or "" where none holds it.
@@ -66,11 +66,11 @@ TEST(buffer_keeps_values_across_the_large_page_threshold) {
   CHECK(copy == values);
 }
 
-TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
-  Tensor<float> small, large;
-  small.resize(Shape{{64, 16}});
-  large.resize(Shape{{64, 30, 30, 64}});  // W1's output, 14.7 MB
+// Elsewhere the storage is plain operator new, with nothing to check.
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
+TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
+  Tensor<float> large;
+  large.resize(Shape{{64, 30, 30, 64}});  // W1's output, 14.7 MB
   CHECK(on_large_page_boundary(large.data.data()));
   if (kernel_has_huge_pages()) {
     CHECK_MSG(mapping_flags(large.data.data()).find(" hg ") != std::string::npos,
@@ -82,7 +82,5 @@ TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
     CHECK_MSG(mapping_flags(tail).find(" hg ") == std::string::npos,
               "flags " << mapping_flags(tail));
   }
-#endif
-  CHECK_EQ(small.data.size(), std::size_t(64 * 16));
-  CHECK_EQ(large.data.size(), std::size_t(64 * 30 * 30 * 64));
 }
+#endif
