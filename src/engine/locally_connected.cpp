@@ -50,15 +50,18 @@ void LocallyConnected<T>::patch_columns(Pointer x, index_t B, index_t p, const T
   const LocalGeometry& g = geometry_;
   const index_t r = p / g.cols.output, c = p % g.cols.output;
   const index_t k1 = g.cols.kernel, C = g.channels;
+  const index_t channel_step = B * st.in_channel;
   for (index_t i = 0; i < g.rows.kernel; ++i) {
     const index_t ir = g.rows.first(r) + i;
     for (index_t j = 0; j < k1; ++j) {
       const index_t ic = g.cols.first(c) + j;
-      const bool inside = ir >= 0 && ir < g.rows.input && ic >= 0 && ic < g.cols.input;
-      for (index_t ci = 0; ci < C; ++ci) {
-        columns[(i * k1 + j) * C + ci] =
-            inside ? x + B * (ir * st.in_row + ic * st.in_col + ci * st.in_channel) : nullptr;
+      Pointer* const tap = columns + (i * k1 + j) * C;
+      if (ir < 0 || ir >= g.rows.input || ic < 0 || ic >= g.cols.input) {
+        std::fill(tap, tap + C, nullptr);
+        continue;
       }
+      Pointer column = x + B * (ir * st.in_row + ic * st.in_col);
+      for (index_t ci = 0; ci < C; ++ci, column += channel_step) tap[ci] = column;
     }
   }
 }
