@@ -1,6 +1,6 @@
 // The storage of the engine's tensors: a std::vector whose allocations of
-// at least one large page (2 MiB) start on a large-page boundary and, on
-// Linux, ask the kernel for transparent huge pages (MADV_HUGEPAGE), which
+// at least one large page (2 MiB), on Linux, start on a large-page boundary
+// and ask the kernel for transparent huge pages (MADV_HUGEPAGE), which
 // it grants where it is set to do so on request (`madvise`, Debian's
 // default) or always. A locally connected layer writes each position's
 // outputs as one run per filter, a whole feature map apart, and reads its
