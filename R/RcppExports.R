@@ -29,6 +29,10 @@
     .Call(`_lcnn_engine_available_cores`)
 }
 
+.engine_any_missing <- function(x, threads) {
+    .Call(`_lcnn_engine_any_missing`, x, threads)
+}
+
 .engine_in_forked_child <- function() {
     .Call(`_lcnn_engine_in_forked_child`)
 }

@@ -255,7 +255,7 @@ input_arrays <- function(model, plans, x, call, arg = "x", allow_na = FALSE) {
   xs <- lapply(seq_along(xs), function(i) {
     x_arg <- names(xs)[i]
     a <- check_input_array(xs[[i]], expected[[i]], call = call, arg = x_arg)
-    if (!allow_na && anyNA(a)) {
+    if (!allow_na && any_missing(a)) {
       lcnn_abort(c("{.arg {x_arg}} must not contain NA or NaN.",
                    x = "Found {sum(is.na(a))} missing value{?s}."), "argument", call = call)
     }
@@ -354,7 +354,7 @@ check_target <- function(y, y_arg, target, output, n, x_arg, call) {
                  x = "{.arg {x_arg}} has {n}, {.arg {y_arg}} has {y_dims[1]}."),
                "shape", call = call)
   }
-  if (anyNA(y)) {
+  if (any_missing(y)) {
     lcnn_abort(c("{.arg {y_arg}} must not contain NA or NaN.",
                  x = "Found {sum(is.na(y))} missing value{?s}."), "argument", call = call)
   }

@@ -12,6 +12,7 @@
 #include "engine/dense.hpp"
 #include "engine/dropout.hpp"
 #include "engine/flatten.hpp"
+#include "engine/gemm.hpp"
 #include "engine/locally_connected.hpp"
 #include "engine/merge.hpp"
 #include "engine/network.hpp"
@@ -201,6 +202,12 @@ bool network_is_null(SEXP network) { return R_ExternalPtrAddr(network) == nullpt
 
 // [[Rcpp::export(.engine_available_cores)]]
 int engine_available_cores() { return available_cores(); }
+
+// Whether a double array holds NA or NaN (fit()'s check of its data).
+// [[Rcpp::export(.engine_any_missing)]]
+bool engine_any_missing(SEXP x, int threads) {
+  return any_missing(double_values(x), Rf_xlength(x), threads);
+}
 
 // [[Rcpp::export(.engine_in_forked_child)]]
 bool engine_in_forked_child() { return in_forked_child(); }

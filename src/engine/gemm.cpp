@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "gemm_kernels.hpp"
+#include "parallel.hpp"
 
 namespace lcnn {
 namespace {
@@ -164,6 +165,18 @@ template double elementwise_loss<float, double>(const LossSpec&, bool, const flo
 template double elementwise_loss<double, double>(const LossSpec&, bool, const double*, index_t,
                                                  index_t, const double*, const double*,
                                                  index_t, index_t, double*);
+
+bool any_missing(const double* values, index_t count, int threads) {
+  constexpr index_t kBlock = index_t(1) << 16;
+  const MissingKernel scan = selected().load(std::memory_order_relaxed)->missing;
+  std::atomic<bool> found{false};
+  for_each_block(count, kBlock, threads, [&](index_t first, index_t n) {
+    if (!found.load(std::memory_order_relaxed) && scan(values + first, n)) {
+      found.store(true, std::memory_order_relaxed);
+    }
+  });
+  return found.load();
+}
 
 std::vector<std::string> available_cpu_kernels() {
   std::vector<std::string> names;

@@ -1,12 +1,12 @@
 // Matrix products for the engine: C = op(A) op(B), or C += op(A) op(B), on
 // column-major matrices given by pointer and leading dimension (as in BLAS).
 //
-// The products, and the optimizer's update and the elementwise losses
-// below, run in kernels compiled once per instruction set
-// (gemm_kernels.cpp, built for the baseline the compiler targets and, where
-// the compiler can, for AVX2+FMA and AVX-512) and chosen at run time for
-// the CPU at hand: a package built with R's portable flags still multiplies
-// with the widest vectors the machine has.
+// The products, and the optimizer's update, the elementwise losses and the
+// scan for missing values below, run in kernels compiled once per
+// instruction set (gemm_kernels.cpp, built for the baseline the compiler
+// targets and, where the compiler can, for AVX2+FMA and AVX-512) and chosen
+// at run time for the CPU at hand: a package built with R's portable flags
+// still multiplies with the widest vectors the machine has.
 #pragma once
 
 #include <string>
@@ -66,6 +66,14 @@ template <typename T, typename X>
 double elementwise_loss(const LossSpec& loss, bool logits, const T* input, index_t batch,
                         index_t size, const X* target, const T* weights, index_t first,
                         index_t count, T* grad);
+
+// Whether any of values[0, count) is NaN (R's NA among them), scanned in
+// blocks on up to `threads` threads. Also in the kernel sets: R's doubles
+// stream from memory, and on the benchmark machine 16-byte loads fetched
+// them at less than half the speed of 64-byte ones. R's anyNA(), one value
+// at a time, took 57 ms for Fashion-MNIST's 47 million training values,
+// which fit() checks on every call (bench/NOTES.md).
+bool any_missing(const double* values, index_t count, int threads);
 
 // The kernel sets this build and this CPU can run, narrowest first
 // ("baseline", then "avx2", "avx512").

@@ -1,9 +1,10 @@
-// The product kernels, the optimizer's update and the elementwise losses,
-// compiled once per instruction set: the build defines LCNN_KERNELS to baseline, avx2 or
-// avx512 and adds that set's compiler flags. Eigen is renamed per build, so
-// the template code each build instantiates stays in a namespace of its own
-// and the linker can never swap an AVX-512 instantiation into the baseline
-// path (tests/cpp checks the objects for that).
+// The product kernels, the optimizer's update, the elementwise losses and
+// the scan for missing values, compiled once per instruction set: the build
+// defines LCNN_KERNELS to baseline, avx2 or avx512 and adds that set's
+// compiler flags. Eigen is renamed per build, so the template code each
+// build instantiates stays in a namespace of its own and the linker can
+// never swap an AVX-512 instantiation into the baseline path (tests/cpp
+// checks the objects for that).
 #ifndef LCNN_KERNELS
 #error "LCNN_KERNELS must name the instruction set this file is built for"
 #endif
@@ -544,6 +545,31 @@ void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, 
   }
 }
 
+// any_missing()'s scan of one block (gemm.hpp), four vectors a step: a
+// lane compares unequal to itself only when it holds a NaN. The last
+// vector is loaded in part, its other lanes zero.
+bool any_missing_block(const double* values, index_t count) {
+  constexpr index_t lanes = Lanes<double>::count, step = 4 * lanes;
+  using Mask = typename Lanes<double>::Indices;
+  Mask missing{};
+  index_t i = 0;
+  for (; i + step <= count; i += step) {
+#pragma GCC unroll 4
+    for (index_t k = 0; k < step; k += lanes) {
+      const Vector<double> v = load(values + i + k);
+      missing |= v != v;
+    }
+  }
+  for (; i < count; i += lanes) {
+    const Vector<double> v = load_rows(values, i, count);
+    missing |= v != v;
+  }
+  for (index_t lane = 0; lane < lanes; ++lane) {
+    if (missing[lane] != 0) return true;
+  }
+  return false;
+}
+
 // The elementwise losses' instances of this set (elementwise_loss.hpp),
 // and its vector width.
 struct ThisSet {
@@ -562,7 +588,8 @@ GemmKernels table() {
           &update_parameters<double>,
           &elementwise::loss_block<ThisSet, float, float>,
           &elementwise::loss_block<ThisSet, float, double>,
-          &elementwise::loss_block<ThisSet, double, double>};
+          &elementwise::loss_block<ThisSet, double, double>,
+          &any_missing_block};
 }
 
 }  // namespace LCNN_PASTE(kernels_, LCNN_KERNELS)

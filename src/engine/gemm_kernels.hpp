@@ -1,4 +1,4 @@
-// The table of product, update and loss kernels that gemm_kernels.cpp
+// The table of product, update, loss and scan kernels that gemm_kernels.cpp
 // defines once per instruction set, each in a namespace of its own (see
 // that file).
 #pragma once
@@ -22,6 +22,9 @@ template <typename T, typename X>
 using LossKernel = double (*)(const LossSpec&, bool, const T*, index_t, index_t, const X*,
                               const T*, index_t, index_t, T*);
 
+// Whether any of `count` values is NaN.
+using MissingKernel = bool (*)(const double*, index_t);
+
 struct GemmKernels {
   const char* name;
   GemmKernel<float> single;
@@ -33,6 +36,7 @@ struct GemmKernels {
   LossKernel<float, float> loss_single;
   LossKernel<float, double> loss_single_from_double;
   LossKernel<double, double> loss_double;
+  MissingKernel missing;
 };
 
 namespace kernels_baseline {

@@ -1,8 +1,12 @@
 // gemm(): every kernel set this build and CPU can run against a naive
 // product, for all transposes, leading dimensions larger than the rows,
 // accumulation, and sizes on both sides of the kernels' blocking; the
-// column products and optimizer updates of every set likewise.
+// column products, optimizer updates and scans for missing values of every
+// set likewise.
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -195,7 +199,57 @@ void check_updates(const std::string& kernels, double tolerance) {
   }
 }
 
+// R's NA for doubles: a NaN whose low word is 1954.
+double r_na() {
+  const std::uint64_t bits = 0x7FF00000000007A2ULL;
+  double na;
+  std::memcpy(&na, &bits, sizeof na);
+  return na;
+}
+
+// any_missing() on counts around a vector, a step of four vectors and the
+// scan's blocks of 65,536 values, from an aligned and an unaligned start,
+// on 1-3 threads: false for finite values, infinities, subnormals and
+// negative zero; true for a NaN or R's NA anywhere, the first and last
+// value and block edges among them.
+void check_missing_scans(const std::string& kernels) {
+  const double fill[] = {0.5, -0.0, std::numeric_limits<double>::infinity(),
+                         -std::numeric_limits<double>::infinity(),
+                         std::numeric_limits<double>::denorm_min(),
+                         std::numeric_limits<double>::max()};
+  const double missing[] = {std::numeric_limits<double>::quiet_NaN(), r_na()};
+  for (index_t count : {0L, 1L, 7L, 8L, 9L, 31L, 32L, 33L, 65535L, 65536L, 65537L, 196613L}) {
+    for (index_t offset : {0L, 1L}) {
+      std::vector<double> values(static_cast<std::size_t>(count + offset));
+      for (std::size_t i = 0; i < values.size(); ++i) values[i] = fill[i % 6];
+      const double* start = values.data() + offset;
+      for (int threads = 1; threads <= 3; ++threads) {
+        CHECK_MSG(!any_missing(start, count, threads),
+                  kernels << " count " << count << " offset " << offset << " threads " << threads);
+      }
+      for (index_t at : {0L, 1L, 7L, 8L, 30L, 65535L, 65536L, count / 2, count - 1}) {
+        if (at < 0 || at >= count) continue;
+        for (double m : missing) {
+          double& value = values[static_cast<std::size_t>(offset + at)];
+          const double kept = value;
+          value = m;
+          for (int threads = 1; threads <= 3; ++threads) {
+            CHECK_MSG(any_missing(start, count, threads),
+                      kernels << " NaN at " << at << " of " << count << " offset " << offset
+                              << " threads " << threads);
+          }
+          value = kept;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
+
+TEST(gemm_missing_value_scans_of_every_kernel_set_find_every_nan) {
+  for_each_kernel_set([](const std::string& kernels) { check_missing_scans(kernels); });
+}
 
 TEST(gemm_optimizer_updates_of_every_kernel_set_match_the_per_parameter_rule) {
   for_each_kernel_set([](const std::string& kernels) {

@@ -226,6 +226,45 @@ test_that("verbose 2 prints one line per epoch", {
   expect_match(out, "^Epoch [12]/2 - 1/1 - [0-9]+s - loss: [0-9.]+$")
 })
 
+test_that("the engine's scan for missing values agrees with anyNA()", {
+  # Past the scan's first block of 65,536 values, on one and two threads.
+  n <- 3 * 65536 + 5
+  x <- array(runif(n), c(n, 1))
+  for (threads in 1:2) {
+    withr::local_options(lcnn.num_threads = threads)
+    expect_false(lcnn:::any_missing(x))
+    for (at in c(1, 65536, 65537, n)) {
+      for (missing in list(NA_real_, NaN)) {
+        y <- x
+        y[at] <- missing
+        expect_true(lcnn:::any_missing(y))
+      }
+    }
+    expect_false(lcnn:::any_missing(c(Inf, -Inf, 0)))
+  }
+  expect_true(lcnn:::any_missing(c(1L, NA)))
+  expect_false(lcnn:::any_missing(c(TRUE, FALSE)))
+})
+
+test_that("fit() finds a missing value past the first block of its data", {
+  set.seed(81)
+  model <- keras_model_sequential(input_shape = 1000) %>% layer_dense(2)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  x <- matrix(runif(100 * 1000), 100)
+  y <- matrix(runif(200), 100)
+  fit(model, x, y, epochs = 1, verbose = 0)
+  before <- get_weights(model)
+  bad_x <- x
+  bad_x[100, 1000] <- NaN
+  expect_error(fit(model, bad_x, y, verbose = 0), "`x` must not contain NA or NaN",
+               class = "lcnn_error_argument")
+  bad_y <- y
+  bad_y[100, 2] <- NA
+  expect_error(fit(model, x, bad_y, verbose = 0), "`y` must not contain NA or NaN",
+               class = "lcnn_error_argument")
+  expect_identical(get_weights(model), before)
+})
+
 test_that("bad training input raises classed errors and changes nothing", {
   set.seed(80)
   task <- unshared_task(n = 10)
