@@ -21,10 +21,13 @@
 #'   no copy and makes none.
 #'
 #' @param object A compiled sequential model.
-#' @param x Input array, samples along the first dimension.
+#' @param x Input array, samples along the first dimension. NA and NaN are
+#'   refused with an `lcnn_error_argument`, before anything is computed
+#'   (keras would train on them into NaN weights).
 #' @param y Targets: an array whose first dimension indexes samples and whose
 #'   others are the model's output shape; for
-#'   `sparse_categorical_crossentropy`, class indices from 0.
+#'   `sparse_categorical_crossentropy`, class indices from 0. NA and NaN are
+#'   refused as in `x`.
 #' @param batch_size Samples per gradient update.
 #' @param epochs Index of the last epoch to train.
 #' @param verbose 0 (silent), 1 (a progress bar per epoch), 2 (one line per
