@@ -49,6 +49,10 @@
     .Call(`_lcnn_trainer_fit_epoch`, trainer, xs, ys, weights, n, order, batch_size, seed, threads, progress, every)
 }
 
+.trainer_keep_epoch_copies <- function(trainer, keep) {
+    invisible(.Call(`_lcnn_trainer_keep_epoch_copies`, trainer, keep))
+}
+
 .trainer_evaluate <- function(trainer, xs, ys, weights, n, batch_size, threads) {
     .Call(`_lcnn_trainer_evaluate`, trainer, xs, ys, weights, n, batch_size, threads)
 }

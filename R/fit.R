@@ -14,11 +14,12 @@
 #'   model keeps the weights of the last finished batch and the history so
 #'   far is returned.
 #' * A call that fails on its arguments leaves the model as it was.
-#' * While a shuffled epoch of more than one batch runs, the engine keeps a
-#'   copy of `x` and `y` in the model's float type with the samples
-#'   outermost (half the memory of R's double arrays for a float32 model),
-#'   so that each batch reads its samples in runs. `shuffle = FALSE` needs
-#'   no copy and makes none.
+#' * For shuffled epochs of more than one batch, the engine keeps a copy of
+#'   `x` and `y` in the model's float type with the samples outermost (half
+#'   the memory of R's double arrays for a float32 model), so that each
+#'   batch reads its samples in runs. The copy is made once, at the first
+#'   such epoch, and kept until `fit()` returns. `shuffle = FALSE` needs no
+#'   copy and makes none.
 #'
 #' @param object A compiled sequential model.
 #' @param x Input array, samples along the first dimension. NA and NaN are
@@ -108,6 +109,9 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
   trainer <- model_trainer(object, data)
   # Whatever happens from here, R's copy of the weights follows the engine's.
   on.exit(sync_from_trainer(object, trainer), add = TRUE)
+  # Shuffled epochs over the same data copy it once, not once an epoch.
+  .trainer_keep_epoch_copies(trainer, TRUE)
+  on.exit(.trainer_keep_epoch_copies(trainer, FALSE), add = TRUE)
   history <- new_history(epochs = epochs, steps = ceiling(data$n / batch_size),
                          verbose = verbose)
   labels <- score_labels(data$outputs)

@@ -156,6 +156,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// trainer_keep_epoch_copies
+void trainer_keep_epoch_copies(SEXP trainer, bool keep);
+RcppExport SEXP _lcnn_trainer_keep_epoch_copies(SEXP trainerSEXP, SEXP keepSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< bool >::type keep(keepSEXP);
+    trainer_keep_epoch_copies(trainer, keep);
+    return R_NilValue;
+END_RCPP
+}
 // trainer_evaluate
 Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::List xs, Rcpp::List ys, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, double batch_size, int threads);
 RcppExport SEXP _lcnn_trainer_evaluate(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
@@ -401,6 +412,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 4},
     {"_lcnn_device_support_of", (DL_FUNC) &_lcnn_device_support_of, 1},
     {"_lcnn_trainer_fit_epoch", (DL_FUNC) &_lcnn_trainer_fit_epoch, 11},
+    {"_lcnn_trainer_keep_epoch_copies", (DL_FUNC) &_lcnn_trainer_keep_epoch_copies, 2},
     {"_lcnn_trainer_evaluate", (DL_FUNC) &_lcnn_trainer_evaluate, 7},
     {"_lcnn_trainer_gradients", (DL_FUNC) &_lcnn_trainer_gradients, 7},
     {"_lcnn_trainer_predict", (DL_FUNC) &_lcnn_trainer_predict, 4},

@@ -170,6 +170,13 @@ Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::List xs, Rcpp::List ys,
   return out;
 }
 
+// fit() keeps the data's sample-major copies for its epochs (EpochCopies)
+// and lets them go when it returns.
+// [[Rcpp::export(.trainer_keep_epoch_copies)]]
+void trainer_keep_epoch_copies(SEXP trainer, bool keep) {
+  trainer_of(trainer).keep_epoch_copies(keep);
+}
+
 // [[Rcpp::export(.trainer_evaluate)]]
 Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::List xs, Rcpp::List ys,
                             Rcpp::Nullable<Rcpp::NumericVector> weights, double n,

@@ -157,8 +157,13 @@ Scores DeviceTrainer::fit_epoch(const DataSet& data, const std::vector<index_t>&
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   Totals totals(spec_);
   completed = true;
-  const std::vector<SampleMajor<float>> copies =
-      epoch_copies<float>(data, order, batch_size, ctx.threads);
+  // The data's copies go when the epoch ends, however it ends, unless kept.
+  struct EndEpoch {
+    EpochCopies<float>& copies;
+    ~EndEpoch() { copies.end_epoch(); }
+  } end_epoch{epoch_copies_};
+  const std::vector<SampleMajor<float>>& copies =
+      epoch_copies_.for_epoch(data, order, batch_size, ctx.threads);
   const index_t n = static_cast<index_t>(order.size());
   for (index_t start = 0, b = 0; start < n; start += batch_size, ++b) {
     gather(data, copies, order.data() + start, std::min(batch_size, n - start), ctx.threads);

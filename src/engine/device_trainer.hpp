@@ -28,6 +28,7 @@ class DeviceTrainer : public TrainerBase {
                    std::uint64_t seed, const Context& ctx, const Progress& progress,
                    bool& completed) override;
   Scores evaluate(const DataSet& data, index_t batch_size, const Context& ctx) override;
+  void keep_epoch_copies(bool keep) override { epoch_copies_.keep(keep); }
   std::vector<std::vector<double>> parameters() const override;
   void set_parameters(const std::vector<std::vector<double>>& values) override;
   std::vector<std::vector<double>> gradients(const DataSet& data, std::uint64_t seed,
@@ -67,6 +68,7 @@ class DeviceTrainer : public TrainerBase {
   std::vector<cuda::Buffer<float>> slots_;  // per trained block
   double iterations_ = 0;
   Batch batch_;
+  EpochCopies<float> epoch_copies_;
   cuda::Buffer<double> penalty_partials_;
 };
 

@@ -109,19 +109,73 @@ SampleMajor<T> sample_major(const Array& from, index_t n, int threads) {
   return copy;
 }
 
-template <typename T>
-std::vector<SampleMajor<T>> epoch_copies(const DataSet& data, const std::vector<index_t>& order,
-                                         index_t batch_size, int threads) {
-  std::vector<SampleMajor<T>> copies;
+namespace {
+
+// Whether an epoch that takes the samples in `order`, batch_size at a time,
+// gathers its batches from sample-major copies (see EpochCopies).
+bool gathers_from_copies(const std::vector<index_t>& order, index_t batch_size) {
   const index_t n = static_cast<index_t>(order.size());
-  bool runs = true;
-  for (index_t start = 0; start < n && runs; start += batch_size) {
-    runs = consecutive(order.data() + start, std::min(batch_size, n - start));
+  if (n <= batch_size) return false;
+  for (index_t start = 0; start < n; start += batch_size) {
+    if (!consecutive(order.data() + start, std::min(batch_size, n - start))) return true;
   }
-  if (runs || n <= batch_size) return copies;
+  return false;
+}
+
+template <typename T>
+std::vector<SampleMajor<T>> sample_major_copies(const DataSet& data, int threads) {
+  std::vector<SampleMajor<T>> copies;
   for (const Array& x : data.xs) copies.push_back(sample_major<T>(x, data.n, threads));
   for (const Array& y : data.ys) copies.push_back(sample_major<T>(y, data.n, threads));
   return copies;
+}
+
+}  // namespace
+
+template <typename T>
+std::vector<Array> EpochCopies<T>::arrays_of(const DataSet& data) {
+  std::vector<Array> arrays = data.xs;
+  arrays.insert(arrays.end(), data.ys.begin(), data.ys.end());
+  return arrays;
+}
+
+template <typename T>
+const std::vector<SampleMajor<T>>& EpochCopies<T>::for_epoch(const DataSet& data,
+                                                             const std::vector<index_t>& order,
+                                                             index_t batch_size, int threads) {
+  if (!gathers_from_copies(order, batch_size)) return none_;
+  const std::vector<Array> sources = arrays_of(data);
+  const auto same = [](const Array& a, const Array& b) {
+    return a.data == b.data && a.size == b.size;
+  };
+  const bool made_from_these =
+      !copies_.empty() && samples_ == data.n && sources.size() == sources_.size() &&
+      std::equal(sources.begin(), sources.end(), sources_.begin(), same);
+  if (!made_from_these) {
+    release();  // before the new copies: both would otherwise be held at once
+    copies_ = sample_major_copies<T>(data, threads);
+    sources_ = sources;
+    samples_ = data.n;
+  }
+  return copies_;
+}
+
+template <typename T>
+void EpochCopies<T>::end_epoch() {
+  if (!keep_) release();
+}
+
+template <typename T>
+void EpochCopies<T>::keep(bool on) {
+  keep_ = on;
+  if (!on) release();
+}
+
+template <typename T>
+void EpochCopies<T>::release() {
+  copies_.clear();
+  sources_.clear();
+  samples_ = 0;
 }
 
 namespace {
@@ -360,12 +414,17 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
                              index_t batch_size, std::uint64_t seed, const Context& ctx,
                              const Progress& progress, bool& completed) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
-  // Layers stop applying updates when the epoch ends, however it ends.
-  struct Withdraw {
+  // When the epoch ends, however it ends, layers stop applying updates and
+  // the data's copies go unless kept.
+  struct EndEpoch {
     Trainer& trainer;
-    ~Withdraw() { trainer.offer_updates(false); }
-  } withdraw{*this};
-  const std::vector<SampleMajor<T>> copies = epoch_copies<T>(data, order, batch_size, ctx.threads);
+    ~EndEpoch() {
+      trainer.offer_updates(false);
+      trainer.epoch_copies_.end_epoch();
+    }
+  } end_epoch{*this};
+  const std::vector<SampleMajor<T>>& copies =
+      epoch_copies_.for_epoch(data, order, batch_size, ctx.threads);
   Batch& batch = batch_;
   Totals totals(spec_);
   completed = true;
@@ -485,12 +544,8 @@ void Trainer<T>::restore_optimizer(double iterations,
 
 template SampleMajor<float> sample_major<float>(const Array&, index_t, int);
 template SampleMajor<double> sample_major<double>(const Array&, index_t, int);
-template std::vector<SampleMajor<float>> epoch_copies<float>(const DataSet&,
-                                                             const std::vector<index_t>&,
-                                                             index_t, int);
-template std::vector<SampleMajor<double>> epoch_copies<double>(const DataSet&,
-                                                               const std::vector<index_t>&,
-                                                               index_t, int);
+template class EpochCopies<float>;
+template class EpochCopies<double>;
 template void gather_rows<float>(const Array&, index_t, const SampleMajor<float>*, const index_t*,
                                  index_t, int, Tensor<float>&);
 template void gather_rows<double>(const Array&, index_t, const SampleMajor<double>*,

@@ -82,13 +82,39 @@ struct SampleMajor {
 template <typename T>
 SampleMajor<T> sample_major(const Array& from, index_t n, int threads);
 
-// The sample-major copies of the data's arrays (inputs, then outputs) for
-// an epoch that takes the samples in `order`, batch_size at a time: none
-// when every batch is a run of consecutive samples, or when there is only
-// one batch (copying would then cost what gathering does).
+// The sample-major copies of the data's arrays (inputs, then outputs) for a
+// trainer's epochs, made at an epoch that needs them: one that takes the
+// samples in an order where some batch is not a run of consecutive samples,
+// and has more than one batch (with one, copying would cost what gathering
+// does). Freed when the epoch ends, unless kept: then a later epoch over
+// the same arrays (address and size) reuses them, which saved each epoch of
+// the demo model 0.1-0.25 s on two cores (bench/NOTES.md). Kept copies do
+// not follow changes to the arrays' values, so the caller keeps them only
+// while the data cannot change: fit() for the epochs of one call.
 template <typename T>
-std::vector<SampleMajor<T>> epoch_copies(const DataSet& data, const std::vector<index_t>& order,
-                                         index_t batch_size, int threads);
+class EpochCopies {
+ public:
+  // The copies for an epoch over `data` in `order`, batch_size at a time;
+  // empty when it needs none.
+  const std::vector<SampleMajor<T>>& for_epoch(const DataSet& data,
+                                               const std::vector<index_t>& order,
+                                               index_t batch_size, int threads);
+  // Called when an epoch ends, however it ends: frees the copies unless kept.
+  void end_epoch();
+  // Whether copies outlive their epoch; false also frees them.
+  void keep(bool on);
+
+ private:
+  // The arrays the copies were made from (inputs, then outputs).
+  static std::vector<Array> arrays_of(const DataSet& data);
+  void release();
+
+  bool keep_ = false;
+  std::vector<Array> sources_;
+  index_t samples_ = 0;
+  std::vector<SampleMajor<T>> copies_;
+  const std::vector<SampleMajor<T>> none_{};
+};
 
 // Copies the samples `rows` (count of them) of `from`, which holds n
 // samples, into `to` (already shaped for the batch), as T: one run per
@@ -122,6 +148,9 @@ class TrainerBase {
                            index_t batch_size, std::uint64_t seed, const Context& ctx,
                            const Progress& progress, bool& completed) = 0;
   virtual Scores evaluate(const DataSet& data, index_t batch_size, const Context& ctx) = 0;
+  // Whether the data's sample-major copies outlive an epoch, for the next
+  // epochs over the same arrays (EpochCopies); false also frees them.
+  virtual void keep_epoch_copies(bool keep) = 0;
   // The network's parameters, block by block, as doubles; and back.
   virtual std::vector<std::vector<double>> parameters() const = 0;
   virtual void set_parameters(const std::vector<std::vector<double>>& values) = 0;
@@ -149,6 +178,7 @@ class Trainer : public TrainerBase {
                    std::uint64_t seed, const Context& ctx, const Progress& progress,
                    bool& completed) override;
   Scores evaluate(const DataSet& data, index_t batch_size, const Context& ctx) override;
+  void keep_epoch_copies(bool keep) override { epoch_copies_.keep(keep); }
   std::vector<std::vector<double>> parameters() const override;
   void set_parameters(const std::vector<std::vector<double>>& values) override;
   std::vector<std::vector<double>> gradients(const DataSet& data, std::uint64_t seed,
@@ -172,7 +202,7 @@ class Trainer : public TrainerBase {
     std::vector<T> weights;
   };
   // Copies the samples `rows` of the data into the batch's tensors, from
-  // the data's sample-major copies when there are any (epoch_copies()),
+  // the data's sample-major copies when there are any (EpochCopies),
   // except targets that a batch of the whole data reads in place.
   void gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
               const index_t* rows, index_t count, int threads, Batch& batch) const;
@@ -223,6 +253,7 @@ class Trainer : public TrainerBase {
   // buffers backward() uses have been allocated for them.
   index_t largest_batch_ = 0;
   int most_threads_ = 0;
+  EpochCopies<T> epoch_copies_;
   // The loss gradients of the outputs with sparse targets, kept between
   // batches so that their memory is not allocated (and its pages faulted
   // in) for every batch. Dense outputs' gradients go over the output itself

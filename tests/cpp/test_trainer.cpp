@@ -92,18 +92,66 @@ TEST(trainer_epoch_copies_only_for_shuffled_batches) {
   const DataSet data{{{x.data(), n * 3}}, {{y.data(), n}}, nullptr, n};
   const std::vector<index_t> in_order = {0, 1, 2, 3, 4, 5}, runs = {3, 4, 5, 0, 1, 2},
                              shuffled = {1, 0, 2, 3, 4, 5};
-  CHECK(epoch_copies<float>(data, in_order, 2, 1).empty());
-  CHECK(epoch_copies<float>(data, runs, 3, 1).empty());
-  CHECK(epoch_copies<float>(data, shuffled, 6, 1).empty());
-  const std::vector<SampleMajor<float>> copies = epoch_copies<float>(data, shuffled, 4, 1);
-  CHECK_EQ(copies.size(), std::size_t(2));
-  if (copies.size() == 2) {
-    CHECK_EQ(copies[0].features, 3);
-    CHECK_EQ(copies[1].features, 1);
+  EpochCopies<float> copies;
+  CHECK(copies.for_epoch(data, in_order, 2, 1).empty());
+  CHECK(copies.for_epoch(data, runs, 3, 1).empty());
+  CHECK(copies.for_epoch(data, shuffled, 6, 1).empty());
+  const std::vector<SampleMajor<float>>& made = copies.for_epoch(data, shuffled, 4, 1);
+  CHECK_EQ(made.size(), std::size_t(2));
+  if (made.size() == 2) {
+    CHECK_EQ(made[0].features, 3);
+    CHECK_EQ(made[1].features, 1);
   }
-  CHECK_EQ(epoch_copies<float>(data, {4, 5, 0, 1, 2, 3}, 2, 1).size(), std::size_t(0));
-  CHECK_EQ(epoch_copies<float>(data, runs, 2, 1).size(), std::size_t(2));
-  CHECK_EQ(epoch_copies<float>(data, runs, 4, 1).size(), std::size_t(2));
+  CHECK_EQ(copies.for_epoch(data, {4, 5, 0, 1, 2, 3}, 2, 1).size(), std::size_t(0));
+  CHECK_EQ(copies.for_epoch(data, runs, 2, 1).size(), std::size_t(2));
+  CHECK_EQ(copies.for_epoch(data, runs, 4, 1).size(), std::size_t(2));
+}
+
+namespace {
+
+// The first value of the first copy an epoch gathers from (-1 if none).
+float first_copied(EpochCopies<float>& copies, const DataSet& data) {
+  const std::vector<SampleMajor<float>>& made = copies.for_epoch(data, {1, 0, 2, 3}, 2, 1);
+  return made.empty() ? -1.0f : made[0].values[0];
+}
+
+}  // namespace
+
+// Kept copies serve the next epochs over the same arrays, and only them:
+// the data changed under kept copies shows through only once the copies
+// are made again (other arrays, keep(false)); copies not kept are made at
+// every epoch.
+TEST(trainer_epoch_copies_kept_between_epochs_of_the_same_data) {
+  const index_t n = 4;
+  std::vector<double> x = {1, 2, 3, 4}, y = {0, 0, 0, 0}, other_x = {7, 8, 9, 10};
+  const DataSet data{{{x.data(), n}}, {{y.data(), n}}, nullptr, n};
+  const DataSet other{{{other_x.data(), n}}, {{y.data(), n}}, nullptr, n};
+  EpochCopies<float> copies;
+
+  CHECK_EQ(first_copied(copies, data), 1.0f);
+  copies.end_epoch();
+  x[0] = 5;
+  CHECK_EQ(first_copied(copies, data), 5.0f);
+  copies.end_epoch();
+
+  copies.keep(true);
+  CHECK_EQ(first_copied(copies, data), 5.0f);
+  copies.end_epoch();
+  x[0] = 6;
+  CHECK_EQ(first_copied(copies, data), 5.0f);
+  copies.end_epoch();
+  CHECK_EQ(first_copied(copies, other), 7.0f);
+  CHECK_EQ(first_copied(copies, data), 6.0f);
+  x[0] = 11;
+  copies.keep(false);
+  copies.keep(true);
+  CHECK_EQ(first_copied(copies, data), 11.0f);
+
+  // An array of another size at the same address is other data.
+  const DataSet shorter{{{x.data(), n - 1}}, {{y.data(), n - 1}}, nullptr, n - 1};
+  x[0] = 12;
+  const std::vector<SampleMajor<float>>& made = copies.for_epoch(shorter, {1, 0, 2}, 2, 1);
+  CHECK(!made.empty() && made[0].values[0] == 12.0f);
 }
 
 namespace {
@@ -377,6 +425,41 @@ TEST(trainer_kept_batch_carries_nothing_between_calls) {
   want = reference->fit_epoch(data, shuffled, 8, 2, ctx, keep_going, completed);
   CHECK(got.loss == want.loss && got.metrics == want.metrics);
   CHECK(kept.parameters() == reference->parameters());
+}
+
+// Shuffled epochs gather from sample-major copies of the data. A trainer
+// that keeps them between epochs trains bit for bit as one that makes them
+// at every epoch; once it lets them go, both see data changed since.
+TEST(trainer_kept_epoch_copies_train_as_copies_made_each_epoch) {
+  const index_t n = 24, x_features = 6 * 5 * 2, y_features = 36;
+  std::mt19937_64 rng(12);
+  std::uniform_real_distribution<double> value(-1, 1);
+  std::vector<double> x(static_cast<std::size_t>(n * x_features)),
+      y(static_cast<std::size_t>(n * y_features));
+  for (double& v : x) v = value(rng);
+  for (double& v : y) v = value(rng);
+  std::vector<index_t> shuffled(n);
+  for (index_t i = 0; i < n; ++i) shuffled[i] = (7 * i + 3) % n;
+  const DataSet data{{{x.data(), n * x_features}}, {{y.data(), n * y_features}}, nullptr, n};
+  const TrainingSpec spec = update_test_spec();
+  Trainer<float> kept(update_test_network<float>(false), spec);
+  Trainer<float> made_each_epoch(update_test_network<float>(false), spec);
+  made_each_epoch.set_parameters(kept.parameters());
+  Context ctx;
+  ctx.threads = 2;
+  const auto keep_going = [](index_t, const Scores&) { return true; };
+  bool completed = false;
+  auto same_epoch = [&](std::uint64_t seed) {
+    const Scores a = kept.fit_epoch(data, shuffled, 8, seed, ctx, keep_going, completed);
+    const Scores b = made_each_epoch.fit_epoch(data, shuffled, 8, seed, ctx, keep_going, completed);
+    return a.loss == b.loss && kept.parameters() == made_each_epoch.parameters();
+  };
+  kept.keep_epoch_copies(true);
+  CHECK(same_epoch(1));
+  CHECK(same_epoch(2));
+  kept.keep_epoch_copies(false);
+  for (double& v : x) v = -v;
+  CHECK(same_epoch(3));
 }
 
 // A batch of the whole data, in order, reads its targets in place from the
