@@ -88,7 +88,7 @@ SampleMajor<T> sample_major(const Array& from, index_t n, int threads);
 // and has more than one batch (with one, copying would cost what gathering
 // does). Freed when the epoch ends, unless kept: then a later epoch over
 // the same arrays (address and size) reuses them, which saved each epoch of
-// the demo model 0.1-0.25 s on two cores (bench/NOTES.md). Kept copies do
+// the demo model 0.15-0.25 s on two cores (bench/NOTES.md). Kept copies do
 // not follow changes to the arrays' values, so the caller keeps them only
 // while the data cannot change: fit() for the epochs of one call.
 template <typename T>

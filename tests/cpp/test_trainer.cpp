@@ -231,6 +231,21 @@ TrainingSpec update_test_spec() {
   return spec;
 }
 
+// Inputs (6x5x2 values) and targets (36) of n samples for
+// update_test_network(), column-major, drawn from [-1, 1) by `rng`: the
+// inputs first.
+struct UpdateTestData {
+  std::vector<double> x, y;
+};
+UpdateTestData update_test_data(index_t n, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> value(-1, 1);
+  UpdateTestData data{std::vector<double>(static_cast<std::size_t>(n * 6 * 5 * 2)),
+                      std::vector<double>(static_cast<std::size_t>(n * 36))};
+  for (double& v : data.x) v = value(rng);
+  for (double& v : data.y) v = value(rng);
+  return data;
+}
+
 // Samples [first, first + count) of column-major data with n samples.
 std::vector<double> rows_of(const std::vector<double>& data, index_t n, index_t first,
                             index_t count) {
@@ -264,10 +279,7 @@ TEST(trainer_updates_in_backward_match_separate_steps) {
   optimizers[4].kind = OptimizerKind::adagrad;
   const index_t n = 24, batch = 8;
   std::mt19937_64 rng(8);
-  std::uniform_real_distribution<double> value(-1, 1);
-  std::vector<double> x(static_cast<std::size_t>(n * 6 * 5 * 2)), y(static_cast<std::size_t>(n * 36));
-  for (double& v : x) v = value(rng);
-  for (double& v : y) v = value(rng);
+  auto [x, y] = update_test_data(n, rng);
   std::vector<index_t> order(n);
   for (index_t i = 0; i < n; ++i) order[i] = i;
   Context ctx;
@@ -343,10 +355,7 @@ TEST(trainer_updates_in_backward_match_separate_steps) {
 TEST(trainer_updates_in_backward_only_after_a_step_as_large) {
   const index_t n = 16;
   std::mt19937_64 rng(9);
-  std::uniform_real_distribution<double> value(-1, 1);
-  std::vector<double> x(static_cast<std::size_t>(n * 6 * 5 * 2)), y(static_cast<std::size_t>(n * 36));
-  for (double& v : x) v = value(rng);
-  for (double& v : y) v = value(rng);
+  const auto [x, y] = update_test_data(n, rng);
   const DataSet data{{{x.data(), static_cast<index_t>(x.size())}},
                      {{y.data(), static_cast<index_t>(y.size())}}, nullptr, n};
   TrainingSpec spec = update_test_spec();
@@ -383,11 +392,9 @@ TEST(trainer_updates_in_backward_only_after_a_step_as_large) {
 TEST(trainer_kept_batch_carries_nothing_between_calls) {
   const index_t n = 24, x_features = 6 * 5 * 2, y_features = 36;
   std::mt19937_64 rng(11);
+  auto [x, y] = update_test_data(n, rng);
   std::uniform_real_distribution<double> value(-1, 1);
-  std::vector<double> x(static_cast<std::size_t>(n * x_features)),
-      y(static_cast<std::size_t>(n * y_features)), weights(static_cast<std::size_t>(n));
-  for (double& v : x) v = value(rng);
-  for (double& v : y) v = value(rng);
+  std::vector<double> weights(static_cast<std::size_t>(n));
   for (double& w : weights) w = 0.5 + value(rng) * value(rng);
   std::vector<index_t> runs(n), shuffled(n);
   for (index_t i = 0; i < n; ++i) {
@@ -433,11 +440,7 @@ TEST(trainer_kept_batch_carries_nothing_between_calls) {
 TEST(trainer_kept_epoch_copies_train_as_copies_made_each_epoch) {
   const index_t n = 24, x_features = 6 * 5 * 2, y_features = 36;
   std::mt19937_64 rng(12);
-  std::uniform_real_distribution<double> value(-1, 1);
-  std::vector<double> x(static_cast<std::size_t>(n * x_features)),
-      y(static_cast<std::size_t>(n * y_features));
-  for (double& v : x) v = value(rng);
-  for (double& v : y) v = value(rng);
+  auto [x, y] = update_test_data(n, rng);
   std::vector<index_t> shuffled(n);
   for (index_t i = 0; i < n; ++i) shuffled[i] = (7 * i + 3) % n;
   const DataSet data{{{x.data(), n * x_features}}, {{y.data(), n * y_features}}, nullptr, n};
@@ -470,11 +473,7 @@ TEST(trainer_kept_epoch_copies_train_as_copies_made_each_epoch) {
 TEST(trainer_targets_read_in_place_match_gathered_targets) {
   const index_t n = 24, batch = n, x_features = 6 * 5 * 2, y_features = 36;
   std::mt19937_64 rng(10);
-  std::uniform_real_distribution<double> value(-1, 1);
-  std::vector<double> x(static_cast<std::size_t>(n * x_features)),
-      y(static_cast<std::size_t>(n * y_features));
-  for (double& v : x) v = value(rng);
-  for (double& v : y) v = value(rng);
+  auto [x, y] = update_test_data(n, rng);
   // Sample i of the data is sample moved(i) of the permuted data.
   auto moved = [&](index_t i) { return (7 * i + 3) % n; };
   auto permute = [&](const std::vector<double>& data, index_t features) {
