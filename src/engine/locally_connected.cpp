@@ -110,15 +110,19 @@ void copy_channels_inner(const LocalGeometry& g, const From* x, index_t run,
 
 }  // namespace
 
+bool reads_input_as_is(const LocalGeometry& g) {
+  if (g.channels == 1) return true;
+  const TensorStrides st = g.strides(), inner = channels_inner_strides(g, st);
+  return st.in_channel == inner.in_channel && (g.rows.input == 1 || st.in_row == inner.in_row) &&
+         (g.cols.input == 1 || st.in_col == inner.in_col);
+}
+
 template <typename T>
 const T* LocallyConnected<T>::channels_inner(const Tensor<T>& input, TensorStrides& st,
                                              int threads, bool recorded) {
+  if (reads_input_as_is(geometry_)) return input.data.data();
   const TensorStrides from = st;
   st = channels_inner_strides(geometry_, from);
-  if (from.in_channel == st.in_channel && from.in_col == st.in_col &&
-      from.in_row == st.in_row) {
-    return input.data.data();
-  }
   if (recorded && channels_inner_.shape == input.shape) return channels_inner_.data.data();
   channels_inner_.resize(input.shape);
   copy_channels_inner(geometry_, input.data.data(), input.batch(), from, input.batch(),

@@ -14,6 +14,14 @@ namespace lcnn {
 // force either to compare them.
 enum class LocalKernels { automatic, direct, gemm };
 
+// Whether the GEMM path reads its input as it is rather than from a copy
+// with channels inner (LocallyConnected::channels_inner()): when the input
+// already lies so along every axis with more than one value, or has one
+// channel. With one channel the copy would only swap rows and columns, and
+// cost more than it saves (W7's first layer, 28 x 28 x 1 in 3 x 3 windows:
+// forward 108 -> 93 microseconds without it; bench/NOTES.md).
+bool reads_input_as_is(const LocalGeometry& g);
+
 template <typename T>
 class LocallyConnected : public Layer<T> {
  public:
@@ -50,9 +58,10 @@ class LocallyConnected : public Layer<T> {
   template <typename Pointer>
   void patch_columns(Pointer x, index_t B, index_t p, const TensorStrides& st,
                      Pointer* columns) const;
-  // The input as forward() and backward() read it: `input` itself when its
-  // channels and columns already lie next to each other (strides 1, C and
-  // C * columns), else a copy of it so laid out, with `st` set to match. A
+  // The input as forward() and backward() read it: `input` itself, `st`
+  // unchanged, where reads_input_as_is(), else a copy of it with channels
+  // and columns next to each other (strides 1, C and C * columns), `st` set
+  // to match. A
   // patch's columns then lie in one contiguous run per kernel row, which
   // the forward column product reads in place instead of copying them
   // together for every position (each input value once per position that

@@ -208,6 +208,35 @@ void in_place_sweep() {
 
 }  // namespace
 
+// Which inputs the GEMM path reads as they are and which it copies with
+// channels inner first; the sweeps above check that both give the
+// reference's values.
+TEST(forward_reads_input_as_is_where_a_copy_gains_nothing) {
+  const auto reads_as_is = [](ref::Dims n, long C, bool last) {
+    ref::Spec s;
+    s.n = n;
+    s.k = ref::Dims(n.size(), 1);
+    s.s = ref::Dims(n.size(), 1);
+    s.last = last;
+    s.C = C;
+    return reads_input_as_is(ref::geometry_of(s));
+  };
+  // One channel: the copy would only swap rows and columns.
+  CHECK(reads_as_is({6, 5}, 1, true));
+  CHECK(reads_as_is({6, 5}, 1, false));
+  CHECK(reads_as_is({7}, 1, true));
+  // Channels first: channels are inner, then rows, so an input of one
+  // column (every 1D input) or one row lies as the copy would.
+  CHECK(reads_as_is({7}, 3, false));
+  CHECK(reads_as_is({6, 1}, 3, false));
+  CHECK(reads_as_is({1, 5}, 3, false));
+  CHECK(!reads_as_is({6, 5}, 3, false));
+  // Channels last: channels are a feature map apart.
+  CHECK(!reads_as_is({7}, 3, true));
+  CHECK(!reads_as_is({6, 5}, 3, true));
+  CHECK(reads_as_is({1, 1}, 3, true));
+}
+
 TEST(forward_in_place_blocks_float64) { in_place_sweep<double>(); }
 TEST(forward_in_place_blocks_float32) { in_place_sweep<float>(); }
 TEST(forward_1d_float64) { sweep_1d<double>(); }
