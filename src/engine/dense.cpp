@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "eigen_maps.hpp"
 #include "gemm.hpp"
@@ -13,26 +14,32 @@ namespace lcnn {
 namespace {
 
 // A dense layer's products, (m x n) = (m x k)(k x n), run in parallel
-// blocks of their result, each one GEMM that packs its part of both
-// operands: blocks of rows pack the right operand whole each time, blocks
-// of columns the left one. The result is split along the side that packs
-// less in all, into at most kMaxBlocks blocks of at least kMinBlock rows or
-// columns, so that the blocks depend on the shape alone (never on the
-// thread count). With a batch of 64, W7's 1,152 -> 128 layer packed its
-// input eight times for the kernel gradient in blocks of units
-// (bench/NOTES.md).
-constexpr index_t kMinBlock = 32;
+// blocks of their result, each one column product (gemm.hpp) that reads the
+// operands where they lie: blocks of rows read the right operand whole each
+// time, blocks of columns the left one (and transpose it again where it
+// comes by rows, as the input does for the kernel gradient). The result is
+// split along the side that is read again less in all, into at most
+// kMaxBlocks blocks, fixed by the shape alone (never by the thread count):
+// blocks of at least kMinColumns columns, or of kMinRows rows, a whole tile
+// of the widest kernel set's product (AVX-512: four vectors of 16 floats),
+// which blocks of fewer rows would run at part of its speed. With a batch of
+// 64, W7's 1,152 -> 128 layer transposed its input eight times for the
+// kernel gradient in blocks of units, and its forward pass in two blocks of
+// 32 samples took 12% longer than in four of 32 units (bench/NOTES.md).
+constexpr index_t kMinRows = 64;
+constexpr index_t kMinColumns = 32;
 constexpr index_t kMaxBlocks = 8;
 
-index_t blocks_along(index_t side) {
-  return std::max<index_t>(1, std::min(kMaxBlocks, side / kMinBlock));
+index_t blocks_along(index_t side, index_t min_block) {
+  return std::max<index_t>(1, std::min(kMaxBlocks, side / min_block));
 }
 
 // body(row, rows, col, cols) for each block of an (m x n) result of an
 // inner dimension k.
 template <typename Body>
 void for_each_result_block(index_t m, index_t n, index_t k, int threads, Body body) {
-  const index_t row_blocks = blocks_along(m), col_blocks = blocks_along(n);
+  const index_t row_blocks = blocks_along(m, kMinRows);
+  const index_t col_blocks = blocks_along(n, kMinColumns);
   const bool by_rows =
       col_blocks == 1 || (row_blocks > 1 && (row_blocks - 1) * k * n <= (col_blocks - 1) * m * k);
   const index_t side = by_rows ? m : n, blocks = by_rows ? row_blocks : col_blocks;
@@ -44,6 +51,16 @@ void for_each_result_block(index_t m, index_t n, index_t k, int threads, Body bo
       body(index_t(0), m, start, count);
     }
   });
+}
+
+// Pointers to columns [col, col + cols) of a column-major matrix with
+// leading dimension ld, each from row `row` on.
+template <typename Pointer>
+std::vector<Pointer> column_pointers(Pointer base, index_t ld, index_t row, index_t col,
+                                     index_t cols) {
+  std::vector<Pointer> columns(static_cast<std::size_t>(cols));
+  for (index_t j = 0; j < cols; ++j) columns[j] = base + row + (col + j) * ld;
+  return columns;
 }
 
 }  // namespace
@@ -76,7 +93,8 @@ Shape Dense<T>::output_shape() const {
 }
 
 // Batch-innermost storage makes the input an (N x D) column-major matrix,
-// N = batch x the axes before the last; blocks of rows run in parallel.
+// N = batch x the axes before the last; blocks of the result run in
+// parallel.
 template <typename T>
 void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
   if (input.shape != input_.with_batch(input.batch())) {
@@ -88,15 +106,14 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
   output.resize(output_shape().with_batch(input.batch()));
   const T* x = input.data.data();
   const T* w = parameters_[0].values.data();
-  Map<T> y(output.data.data(), N, F);
+  T* y = output.data.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
   for_each_result_block(N, F, D, ctx.threads, [&](index_t row, index_t rows, index_t col,
                                                   index_t cols) {
-    gemm(Op::none, Op::none, rows, cols, D, x + row, N, w + col * D, D, y.data() + row + col * N,
-         N, false);
-    if (bias != nullptr) {
-      y.block(row, col, rows, cols).rowwise() += ConstRowMap<T>(bias + col, cols);
-    }
+    const std::vector<const T*> x_columns = column_pointers(x, N, row, 0, D);
+    const std::vector<T*> y_columns = column_pointers(y, N, row, col, cols);
+    column_product<T>(rows, cols, D, x_columns.data(), PointerTo::columns, w + col * D, 1, D,
+                      y_columns.data(), bias != nullptr ? bias + col : nullptr, false);
   });
   activation_.apply(output, ctx.record, ctx.threads);
 }
@@ -111,26 +128,32 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   const index_t N = input.shape.size() / D;
   const T* x = input.data.data();
   const T* w = parameters_[0].values.data();
-  ConstMap<T> g(grad_pre.data.data(), N, F);
+  const T* g = grad_pre.data.data();
   std::vector<T>& kernel_grad = parameters_[0].gradient;
   kernel_grad.resize(parameters_[0].values.size());
+  // dW = x' g: the input's columns are the rows of x'.
   for_each_result_block(D, F, N, ctx.threads, [&](index_t row, index_t rows, index_t col,
                                                   index_t cols) {
-    gemm(Op::transpose, Op::none, rows, cols, N, x + row * N, N, g.data() + col * N, N,
-         kernel_grad.data() + row + col * D, D, false);
+    const std::vector<const T*> x_rows = column_pointers(x, N, 0, row, rows);
+    const std::vector<T*> grad_columns = column_pointers(kernel_grad.data(), D, row, col, cols);
+    column_product<T>(rows, cols, N, x_rows.data(), PointerTo::rows, g + col * N, 1, N,
+                      grad_columns.data(), nullptr, false);
   });
   if (parameters_.size() > 1) {
     std::vector<T>& bias_grad = parameters_[1].gradient;
     bias_grad.resize(F);
-    RowMap<T>(bias_grad.data(), F) = g.colwise().sum();
+    RowMap<T>(bias_grad.data(), F) = ConstMap<T>(g, N, F).colwise().sum();
   }
   if (grad_input == nullptr) return;
   grad_input->resize(input.shape);
   T* dx = grad_input->data.data();
+  // dx = g w': w's row d, read along its units, is column d of w'.
   for_each_result_block(N, D, F, ctx.threads, [&](index_t row, index_t rows, index_t col,
                                                   index_t cols) {
-    gemm(Op::none, Op::transpose, rows, cols, F, g.data() + row, N, w + col, D,
-         dx + row + col * N, N, false);
+    const std::vector<const T*> g_columns = column_pointers(g, N, row, 0, F);
+    const std::vector<T*> dx_columns = column_pointers(dx, N, row, col, cols);
+    column_product<T>(rows, cols, F, g_columns.data(), PointerTo::columns, w + col, D, 1,
+                      dx_columns.data(), nullptr, false);
   });
 }
 

@@ -79,11 +79,11 @@ double worst_error(index_t N, index_t D, index_t F, const std::vector<double>& x
 
 TEST(dense_products_in_blocks_match_naive_sums_for_any_thread_count) {
   // (N, D, F): the first splits its forward pass and input gradient by
-  // rows and its kernel gradient by rows of eight uneven blocks; the second
-  // splits its forward pass and kernel gradient by columns; the third its
-  // forward pass and input gradient by columns and its kernel gradient by
-  // rows.
-  const std::vector<std::vector<index_t>> shapes = {{64, 300, 40}, {40, 50, 300}, {96, 1000, 70}};
+  // rows (three blocks of 67, 67 and 66 samples) and its kernel gradient by
+  // rows of eight uneven blocks; the second splits its forward pass and
+  // kernel gradient by columns; the third its forward pass and input
+  // gradient by columns and its kernel gradient by rows.
+  const std::vector<std::vector<index_t>> shapes = {{200, 530, 40}, {40, 50, 300}, {96, 1000, 70}};
   std::mt19937_64 rng(11);
   std::uniform_real_distribution<double> uniform(-1, 1);
   auto random_values = [&](index_t count) {
