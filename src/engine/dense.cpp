@@ -14,20 +14,22 @@ namespace lcnn {
 namespace {
 
 // A dense layer's products, (m x n) = (m x k)(k x n), run in parallel
-// blocks of their result, each one column product (gemm.hpp) that reads the
-// operands where they lie: blocks of rows read the right operand whole each
-// time, blocks of columns the left one (and transpose it again where it
-// comes by rows, as the input does for the kernel gradient). The result is
+// blocks of their result, each one column product (gemm.hpp), which reads
+// the operands where they lie, or one of Eigen's GEMMs, which packs them
+// (dense_column_products()): blocks of rows read the right operand whole
+// each time, blocks of columns the left one (and transpose it again where
+// it comes by rows, as the input does for the kernel gradient). The result is
 // split along the side that is read again less in all, into at most
 // kMaxBlocks blocks, fixed by the shape alone (never by the thread count):
-// blocks of at least kMinColumns columns, or of kMinRows rows, a whole tile
-// of the widest kernel set's product (AVX-512: four vectors of 16 floats),
-// which blocks of fewer rows would run at part of its speed. With a batch of
-// 64, W7's 1,152 -> 128 layer transposed its input eight times for the
-// kernel gradient in blocks of units, and its forward pass in two blocks of
-// 32 samples took 12% longer than in four of 32 units (bench/NOTES.md).
-constexpr index_t kMinRows = 64;
-constexpr index_t kMinColumns = 32;
+// blocks of at least kMinBlock columns or rows, and for column products of
+// at least kMinTileRows rows, a whole tile of the widest kernel set's
+// product (AVX-512: four vectors of 16 floats), which blocks of fewer rows
+// would run at part of its speed. With a batch of 64, W7's 1,152 -> 128
+// layer packed its input eight times for the kernel gradient in blocks of
+// units, and as column products its forward pass in two blocks of 32
+// samples took 12% longer than in four of 32 units (bench/NOTES.md).
+constexpr index_t kMinBlock = 32;
+constexpr index_t kMinTileRows = 64;
 constexpr index_t kMaxBlocks = 8;
 
 index_t blocks_along(index_t side, index_t min_block) {
@@ -35,11 +37,12 @@ index_t blocks_along(index_t side, index_t min_block) {
 }
 
 // body(row, rows, col, cols) for each block of an (m x n) result of an
-// inner dimension k.
+// inner dimension k, blocks of rows at least min_rows high.
 template <typename Body>
-void for_each_result_block(index_t m, index_t n, index_t k, int threads, Body body) {
-  const index_t row_blocks = blocks_along(m, kMinRows);
-  const index_t col_blocks = blocks_along(n, kMinColumns);
+void for_each_result_block(index_t m, index_t n, index_t k, index_t min_rows, int threads,
+                           Body body) {
+  const index_t row_blocks = blocks_along(m, min_rows);
+  const index_t col_blocks = blocks_along(n, kMinBlock);
   const bool by_rows =
       col_blocks == 1 || (row_blocks > 1 && (row_blocks - 1) * k * n <= (col_blocks - 1) * m * k);
   const index_t side = by_rows ? m : n, blocks = by_rows ? row_blocks : col_blocks;
@@ -64,6 +67,18 @@ std::vector<Pointer> column_pointers(Pointer base, index_t ld, index_t row, inde
 }
 
 }  // namespace
+
+// The column product streams the kernel unpacked, once per tile of 64 rows
+// of a block: the faster for a batch of up to one tile, or a kernel that
+// stays in the core's cache, but on more samples through a larger kernel
+// Eigen's packed, cache-blocked GEMMs win (measured: 256 samples through
+// 1,024 -> 1,024, forward 27% and backward 19% slower as column products;
+// bench/NOTES.md).
+bool dense_column_products(index_t samples, index_t kernel_size) {
+  constexpr index_t kColumnProductRows = 64;
+  constexpr index_t kColumnProductKernel = index_t(1) << 18;
+  return samples <= kColumnProductRows || kernel_size < kColumnProductKernel;
+}
 
 template <typename T>
 Dense<T>::Dense(const Shape& input, index_t units, Activation activation, std::vector<T> kernel,
@@ -108,12 +123,22 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
   const T* w = parameters_[0].values.data();
   T* y = output.data.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
-  for_each_result_block(N, F, D, ctx.threads, [&](index_t row, index_t rows, index_t col,
-                                                  index_t cols) {
-    const std::vector<const T*> x_columns = column_pointers(x, N, row, 0, D);
-    const std::vector<T*> y_columns = column_pointers(y, N, row, col, cols);
-    column_product<T>(rows, cols, D, x_columns.data(), PointerTo::columns, w + col * D, 1, D,
-                      y_columns.data(), bias != nullptr ? bias + col : nullptr, false);
+  const bool columns = dense_column_products(N, D * F);
+  const index_t min_rows = columns ? kMinTileRows : kMinBlock;
+  for_each_result_block(N, F, D, min_rows, ctx.threads, [&](index_t row, index_t rows,
+                                                            index_t col, index_t cols) {
+    if (columns) {
+      const std::vector<const T*> x_columns = column_pointers(x, N, row, 0, D);
+      const std::vector<T*> y_columns = column_pointers(y, N, row, col, cols);
+      column_product<T>(rows, cols, D, x_columns.data(), PointerTo::columns, w + col * D, 1, D,
+                        y_columns.data(), bias != nullptr ? bias + col : nullptr, false);
+    } else {
+      gemm(Op::none, Op::none, rows, cols, D, x + row, N, w + col * D, D, y + row + col * N, N,
+           false);
+      if (bias != nullptr) {
+        Map<T>(y, N, F).block(row, col, rows, cols).rowwise() += ConstRowMap<T>(bias + col, cols);
+      }
+    }
   });
   activation_.apply(output, ctx.record, ctx.threads);
 }
@@ -131,13 +156,20 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   const T* g = grad_pre.data.data();
   std::vector<T>& kernel_grad = parameters_[0].gradient;
   kernel_grad.resize(parameters_[0].values.size());
+  const bool columns = dense_column_products(N, D * F);
+  const index_t min_rows = columns ? kMinTileRows : kMinBlock;
   // dW = x' g: the input's columns are the rows of x'.
-  for_each_result_block(D, F, N, ctx.threads, [&](index_t row, index_t rows, index_t col,
-                                                  index_t cols) {
-    const std::vector<const T*> x_rows = column_pointers(x, N, 0, row, rows);
-    const std::vector<T*> grad_columns = column_pointers(kernel_grad.data(), D, row, col, cols);
-    column_product<T>(rows, cols, N, x_rows.data(), PointerTo::rows, g + col * N, 1, N,
-                      grad_columns.data(), nullptr, false);
+  for_each_result_block(D, F, N, min_rows, ctx.threads, [&](index_t row, index_t rows,
+                                                            index_t col, index_t cols) {
+    if (columns) {
+      const std::vector<const T*> x_rows = column_pointers(x, N, 0, row, rows);
+      const std::vector<T*> grad_columns = column_pointers(kernel_grad.data(), D, row, col, cols);
+      column_product<T>(rows, cols, N, x_rows.data(), PointerTo::rows, g + col * N, 1, N,
+                        grad_columns.data(), nullptr, false);
+    } else {
+      gemm(Op::transpose, Op::none, rows, cols, N, x + row * N, N, g + col * N, N,
+           kernel_grad.data() + row + col * D, D, false);
+    }
   });
   if (parameters_.size() > 1) {
     std::vector<T>& bias_grad = parameters_[1].gradient;
@@ -148,12 +180,17 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
   grad_input->resize(input.shape);
   T* dx = grad_input->data.data();
   // dx = g w': w's row d, read along its units, is column d of w'.
-  for_each_result_block(N, D, F, ctx.threads, [&](index_t row, index_t rows, index_t col,
-                                                  index_t cols) {
-    const std::vector<const T*> g_columns = column_pointers(g, N, row, 0, F);
-    const std::vector<T*> dx_columns = column_pointers(dx, N, row, col, cols);
-    column_product<T>(rows, cols, F, g_columns.data(), PointerTo::columns, w + col, D, 1,
-                      dx_columns.data(), nullptr, false);
+  for_each_result_block(N, D, F, min_rows, ctx.threads, [&](index_t row, index_t rows,
+                                                            index_t col, index_t cols) {
+    if (columns) {
+      const std::vector<const T*> g_columns = column_pointers(g, N, row, 0, F);
+      const std::vector<T*> dx_columns = column_pointers(dx, N, row, col, cols);
+      column_product<T>(rows, cols, F, g_columns.data(), PointerTo::columns, w + col, D, 1,
+                        dx_columns.data(), nullptr, false);
+    } else {
+      gemm(Op::none, Op::transpose, rows, cols, F, g + row, N, w + col, D, dx + row + col * N, N,
+           false);
+    }
   });
 }
 

@@ -9,6 +9,11 @@
 
 namespace lcnn {
 
+// Whether a dense layer with `kernel_size` weights multiplies `samples`
+// rows (the batch times the axes before the last) with the column products
+// of gemm.hpp rather than Eigen's GEMMs, by the shape alone.
+bool dense_column_products(index_t samples, index_t kernel_size);
+
 template <typename T>
 class Dense : public Layer<T> {
  public:

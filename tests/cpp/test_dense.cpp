@@ -82,8 +82,14 @@ TEST(dense_products_in_blocks_match_naive_sums_for_any_thread_count) {
   // rows (three blocks of 67, 67 and 66 samples) and its kernel gradient by
   // rows of eight uneven blocks; the second splits its forward pass and
   // kernel gradient by columns; the third its forward pass and input
-  // gradient by columns and its kernel gradient by rows.
-  const std::vector<std::vector<index_t>> shapes = {{200, 530, 40}, {40, 50, 300}, {96, 1000, 70}};
+  // gradient by columns and its kernel gradient by rows. These multiply
+  // with column products; the last two, with Eigen's GEMMs (more samples
+  // than a tile through a kernel of 2^18 values or more), split the fourth's
+  // forward pass by columns and the fifth's by rows, and both kernel
+  // gradients by rows and input gradients by columns.
+  const std::vector<std::vector<index_t>> shapes = {
+      {200, 530, 40}, {40, 50, 300}, {96, 1000, 70}, {130, 600, 440}, {72, 600, 440}};
+  const std::vector<bool> column_products = {true, true, true, false, false};
   std::mt19937_64 rng(11);
   std::uniform_real_distribution<double> uniform(-1, 1);
   auto random_values = [&](index_t count) {
@@ -91,8 +97,9 @@ TEST(dense_products_in_blocks_match_naive_sums_for_any_thread_count) {
     for (double& value : v) value = uniform(rng);
     return v;
   };
-  for (const std::vector<index_t>& shape : shapes) {
-    const index_t N = shape[0], D = shape[1], F = shape[2];
+  for (std::size_t s = 0; s < shapes.size(); ++s) {
+    const index_t N = shapes[s][0], D = shapes[s][1], F = shapes[s][2];
+    CHECK(dense_column_products(N, D * F) == column_products[s]);
     const std::vector<double> x = random_values(N * D), w = random_values(D * F),
                               b = random_values(F), g = random_values(N * F);
     const DenseResults one = dense_results(N, D, F, x, w, b, g, 1);
