@@ -125,13 +125,16 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
   const bool columns = dense_column_products(N, D * F);
   const index_t min_rows = columns ? kMinTileRows : kMinBlock;
+  // Column products store relu as they finish each value.
+  const bool rectify = columns && activation_.kind() == Activation::relu;
   for_each_result_block(N, F, D, min_rows, ctx.threads, [&](index_t row, index_t rows,
                                                             index_t col, index_t cols) {
     if (columns) {
       const std::vector<const T*> x_columns = column_pointers(x, N, row, 0, D);
       const std::vector<T*> y_columns = column_pointers(y, N, row, col, cols);
       column_product<T>(rows, cols, D, x_columns.data(), PointerTo::columns, w + col * D, 1, D,
-                        y_columns.data(), bias != nullptr ? bias + col : nullptr, false);
+                        y_columns.data(), bias != nullptr ? bias + col : nullptr, false,
+                        rectify);
     } else {
       gemm(Op::none, Op::none, rows, cols, D, x + row, N, w + col * D, D, y + row + col * N, N,
            false);
@@ -140,7 +143,7 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
       }
     }
   });
-  activation_.apply(output, ctx.record, ctx.threads);
+  if (!rectify) activation_.apply(output, ctx.record, ctx.threads);
 }
 
 template <typename T>

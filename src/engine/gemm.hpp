@@ -29,10 +29,12 @@ void gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, const T* a, index_t
 enum class PointerTo { columns, rows };
 
 // A product whose operands are addressed column by column (or row by row),
-// for locally connected layers: for each j < n with c[j] not null,
+// for locally connected and dense layers: for each j < n with c[j] not null,
 //   c[j][0..m) = base_j + sum over l < k of a(0..m, l) * s[l * s_l + j * s_j]
 // where base_j is c[j] itself when `accumulate`, else init[j] (zero when
-// init is null). `a` (m x k) comes as k column pointers (a(i, l) = a[l][i])
+// init is null); with `rectify`, relu of that (x where x > 0, else +0, as
+// activation_value() gives), applied as each value is stored for the last
+// time instead of in a pass of its own over the result. `a` (m x k) comes as k column pointers (a(i, l) = a[l][i])
 // or m row pointers (a(i, l) = a[i][l]); a null pointer is a zero column or
 // row. A position's patch columns can thus be read straight from the input
 // tensor (null for padding), its input gradient added straight into the
@@ -44,7 +46,7 @@ enum class PointerTo { columns, rows };
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
-                    bool accumulate);
+                    bool accumulate, bool rectify = false);
 
 // One optimizer step of `count` parameters: values[i] from gradient[i] and
 // the parameter's `slot_count` slots (at most 3), slots[i],

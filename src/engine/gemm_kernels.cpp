@@ -135,7 +135,16 @@ struct ColumnBlock {
   const T* s;
   index_t count, a_shift, s_l, s_j, rows;
   bool from_c;  // the base is the result's current value (else init or 0)
+  bool rectify;  // the sums end here: store relu of them
 };
+
+// relu of each lane: x where x > 0, else +0 (NaN included), the values of
+// activation_value().
+template <typename T>
+LCNN_ALWAYS_INLINE Vector<T> rectified(const Vector<T>& v) {
+  const auto positive = v > Vector<T>{};
+  return (Vector<T>)((decltype(positive))v & positive);
+}
 
 // The lanes below `count` (fewer than a vector) as a mask.
 #if defined(__AVX512F__)
@@ -242,7 +251,10 @@ void column_tile(const ColumnBlock<T>& block, index_t row, index_t j0, T* const*
     T* column = c[j0 + j];
     if (column == nullptr) continue;
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) store_rows(column, row + r * lanes, block.rows, acc[r][j]);
+    for (int r = 0; r < R; ++r) {
+      store_rows(column, row + r * lanes, block.rows,
+                 block.rectify ? rectified<T>(acc[r][j]) : acc[r][j]);
+    }
   }
 }
 
@@ -276,7 +288,7 @@ void column_tile_of_size(int vectors, int columns, const ColumnBlock<T>& block, 
 template <typename T>
 void column_rows(index_t row_begin, index_t row_end, index_t n, index_t k, const T* const* a,
                  const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
-                 bool accumulate) {
+                 bool accumulate, bool rectify) {
   for (index_t j = 0; j < n; ++j) {
     T* column = c[j];
     if (column == nullptr) continue;
@@ -285,7 +297,7 @@ void column_rows(index_t row_begin, index_t row_end, index_t n, index_t k, const
       for (index_t l = 0; l < k; ++l) {
         if (a[l] != nullptr) sum += a[l][i] * s[l * s_l + j * s_j];
       }
-      column[i] = sum;
+      column[i] = rectify && !(sum > T(0)) ? T(0) : sum;
     }
   }
 }
@@ -445,7 +457,7 @@ bool in_few_runs(const T* const* a, index_t count, index_t m) {
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
-                    bool accumulate) {
+                    bool accumulate, bool rectify) {
   constexpr index_t lanes = Lanes<T>::count, tile_rows = kTileVectors * lanes;
   constexpr index_t budget = kBlockBytes / index_t(sizeof(T));
   alignas(64) T buffer[budget];
@@ -459,7 +471,8 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
     const index_t block_columns = std::max<index_t>(1, budget / (r1 - r0));
     for (index_t l0 = 0; l0 < k || l0 == 0; l0 += block_columns) {
       const index_t count = std::min(k, l0 + block_columns) - l0;
-      ColumnBlock<T> block{a + l0, s + l0 * s_l, count, 0, s_l, s_j, m, accumulate || l0 > 0};
+      ColumnBlock<T> block{a + l0, s + l0 * s_l, count, 0, s_l, s_j, m, accumulate || l0 > 0,
+                           rectify && l0 + count == k};
       if (copy && !(a_points_to == PointerTo::columns && m % lanes == 0 &&
                     in_few_runs(a + l0, count, m))) {
         copy_block(m, a, a_points_to, r0, r1, l0, count, buffer, copied);
@@ -477,7 +490,7 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
       }
     }
   }
-  if (!copy) column_rows(vector_rows, m, n, k, a, s, s_l, s_j, c, init, accumulate);
+  if (!copy) column_rows(vector_rows, m, n, k, a, s, s_l, s_j, c, init, accumulate, rectify);
 }
 
 // The square root of each lane, on this build's vector instructions (one

@@ -75,8 +75,8 @@ void check_products(const std::string& kernels, double tolerance) {
 
 // column_product() against a naive sum, with `a` given by columns and by
 // rows, zero (null) columns or rows, unwanted (null) result columns, both
-// stride orders of s, an init row, accumulation, and sizes around the
-// tiles, the copied blocks and the cache blocking.
+// stride orders of s, an init row, accumulation, relu of the results, and
+// sizes around the tiles, the copied blocks and the cache blocking.
 template <typename T>
 void check_column_products(const std::string& kernels, double tolerance) {
   Rng rng(12);
@@ -112,12 +112,14 @@ void check_column_products(const std::string& kernels, double tolerance) {
         for (bool l_fastest : {true, false}) {
           const index_t s_l = l_fastest ? 1 : n + 1, s_j = l_fastest ? k + 2 : 1;
           const std::vector<T> s = random_values<T>(std::max(s_l * k, s_j * n) + 2 * (k + n), rng);
-          for (int base = 0; base < 3; ++base) {  // zero, init, accumulate
+          for (int variant = 0; variant < 6; ++variant) {
+            const int base = variant % 3;  // zero, init, accumulate
+            const bool rectify = variant >= 3;
             std::vector<T> c = c0;
             std::vector<T*> columns(static_cast<std::size_t>(n));
             for (index_t j = 0; j < n; ++j) columns[j] = j == 2 ? nullptr : c.data() + j * ldc;
             column_product<T>(m, n, k, a.data(), points_to, s.data(), s_l, s_j, columns.data(),
-                              base == 1 ? init.data() : nullptr, base == 2);
+                              base == 1 ? init.data() : nullptr, base == 2, rectify);
             bool near = true, others_kept = true;
             for (index_t j = 0; j < n; ++j) {
               for (index_t i = 0; i < ldc; ++i) {
@@ -128,12 +130,14 @@ void check_column_products(const std::string& kernels, double tolerance) {
                 }
                 double want = base == 2 ? c0[i + j * ldc] : base == 1 ? init[j] : 0;
                 for (index_t l = 0; l < k; ++l) want += element(i, l) * s[l * s_l + j * s_j];
-                near = near && check::near(got, want, tolerance);
+                if (rectify && want < 0) want = 0;
+                near = near && check::near(got, want, tolerance) && !(rectify && got < 0);
               }
             }
             CHECK_MSG(near, kernels << " column product " << m << "x" << n << "x" << k << " by "
                                     << (by_columns ? "columns" : "rows") << " runs " << run
-                                    << " l_fastest " << l_fastest << " base " << base);
+                                    << " l_fastest " << l_fastest << " base " << base
+                                    << " rectify " << rectify);
             CHECK_MSG(others_kept, kernels << " column product wrote outside its columns");
           }
         }
