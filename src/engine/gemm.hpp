@@ -34,15 +34,15 @@ enum class PointerTo { columns, rows };
 // where base_j is c[j] itself when `accumulate`, else init[j] (zero when
 // init is null); with `rectify`, relu of that (x where x > 0, else +0, as
 // activation_value() gives), applied as each value is stored for the last
-// time instead of in a pass of its own over the result. `a` (m x k) comes as k column pointers (a(i, l) = a[l][i])
-// or m row pointers (a(i, l) = a[i][l]); a null pointer is a zero column or
-// row. A position's patch columns can thus be read straight from the input
-// tensor (null for padding), its input gradient added straight into the
-// input's columns, the transpose of its patch (one row per patch column)
-// multiplied without the caller copying it (the product transposes it in
-// registers, block by block), and the right-hand operand (the position's
-// weights or output gradient) streams through unpacked, each value read
-// once.
+// time instead of in a pass of its own over the result. `a` (m x k) comes
+// as k column pointers (a(i, l) = a[l][i]) or m row pointers (a(i, l) =
+// a[i][l]); a null pointer is a zero column or row. A position's patch
+// columns can thus be read straight from the input tensor (null for
+// padding), its input gradient added straight into the input's columns,
+// the transpose of its patch (one row per patch column) multiplied without
+// the caller copying it (the product transposes it in registers, block by
+// block), and the right-hand operand (the position's weights or output
+// gradient) streams through unpacked, each value read once.
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,

@@ -61,13 +61,12 @@ class LocallyConnected : public Layer<T> {
   // The input as forward() and backward() read it: `input` itself, `st`
   // unchanged, where reads_input_as_is(), else a copy of it with channels
   // and columns next to each other (strides 1, C and C * columns), `st` set
-  // to match. A
-  // patch's columns then lie in one contiguous run per kernel row, which
-  // the forward column product reads in place instead of copying them
-  // together for every position (each input value once per position that
-  // covers it; W4's patches came to 1 GB of copies a forward pass). With
-  // `recorded`, the copy the last recording forward() made of this same
-  // input is returned as it is.
+  // to match. A patch's columns then lie in one contiguous run per kernel
+  // row, which the forward column product reads in place instead of
+  // copying them together for every position (each input value once per
+  // position that covers it; W4's patches came to 1 GB of copies a forward
+  // pass). With `recorded`, the copy the last recording forward() made of
+  // this same input is returned as it is.
   const T* channels_inner(const Tensor<T>& input, TensorStrides& st, int threads, bool recorded);
   // A thread's room for one position's column pointers and (with update_)
   // its kernel and bias gradients, in backward().

@@ -97,9 +97,9 @@ TEST(dense_products_in_blocks_match_naive_sums_for_any_thread_count) {
     for (double& value : v) value = uniform(rng);
     return v;
   };
-  for (std::size_t s = 0; s < shapes.size(); ++s) {
-    const index_t N = shapes[s][0], D = shapes[s][1], F = shapes[s][2];
-    CHECK(dense_column_products(N, D * F) == column_products[s]);
+  for (std::size_t shape = 0; shape < shapes.size(); ++shape) {
+    const index_t N = shapes[shape][0], D = shapes[shape][1], F = shapes[shape][2];
+    CHECK(dense_column_products(N, D * F) == column_products[shape]);
     const std::vector<double> x = random_values(N * D), w = random_values(D * F),
                               b = random_values(F), g = random_values(N * F);
     const DenseResults one = dense_results(N, D, F, x, w, b, g, 1);
