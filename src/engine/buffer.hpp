@@ -8,7 +8,8 @@
 // and position, more than the TLB holds; on 2 MiB pages the TLB covers the
 // tensors (bench/NOTES.md: the training steps of W1-W4 and W6 2-9% faster,
 // the forward passes of W2 and W3 5-9%). Smaller allocations, and all of
-// them on other systems, are plain operator new.
+// them on other systems, come from operator new on a cache line
+// (kLineBytes).
 #pragma once
 
 #include <cstddef>
@@ -18,6 +19,11 @@
 namespace lcnn {
 
 constexpr std::size_t kLargePageBytes = std::size_t(2) << 20;
+// Where a smaller buffer starts. glibc's plain operator new returns memory
+// 16 bytes past a line (after its chunk header), and every 64-byte vector
+// of a column of 64 samples then spans two lines: W7's first layer's
+// forward pass ran 20-35% slower so (bench/NOTES.md).
+constexpr std::size_t kLineBytes = 64;
 
 // `bytes` bytes for a buffer of at least kLargePageBytes: on Linux
 // starting on a large-page boundary, with huge pages asked for its whole
@@ -36,13 +42,14 @@ struct LargePageAllocator {
 
   T* allocate(std::size_t n) {
     const std::size_t bytes = n * sizeof(T);
-    return static_cast<T*>(large(bytes) ? allocate_large(bytes) : ::operator new(bytes));
+    return static_cast<T*>(large(bytes) ? allocate_large(bytes)
+                                        : ::operator new(bytes, std::align_val_t(kLineBytes)));
   }
   void deallocate(T* p, std::size_t n) {
     if (large(n * sizeof(T))) {
       release_large(p);
     } else {
-      ::operator delete(p);
+      ::operator delete(p, std::align_val_t(kLineBytes));
     }
   }
 

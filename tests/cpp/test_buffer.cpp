@@ -1,5 +1,5 @@
 // Buffer (buffer.hpp): tensors' storage on large pages where Linux grants
-// them, and an ordinary vector otherwise.
+// them, and on a cache line otherwise.
 #include <cstdint>
 #include <fstream>
 #include <sstream>
@@ -66,7 +66,23 @@ TEST(buffer_keeps_values_across_the_large_page_threshold) {
   CHECK(copy == values);
 }
 
-// Elsewhere the storage is plain operator new, with nothing to check.
+// Smaller tensors, of sizes glibc serves from its heap and from mappings of
+// their own, start on a cache line: a column of 64 floats is then four
+// whole lines.
+TEST(buffer_of_a_small_tensor_starts_on_a_line) {
+  for (index_t values : {1, 3, 1000, 173056, 400000}) {
+    Tensor<float> small;
+    small.resize(Shape{{values}});
+    CHECK_MSG(reinterpret_cast<std::uintptr_t>(small.data.data()) % kLineBytes == 0,
+              values << " values at " << static_cast<const void*>(small.data.data()));
+    Buffer<double> grown(static_cast<std::size_t>(values));
+    grown.resize(grown.size() + 5);
+    CHECK_MSG(reinterpret_cast<std::uintptr_t>(grown.data()) % kLineBytes == 0,
+              values + 5 << " doubles at " << static_cast<const void*>(grown.data()));
+  }
+}
+
+// Elsewhere the storage is operator new on a line, checked above.
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
   Tensor<float> large;

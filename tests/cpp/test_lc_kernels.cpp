@@ -1,7 +1,7 @@
 // LocallyConnected backward through both kernels (the direct loops for small
 // per-position products, one GEMM per position otherwise) against the
 // implementation-1 reference gradients; which geometries take the direct
-// path by default; results of the direct kernels independent of threads.
+// path by default; results of both kernels independent of threads.
 #include <string>
 #include <vector>
 
@@ -21,7 +21,8 @@ struct Run {
 
 // With other_batch > 0, a forward pass that does not record, of another
 // input of that batch, comes between the recording one and backward(): the
-// gradients must still be those of x.
+// gradients must still be those of x. backward() runs twice, the first
+// time with another output gradient.
 template <typename T>
 Run run_layer(const ref::Spec& s, long B, const std::vector<double>& x,
               const std::vector<double>& w1, const std::vector<double>& bias,
@@ -63,6 +64,11 @@ Run run_layer(const ref::Spec& s, long B, const std::vector<double>& x,
     predict.training = false;
     layer.forward(other, other_out, predict);
   }
+  // A backward() of another output gradient first: the gradients must keep
+  // nothing of it (the input gradient's buffer comes back unzeroed).
+  Tensor<T> other_grad = tensor_of(out.shape, ref::c_to_colmajor(g, ydims));
+  for (T& value : other_grad.data) value = T(1) - value;
+  layer.backward(in, out, other_grad, &grad_in, ctx, false);
   const Tensor<T> grad_out = tensor_of(out.shape, ref::c_to_colmajor(g, ydims));
   layer.backward(in, out, grad_out, &grad_in, ctx, false);
   const auto& params = layer.parameters();
@@ -206,6 +212,36 @@ TEST(lc_kernels_direct_threads_agree_exactly) {
       CHECK_MSG(many.y == one.y && many.dx == one.dx && many.dw1 == one.dw1 &&
                     many.dbias == one.dbias,
                 s.describe() << " with " << threads << " threads");
+    }
+  }
+}
+
+// The GEMM path shares its positions out in tiles, those of the input
+// gradient class by class: bitwise the same outputs and gradients for any
+// thread count (each input takes its terms in the same order), and the
+// reference's input gradient. Patches of at most one column tile (read
+// without a copy) and wider; tiles of one position and of several, in two
+// to nine colour classes; batches of part of a vector and of several.
+TEST(lc_kernels_gemm_threads_agree_exactly) {
+  std::mt19937_64 rng(18);
+  for (const ref::Spec& s : {spec({20}, {3}, {1}, "valid", true, 2, 4),
+                             spec({30}, {5}, {2}, "same", false, 2, 3),
+                             spec({13, 13}, {3, 3}, {2, 2}, "valid", true, 4, 6),
+                             spec({20, 19}, {3, 3}, {1, 1}, "same", false, 2, 3)}) {
+    for (long B : {5, 37, 70}) {
+      const auto x = ref::random_vector(rng, B * s.N() * s.C);
+      const auto w1 = ref::random_vector(rng, s.P() * s.KC() * s.F);
+      const auto bias = ref::random_vector(rng, s.P() * s.F);
+      const auto g = ref::random_vector(rng, B * s.P() * s.F);
+      const Run one = run_layer<float>(s, B, x, w1, bias, g, LocalKernels::gemm, 1);
+      CHECK_MSG(ref::max_rel_error(one.dx, ref::backward_impl1(s, x, B, w1, g).dx) <= 2e-5,
+                s.describe() << " B=" << B << " input gradient");
+      for (int threads : {2, 3, 5}) {
+        const Run many = run_layer<float>(s, B, x, w1, bias, g, LocalKernels::gemm, threads);
+        CHECK_MSG(many.y == one.y && many.dx == one.dx && many.dw1 == one.dw1 &&
+                      many.dbias == one.dbias,
+                  s.describe() << " B=" << B << " with " << threads << " threads");
+      }
     }
   }
 }
