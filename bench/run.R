@@ -445,15 +445,7 @@ if (settings$tuned_malloc) {
 }
 
 # --- (d) W7: one epoch of the demo model ------------------------------------------
-demo_model <- function() {
-  keras_model_sequential(input_shape = c(28, 28, 1), dtype = "float32") %>%
-    layer_locally_connected_2d(filters = 16, kernel_size = 3, strides = 2, activation = "relu") %>%
-    layer_locally_connected_2d(filters = 32, kernel_size = 3, strides = 2, activation = "relu") %>%
-    layer_flatten() %>%
-    layer_dense(units = 128, activation = "relu") %>%
-    layer_dropout(rate = 0.3) %>%
-    layer_dense(units = 10, activation = "softmax")
-}
+source(file.path(bench_dir, "demo_model.R"))
 # Forward flops and weights of one sample through demo_model(): the locally
 # connected layers as in geometry() (28 → 13 → 6 with 3×3 stride 2), then the
 # dense layers.
@@ -465,20 +457,18 @@ demo_costs <- function() {
 
 w7 <- NULL
 if ("W7" %in% selected) {
-  fashion <- tryCatch(dataset_fashion_mnist(), error = function(e) conditionMessage(e))
-  if (is.character(fashion)) {
+  n <- settings$epoch_samples
+  data <- tryCatch(demo_data(n), error = function(e) conditionMessage(e))
+  if (is.character(data)) {
     w7 <- list(note = paste("skipped: Fashion-MNIST is not installed",
-                            "(apt-get install dataset-fashion-mnist):", fashion))
+                            "(apt-get install dataset-fashion-mnist):", data))
   } else {
     message("lcnn W7: ", w7_desc)
-    n <- settings$epoch_samples
-    x <- array(fashion$train$x[seq_len(n), , ] / 255, c(n, 28, 28, 1))
-    y <- fashion$train$y[seq_len(n)]
-    rm(fashion)
+    x <- data$x
+    y <- data$y
+    rm(data)
     set.seed(2026)
-    model <- demo_model()
-    model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
-                      metrics = "accuracy")
+    model <- compiled_demo_model()
     # Warm-up on a few batches: the trainer and its buffers are made once.
     fit(model, x[1:640, , , , drop = FALSE], y[1:640], epochs = 1, batch_size = 64, verbose = 0)
     epochs <- vapply(seq_len(settings$epoch_reps), function(i) {

@@ -11,19 +11,12 @@ args <- commandArgs(TRUE)
 options(lcnn.num_threads = as.integer(args[2]))
 set.seed(2026)
 if (args[1] == "w7") {
-  fashion <- dataset_fashion_mnist()
-  n <- 6000
-  x <- array(fashion$train$x[1:n, , ] / 255, c(n, 28, 28, 1))
-  y <- fashion$train$y[1:n]
-  model <- keras_model_sequential(input_shape = c(28, 28, 1)) %>%
-    layer_locally_connected_2d(filters = 16, kernel_size = 3, strides = 2, activation = "relu") %>%
-    layer_locally_connected_2d(filters = 32, kernel_size = 3, strides = 2, activation = "relu") %>%
-    layer_flatten() %>%
-    layer_dense(units = 128, activation = "relu") %>%
-    layer_dropout(rate = 0.3) %>%
-    layer_dense(units = 10, activation = "softmax")
-  model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
-                    metrics = "accuracy")
+  script <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])
+  source(file.path(dirname(script), "demo_model.R"))
+  data <- demo_data(6000)
+  x <- data$x
+  y <- data$y
+  model <- compiled_demo_model()
   seconds <- vapply(seq_len(as.integer(args[3])), function(e) {
     t <- system.time(fit(model, x, y, epochs = 1, batch_size = 64, verbose = 0))
     c(t[["elapsed"]], t[["user.self"]] + t[["sys.self"]])
