@@ -169,17 +169,21 @@ void OutputActivation<T>::gradient(const Tensor<T>& output, const Tensor<T>& gra
     softmax_last_axis_gradient(output, grad_output, grad_pre);
   } else {
     grad_pre.resize(output.shape);
-    // relu's output is above zero exactly where its input is, which is all
-    // its derivative asks of z: it keeps no copy of its input.
-    const T* z = kind_ == Activation::relu ? output.data.data() : pre_.data.data();
     for_each_block(output.shape.size(), kActivationBlock, threads,
                    [&](index_t start, index_t count) {
-                     activation_gradient(kind_, z + start,
-                                         output.data.data() + start,
-                                         grad_output.data.data() + start,
-                                         grad_pre.data.data() + start, count);
+                     gradient_run(output, grad_output, start, count, grad_pre.data.data() + start);
                    });
   }
+}
+
+template <typename T>
+void OutputActivation<T>::gradient_run(const Tensor<T>& output, const Tensor<T>& grad_output,
+                                       index_t first, index_t count, T* grad_pre) const {
+  // relu's output is above zero exactly where its input is, which is all
+  // its derivative asks of z: it keeps no copy of its input.
+  const T* z = kind_ == Activation::relu ? output.data.data() : pre_.data.data();
+  activation_gradient(kind_, z + first, output.data.data() + first,
+                      grad_output.data.data() + first, grad_pre, count);
 }
 
 template void activate_elementwise<float>(Activation, float*, index_t);

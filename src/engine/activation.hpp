@@ -70,6 +70,17 @@ class OutputActivation {
   bool gradient_reads_output(bool through_logits) const {
     return !through_logits && kind_ != Activation::linear;
   }
+  // Whether gradient() takes each value on its own (an activation other
+  // than linear and softmax, not differentiated through the logits): a
+  // layer can then compute it run by run with gradient_run() as it reads
+  // each part, instead of in a pass of its own over the whole tensor.
+  bool gradient_by_value(bool through_logits) const {
+    return gradient_reads_output(through_logits) && kind_ != Activation::softmax;
+  }
+  // gradient() of the `count` values from `first` on, into grad_pre[0, count),
+  // where gradient_by_value().
+  void gradient_run(const Tensor<T>& output, const Tensor<T>& grad_output, index_t first,
+                    index_t count, T* grad_pre) const;
 
  private:
   Activation kind_;

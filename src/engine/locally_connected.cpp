@@ -210,14 +210,27 @@ bool LocallyConnected<T>::forward_from(const DoubleBatch& input, Tensor<T>& outp
 // gradient.
 template <typename T>
 void LocallyConnected<T>::backward_position(const T* x, const TensorStrides& x_st, index_t B,
-                                            const Tensor<T>& grad_pre, Tensor<T>* grad_input,
-                                            index_t r, index_t c, PositionScratch& scratch) {
+                                            const Tensor<T>& grad, const Tensor<T>* output,
+                                            Tensor<T>* grad_input, index_t r, index_t c,
+                                            PositionScratch& scratch) {
   const LocalGeometry& g = geometry_;
   const TensorStrides st = g.strides();
   const index_t OR = g.rows.output, F = g.filters, KC = g.patch();
   const index_t p = r * g.cols.output + c;
-  const T* grad_data = grad_pre.data.data() + B * st.out_position * (r + OR * c);
-  const index_t grad_stride = B * st.out_filter;
+  const T* grad_data = grad.data.data() + B * st.out_position * (r + OR * c);
+  index_t grad_stride = B * st.out_filter;
+  if (output != nullptr) {
+    // The activation's gradient of the position's F runs of B values (one
+    // run where they lie together), filter f's at f * B in the scratch.
+    const index_t first = grad_data - grad.data.data();
+    const index_t runs = grad_stride == B ? 1 : F, run = B * F / runs;
+    for (index_t i = 0; i < runs; ++i) {
+      activation_.gradient_run(*output, grad, first + i * grad_stride, run,
+                               scratch.grad_pre.data() + i * run);
+    }
+    grad_data = scratch.grad_pre.data();
+    grad_stride = B;
+  }
   // dW_p = X_p' G_p: a column product takes X_p' by rows (each patch
   // column is one), transposing it in registers block by block as it goes;
   // for batches of up to 128 samples it writes each gradient value once.
@@ -276,8 +289,16 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
                                    const Context& ctx, bool through_logits) {
   const LocalGeometry& g = geometry_;
   const index_t B = input.batch();
-  const Tensor<T>& grad_pre =
-      activation_.pre_gradient(output, grad_output, through_logits, grad_pre_, ctx.threads);
+  // On the GEMM path an activation that takes each value on its own is
+  // differentiated position by position as backward_position() reads the
+  // gradient, into the thread's scratch, instead of in a pass of its own
+  // that writes a tensor as large as the output and reads it back (W7's
+  // first layer: 692 KB a step).
+  const bool by_position = !direct_ && activation_.gradient_by_value(through_logits);
+  const Tensor<T>& grad =
+      by_position ? grad_output
+                  : activation_.pre_gradient(output, grad_output, through_logits, grad_pre_,
+                                             ctx.threads);
   const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
 
   ParameterBlock<T>& kernel = parameters_[0];
@@ -289,13 +310,13 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
     for (ParameterBlock<T>& block : parameters_) {
       std::fill(block.gradient.begin(), block.gradient.end(), T(0));
     }
-    direct_parameter_gradients(g, B, input.data.data(), grad_pre.data.data(),
+    direct_parameter_gradients(g, B, input.data.data(), grad.data.data(),
                                kernel.gradient.data(),
                                parameters_.size() > 1 ? parameters_[1].gradient.data() : nullptr,
                                ctx.threads);
     if (grad_input == nullptr) return;
     grad_input->resize(input.shape);
-    direct_input_gradient(g, B, grad_pre.data.data(), kernel.values.data(),
+    direct_input_gradient(g, B, grad.data.data(), kernel.values.data(),
                           grad_input->data.data(), ctx.threads);
     return;
   }
@@ -323,6 +344,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
     scratch.input_grad_columns.resize(KC);
     scratch.kernel_grad.resize(F * KC);
     scratch.bias_grad.resize(F);
+    scratch.grad_pre.resize(B * F);
   }
   const index_t row_reach = ceil_div(g.rows.kernel, g.rows.stride);
   const index_t col_reach = ceil_div(g.cols.kernel, g.cols.stride);
@@ -346,7 +368,8 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
         const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;
         for (index_t r = tile_r; r < std::min(OR, tile_r + tile_rows); ++r) {
           for (index_t c = tile_c; c < std::min(OC, tile_c + tile_cols); ++c) {
-            backward_position(x, x_st, B, grad_pre, grad_input, r, c, scratch);
+            backward_position(x, x_st, B, grad, by_position ? &output : nullptr, grad_input, r,
+                              c, scratch);
           }
         }
       }

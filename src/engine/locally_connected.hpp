@@ -74,11 +74,14 @@ class LocallyConnected : public Layer<T> {
     std::vector<const T*> patch_columns, grad_columns;
     std::vector<T*> kernel_grad_columns, input_grad_columns;
     std::vector<T> kernel_grad, bias_grad;
+    Buffer<T> grad_pre;  // the position's gradient before the activation
   };
   // Position (r, c)'s share of backward(); x and x_st are the input as
-  // channels_inner() gives it.
-  void backward_position(const T* x, const TensorStrides& x_st, index_t B,
-                         const Tensor<T>& grad_pre, Tensor<T>* grad_input, index_t r, index_t c,
+  // channels_inner() gives it. `grad` is the gradient before the
+  // activation, or with `output` not null the gradient of that output,
+  // which the activation's gradient turns into the former first.
+  void backward_position(const T* x, const TensorStrides& x_st, index_t B, const Tensor<T>& grad,
+                         const Tensor<T>* output, Tensor<T>* grad_input, index_t r, index_t c,
                          PositionScratch& scratch);
 
   LocalGeometry geometry_;

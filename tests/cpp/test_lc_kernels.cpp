@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "activation_formulas.hpp"
 #include "check.hpp"
 #include "locally_connected.hpp"
 #include "locally_connected_direct.hpp"
@@ -27,7 +28,7 @@ template <typename T>
 Run run_layer(const ref::Spec& s, long B, const std::vector<double>& x,
               const std::vector<double>& w1, const std::vector<double>& bias,
               const std::vector<double>& g, LocalKernels kernels, int threads,
-              long other_batch = 0) {
+              long other_batch = 0, Activation activation = Activation::linear) {
   const LocalGeometry geometry = ref::geometry_of(s);
   std::vector<T> kernel(static_cast<std::size_t>(geometry.kernel_size()));
   const std::vector<double> w1_col = ref::c_to_colmajor(w1, s.w1_dims());
@@ -38,7 +39,7 @@ Run run_layer(const ref::Spec& s, long B, const std::vector<double>& x,
     const std::vector<double> bias_col = ref::c_to_colmajor(bias, s.bias_dims());
     bias_from_keras(geometry, bias_col.data(), b.data());
   }
-  LocallyConnected<T> layer(geometry, Activation::linear, kernel, b, kernels);
+  LocallyConnected<T> layer(geometry, activation, kernel, b, kernels);
   ref::Dims xdims{B}, ydims{B};
   for (long v : s.input_dims()) xdims.push_back(v);
   for (long v : s.output_dims()) ydims.push_back(v);
@@ -241,6 +242,45 @@ TEST(lc_kernels_gemm_threads_agree_exactly) {
         CHECK_MSG(many.y == one.y && many.dx == one.dx && many.dw1 == one.dw1 &&
                       many.dbias == one.dbias,
                   s.describe() << " B=" << B << " with " << threads << " threads");
+      }
+    }
+  }
+}
+
+// Activations that take each value on its own are differentiated position by
+// position on the GEMM path, in a pass of their own on the direct path:
+// both give the reference's gradients for the output gradient times the
+// activation's derivative at the linear output. Channels last (a position's
+// gradient in one run) and first (a run per filter), bias or none.
+TEST(lc_kernels_activation_gradients) {
+  std::mt19937_64 rng(19);
+  for (Activation activation :
+       {Activation::relu, Activation::sigmoid, Activation::tanh, Activation::elu,
+        Activation::selu, Activation::softplus, Activation::softsign, Activation::swish,
+        Activation::gelu, Activation::hard_sigmoid, Activation::exponential}) {
+    for (const ref::Spec& s : {spec({12}, {3}, {2}, "same", true, 3, 4),
+                               spec({7, 6}, {3, 2}, {1, 2}, "valid", false, 2, 5)}) {
+      const long B = 9;
+      const bool use_bias = s.last;
+      const auto x = ref::random_vector(rng, B * s.N() * s.C);
+      const auto w1 = ref::random_vector(rng, s.P() * s.KC() * s.F);
+      const auto bias = use_bias ? ref::random_vector(rng, s.P() * s.F) : std::vector<double>{};
+      const auto g = ref::random_vector(rng, B * s.P() * s.F);
+      const std::vector<double> z = ref::forward_impl1(s, x, B, w1, bias, "linear");
+      std::vector<double> g_pre(g.size());
+      for (std::size_t i = 0; i < g.size(); ++i) {
+        g_pre[i] = g[i] * activation_derivative(activation, z[i], activation_value(activation, z[i]));
+      }
+      const ref::Gradients want = ref::backward_impl1(s, x, B, w1, g_pre);
+      for (LocalKernels kernels : {LocalKernels::direct, LocalKernels::gemm}) {
+        const Run got = run_layer<double>(s, B, x, w1, bias, g, kernels, 2, 0, activation);
+        const std::string what = std::string(name_of(kernels)) + " " + s.describe() +
+                                 " activation " + std::to_string(static_cast<int>(activation));
+        CHECK_MSG(ref::max_rel_error(got.dx, want.dx) <= 1e-12, what << " input gradient");
+        CHECK_MSG(ref::max_rel_error(got.dw1, want.dw1) <= 1e-12, what << " kernel gradient");
+        if (use_bias) {
+          CHECK_MSG(ref::max_rel_error(got.dbias, want.dbias) <= 1e-12, what << " bias gradient");
+        }
       }
     }
   }
