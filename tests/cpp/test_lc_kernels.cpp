@@ -221,14 +221,16 @@ TEST(lc_kernels_direct_threads_agree_exactly) {
 // gradient class by class: bitwise the same outputs and gradients for any
 // thread count (each input takes its terms in the same order), and the
 // reference's input gradient. Patches of at most one column tile (read
-// without a copy) and wider; tiles of one position and of several, in two
-// to nine colour classes; batches of part of a vector and of several.
+// without a copy) and wider; tiles of one position and of several (3 x 3),
+// in three, four and nine colour classes; batches of part of a vector and
+// of several.
 TEST(lc_kernels_gemm_threads_agree_exactly) {
   std::mt19937_64 rng(18);
   for (const ref::Spec& s : {spec({20}, {3}, {1}, "valid", true, 2, 4),
                              spec({30}, {5}, {2}, "same", false, 2, 3),
                              spec({13, 13}, {3, 3}, {2, 2}, "valid", true, 4, 6),
-                             spec({20, 19}, {3, 3}, {1, 1}, "same", false, 2, 3)}) {
+                             spec({20, 19}, {3, 3}, {1, 1}, "same", false, 2, 3),
+                             spec({6, 6}, {3, 3}, {1, 1}, "valid", true, 3, 2)}) {
     for (long B : {5, 37, 70}) {
       const auto x = ref::random_vector(rng, B * s.N() * s.C);
       const auto w1 = ref::random_vector(rng, s.P() * s.KC() * s.F);
