@@ -271,7 +271,8 @@ TEST(lc_kernels_activation_gradients) {
       const std::vector<double> z = ref::forward_impl1(s, x, B, w1, bias, "linear");
       std::vector<double> g_pre(g.size());
       for (std::size_t i = 0; i < g.size(); ++i) {
-        g_pre[i] = g[i] * activation_derivative(activation, z[i], activation_value(activation, z[i]));
+        const double y = activation_value(activation, z[i]);
+        g_pre[i] = g[i] * activation_derivative(activation, z[i], y);
       }
       const ref::Gradients want = ref::backward_impl1(s, x, B, w1, g_pre);
       for (LocalKernels kernels : {LocalKernels::direct, LocalKernels::gemm}) {
