@@ -445,8 +445,8 @@ if (settings$tuned_malloc) {
 }
 
 # --- (d) W7: one epoch of the demo model ------------------------------------------
-source(file.path(bench_dir, "demo_model.R"))
-# Forward flops and weights of one sample through demo_model(): the locally
+source(file.path(repo_dir, "tools", "demo_model.R"))
+# Forward flops and weights of one sample through the demo model: the locally
 # connected layers as in geometry() (28 → 13 → 6 with 3×3 stride 2), then the
 # dense layers.
 demo_costs <- function() {

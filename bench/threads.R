@@ -12,7 +12,7 @@ options(lcnn.num_threads = as.integer(args[2]))
 set.seed(2026)
 if (args[1] == "w7") {
   script <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])
-  source(file.path(dirname(script), "demo_model.R"))
+  source(file.path(dirname(script), "..", "tools", "demo_model.R"))
   data <- demo_data(6000)
   x <- data$x
   y <- data$y

@@ -9,17 +9,12 @@ fashion <- dataset_fashion_mnist()
 x_train <- array(fashion$train$x / 255, c(60000, 28, 28, 1))
 x_test <- array(fashion$test$x / 255, c(10000, 28, 28, 1))
 
-model <- keras_model_sequential(input_shape = c(28, 28, 1), name = "fashion_lc") %>%
-  layer_locally_connected_2d(filters = 16, kernel_size = 3, strides = 2, activation = "relu") %>%
-  layer_locally_connected_2d(filters = 32, kernel_size = 3, strides = 2, activation = "relu") %>%
-  layer_flatten() %>%
-  layer_dense(units = 128, activation = "relu") %>%
-  layer_dropout(rate = 0.3) %>%
-  layer_dense(units = 10, activation = "softmax")
+# The network (two locally connected layers, then dense layers) and its
+# compile() settings: tools/demo_model.R, which the benchmark's W7 shares.
+script <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])
+source(file.path(dirname(script), "demo_model.R"))
+model <- compiled_demo_model(name = "fashion_lc")
 summary(model)
-
-model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
-                  metrics = "accuracy")
 trained <- system.time(
   history <- model %>% fit(x_train, fashion$train$y, epochs = 14, batch_size = 64,
                            validation_split = 0.1, verbose = 1)

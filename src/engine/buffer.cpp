@@ -24,8 +24,10 @@ void release_large(void* p) { std::free(p); }
 
 #else
 
-void* allocate_large(std::size_t bytes) { return ::operator new(bytes); }
-void release_large(void* p) { ::operator delete(p); }
+void* allocate_large(std::size_t bytes) {
+  return ::operator new(bytes, std::align_val_t(kLineBytes));
+}
+void release_large(void* p) { ::operator delete(p, std::align_val_t(kLineBytes)); }
 
 #endif
 

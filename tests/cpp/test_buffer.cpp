@@ -82,7 +82,8 @@ TEST(buffer_of_a_small_tensor_starts_on_a_line) {
   }
 }
 
-// Elsewhere the storage is operator new on a line, checked above.
+// Elsewhere large buffers come from operator new on a line too, with no
+// large page to check.
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
   Tensor<float> large;

@@ -1,18 +1,14 @@
-# W7's network, that of tools/demo.R, for bench/run.R, bench/threads.R and
-# bench/ab/epoch_server.R: two locally connected layers, then dense layers.
-demo_model <- function() {
-  keras_model_sequential(input_shape = c(28, 28, 1), dtype = "float32") %>%
+# The demo's network, in one place for tools/demo.R (make demo) and the
+# benchmark's W7 (bench/run.R, bench/threads.R, bench/ab/epoch_server.R):
+# two locally connected layers, then dense layers, compiled with Adam.
+compiled_demo_model <- function(name = NULL) {
+  model <- keras_model_sequential(input_shape = c(28, 28, 1), name = name, dtype = "float32") %>%
     layer_locally_connected_2d(filters = 16, kernel_size = 3, strides = 2, activation = "relu") %>%
     layer_locally_connected_2d(filters = 32, kernel_size = 3, strides = 2, activation = "relu") %>%
     layer_flatten() %>%
     layer_dense(units = 128, activation = "relu") %>%
     layer_dropout(rate = 0.3) %>%
     layer_dense(units = 10, activation = "softmax")
-}
-
-# demo_model(), compiled as tools/demo.R compiles it.
-compiled_demo_model <- function() {
-  model <- demo_model()
   model %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
                     metrics = "accuracy")
   model
