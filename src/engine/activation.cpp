@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
 #include "activation_formulas.hpp"
+#include "gemm.hpp"
 #include "parallel.hpp"
 
 namespace lcnn {
@@ -58,52 +57,15 @@ void with_activation(Activation a, F f) {
   throw std::logic_error("softmax is not elementwise");
 }
 
-// relu and its gradient without a branch per value, a vector of values at
-// a time: on real data the sign of a pre-activation is a coin toss, and a
-// branch mispredicts half the time (relu was a third of a locally connected
-// training step). The values are those of activation_value() and
-// activation_derivative(): x where x > 0, else +0 (NaN included); the
-// gradient is dLoss/dy where z > 0, else +0.
-template <typename T>
-struct Pack {
-  static constexpr index_t lanes = 16 / index_t(sizeof(T));
-  typedef T Values __attribute__((vector_size(16)));
-  typedef std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t> Bits;
-  typedef Bits Mask __attribute__((vector_size(16)));
-};
-
-// `value` where `test` is above zero, else +0, for `lanes` values.
-template <typename T>
-inline void keep_where_positive(const T* test, const T* value, T* out) {
-  using P = Pack<T>;
-  typename P::Values t, v;
-  std::memcpy(&t, test, sizeof t);
-  std::memcpy(&v, value, sizeof v);
-  const typename P::Mask positive = t > typename P::Values{};
-  v = (typename P::Values)((typename P::Mask)v & positive);
-  std::memcpy(out, &v, sizeof v);
-}
-
-template <typename T>
-void relu_in_place(T* v, index_t n) {
-  index_t i = 0;
-  for (; i + Pack<T>::lanes <= n; i += Pack<T>::lanes) keep_where_positive(v + i, v + i, v + i);
-  for (; i < n; ++i) v[i] = activation_value(Activation::relu, v[i]);
-}
-
-template <typename T>
-void relu_gradient(const T* z, const T* gy, T* gz, index_t n) {
-  index_t i = 0;
-  for (; i + Pack<T>::lanes <= n; i += Pack<T>::lanes) keep_where_positive(z + i, gy + i, gz + i);
-  for (; i < n; ++i) gz[i] = z[i] > T(0) ? gy[i] : T(0);
-}
-
 }  // namespace
 
 template <typename T>
 void activate_elementwise(Activation a, T* v, index_t n) {
   if (a == Activation::linear) return;
-  if (a == Activation::relu) return relu_in_place(v, n);
+  // relu without a branch per value (on real data the sign of a
+  // pre-activation is a coin toss, and a branch mispredicts half the
+  // time), on the CPU's widest vectors: v kept where it is positive.
+  if (a == Activation::relu) return keep_where_positive(v, v, v, n);
   with_activation(a, [&](auto kind) {
     for (index_t i = 0; i < n; ++i) v[i] = activation_value(kind.value, v[i]);
   });
@@ -121,7 +83,8 @@ void softmax_last_axis(Tensor<T>& t) {
 
 template <typename T>
 void activation_gradient(Activation a, const T* z, const T* y, const T* gy, T* gz, index_t n) {
-  if (a == Activation::relu) return relu_gradient(z, gy, gz, n);
+  // dLoss/dy kept where z is positive (relu's derivative without a branch).
+  if (a == Activation::relu) return keep_where_positive(z, gy, gz, n);
   with_activation(a, [&](auto kind) {
     for (index_t i = 0; i < n; ++i) gz[i] = gy[i] * activation_derivative(kind.value, z[i], y[i]);
   });

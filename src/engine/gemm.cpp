@@ -98,6 +98,17 @@ LossKernel<double, double> loss_kernel_of<double, double>(const GemmKernels& tab
   return table.loss_double;
 }
 
+template <typename T>
+PositiveKernel<T> positive_kernel_of(const GemmKernels& table);
+template <>
+PositiveKernel<float> positive_kernel_of<float>(const GemmKernels& table) {
+  return table.positive_single;
+}
+template <>
+PositiveKernel<double> positive_kernel_of<double>(const GemmKernels& table) {
+  return table.positive_double;
+}
+
 }  // namespace
 
 template <typename T>
@@ -165,6 +176,15 @@ template double elementwise_loss<float, double>(const LossSpec&, bool, const flo
 template double elementwise_loss<double, double>(const LossSpec&, bool, const double*, index_t,
                                                  index_t, const double*, const double*,
                                                  index_t, index_t, double*);
+
+template <typename T>
+void keep_where_positive(const T* test, const T* value, T* out, index_t count) {
+  if (count == 0) return;
+  positive_kernel_of<T>(*selected().load(std::memory_order_relaxed))(test, value, out, count);
+}
+
+template void keep_where_positive<float>(const float*, const float*, float*, index_t);
+template void keep_where_positive<double>(const double*, const double*, double*, index_t);
 
 bool any_missing(const double* values, index_t count, int threads) {
   constexpr index_t kBlock = index_t(1) << 16;

@@ -1,8 +1,8 @@
 // Matrix products for the engine: C = op(A) op(B), or C += op(A) op(B), on
 // column-major matrices given by pointer and leading dimension (as in BLAS).
 //
-// The products, and the optimizer's update, the elementwise losses and the
-// scan for missing values below, run in kernels compiled once per
+// The products, and the optimizer's update, the elementwise losses, relu
+// and the scan for missing values below, run in kernels compiled once per
 // instruction set (gemm_kernels.cpp, built for the baseline the compiler
 // targets and, where the compiler can, for AVX2+FMA and AVX-512) and chosen
 // at run time for the CPU at hand: a package built with R's portable flags
@@ -76,6 +76,15 @@ double elementwise_loss(const LossSpec& loss, bool logits, const T* input, index
 // at a time, took 57 ms for Fashion-MNIST's 47 million training values,
 // which fit() checks on every call (bench/NOTES.md).
 bool any_missing(const double* values, index_t count, int threads);
+
+// out[i] = value[i] where test[i] > 0, else +0 (a NaN test included), for
+// i < count; out may be test or value. relu of v is v kept where v is
+// positive, and its gradient the output's gradient kept where the output
+// is (activation.cpp): in the kernel sets, as the column products' relu,
+// so that a locally connected layer's relu gradient, position by
+// position, runs on the CPU's widest vectors (bench/NOTES.md).
+template <typename T>
+void keep_where_positive(const T* test, const T* value, T* out, index_t count);
 
 // The kernel sets this build and this CPU can run, narrowest first
 // ("baseline", then "avx2", "avx512").

@@ -1,8 +1,8 @@
-// The product kernels, the optimizer's update, the elementwise losses and
-// the scan for missing values, compiled once per instruction set: the build
-// defines LCNN_KERNELS to baseline, avx2 or avx512 and adds that set's
-// compiler flags. Eigen is renamed per build, so the template code each
-// build instantiates stays in a namespace of its own and the linker can
+// The product kernels, the optimizer's update, the elementwise losses,
+// relu and the scan for missing values, compiled once per instruction set:
+// the build defines LCNN_KERNELS to baseline, avx2 or avx512 and adds that
+// set's compiler flags. Eigen is renamed per build, so the template code
+// each build instantiates stays in a namespace of its own and the linker can
 // never swap an AVX-512 instantiation into the baseline path (tests/cpp
 // checks the objects for that).
 #ifndef LCNN_KERNELS
@@ -138,12 +138,14 @@ struct ColumnBlock {
   bool rectify;  // the sums end here: store relu of them
 };
 
-// relu of each lane: x where x > 0, else +0 (NaN included), the values of
-// activation_value().
+// Each lane of `value` where that of `test` is above zero, else +0 (a NaN
+// test included). relu of v is v kept where v is positive, the values of
+// activation_value(); its gradient is the output's gradient kept where
+// the output is.
 template <typename T>
-LCNN_ALWAYS_INLINE Vector<T> rectified(const Vector<T>& v) {
-  const auto positive = v > Vector<T>{};
-  return (Vector<T>)((decltype(positive))v & positive);
+LCNN_ALWAYS_INLINE Vector<T> kept_where_positive(const Vector<T>& test, const Vector<T>& value) {
+  const auto positive = test > Vector<T>{};
+  return (Vector<T>)((decltype(positive))value & positive);
 }
 
 // The lanes below `count` (fewer than a vector) as a mask.
@@ -253,7 +255,7 @@ void column_tile(const ColumnBlock<T>& block, index_t row, index_t j0, T* const*
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       store_rows(column, row + r * lanes, block.rows,
-                 block.rectify ? rectified<T>(acc[r][j]) : acc[r][j]);
+                 block.rectify ? kept_where_positive<T>(acc[r][j], acc[r][j]) : acc[r][j]);
     }
   }
 }
@@ -583,6 +585,25 @@ bool any_missing_block(const double* values, index_t count) {
   return false;
 }
 
+// keep_where_positive() (gemm.hpp), two vectors a step; the last one
+// loaded and stored in part.
+template <typename T>
+void keep_where_positive(const T* test, const T* value, T* out, index_t count) {
+  constexpr index_t lanes = Lanes<T>::count;
+  index_t i = 0;
+  for (; i + 2 * lanes <= count; i += 2 * lanes) {
+    const Vector<T> first = kept_where_positive<T>(load(test + i), load(value + i));
+    const Vector<T> second =
+        kept_where_positive<T>(load(test + i + lanes), load(value + i + lanes));
+    store(out + i, first);
+    store(out + i + lanes, second);
+  }
+  for (; i < count; i += lanes) {
+    store_rows(out, i, count,
+               kept_where_positive<T>(load_rows(test, i, count), load_rows(value, i, count)));
+  }
+}
+
 // The elementwise losses' instances of this set (elementwise_loss.hpp),
 // and its vector width.
 struct ThisSet {
@@ -602,7 +623,9 @@ GemmKernels table() {
           &elementwise::loss_block<ThisSet, float, float>,
           &elementwise::loss_block<ThisSet, float, double>,
           &elementwise::loss_block<ThisSet, double, double>,
-          &any_missing_block};
+          &any_missing_block,
+          &keep_where_positive<float>,
+          &keep_where_positive<double>};
 }
 
 }  // namespace LCNN_PASTE(kernels_, LCNN_KERNELS)

@@ -1,6 +1,6 @@
-// The table of product, update, loss and scan kernels that gemm_kernels.cpp
-// defines once per instruction set, each in a namespace of its own (see
-// that file).
+// The table of product, update, loss, relu and scan kernels that
+// gemm_kernels.cpp defines once per instruction set, each in a namespace
+// of its own (see that file).
 #pragma once
 
 #include "gemm.hpp"
@@ -25,6 +25,10 @@ using LossKernel = double (*)(const LossSpec&, bool, const T*, index_t, index_t,
 // Whether any of `count` values is NaN.
 using MissingKernel = bool (*)(const double*, index_t);
 
+// out[i] = value[i] where test[i] > 0, else +0, for i < count.
+template <typename T>
+using PositiveKernel = void (*)(const T*, const T*, T*, index_t);
+
 struct GemmKernels {
   const char* name;
   GemmKernel<float> single;
@@ -37,6 +41,8 @@ struct GemmKernels {
   LossKernel<float, double> loss_single_from_double;
   LossKernel<double, double> loss_double;
   MissingKernel missing;
+  PositiveKernel<float> positive_single;
+  PositiveKernel<double> positive_double;
 };
 
 namespace kernels_baseline {

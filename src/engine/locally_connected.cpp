@@ -143,8 +143,7 @@ template <typename T>
 void LocallyConnected<T>::forward_positions(const T* x, const TensorStrides& x_st, index_t B,
                                             Tensor<T>& output, const Context& ctx) {
   const LocalGeometry& g = geometry_;
-  const TensorStrides st = g.strides();
-  const index_t OR = g.rows.output, OC = g.cols.output, F = g.filters, KC = g.patch();
+  const index_t OC = g.cols.output, F = g.filters, KC = g.patch();
   const T* kernel = parameters_[0].values.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
   // relu, stored by the products as they finish each value, costs no pass
@@ -155,9 +154,8 @@ void LocallyConnected<T>::forward_positions(const T* x, const TensorStrides& x_s
     std::vector<T*> out(F);
     for (index_t p; items.next(p);) {
       patch_columns(x, B, p, x_st, patch.data());
-      const index_t r = p / OC, c = p % OC;
-      T* out_data = output.data.data() + B * st.out_position * (r + OR * c);
-      for (index_t f = 0; f < F; ++f) out[f] = out_data + f * B * st.out_filter;
+      const OutputRuns runs = output_runs(B, p / OC, p % OC);
+      for (index_t f = 0; f < F; ++f) out[f] = output.data.data() + runs.first + f * runs.stride;
       column_product<T>(B, F, KC, patch.data(), PointerTo::columns, kernel + p * F * KC, 1, KC,
                         out.data(), bias != nullptr ? bias + p * F : nullptr, false, rectify);
     }
@@ -209,6 +207,35 @@ bool LocallyConnected<T>::forward_from(const DoubleBatch& input, Tensor<T>& outp
   return true;
 }
 
+template <typename T>
+typename LocallyConnected<T>::OutputRuns LocallyConnected<T>::output_runs(index_t B, index_t r,
+                                                                         index_t c) const {
+  const LocalGeometry& g = geometry_;
+  const TensorStrides st = g.strides();
+  const index_t stride = B * st.out_filter, count = stride == B ? 1 : g.filters;
+  return {B * st.out_position * (r + g.rows.output * c), stride, count,
+          B * g.filters / count};
+}
+
+// The runs of a position's output gradient (and, for an activation
+// differentiated by position, of its output) lie a feature map apart, a
+// few lines each, too short for the hardware prefetcher: read on demand,
+// most came from another core or L3, and relu's gradient, which reads
+// both, waited on them for most of its time (bench/NOTES.md).
+template <typename T>
+void LocallyConnected<T>::prefetch_position(const Tensor<T>& grad, const Tensor<T>* output,
+                                            index_t B, index_t r, index_t c) const {
+  constexpr index_t line = 64 / index_t(sizeof(T));
+  const OutputRuns runs = output_runs(B, r, c);
+  for (index_t i = 0; i < runs.count; ++i) {
+    const index_t start = runs.first + i * runs.stride;
+    for (index_t v = start; v < start + runs.length; v += line) {
+      __builtin_prefetch(grad.data.data() + v);
+      if (output != nullptr) __builtin_prefetch(output->data.data() + v);
+    }
+  }
+}
+
 // Position (r, c)'s weight and bias gradients, and its terms of the input
 // gradient.
 template <typename T>
@@ -218,18 +245,17 @@ void LocallyConnected<T>::backward_position(const T* x, const TensorStrides& x_s
                                             PositionScratch& scratch) {
   const LocalGeometry& g = geometry_;
   const TensorStrides st = g.strides();
-  const index_t OR = g.rows.output, F = g.filters, KC = g.patch();
+  const index_t F = g.filters, KC = g.patch();
   const index_t p = r * g.cols.output + c;
-  const T* grad_data = grad.data.data() + B * st.out_position * (r + OR * c);
-  index_t grad_stride = B * st.out_filter;
+  const OutputRuns runs = output_runs(B, r, c);
+  const T* grad_data = grad.data.data() + runs.first;
+  index_t grad_stride = runs.stride;
   if (output != nullptr) {
-    // The activation's gradient of the position's F runs of B values (one
-    // run where they lie together), filter f's at f * B in the scratch.
-    const index_t first = grad_data - grad.data.data();
-    const index_t runs = grad_stride == B ? 1 : F, run = B * F / runs;
-    for (index_t i = 0; i < runs; ++i) {
-      activation_.gradient_run(*output, grad, first + i * grad_stride, run,
-                               scratch.grad_pre.data() + i * run);
+    // The activation's gradient of the position's runs, filter f's values
+    // at f * B in the scratch.
+    for (index_t i = 0; i < runs.count; ++i) {
+      activation_.gradient_run(*output, grad, runs.first + i * runs.stride, runs.length,
+                               scratch.grad_pre.data() + i * runs.length);
     }
     grad_data = scratch.grad_pre.data();
     grad_stride = B;
@@ -366,6 +392,7 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   const index_t col_colours =
       grad_input ? std::min(tiles_across, 1 + ceil_div(col_reach - 1, tile_cols)) : 1;
 
+  const Tensor<T>* const activated = by_position ? &output : nullptr;
   for (index_t colour = 0; colour < row_colours * col_colours; ++colour) {
     const index_t t0 = colour / col_colours, u0 = colour % col_colours;
     const index_t rows = ceil_div(tiles_down - t0, row_colours);
@@ -375,10 +402,16 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
       for (index_t q; items.next(q);) {
         const index_t tile_r = (t0 + (q / cols) * row_colours) * tile_rows;
         const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;
-        for (index_t r = tile_r; r < std::min(OR, tile_r + tile_rows); ++r) {
-          for (index_t c = tile_c; c < std::min(OC, tile_c + tile_cols); ++c) {
-            backward_position(x, x_st, B, grad, by_position ? &output : nullptr, grad_input, r,
-                              c, scratch);
+        const index_t r1 = std::min(OR, tile_r + tile_rows);
+        const index_t c1 = std::min(OC, tile_c + tile_cols);
+        for (index_t r = tile_r; r < r1; ++r) {
+          for (index_t c = tile_c; c < c1; ++c) {
+            if (c + 1 < c1) {
+              prefetch_position(grad, activated, B, r, c + 1);
+            } else if (r + 1 < r1) {
+              prefetch_position(grad, activated, B, r + 1, tile_c);
+            }
+            backward_position(x, x_st, B, grad, activated, grad_input, r, c, scratch);
           }
         }
       }

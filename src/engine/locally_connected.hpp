@@ -76,6 +76,18 @@ class LocallyConnected : public Layer<T> {
     std::vector<T> kernel_grad, bias_grad;
     Buffer<T> grad_pre;  // the position's gradient before the activation
   };
+  // Where position (r, c)'s B x F output values lie in an output-shaped
+  // tensor of B samples: `count` runs of `length` values, `stride` apart,
+  // from `first` on (F runs of B, or one run where they lie together).
+  struct OutputRuns {
+    index_t first, stride, count, length;
+  };
+  OutputRuns output_runs(index_t B, index_t r, index_t c) const;
+  // Asks for position (r, c)'s values of `grad` and, when not null,
+  // `output`, to come into the cache while the position before it in
+  // backward() computes.
+  void prefetch_position(const Tensor<T>& grad, const Tensor<T>* output, index_t B, index_t r,
+                         index_t c) const;
   // Position (r, c)'s share of backward(); x and x_st are the input as
   // channels_inner() gives it. `grad` is the gradient before the
   // activation, or with `output` not null the gradient of that output,
