@@ -77,8 +77,9 @@ class LocallyConnected : public Layer<T> {
     Buffer<T> grad_pre;  // the position's gradient before the activation
   };
   // Where position (r, c)'s B x F output values lie in an output-shaped
-  // tensor of B samples: `count` runs of `length` values, `stride` apart,
-  // from `first` on (F runs of B, or one run where they lie together).
+  // tensor of B samples: filter f's B values from first + f * stride on,
+  // so in `count` runs of `length` values, `stride` apart (F runs of B, or
+  // one run of B * F where stride is B).
   struct OutputRuns {
     index_t first, stride, count, length;
   };
