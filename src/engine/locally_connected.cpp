@@ -220,8 +220,8 @@ typename LocallyConnected<T>::OutputRuns LocallyConnected<T>::output_runs(index_
 // The runs of a position's output gradient (and, for an activation
 // differentiated by position, of its output) lie a feature map apart, a
 // few lines each, too short for the hardware prefetcher: read on demand,
-// most came from another core or L3, and relu's gradient, which reads
-// both, waited on them for most of its time (bench/NOTES.md).
+// they kept relu's gradient, which reads both, waiting on its loads for
+// most of its time (bench/NOTES.md).
 template <typename T>
 void LocallyConnected<T>::prefetch_position(const Tensor<T>& grad, const Tensor<T>* output,
                                             index_t B, index_t r, index_t c) const {

@@ -31,7 +31,7 @@ void check_relu(const std::string& kernels, index_t n) {
   // Guard values past n: a tail store that reaches past it fails.
   constexpr index_t guard = 16;
   const T sentinel = T(-7.25);
-  std::vector<T> z = mixed_signs<T>(n);
+  const std::vector<T> z = mixed_signs<T>(n);
   std::vector<T> y = z;
   y.resize(static_cast<std::size_t>(n + guard), sentinel);
   activate_elementwise(Activation::relu, y.data(), n);
