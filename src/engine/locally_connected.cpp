@@ -217,13 +217,14 @@ typename LocallyConnected<T>::OutputRuns LocallyConnected<T>::output_runs(index_
           B * g.filters / count};
 }
 
-// The runs of a position's output gradient (and, for an activation
-// differentiated by position, of its output) lie a feature map apart, a
-// few lines each, too short for the hardware prefetcher: read on demand,
-// they kept relu's gradient, which reads both, waiting on its loads for
-// most of its time (bench/NOTES.md).
+// The runs of a position's output and output gradient lie a feature map
+// apart, a few lines each, too short for the hardware prefetcher: read on
+// demand by an activation's gradient, they kept relu's gradient waiting on
+// its loads for most of its time. Without an activation to differentiate,
+// the column products fetch the gradient ahead themselves, and fetching
+// it here too made a linear layer's backward pass slower (bench/NOTES.md).
 template <typename T>
-void LocallyConnected<T>::prefetch_position(const Tensor<T>& grad, const Tensor<T>* output,
+void LocallyConnected<T>::prefetch_position(const Tensor<T>& grad, const Tensor<T>& output,
                                             index_t B, index_t r, index_t c) const {
   constexpr index_t line = 64 / index_t(sizeof(T));
   const OutputRuns runs = output_runs(B, r, c);
@@ -231,7 +232,7 @@ void LocallyConnected<T>::prefetch_position(const Tensor<T>& grad, const Tensor<
     const index_t start = runs.first + i * runs.stride;
     for (index_t v = start; v < start + runs.length; v += line) {
       __builtin_prefetch(grad.data.data() + v);
-      if (output != nullptr) __builtin_prefetch(output->data.data() + v);
+      __builtin_prefetch(output.data.data() + v);
     }
   }
 }
@@ -406,10 +407,12 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
         const index_t c1 = std::min(OC, tile_c + tile_cols);
         for (index_t r = tile_r; r < r1; ++r) {
           for (index_t c = tile_c; c < c1; ++c) {
-            if (c + 1 < c1) {
-              prefetch_position(grad, activated, B, r, c + 1);
-            } else if (r + 1 < r1) {
-              prefetch_position(grad, activated, B, r + 1, tile_c);
+            if (activated != nullptr) {
+              if (c + 1 < c1) {
+                prefetch_position(grad, *activated, B, r, c + 1);
+              } else if (r + 1 < r1) {
+                prefetch_position(grad, *activated, B, r + 1, tile_c);
+              }
             }
             backward_position(x, x_st, B, grad, activated, grad_input, r, c, scratch);
           }

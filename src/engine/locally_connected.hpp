@@ -84,10 +84,10 @@ class LocallyConnected : public Layer<T> {
     index_t first, stride, count, length;
   };
   OutputRuns output_runs(index_t B, index_t r, index_t c) const;
-  // Asks for position (r, c)'s values of `grad` and, when not null,
-  // `output`, to come into the cache while the position before it in
-  // backward() computes.
-  void prefetch_position(const Tensor<T>& grad, const Tensor<T>* output, index_t B, index_t r,
+  // Asks for position (r, c)'s values of `grad` and `output` to come into
+  // the cache while the position before it in backward() computes, for an
+  // activation differentiated position by position.
+  void prefetch_position(const Tensor<T>& grad, const Tensor<T>& output, index_t B, index_t r,
                          index_t c) const;
   // Position (r, c)'s share of backward(); x and x_st are the input as
   // channels_inner() gives it. `grad` is the gradient before the
