@@ -27,8 +27,8 @@ constexpr std::size_t kLineBytes = 64;
 
 // `bytes` bytes for a buffer of at least kLargePageBytes: on Linux
 // starting on a large-page boundary, with huge pages asked for its whole
-// large pages; elsewhere from operator new on a line. Released by release_large().
-// Throws std::bad_alloc.
+// large pages; elsewhere from operator new on a line. Released by
+// release_large(). Throws std::bad_alloc.
 void* allocate_large(std::size_t bytes);
 void release_large(void* p);
 
