@@ -13,8 +13,8 @@
     .Call(`_lcnn_cuda_device_state`)
 }
 
-.network_create <- function(layers, dtype) {
-    .Call(`_lcnn_network_create`, layers, dtype)
+.network_create <- function(layers, dtype, threads) {
+    .Call(`_lcnn_network_create`, layers, dtype, threads)
 }
 
 .network_predict <- function(network, xs, batch_size, threads) {
@@ -37,12 +37,12 @@
     .Call(`_lcnn_engine_in_forked_child`)
 }
 
-.trainer_create <- function(network, dtype, training, device) {
-    .Call(`_lcnn_trainer_create`, network, dtype, training, device)
+.trainer_create <- function(network, dtype, training, device, threads) {
+    .Call(`_lcnn_trainer_create`, network, dtype, training, device, threads)
 }
 
-.device_support <- function(network) {
-    .Call(`_lcnn_device_support_of`, network)
+.device_support <- function(network, threads) {
+    .Call(`_lcnn_device_support_of`, network, threads)
 }
 
 .trainer_fit_epoch <- function(trainer, xs, ys, weights, n, order, batch_size, seed, threads, progress, every) {
@@ -117,8 +117,8 @@
     .Call(`_lcnn_lc_bias_to_keras`, geometry, lcnn)
 }
 
-.random_values <- function(n, distribution, a, b, seed, dtype, geometry = NULL) {
-    .Call(`_lcnn_random_values`, n, distribution, a, b, seed, dtype, geometry)
+.random_values <- function(n, distribution, a, b, seed, dtype, threads, geometry = NULL) {
+    .Call(`_lcnn_random_values`, n, distribution, a, b, seed, dtype, threads, geometry)
 }
 
 .round_to_dtype <- function(values, dtype) {

@@ -88,7 +88,7 @@ device_for_model <- function(model, graph, state = .cuda_device_state(),
     if (identical(compiled$requested_device, "cuda")) check_cuda_device(state, call)
     return("cpu")
   }
-  support <- .device_support(network_spec(graph))
+  support <- .device_support(network_spec(graph), lcnn_num_threads())
   if (support$supported) return("cuda")
   if (!identical(compiled$requested_device, "cuda")) return("cpu")
   layer <- if (!is.na(support$layer)) graph$layers[[support$layer]]

@@ -40,7 +40,8 @@ model_network <- function(model) {
   key <- engine_key(model)
   if (is.null(model$engine) || !identical(model$engine_key, key) ||
       .network_is_null(model$engine)) {
-    model$engine <- .network_create(network_spec(flat_graph(model)), model_dtype(model))
+    model$engine <- .network_create(network_spec(flat_graph(model)), model_dtype(model),
+                                    lcnn_num_threads())
     model$engine_key <- key
   }
   model$engine
@@ -60,7 +61,8 @@ model_trainer <- function(model, data, call = rlang::caller_env()) {
     compiled$device <- device
     model$compiled <- compiled
     model$trainer <- tryCatch(
-      .trainer_create(network_spec(graph), model_dtype(model), spec, device),
+      .trainer_create(network_spec(graph), model_dtype(model), spec, device,
+                      lcnn_num_threads()),
       error = function(e) {
         if (device != "cuda") stop(e)
         reason <- conditionMessage(e)

@@ -30,7 +30,9 @@ check_number <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env
 #' scale Keras gives it. The `"normal"` distributions are truncated at two
 #' standard deviations, as in Keras. Values are drawn with a seed taken from
 #' R's random number generator, so `set.seed()` reproduces them; give `seed`
-#' to make an initializer independent of it.
+#' to make an initializer independent of it. Large weights are drawn on
+#' `lcnn_num_threads()` threads, in blocks whose values do not depend on the
+#' thread count: a seed gives the same weights on any machine.
 #'
 #' @param seed `NULL` or a whole number >= 0.
 #' @return An `lcnn_initializer` object.
@@ -213,5 +215,5 @@ initial_values <- function(init, dims, n, dtype, geometry = NULL) {
   } else {
     floor(stats::runif(2) * 2^31)
   }
-  .random_values(n, d[[1]], d[[2]], d[[3]], seed, dtype, geometry)
+  .random_values(n, d[[1]], d[[2]], d[[3]], seed, dtype, lcnn_num_threads(), geometry)
 }

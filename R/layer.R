@@ -267,7 +267,7 @@ apply_to_arrays <- function(layer, x, call) {
                                  layer$dtype %||% "float32", call))
   graph <- list(inputs = shapes, nodes = list(list(layer = layer, inputs = seq_along(shapes))),
                 outputs = length(shapes) + 1L, layers = list(layer))
-  network <- .network_create(network_spec(graph), layer$dtype)
+  network <- .network_create(network_spec(graph), layer$dtype, lcnn_num_threads())
   .network_predict(network, arrays, max(1L, dim(arrays[[1]])[1]), lcnn_num_threads())[[1]]
 }
 

@@ -42,14 +42,15 @@ BEGIN_RCPP
 END_RCPP
 }
 // network_create
-SEXP network_create(Rcpp::List layers, std::string dtype);
-RcppExport SEXP _lcnn_network_create(SEXP layersSEXP, SEXP dtypeSEXP) {
+SEXP network_create(Rcpp::List layers, std::string dtype, int threads);
+RcppExport SEXP _lcnn_network_create(SEXP layersSEXP, SEXP dtypeSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::List >::type layers(layersSEXP);
     Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
-    rcpp_result_gen = Rcpp::wrap(network_create(layers, dtype));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(network_create(layers, dtype, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -111,8 +112,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // trainer_create
-SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training, std::string device);
-RcppExport SEXP _lcnn_trainer_create(SEXP networkSEXP, SEXP dtypeSEXP, SEXP trainingSEXP, SEXP deviceSEXP) {
+SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training, std::string device, int threads);
+RcppExport SEXP _lcnn_trainer_create(SEXP networkSEXP, SEXP dtypeSEXP, SEXP trainingSEXP, SEXP deviceSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -120,18 +121,20 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type training(trainingSEXP);
     Rcpp::traits::input_parameter< std::string >::type device(deviceSEXP);
-    rcpp_result_gen = Rcpp::wrap(trainer_create(network, dtype, training, device));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_create(network, dtype, training, device, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // device_support_of
-Rcpp::List device_support_of(Rcpp::List network);
-RcppExport SEXP _lcnn_device_support_of(SEXP networkSEXP) {
+Rcpp::List device_support_of(Rcpp::List network, int threads);
+RcppExport SEXP _lcnn_device_support_of(SEXP networkSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::List >::type network(networkSEXP);
-    rcpp_result_gen = Rcpp::wrap(device_support_of(network));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(device_support_of(network, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -370,8 +373,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // random_values
-Rcpp::NumericVector random_values(double n, std::string distribution, double a, double b, Rcpp::NumericVector seed, std::string dtype, Rcpp::Nullable<Rcpp::List> geometry);
-RcppExport SEXP _lcnn_random_values(SEXP nSEXP, SEXP distributionSEXP, SEXP aSEXP, SEXP bSEXP, SEXP seedSEXP, SEXP dtypeSEXP, SEXP geometrySEXP) {
+Rcpp::NumericVector random_values(double n, std::string distribution, double a, double b, Rcpp::NumericVector seed, std::string dtype, int threads, Rcpp::Nullable<Rcpp::List> geometry);
+RcppExport SEXP _lcnn_random_values(SEXP nSEXP, SEXP distributionSEXP, SEXP aSEXP, SEXP bSEXP, SEXP seedSEXP, SEXP dtypeSEXP, SEXP threadsSEXP, SEXP geometrySEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -381,8 +384,9 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type b(bSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type seed(seedSEXP);
     Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::List> >::type geometry(geometrySEXP);
-    rcpp_result_gen = Rcpp::wrap(random_values(n, distribution, a, b, seed, dtype, geometry));
+    rcpp_result_gen = Rcpp::wrap(random_values(n, distribution, a, b, seed, dtype, threads, geometry));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -403,14 +407,14 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_cpu_kernels_info", (DL_FUNC) &_lcnn_cpu_kernels_info, 0},
     {"_lcnn_use_cpu_kernels", (DL_FUNC) &_lcnn_use_cpu_kernels, 1},
     {"_lcnn_cuda_device_state", (DL_FUNC) &_lcnn_cuda_device_state, 0},
-    {"_lcnn_network_create", (DL_FUNC) &_lcnn_network_create, 2},
+    {"_lcnn_network_create", (DL_FUNC) &_lcnn_network_create, 3},
     {"_lcnn_network_predict", (DL_FUNC) &_lcnn_network_predict, 4},
     {"_lcnn_network_is_null", (DL_FUNC) &_lcnn_network_is_null, 1},
     {"_lcnn_engine_available_cores", (DL_FUNC) &_lcnn_engine_available_cores, 0},
     {"_lcnn_engine_any_missing", (DL_FUNC) &_lcnn_engine_any_missing, 2},
     {"_lcnn_engine_in_forked_child", (DL_FUNC) &_lcnn_engine_in_forked_child, 0},
-    {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 4},
-    {"_lcnn_device_support_of", (DL_FUNC) &_lcnn_device_support_of, 1},
+    {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 5},
+    {"_lcnn_device_support_of", (DL_FUNC) &_lcnn_device_support_of, 2},
     {"_lcnn_trainer_fit_epoch", (DL_FUNC) &_lcnn_trainer_fit_epoch, 11},
     {"_lcnn_trainer_keep_epoch_copies", (DL_FUNC) &_lcnn_trainer_keep_epoch_copies, 2},
     {"_lcnn_trainer_evaluate", (DL_FUNC) &_lcnn_trainer_evaluate, 7},
@@ -429,7 +433,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_lc_kernel_to_keras", (DL_FUNC) &_lcnn_lc_kernel_to_keras, 3},
     {"_lcnn_lc_bias_from_keras", (DL_FUNC) &_lcnn_lc_bias_from_keras, 3},
     {"_lcnn_lc_bias_to_keras", (DL_FUNC) &_lcnn_lc_bias_to_keras, 2},
-    {"_lcnn_random_values", (DL_FUNC) &_lcnn_random_values, 7},
+    {"_lcnn_random_values", (DL_FUNC) &_lcnn_random_values, 8},
     {"_lcnn_round_values_to_dtype", (DL_FUNC) &_lcnn_round_values_to_dtype, 2},
     {NULL, NULL, 0}
 };

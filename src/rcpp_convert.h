@@ -38,9 +38,10 @@ Rcpp::IntegerVector dims_of(const Shape& shape);
 const double* double_values(SEXP x);
 
 // An engine network of float type T from the graph R's network_spec()
-// builds (src/rcpp_network.cpp).
+// builds (src/rcpp_network.cpp), its parameters converted on `threads`
+// threads.
 template <typename T>
-std::unique_ptr<Network<T>> make_network(const Rcpp::List& network);
+std::unique_ptr<Network<T>> make_network(const Rcpp::List& network, int threads);
 
 // Runs `net` on R arrays of samples, one per input, returning one R array
 // per output.

@@ -8,6 +8,7 @@
 
 #include "engine/activation_layer.hpp"
 #include "engine/batch_norm.hpp"
+#include "engine/convert.hpp"
 #include "engine/convolution.hpp"
 #include "engine/dense.hpp"
 #include "engine/dropout.hpp"
@@ -25,9 +26,19 @@ using namespace lcnn;
 
 namespace {
 
+// A layer's parameters as T, converted on `threads` threads (a large
+// locally connected kernel holds hundreds of millions), each block in the
+// engine's float mode so that the values do not depend on which thread
+// converts them.
 template <typename T>
-std::vector<T> values_of(const Rcpp::NumericVector& v) {
-  return std::vector<T>(v.begin(), v.end());
+std::vector<T> values_of(const Rcpp::NumericVector& v, int threads) {
+  constexpr index_t kBlock = 65536;
+  std::vector<T> values(static_cast<std::size_t>(v.size()));
+  for_each_block(static_cast<index_t>(v.size()), kBlock, threads, [&](index_t first, index_t n) {
+    const FlushDenormals flush;
+    convert_values(v.begin() + first, values.data() + first, n);
+  });
+  return values;
 }
 
 Shape shape_of(const Rcpp::IntegerVector& dims) {
@@ -42,13 +53,13 @@ std::vector<index_t> amounts_of(const Rcpp::IntegerVector& values) {
 
 // One engine layer from the spec that R's layer_engine_spec() methods build.
 template <typename T>
-std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
+std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec, int threads) {
   const std::string type = Rcpp::as<std::string>(spec["type"]);
   if (type == "locally_connected") {
     return std::make_unique<LocallyConnected<T>>(
         geometry_from_list(spec["geometry"]),
         parse_activation(Rcpp::as<std::string>(spec["activation"])),
-        values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
+        values_of<T>(spec["kernel"], threads), values_of<T>(spec["bias"], threads));
   }
   if (type == "merge") {
     std::vector<Shape> inputs;
@@ -68,14 +79,14 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
     return std::make_unique<Convolution<T>>(
         conv_geometry_from_list(spec["geometry"]),
         parse_activation(Rcpp::as<std::string>(spec["activation"])),
-        values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
+        values_of<T>(spec["kernel"], threads), values_of<T>(spec["bias"], threads));
   }
   const Shape input = shape_of(spec["input_shape"]);
   if (type == "dense") {
     return std::make_unique<Dense<T>>(
         input, Rcpp::as<index_t>(spec["units"]),
         parse_activation(Rcpp::as<std::string>(spec["activation"])),
-        values_of<T>(spec["kernel"]), values_of<T>(spec["bias"]));
+        values_of<T>(spec["kernel"], threads), values_of<T>(spec["bias"], threads));
   }
   if (type == "flatten") {
     return std::make_unique<Flatten<T>>(input, Rcpp::as<bool>(spec["channels_first"]));
@@ -110,10 +121,10 @@ std::unique_ptr<Layer<T>> make_layer(const Rcpp::List& spec) {
     options.epsilon = Rcpp::as<double>(spec["epsilon"]);
     options.frozen = Rcpp::as<bool>(spec["frozen"]);
     options.unbiased_moving_variance = Rcpp::as<bool>(spec["unbiased_moving_variance"]);
-    return std::make_unique<BatchNorm<T>>(input, options, values_of<T>(spec["gamma"]),
-                                          values_of<T>(spec["beta"]),
-                                          values_of<T>(spec["moving_mean"]),
-                                          values_of<T>(spec["moving_variance"]));
+    return std::make_unique<BatchNorm<T>>(input, options, values_of<T>(spec["gamma"], threads),
+                                          values_of<T>(spec["beta"], threads),
+                                          values_of<T>(spec["moving_mean"], threads),
+                                          values_of<T>(spec["moving_variance"], threads));
   }
   throw std::invalid_argument("unknown layer type '" + type + "'");
 }
@@ -125,7 +136,7 @@ namespace lcnn {
 // network: list(inputs = list of per-sample dims, nodes = list of
 // list(layer, inputs, spec), outputs), with 0-based layer and value ids.
 template <typename T>
-std::unique_ptr<Network<T>> make_network(const Rcpp::List& network) {
+std::unique_ptr<Network<T>> make_network(const Rcpp::List& network, int threads) {
   Graph graph;
   for (const Rcpp::IntegerVector dims : Rcpp::List(network["inputs"])) {
     graph.inputs.push_back(shape_of(dims));
@@ -136,24 +147,24 @@ std::unique_ptr<Network<T>> make_network(const Rcpp::List& network) {
     n.layer = Rcpp::as<std::size_t>(node["layer"]);
     for (int v : Rcpp::IntegerVector(node["inputs"])) n.inputs.push_back(v);
     graph.nodes.push_back(std::move(n));
-    layers.push_back(make_layer<T>(node["spec"]));
+    layers.push_back(make_layer<T>(node["spec"], threads));
   }
   for (int v : Rcpp::IntegerVector(network["outputs"])) graph.outputs.push_back(v);
   return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
 }
 
-template std::unique_ptr<Network<float>> make_network<float>(const Rcpp::List&);
-template std::unique_ptr<Network<double>> make_network<double>(const Rcpp::List&);
+template std::unique_ptr<Network<float>> make_network<float>(const Rcpp::List&, int);
+template std::unique_ptr<Network<double>> make_network<double>(const Rcpp::List&, int);
 
 }  // namespace lcnn
 
 // [[Rcpp::export(.network_create)]]
-SEXP network_create(Rcpp::List layers, std::string dtype) {
+SEXP network_create(Rcpp::List layers, std::string dtype, int threads) {
   std::unique_ptr<NetworkBase> network;
   if (dtype == "float64") {
-    network = make_network<double>(layers);
+    network = make_network<double>(layers, threads);
   } else {
-    network = make_network<float>(layers);
+    network = make_network<float>(layers, threads);
   }
   return Rcpp::XPtr<NetworkBase>(network.release(), true);
 }

@@ -120,15 +120,18 @@ Context context(int threads) {
 // device "cuda" takes float32 networks (R checks both first).
 // [[Rcpp::export(.trainer_create)]]
 SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training,
-                    std::string device) {
+                    std::string device, int threads) {
   TrainingSpec spec = training_from_list(training);
   std::unique_ptr<TrainerBase> trainer;
   if (device == "cuda") {
-    trainer = std::make_unique<DeviceTrainer>(make_network<float>(network), std::move(spec));
+    trainer = std::make_unique<DeviceTrainer>(make_network<float>(network, threads),
+                                              std::move(spec));
   } else if (dtype == "float64") {
-    trainer = std::make_unique<Trainer<double>>(make_network<double>(network), std::move(spec));
+    trainer = std::make_unique<Trainer<double>>(make_network<double>(network, threads),
+                                                std::move(spec));
   } else {
-    trainer = std::make_unique<Trainer<float>>(make_network<float>(network), std::move(spec));
+    trainer = std::make_unique<Trainer<float>>(make_network<float>(network, threads),
+                                               std::move(spec));
   }
   return Rcpp::XPtr<TrainerBase>(trainer.release(), true);
 }
@@ -136,8 +139,8 @@ SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training,
 // Whether the CUDA device can run and train a float32 network:
 // list(supported, layer (1-based, NA if none), reason).
 // [[Rcpp::export(.device_support)]]
-Rcpp::List device_support_of(Rcpp::List network) {
-  std::unique_ptr<Network<float>> net = make_network<float>(network);
+Rcpp::List device_support_of(Rcpp::List network, int threads) {
+  std::unique_ptr<Network<float>> net = make_network<float>(network, threads);
   const DeviceSupport support = device_support(*net);
   return Rcpp::List::create(
       Rcpp::_["supported"] = support.supported,

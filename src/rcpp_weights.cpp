@@ -83,21 +83,22 @@ Rcpp::NumericVector lc_bias_to_keras(Rcpp::List geometry, Rcpp::NumericVector lc
   return keras;
 }
 
-// Values drawn by the engine; with a geometry, they form an lcnn-layout
-// kernel whose unconnected taps are then set to zero.
+// Values drawn by the engine on `threads` threads, rounded to dtype; with a
+// geometry, they form an lcnn-layout kernel whose unconnected taps are then
+// set to zero.
 // [[Rcpp::export(.random_values)]]
 Rcpp::NumericVector random_values(double n, std::string distribution, double a, double b,
-                                  Rcpp::NumericVector seed, std::string dtype,
+                                  Rcpp::NumericVector seed, std::string dtype, int threads,
                                   Rcpp::Nullable<Rcpp::List> geometry = R_NilValue) {
-  Rcpp::NumericVector values(static_cast<R_xlen_t>(n));
-  fill_random(values.begin(), static_cast<index_t>(n), parse_distribution(distribution), a, b,
-              seed_from_r(seed));
+  Rcpp::NumericVector values(Rcpp::no_init(static_cast<R_xlen_t>(n)));
+  const Distribution d = parse_distribution(distribution);
+  const auto fill = dtype == "float32" ? &fill_random<double, float> : &fill_random<double>;
+  fill(values.begin(), static_cast<index_t>(n), d, a, b, seed_from_r(seed), threads);
   if (geometry.isNotNull()) {
     const LocalGeometry g = geometry_from_list(Rcpp::List(geometry.get()));
     if (g.kernel_size() != static_cast<index_t>(n)) Rcpp::stop("kernel size mismatch");
     zero_unconnected(g, values.begin());
   }
-  round_to_dtype(values, dtype);
   return values;
 }
 

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "parallel.hpp"
+
 namespace lcnn {
 
 namespace {
@@ -14,27 +16,14 @@ std::uint64_t splitmix64(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 }  // namespace
 
-Rng::Rng(std::uint64_t seed) {
-  for (auto& s : s_) s = splitmix64(seed);
+Rng::Rng(std::uint64_t seed, std::uint64_t stream) {
+  // splitmix64() adds its increment before it mixes: skipping 4k outputs
+  // is adding 4k increments.
+  std::uint64_t state = seed + 4 * stream * 0x9E3779B97F4A7C15ULL;
+  for (auto& s : s_) s = splitmix64(state);
 }
-
-std::uint64_t Rng::next() {
-  const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const std::uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
-
-double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
 double Rng::normal() {
   // Marsaglia's polar method; keeps the second draw for the next call.
@@ -62,32 +51,49 @@ Distribution parse_distribution(const std::string& name) {
   throw std::invalid_argument("unknown distribution '" + name + "'");
 }
 
-template <typename T>
-void fill_random(T* values, index_t n, Distribution d, double a, double b, std::uint64_t seed) {
-  Rng rng(seed);
-  for (index_t i = 0; i < n; ++i) {
-    double v = a;
-    switch (d) {
-      case Distribution::constant:
-        break;
-      case Distribution::uniform:
-        v = a + (b - a) * rng.uniform();
-        break;
-      case Distribution::normal:
-        v = a + b * rng.normal();
-        break;
-      case Distribution::truncated_normal: {
+namespace {
+
+// fill_random() with one value drawn by draw(rng): a loop per distribution,
+// so that the uniform draws inline.
+template <typename T, typename Precision, typename Draw>
+void fill_chunks(T* values, index_t n, std::uint64_t seed, int threads, Draw draw) {
+  for_each_block(n, kRandomChunk, threads, [&](index_t first, index_t count) {
+    const FlushDenormals flush;
+    Rng rng(seed, static_cast<std::uint64_t>(first / kRandomChunk));
+    for (index_t i = first; i < first + count; ++i) {
+      values[i] = static_cast<T>(static_cast<Precision>(draw(rng)));
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T, typename Precision>
+void fill_random(T* values, index_t n, Distribution d, double a, double b, std::uint64_t seed,
+                 int threads) {
+  switch (d) {
+    case Distribution::constant:
+      return fill_chunks<T, Precision>(values, n, seed, threads, [&](Rng&) { return a; });
+    case Distribution::uniform:
+      return fill_chunks<T, Precision>(values, n, seed, threads,
+                                       [&](Rng& rng) { return a + (b - a) * rng.uniform(); });
+    case Distribution::normal:
+      return fill_chunks<T, Precision>(values, n, seed, threads,
+                                       [&](Rng& rng) { return a + b * rng.normal(); });
+    case Distribution::truncated_normal:
+      return fill_chunks<T, Precision>(values, n, seed, threads, [&](Rng& rng) {
         double z;
         do z = rng.normal(); while (std::abs(z) > 2.0);
-        v = a + b * z;
-        break;
-      }
-    }
-    values[i] = static_cast<T>(v);
+        return a + b * z;
+      });
   }
 }
 
-template void fill_random<float>(float*, index_t, Distribution, double, double, std::uint64_t);
-template void fill_random<double>(double*, index_t, Distribution, double, double, std::uint64_t);
+template void fill_random<float>(float*, index_t, Distribution, double, double, std::uint64_t,
+                                 int);
+template void fill_random<double>(double*, index_t, Distribution, double, double, std::uint64_t,
+                                  int);
+template void fill_random<double, float>(double*, index_t, Distribution, double, double,
+                                         std::uint64_t, int);
 
 }  // namespace lcnn

@@ -1,5 +1,7 @@
 // Rng: reproducible streams and the moments of its draws.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <vector>
 
@@ -26,6 +28,25 @@ TEST(rng_same_seed_same_stream) {
   bool nonzero = false;
   for (int i = 0; i < 10; ++i) nonzero = nonzero || zero.next() != 0;
   CHECK(nonzero);
+}
+
+// xoshiro256** as published (Blackman and Vigna), its state seeded by
+// splitmix64: the first outputs of seed 42's streams 0, 1 and 2, computed
+// with a separate implementation of both.
+TEST(rng_streams_are_xoshiro256_seeded_by_consecutive_splitmix64_outputs) {
+  const std::uint64_t expected[3][3] = {
+      {0x15780b2e0c2ec716ULL, 0x6104d9866d113a7eULL, 0xae17533239e499a1ULL},
+      {0xfe647e5153400883ULL, 0x7fcb8e42f6a75c30ULL, 0xb4d1e9a12a159020ULL},
+      {0x74ea6fa5b404cb63ULL, 0xc30cf7fab43cbe38ULL, 0x3efbebb0f97dea62ULL}};
+  for (std::uint64_t stream = 0; stream < 3; ++stream) {
+    Rng rng(42, stream);
+    for (int i = 0; i < 3; ++i) {
+      const std::uint64_t x = rng.next();
+      CHECK_MSG(x == expected[stream][i], "stream " << stream << " draw " << i << ": " << x);
+    }
+  }
+  Rng seed_only(42);
+  CHECK(seed_only.next() == expected[0][0]);
 }
 
 TEST(rng_uniform) {
@@ -115,6 +136,55 @@ TEST(fill_random_distributions) {
   fill_random(b.data(), 1000, Distribution::normal, 0.0, 1.0, 78);
   CHECK(a != b);
 
+  // rounded to float and stored as double, as R keeps float32 weights
+  std::vector<double> as_float(1000);
+  fill_random<double, float>(as_float.data(), 1000, Distribution::normal, 0.0, 1.0, 77);
+  bool stored_rounded = true;
+  for (int i = 0; i < 1000; ++i) {
+    stored_rounded = stored_rounded && as_float[i] == static_cast<double>(f[i]);
+  }
+  CHECK(stored_rounded);
+
   CHECK(parse_distribution("truncated_normal") == Distribution::truncated_normal);
   CHECK_THROWS(parse_distribution("gamma"), std::invalid_argument);
+}
+
+// Chunk k of kRandomChunk values is stream k of the seed, whichever thread
+// draws it: the same values on one thread or several, the last chunk
+// partial. The expected values are drawn here from the streams one at a
+// time, by the formulas of fill_random()'s comment.
+TEST(fill_random_draws_chunk_k_from_stream_k_on_any_thread_count) {
+  const index_t n = 2 * kRandomChunk + 1234;
+  const std::uint64_t seed = 2026;
+  for (Distribution d : {Distribution::uniform, Distribution::normal,
+                         Distribution::truncated_normal}) {
+    std::vector<double> expected(static_cast<std::size_t>(n));
+    for (index_t first = 0; first < n; first += kRandomChunk) {
+      Rng rng(seed, static_cast<std::uint64_t>(first / kRandomChunk));
+      for (index_t i = first; i < std::min(n, first + kRandomChunk); ++i) {
+        double z = d == Distribution::uniform ? rng.uniform() : rng.normal();
+        while (d == Distribution::truncated_normal && std::abs(z) > 2.0) z = rng.normal();
+        expected[static_cast<std::size_t>(i)] =
+            d == Distribution::uniform ? -0.5 + 1.5 * z : -0.5 + 1.0 * z;
+      }
+    }
+    for (int threads : {1, 2, 3}) {
+      std::vector<double> v(static_cast<std::size_t>(n));
+      fill_random(v.data(), n, d, -0.5, 1.0, seed, threads);
+      CHECK_MSG(v == expected, "distribution " << static_cast<int>(d) << ", " << threads
+                                               << " threads");
+    }
+  }
+}
+
+// A value below float's smallest normal number rounds to zero on every
+// thread (the engine's float mode), not to a subnormal on some threads.
+TEST(fill_random_rounds_subnormal_floats_to_zero_on_every_thread) {
+  const index_t n = 3 * kRandomChunk;
+  for (int threads : {1, 2}) {
+    std::vector<double> v(static_cast<std::size_t>(n), 1.0);
+    fill_random<double, float>(v.data(), n, Distribution::constant, 1e-40, 0.0, 1, threads);
+    CHECK_MSG(std::all_of(v.begin(), v.end(), [](double x) { return x == 0.0; }),
+              threads << " threads");
+  }
 }

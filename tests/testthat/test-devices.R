@@ -201,7 +201,7 @@ test_that("without a usable GPU, the engine refuses a device trainer with an err
   spec <- lcnn:::training_spec(model, graph, t$data)
   # A build without CUDA says so; a CUDA build without a driver or device
   # fails at its first CUDA call, as an R error.
-  expect_error(lcnn:::.trainer_create(lcnn:::network_spec(graph), "float32", spec, "cuda"),
+  expect_error(lcnn:::.trainer_create(lcnn:::network_spec(graph), "float32", spec, "cuda", 1L),
                "CUDA|cuda|cuBLAS|cublas")
 })
 

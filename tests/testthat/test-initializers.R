@@ -82,6 +82,26 @@ test_that("set.seed() reproduces initial weights, and seed = fixes them", {
                    kernel_of(kernel_initializer = init)$kernel)
 })
 
+test_that("initial weights do not depend on the thread count", {
+  # 30x30x4 -> 28x28 positions, K*C = 36, F = 8: 225,792 weights, drawn in
+  # four blocks; float32, so drawn, rounded and stored by the engine alone.
+  kernel_on <- function(threads, init) {
+    old <- options(lcnn.num_threads = threads)
+    on.exit(options(old))
+    set.seed(24)
+    model <- keras_model_sequential(input_shape = c(30, 30, 4)) %>%
+      layer_locally_connected_2d(8, 3, kernel_initializer = init)
+    get_weights(model)[[1]]
+  }
+  for (init in c("glorot_uniform", "he_normal")) {
+    one <- kernel_on(1, init)
+    expect_identical(kernel_on(2, init), one)
+    expect_identical(kernel_on(3, init), one)
+    expect_identical(as.vector(one), lcnn:::.round_to_dtype(as.vector(one), "float32"))
+    expect_gt(length(unique(one[seq(1, length(one), by = 1000)])), 200)
+  }
+})
+
 test_that("initializer names follow Keras, in snake or Camel case", {
   expect_equal(lcnn:::check_initializer("GlorotUniform"), initializer_glorot_uniform())
   expect_equal(lcnn:::check_initializer("he_normal"), initializer_he_normal())
