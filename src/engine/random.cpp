@@ -9,8 +9,10 @@ namespace lcnn {
 
 namespace {
 
+constexpr std::uint64_t kSplitmixIncrement = 0x9E3779B97F4A7C15ULL;
+
 std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  std::uint64_t z = (state += kSplitmixIncrement);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
@@ -21,7 +23,7 @@ std::uint64_t splitmix64(std::uint64_t& state) {
 Rng::Rng(std::uint64_t seed, std::uint64_t stream) {
   // splitmix64() adds its increment before it mixes: skipping 4k outputs
   // is adding 4k increments.
-  std::uint64_t state = seed + 4 * stream * 0x9E3779B97F4A7C15ULL;
+  std::uint64_t state = seed + 4 * stream * kSplitmixIncrement;
   for (auto& s : s_) s = splitmix64(state);
 }
 
