@@ -32,7 +32,7 @@ check_number <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env
 #' R's random number generator, so `set.seed()` reproduces them; give `seed`
 #' to make an initializer independent of it. Large weights are drawn on
 #' `lcnn_num_threads()` threads, in blocks whose values do not depend on the
-#' thread count: a seed gives the same weights on any machine.
+#' thread count: a seed gives the same weights on one thread or many.
 #'
 #' @param seed `NULL` or a whole number >= 0.
 #' @return An `lcnn_initializer` object.
