@@ -42,7 +42,10 @@ enum class PointerTo { columns, rows };
 // the transpose of its patch (one row per patch column) multiplied without
 // the caller copying it (the product transposes it in registers, block by
 // block), and the right-hand operand (the position's weights or output
-// gradient) streams through unpacked, each value read once.
+// gradient) streams through unpacked, each value read once. The vectors
+// run across rows; for at most a quarter of a vector of rows, with `a` by
+// columns and s_l = 1 (a forward pass of one to four samples), each result
+// is a dot product along the sum instead.
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,

@@ -456,11 +456,54 @@ bool in_few_runs(const T* const* a, index_t count, index_t m) {
 // vectors already in a few runs (a patch of an input laid out with channels
 // inner) is read in place. Without a copy, rows past the last whole vector
 // are summed one by one.
+// column_product() for a few rows (at most a quarter of a vector's lanes),
+// `a` by columns and s's columns contiguous (s_l = 1): a locally connected
+// or dense layer's forward pass on a batch of one to four samples, such as
+// predict() of one. The column tiles' vectors run across rows, so they
+// would hold one real value in 16 lanes (AVX-512 floats) and copy the rows
+// into a padded block first. Here each result is a dot product instead:
+// row i of `a`, gathered once, against column j of s, the vectors along
+// the sum. Its lanes are added up one after another, so each result costs
+// about as much as a vector of the column tiles: beyond a quarter of the
+// lanes the tiles are faster (bench/NOTES.md).
+template <typename T>
+void dot_rows(index_t m, index_t n, index_t k, const T* const* a, const T* s, index_t s_j,
+              T* const* c, const T* init, bool accumulate, bool rectify) {
+  constexpr index_t lanes = Lanes<T>::count, stack_values = 2048;
+  alignas(64) T stack_row[stack_values];
+  std::vector<T> heap_row(k > stack_values ? k : 0);
+  T* const row = k > stack_values ? heap_row.data() : stack_row;
+  for (index_t i = 0; i < m; ++i) {
+    for (index_t l = 0; l < k; ++l) row[l] = a[l] != nullptr ? a[l][i] : T(0);
+    for (index_t j = 0; j < n; ++j) {
+      if (c[j] == nullptr) continue;
+      const T* column = s + j * s_j;
+      // Two sums, so that consecutive multiply-adds do not wait on each other.
+      Vector<T> even{}, odd{};
+      index_t l = 0;
+      for (; l + 2 * lanes <= k; l += 2 * lanes) {
+        even += load(row + l) * load(column + l);
+        odd += load(row + l + lanes) * load(column + l + lanes);
+      }
+      for (; l < k; l += lanes) even += load_rows(row, l, k) * load_rows(column, l, k);
+      even += odd;
+      T sum = 0;
+      for (index_t lane = 0; lane < lanes; ++lane) sum += even[lane];
+      const T value = (accumulate ? c[j][i] : init != nullptr ? init[j] : T(0)) + sum;
+      // relu as kept_where_positive() gives it: +0 for a NaN and for -0.
+      c[j][i] = rectify && !(value > T(0)) ? T(0) : value;
+    }
+  }
+}
+
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
                     bool accumulate, bool rectify) {
   constexpr index_t lanes = Lanes<T>::count, tile_rows = kTileVectors * lanes;
+  if (4 * m <= lanes && s_l == 1 && a_points_to == PointerTo::columns) {
+    return dot_rows(m, n, k, a, s, s_j, c, init, accumulate, rectify);
+  }
   constexpr index_t budget = kBlockBytes / index_t(sizeof(T));
   alignas(64) T buffer[budget];
   const bool copy = n > kTileColumns || a_points_to == PointerTo::rows;

@@ -76,13 +76,18 @@ void check_products(const std::string& kernels, double tolerance) {
 // column_product() against a naive sum, with `a` given by columns and by
 // rows, zero (null) columns or rows, unwanted (null) result columns, both
 // stride orders of s, an init row, accumulation, relu of the results, and
-// sizes around the tiles, the copied blocks and the cache blocking.
+// sizes around the tiles, the copied blocks and the cache blocking; one to
+// four rows (dot products in the sets where that is at most a quarter of
+// a vector, `a` by columns and s_l = 1), with sums of whole vectors, of
+// pairs of them and a part, and of more values than the row buffer on the
+// stack holds.
 template <typename T>
 void check_column_products(const std::string& kernels, double tolerance) {
   Rng rng(12);
   const index_t sizes[][3] = {{1, 1, 1},    {5, 3, 0},     {16, 4, 27},    {37, 7, 9},
                               {64, 64, 27}, {64, 5, 5000}, {1500, 6, 64}, {100, 10, 300},
-                              {27, 64, 64}, {9, 2, 40}};
+                              {27, 64, 64}, {9, 2, 40},     {1, 7, 45},    {2, 9, 32},
+                              {4, 3, 100},  {3, 5, 3000},  {1, 4, 2049}};
   for (const auto& size : sizes) {
     const index_t m = size[0], n = size[1], k = size[2];
     const index_t ld = std::max(m, k) + 3, ldc = m + 2;
