@@ -445,17 +445,6 @@ bool in_few_runs(const T* const* a, index_t count, index_t m) {
   return true;
 }
 
-// Blocks of rows x columns of `a` of at most kBlockBytes: all of k for each
-// block of rows when that fits (each result value is then written once),
-// else one tile of rows and as many columns as fit. When several column
-// tiles of the result pass over a block, or `a` comes by rows, the block is
-// first copied into a contiguous buffer, its columns padded with zeros to
-// whole vectors: a's columns may lie anywhere (a locally connected patch
-// spans the input's channel planes), and loads from scattered lines and
-// pages would run at half the speed of the multiply-adds. A block of whole
-// vectors already in a few runs (a patch of an input laid out with channels
-// inner) is read in place. Without a copy, rows past the last whole vector
-// are summed one by one.
 // column_product() for a few rows (at most a quarter of a vector's lanes),
 // `a` by columns and s's columns contiguous (s_l = 1): a locally connected
 // or dense layer's forward pass on a batch of one to four samples, such as
@@ -496,6 +485,18 @@ void dot_rows(index_t m, index_t n, index_t k, const T* const* a, const T* s, in
   }
 }
 
+// Blocks of rows x columns of `a` of at most kBlockBytes: all of k for each
+// block of rows when that fits (each result value is then written once),
+// else one tile of rows and as many columns as fit. When several column
+// tiles of the result pass over a block, or `a` comes by rows, the block is
+// first copied into a contiguous buffer, its columns padded with zeros to
+// whole vectors: a's columns may lie anywhere (a locally connected patch
+// spans the input's channel planes), and loads from scattered lines and
+// pages would run at half the speed of the multiply-adds. A block of whole
+// vectors already in a few runs (a patch of an input laid out with channels
+// inner) is read in place. Without a copy, rows past the last whole vector
+// are summed one by one. A few rows by columns against s's contiguous
+// columns go to dot_rows() instead.
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
