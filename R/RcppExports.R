@@ -37,6 +37,10 @@
     .Call(`_lcnn_engine_in_forked_child`)
 }
 
+.result_memory <- function() {
+    .Call(`_lcnn_result_memory`)
+}
+
 .trainer_create <- function(network, dtype, training, device, threads) {
     .Call(`_lcnn_trainer_create`, network, dtype, training, device, threads)
 }

@@ -18,6 +18,17 @@
 #' @param ... Unused.
 #' @return A numeric array with one row per sample; for a model with several
 #'   outputs, a list of them.
+#' @section Memory of large results: On Linux, an array of 2 MiB or more
+#'   lives in memory that lcnn maps for it alone rather than in R's heap, and
+#'   goes back to the system as soon as R's garbage collector frees it. A
+#'   loop of `predict()` calls with large outputs then no longer runs the
+#'   collector for nearly every result, nor faults every page of a result in
+#'   afresh (README.md, "Engine and speed"). R's heap does not count such
+#'   arrays, so [gc()] does not report them and `mem.maxVSize()` does not
+#'   limit them; lcnn counts them instead, and runs R's collector (a full
+#'   collection) before the arrays R has not freed yet would pass 256 MiB, or
+#'   twice what was left of them after its last collection. They are
+#'   ordinary R vectors in every other way.
 #' @family models
 #' @export
 #' @examples

@@ -428,10 +428,10 @@ if (settings$native) {
 
 # --- (c3) glibc's allocator keeping freed memory ------------------------------
 # The installed package again, in a fresh process per workload whose glibc
-# keeps up to 1 GiB of freed heap instead of returning it to the system
-# (README.md, "Engine and speed"). R frees several outputs at once at each
-# collection; glibc then trims the heap, and the next outputs are fresh pages
-# that fault in as predict() writes them (bench/NOTES.md).
+# keeps up to 1 GiB of freed heap instead of returning it to the system.
+# predict()'s outputs of 2 MiB or more no longer come from that heap (README.md,
+# "Engine and speed"); smaller ones and R's other vectors still do, and fault
+# fresh pages in when glibc has trimmed it (bench/NOTES.md).
 tuned_malloc_env <- paste0("GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824:",
                            "glibc.malloc.mmap_threshold=33554432")
 tuned <- NULL
@@ -687,7 +687,7 @@ tuned_tab <- if (is.null(tuned)) {
             fmt_ratio(tuned$forward_s / best_fwd), fmt_ms(res$train_s), fmt_ms(tuned$train_s),
             fmt_ratio(tuned$train_s / res$train_s)),
     "",
-    sprintf("The installed build again, timed in a fresh process per workload started with `%s`: glibc keeps up to 1 GiB of freed heap instead of trimming it, so the outputs `predict()` allocates reuse pages already mapped instead of faulting fresh ones in. The default columns repeat the tables above. This is a setting of the user's R process, not of lcnn (README.md, \"Engine and speed\").",
+    sprintf("The installed build again, timed in a fresh process per workload started with `%s`: glibc keeps up to 1 GiB of freed heap instead of trimming it, so that what R allocates from it reuses pages already mapped instead of faulting fresh ones in. `predict()`'s outputs of 2 MiB or more are mapped by lcnn apart from that heap (README.md, \"Engine and speed\"); smaller ones and R's other vectors come from it. The default columns repeat the tables above. This is a setting of the user's R process, not of lcnn.",
             tuned_malloc_env))
 }
 

@@ -111,6 +111,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// result_memory
+Rcpp::NumericVector result_memory();
+RcppExport SEXP _lcnn_result_memory() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(result_memory());
+    return rcpp_result_gen;
+END_RCPP
+}
 // trainer_create
 SEXP trainer_create(Rcpp::List network, std::string dtype, Rcpp::List training, std::string device, int threads);
 RcppExport SEXP _lcnn_trainer_create(SEXP networkSEXP, SEXP dtypeSEXP, SEXP trainingSEXP, SEXP deviceSEXP, SEXP threadsSEXP) {
@@ -413,6 +423,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_engine_available_cores", (DL_FUNC) &_lcnn_engine_available_cores, 0},
     {"_lcnn_engine_any_missing", (DL_FUNC) &_lcnn_engine_any_missing, 2},
     {"_lcnn_engine_in_forked_child", (DL_FUNC) &_lcnn_engine_in_forked_child, 0},
+    {"_lcnn_result_memory", (DL_FUNC) &_lcnn_result_memory, 0},
     {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 5},
     {"_lcnn_device_support_of", (DL_FUNC) &_lcnn_device_support_of, 2},
     {"_lcnn_trainer_fit_epoch", (DL_FUNC) &_lcnn_trainer_fit_epoch, 11},

@@ -21,6 +21,7 @@
 #include "engine/pooling.hpp"
 #include "engine/reshaping.hpp"
 #include "rcpp_convert.h"
+#include "rcpp_result_memory.h"
 
 using namespace lcnn;
 
@@ -197,7 +198,7 @@ Rcpp::List lcnn::predict_arrays(NetworkBase& net, const Rcpp::List& xs, double b
   Rcpp::List ys(out.size());
   std::vector<double*> y_data;
   for (std::size_t o = 0; o < out.size(); ++o) {
-    Rcpp::NumericVector y(Rcpp::no_init(static_cast<R_xlen_t>(n * out[o].size())));
+    Rcpp::NumericVector y = result_vector(static_cast<R_xlen_t>(n * out[o].size()));
     y.attr("dim") = dims_of(out[o].with_batch(n));
     y_data.push_back(y.begin());
     ys[o] = y;

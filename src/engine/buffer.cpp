@@ -1,9 +1,11 @@
 #include "buffer.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 namespace lcnn {
@@ -22,12 +24,36 @@ void* allocate_large(std::size_t bytes) {
 
 void release_large(void* p) { std::free(p); }
 
+bool maps_large() { return true; }
+
+void* map_large(std::size_t bytes) {
+  // A large page more than asked for, so that a boundary lies within; the
+  // pages before that boundary and after the block go back at once.
+  const std::size_t mapped = bytes + kLargePageBytes;
+  void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t start = (first + kLargePageBytes - 1) / kLargePageBytes * kLargePageBytes;
+  const std::uintptr_t end = start + (bytes + page - 1) / page * page;
+  if (start > first) munmap(p, start - first);
+  if (first + mapped > end) munmap(reinterpret_cast<void*>(end), first + mapped - end);
+  madvise(reinterpret_cast<void*>(start), bytes / kLargePageBytes * kLargePageBytes, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(start);
+}
+
+void unmap_large(void* p, std::size_t bytes) { munmap(p, bytes); }
+
 #else
 
 void* allocate_large(std::size_t bytes) {
   return ::operator new(bytes, std::align_val_t(kLineBytes));
 }
 void release_large(void* p) { ::operator delete(p, std::align_val_t(kLineBytes)); }
+
+bool maps_large() { return false; }
+void* map_large(std::size_t) { return nullptr; }
+void unmap_large(void*, std::size_t) {}
 
 #endif
 

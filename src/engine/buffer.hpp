@@ -32,6 +32,17 @@ constexpr std::size_t kLineBytes = 64;
 void* allocate_large(std::size_t bytes);
 void release_large(void* p);
 
+// `bytes` bytes mapped from the kernel for this block alone, on Linux
+// starting on a large-page boundary with huge pages asked for its whole
+// large pages, and given back to the kernel by unmap_large() at once: no
+// allocator's heap in between, which would trim itself and fault the pages
+// in again for the next block of the same size (`predict()`'s results,
+// bench/NOTES.md). Only where maps_large(); nullptr when the system has
+// no memory for it.
+bool maps_large();
+void* map_large(std::size_t bytes);
+void unmap_large(void* p, std::size_t bytes);
+
 template <typename T>
 struct LargePageAllocator {
   using value_type = T;

@@ -101,3 +101,29 @@ TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
   }
 }
 #endif
+
+// predict()'s results (rcpp_result_memory.cpp): a mapping of the block's
+// own, on a large page, advised for huge pages over its whole large pages,
+// writable to its last byte and gone once unmapped.
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+TEST(a_mapped_block_starts_on_a_large_page_and_goes_back_whole) {
+  CHECK(maps_large());
+  const std::size_t bytes = 3 * kLargePageBytes + 100;
+  auto* block = static_cast<unsigned char*>(map_large(bytes));
+  CHECK(block != nullptr);
+  if (block == nullptr) return;
+  CHECK(on_large_page_boundary(block));
+  for (std::size_t i = 0; i < bytes; i += 4096) block[i] = 1;
+  block[bytes - 1] = 2;
+  CHECK_EQ(int(block[bytes - 1]) + int(block[0]), 3);
+  if (kernel_has_huge_pages()) {
+    CHECK_MSG(mapping_flags(block).find(" hg ") != std::string::npos,
+              "flags " << mapping_flags(block));
+    CHECK_MSG(mapping_flags(block + bytes - 1).find(" hg ") == std::string::npos,
+              "flags " << mapping_flags(block + bytes - 1));
+  }
+  unmap_large(block, bytes);
+  CHECK_EQ(mapping_flags(block), std::string());
+  CHECK_EQ(mapping_flags(block + bytes - 1), std::string());
+}
+#endif

@@ -86,3 +86,46 @@ test_that("bad inputs raise classed errors", {
     predict(model, 1:10)
   })
 })
+
+test_that("results of 2 MiB and more are mapped apart, counted until R frees them", {
+  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
+  set.seed(43)
+  model <- keras_model_sequential(input_shape = c(10, 10, 1)) %>%
+    layer_locally_connected_2d(16, 3)
+  x <- random_array(c(300, 10, 10, 1))
+  invisible(gc())
+  before <- .result_memory()[["unfreed_bytes"]]
+  y <- predict(model, x, batch_size = 50)  # 300 * 8 * 8 * 16 doubles, 2.46 MB
+  held <- .result_memory()[["unfreed_bytes"]] - before
+  expect_gte(held, 8 * length(y))
+  expect_lt(held, 8 * length(y) + 4096)
+  # The same values as a result from R's heap (50 samples, 410 KB), batch by batch.
+  expect_identical(y[1:50, , , , drop = FALSE],
+                   predict(model, x[1:50, , , , drop = FALSE], batch_size = 50))
+  copy <- y
+  copy[1] <- -1
+  expect_false(y[1] == -1)
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(y, path)
+  expect_identical(readRDS(path), y)
+  rm(y, copy)
+  invisible(gc())
+  expect_equal(.result_memory()[["unfreed_bytes"]], before)
+})
+
+test_that("lcnn runs R's collector before its unfreed results pass their budget", {
+  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
+  model <- keras_model_sequential(input_shape = c(2048, 1)) %>%
+    layer_locally_connected_1d(16, 1)
+  x <- array(1, c(120, 2048, 1))
+  start <- .result_memory()
+  within_budget <- logical(12)
+  for (i in 1:12) {
+    predict(model, x)  # 31.5 MB each, dropped at once
+    now <- .result_memory()
+    within_budget[i] <- now[["unfreed_bytes"]] <= now[["budget_bytes"]]
+  }
+  expect_true(all(within_budget))
+  expect_gte(.result_memory()[["collections"]], start[["collections"]] + 1)
+  expect_gte(.result_memory()[["budget_bytes"]], 256 * 2^20)
+})
