@@ -1,7 +1,7 @@
 // predict()'s results of at least a large page each live in a mapping of
 // their own (allocVector3() with a custom allocator) rather than in R's
 // heap. From R's heap a loop of predict() calls pays twice for every
-// result of tens of MB (bench/NOTES.md, W1: 8 against 4.5 ms a call):
+// result of tens of MB (bench/NOTES.md, W1: 7.2 against 4.4 ms a call):
 // R's collector runs for nearly every one, because R's vector heap grows
 // little while what it frees is garbage, and glibc trims its heap when the
 // collector frees two results, so that the next ones fault their pages in
