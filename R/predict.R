@@ -25,10 +25,11 @@
 #'   collector for nearly every result, nor faults every page of a result in
 #'   afresh (README.md, "Engine and speed"). R's heap does not count such
 #'   arrays, so [gc()] does not report them and `mem.maxVSize()` does not
-#'   limit them; lcnn counts them instead, and runs R's collector (a full
-#'   collection) before the arrays R has not freed yet would pass 256 MiB, or
-#'   twice what was left of them after its last collection. They are
-#'   ordinary R vectors in every other way.
+#'   limit them; lcnn counts them instead, and runs R's collector before the
+#'   arrays R has not freed yet would pass 256 MiB, or twice what was left of
+#'   them after its last collection: a collection of the youngest generation
+#'   (`gc(full = FALSE)`), then a full one if more than half of that is
+#'   still left. They are ordinary R vectors in every other way.
 #' @family models
 #' @export
 #' @examples
