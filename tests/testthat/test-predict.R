@@ -133,3 +133,21 @@ test_that("lcnn runs R's collector before its unfreed results pass their budget"
   expect_lte(max(unfreed[25:48]), 256 * 2^20)
   expect_equal(budget[48], 256 * 2^20)
 })
+
+test_that("the results' budget grows to twice what a collection leaves alive", {
+  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
+  model <- keras_model_sequential(input_shape = c(2048, 1)) %>%
+    layer_locally_connected_1d(16, 1)
+  x <- array(1, c(120, 2048, 1))
+  kept <- vector("list", 12)
+  unfreed <- budget <- numeric(12)
+  for (i in 1:12) {
+    kept[[i]] <- predict(model, x)  # 31.5 MB each, all kept: 378 MB in the end
+    unfreed[i] <- .result_memory()[["unfreed_bytes"]]
+    budget[i] <- .result_memory()[["budget_bytes"]]
+  }
+  expect_true(all(unfreed <= budget))
+  expect_gte(budget[12], 2 * 8 * (120 * 2048 * 16 * 8))  # eight alive at the collection
+  rm(kept)
+  invisible(gc())
+})
