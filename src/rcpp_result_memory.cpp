@@ -6,7 +6,7 @@
 // little while what it frees is garbage, and glibc trims its heap when the
 // collector frees two results, so that the next ones fault their pages in
 // afresh. A mapping of its own is 2 MiB-aligned with huge pages asked for
-// (map_large()) and goes back to the kernel when R frees the vector.
+// (map_large()).
 //
 // R does not count such vectors in its heap, so it would not collect them
 // on their account: lcnn counts the bytes of its results that R has not
@@ -14,12 +14,26 @@
 // would take that count past a budget, twice what was left after its last
 // collection and at least kMinBudgetBytes. R's collector also frees them
 // whenever it runs for its own reasons.
+//
+// A freed result's block waits in a pool for the next result of its size,
+// its pages lazily freed (free_pages_lazily()): the kernel takes them back
+// only when it runs short of memory, and a result written into them
+// skips clearing fresh pages, a quarter of W1's call (bench/NOTES.md).
+// Pooled and unfreed bytes together stay within the budget: a freed
+// result moves from one count to the other, a result that finds no block
+// of its size unmaps the oldest pooled ones it needs room for, and each of
+// lcnn's collections cuts the pool to its new budget. So the pool raises
+// no peak. The whole pool goes back when R's collector has
+// run twice for its own reasons with no result made in between (the
+// sentinels below): a session holds none of it once it stops predicting,
+// and results R frees after that are unmapped at once.
 #include "rcpp_result_memory.h"
 
 #include <R_ext/Rallocators.h>
 
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "engine/buffer.hpp"
 
@@ -30,28 +44,110 @@ constexpr std::size_t kMinBudgetBytes = std::size_t(256) << 20;
 // 16 bytes, so that R's vector header stays as aligned as malloc()'s.
 constexpr std::size_t kSizeBytes = 16;
 
+struct PooledBlock {
+  void* start;
+  std::size_t bytes;
+};
+
 struct ResultMemory {
   std::size_t unfreed_bytes = 0;
+  std::size_t pooled_bytes = 0;
   std::size_t budget_bytes = kMinBudgetBytes;
+  std::vector<PooledBlock> pool;
+  // watch_collections()'s sentinels, each null once its finalizer has run.
+  SEXP first_sentinel = nullptr;
+  SEXP last_sentinel = nullptr;
   double collections = 0;
+  double reuses = 0;
 };
 
 ResultMemory memory;
 
-void* map_result(R_allocator_t*, std::size_t bytes) {
-  const std::size_t block = bytes + kSizeBytes;
-  void* p = lcnn::map_large(block);
-  if (p == nullptr) return nullptr;
-  *static_cast<std::size_t*>(p) = block;
-  memory.unfreed_bytes += block;
-  return static_cast<char*>(p) + kSizeBytes;
+void unmap_pooled(const PooledBlock& block) {
+  memory.pooled_bytes -= block.bytes;
+  lcnn::unmap_large(block.start, block.bytes);
 }
 
+// Unmaps pooled blocks, oldest first, until `bytes` more fit in the budget
+// beside the unfreed results and the rest of the pool.
+void unmap_oldest_past_budget(std::size_t bytes) {
+  while (!memory.pool.empty() &&
+         memory.unfreed_bytes + memory.pooled_bytes + bytes > memory.budget_bytes) {
+    unmap_pooled(memory.pool.front());
+    memory.pool.erase(memory.pool.begin());
+  }
+}
+
+void* map_result(R_allocator_t*, std::size_t bytes) {
+  const std::size_t block_bytes = lcnn::whole_pages(bytes + kSizeBytes);
+  void* start = nullptr;
+  const auto pooled =
+      std::find_if(memory.pool.rbegin(), memory.pool.rend(),
+                   [&](const PooledBlock& block) { return block.bytes == block_bytes; });
+  if (pooled != memory.pool.rend()) {
+    start = pooled->start;
+    memory.pooled_bytes -= block_bytes;
+    memory.pool.erase(std::next(pooled).base());
+    memory.reuses += 1;
+  } else {
+    unmap_oldest_past_budget(block_bytes);
+    start = lcnn::map_large(block_bytes);
+    if (start == nullptr) return nullptr;
+  }
+  *static_cast<std::size_t*>(start) = block_bytes;
+  memory.unfreed_bytes += block_bytes;
+  return static_cast<char*>(start) + kSizeBytes;
+}
+
+// Runs within R's collector: no R allocation here, and nothing thrown.
 void unmap_result(R_allocator_t*, void* data) {
-  void* p = static_cast<char*>(data) - kSizeBytes;
-  const std::size_t block = *static_cast<std::size_t*>(p);
-  memory.unfreed_bytes -= block;
-  lcnn::unmap_large(p, block);
+  void* start = static_cast<char*>(data) - kSizeBytes;
+  const std::size_t bytes = *static_cast<std::size_t*>(start);
+  memory.unfreed_bytes -= bytes;
+  if (memory.last_sentinel != nullptr) {
+    try {
+      memory.pool.push_back({start, bytes});
+      memory.pooled_bytes += bytes;
+      lcnn::free_pages_lazily(start, bytes);
+      return;
+    } catch (...) {
+    }
+  }
+  lcnn::unmap_large(start, bytes);
+}
+
+// Two sentinels tell lcnn when R's collector has run twice for its own
+// reasons with no result made in between: the first, unreferenced, is
+// finalized by the next collection and releases the second, which a
+// collection after that finalizes; that one unmaps the pool. Each result
+// arms a new first sentinel where the last one has gone, so the pool lasts
+// while results keep coming. A finalizer registers no new sentinel itself,
+// since R can lose a weak reference registered while it runs finalizers.
+// lcnn's own collections keep both alive (collect_results()).
+void on_first_sentinel(SEXP sentinel) {
+  memory.first_sentinel = nullptr;
+  R_ReleaseObject(R_ExternalPtrProtected(sentinel));
+}
+
+void on_last_sentinel(SEXP) {
+  memory.last_sentinel = nullptr;
+  for (const PooledBlock& block : memory.pool) unmap_pooled(block);
+  memory.pool.clear();
+}
+
+void watch_collections() {
+  if (memory.first_sentinel != nullptr) return;
+  if (memory.last_sentinel == nullptr) {
+    memory.last_sentinel = R_MakeExternalPtr(nullptr, R_NilValue, R_NilValue);
+    R_PreserveObject(memory.last_sentinel);
+    R_RegisterCFinalizerEx(memory.last_sentinel, on_last_sentinel, FALSE);
+  } else {
+    R_PreserveObject(memory.last_sentinel);
+  }
+  SEXP first = PROTECT(R_MakeExternalPtr(nullptr, R_NilValue, memory.last_sentinel));
+  R_RegisterCFinalizerEx(first, on_first_sentinel, FALSE);
+  memory.first_sentinel = first;
+  UNPROTECT(1);
 }
 
 // R's collector, of the youngest generation first (`gc(full = FALSE)`):
@@ -60,17 +156,21 @@ void unmap_result(R_allocator_t*, void* data) {
 // A result alive at a collection is promoted to an older generation, which
 // only a fuller collection frees, so a full one follows when the young one
 // leaves the count above half the budget (bench/NOTES.md: a loop's
-// collections 43% shorter than with full ones only).
+// collections 43% shorter than with full ones only). Then the pool is cut
+// to what the new budget leaves beside the unfreed results.
 void collect_results(std::size_t bytes) {
+  PROTECT(memory.first_sentinel == nullptr ? R_NilValue : memory.first_sentinel);
+  PROTECT(memory.last_sentinel == nullptr ? R_NilValue : memory.last_sentinel);
   SEXP call =
       PROTECT(Rf_lang3(Rf_install("gc"), Rf_ScalarLogical(FALSE), Rf_ScalarLogical(FALSE)));
   SET_TAG(CDR(call), Rf_install("verbose"));
   SET_TAG(CDDR(call), Rf_install("full"));
   Rf_eval(call, R_BaseEnv);
-  UNPROTECT(1);
   if (memory.unfreed_bytes + bytes > memory.budget_bytes / 2) R_gc();
+  UNPROTECT(3);
   memory.collections += 1;
   memory.budget_bytes = std::max(kMinBudgetBytes, 2 * memory.unfreed_bytes);
+  unmap_oldest_past_budget(0);
 }
 
 }  // namespace
@@ -82,17 +182,21 @@ Rcpp::NumericVector lcnn::result_vector(R_xlen_t n) {
   }
   if (memory.unfreed_bytes + bytes > memory.budget_bytes) collect_results(bytes);
   R_allocator_t allocator{map_result, unmap_result, nullptr, nullptr};
-  return Rcpp::NumericVector(Rf_allocVector3(REALSXP, n, &allocator));
+  Rcpp::NumericVector result(Rf_allocVector3(REALSXP, n, &allocator));
+  watch_collections();
+  return result;
 }
 
-// What the count above holds, for the tests: whether results are mapped
-// here at all, bytes not yet freed, the budget, and how many collections
-// lcnn has run.
+// What the counts above hold, for the tests: whether results are mapped
+// here at all, bytes not yet freed, bytes pooled, the budget, how many
+// collections lcnn has run, and how many results took a pooled block.
 // [[Rcpp::export(.result_memory)]]
 Rcpp::NumericVector result_memory() {
   return Rcpp::NumericVector::create(
       Rcpp::Named("mapped") = lcnn::maps_large() ? 1.0 : 0.0,
       Rcpp::Named("unfreed_bytes") = static_cast<double>(memory.unfreed_bytes),
+      Rcpp::Named("pooled_bytes") = static_cast<double>(memory.pooled_bytes),
       Rcpp::Named("budget_bytes") = static_cast<double>(memory.budget_bytes),
-      Rcpp::Named("collections") = memory.collections);
+      Rcpp::Named("collections") = memory.collections,
+      Rcpp::Named("reuses") = memory.reuses);
 }

@@ -26,16 +26,20 @@ void release_large(void* p) { std::free(p); }
 
 bool maps_large() { return true; }
 
+std::size_t whole_pages(std::size_t bytes) {
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return (bytes + page - 1) / page * page;
+}
+
 void* map_large(std::size_t bytes) {
   // A large page more than asked for, so that a boundary lies within; the
   // pages before that boundary and after the block go back at once.
   const std::size_t mapped = bytes + kLargePageBytes;
   void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
-  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
   const auto first = reinterpret_cast<std::uintptr_t>(p);
   const std::uintptr_t start = (first + kLargePageBytes - 1) / kLargePageBytes * kLargePageBytes;
-  const std::uintptr_t end = start + (bytes + page - 1) / page * page;
+  const std::uintptr_t end = start + whole_pages(bytes);
   if (start > first) munmap(p, start - first);
   if (first + mapped > end) munmap(reinterpret_cast<void*>(end), first + mapped - end);
   madvise(reinterpret_cast<void*>(start), bytes / kLargePageBytes * kLargePageBytes, MADV_HUGEPAGE);
@@ -43,6 +47,12 @@ void* map_large(std::size_t bytes) {
 }
 
 void unmap_large(void* p, std::size_t bytes) { munmap(p, bytes); }
+
+void free_pages_lazily(void* p, std::size_t bytes) {
+#if defined(MADV_FREE)
+  madvise(p, bytes, MADV_FREE);
+#endif
+}
 
 #else
 
@@ -52,8 +62,10 @@ void* allocate_large(std::size_t bytes) {
 void release_large(void* p) { ::operator delete(p, std::align_val_t(kLineBytes)); }
 
 bool maps_large() { return false; }
+std::size_t whole_pages(std::size_t bytes) { return bytes; }
 void* map_large(std::size_t) { return nullptr; }
 void unmap_large(void*, std::size_t) {}
+void free_pages_lazily(void*, std::size_t) {}
 
 #endif
 

@@ -37,11 +37,17 @@ void release_large(void* p);
 // large pages, and given back to the kernel by unmap_large() at once: no
 // allocator's heap in between, which would trim itself and fault the pages
 // in again for the next block of the same size (`predict()`'s results,
-// bench/NOTES.md). Only where maps_large(); nullptr when the system has
-// no memory for it.
+// bench/NOTES.md). The block is whole_pages(bytes) long. Only where
+// maps_large(); nullptr when the system has no memory for it.
 bool maps_large();
+std::size_t whole_pages(std::size_t bytes);
 void* map_large(std::size_t bytes);
 void unmap_large(void* p, std::size_t bytes);
+// Tells the kernel that the contents of a mapped block are no longer
+// needed (MADV_FREE): it takes the pages back only when it runs short of
+// memory, and until then writing to the block again faults nothing in and
+// clears nothing, where a fresh mapping's pages are cleared on first touch.
+void free_pages_lazily(void* p, std::size_t bytes);
 
 template <typename T>
 struct LargePageAllocator {

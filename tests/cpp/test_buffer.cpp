@@ -11,6 +11,7 @@
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 using namespace lcnn;
@@ -22,10 +23,10 @@ bool on_large_page_boundary(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p) % kLargePageBytes == 0;
 }
 
-// The flags of the mapping of this process that holds `p`, as
-// /proc/self/smaps lists them ("rd wr mr mw me ac sd hg": "hg" is
-// MADV_HUGEPAGE), or "" where none holds it.
-std::string mapping_flags(const void* p) {
+// What /proc/self/smaps says after `field` for the mapping of this
+// process that holds `p`, or "" where none holds it or the kernel does not
+// list the field.
+std::string mapping_field(const void* p, const std::string& field) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   std::ifstream smaps("/proc/self/smaps");
   bool inside = false;
@@ -35,11 +36,18 @@ std::string mapping_flags(const void* p) {
     std::istringstream range(line);
     if (range >> std::hex >> start >> dash >> end && dash == '-') {
       inside = start <= address && address < end;
-    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
-      return line.substr(8) + " ";
+    } else if (inside && line.rfind(field, 0) == 0) {
+      return line.substr(field.size());
     }
   }
   return "";
+}
+
+// The mapping's flags ("rd wr mr mw me ac sd hg": "hg" is MADV_HUGEPAGE),
+// each with a space either side.
+std::string mapping_flags(const void* p) {
+  const std::string flags = mapping_field(p, "VmFlags:");
+  return flags.empty() ? flags : flags + " ";
 }
 
 bool kernel_has_huge_pages() {
@@ -125,5 +133,36 @@ TEST(a_mapped_block_starts_on_a_large_page_and_goes_back_whole) {
   unmap_large(block, bytes);
   CHECK_EQ(mapping_flags(block), std::string());
   CHECK_EQ(mapping_flags(block + bytes - 1), std::string());
+}
+#endif
+
+// A pooled result's block (rcpp_result_memory.cpp): its pages lazily
+// freed, for the kernel to take back only when it runs short of memory,
+// and the block still mapped and writable for the next result.
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+TEST(a_block_freed_lazily_stays_mapped_and_its_pages_are_lazily_free) {
+  const std::size_t bytes = 2 * kLargePageBytes + 8192;
+  CHECK_EQ(whole_pages(bytes), bytes);
+  CHECK_EQ(whole_pages(bytes - 1), bytes);
+  CHECK_EQ(whole_pages(bytes + 1), bytes + std::size_t(sysconf(_SC_PAGESIZE)));
+  auto* block = static_cast<unsigned char*>(map_large(bytes));
+  CHECK(block != nullptr);
+  if (block == nullptr) return;
+  for (std::size_t i = 0; i < bytes; i += 4096) block[i] = 1;
+  free_pages_lazily(block, bytes);
+  // The mapping of the large pages, apart from the tail's since
+  // map_large()'s advice, where the kernel granted huge pages: it lists
+  // small pages as lazily free only once a per-CPU batch of them is full.
+  const std::string huge_kib = mapping_field(block, "AnonHugePages:");
+  const std::string lazy_kib = mapping_field(block, "LazyFree:");
+  if (!lazy_kib.empty() && !huge_kib.empty() &&
+      std::stoul(huge_kib) * 1024 >= 2 * kLargePageBytes) {
+    CHECK_MSG(std::stoul(lazy_kib) * 1024 >= 2 * kLargePageBytes, "LazyFree:" << lazy_kib);
+  }
+  for (std::size_t i = 0; i < bytes; i += 4096) block[i] = 2;
+  block[bytes - 1] = 3;
+  CHECK_EQ(int(block[bytes - 1]) + int(block[0]), 5);
+  unmap_large(block, bytes);
+  CHECK_EQ(mapping_flags(block), std::string());
 }
 #endif
