@@ -23,10 +23,10 @@
 // result moves from one count to the other, a result that finds no block
 // of its size unmaps the oldest pooled ones it needs room for, and each of
 // lcnn's collections cuts the pool to its new budget. So the pool raises
-// no peak. The whole pool goes back when R's collector has
-// run twice for its own reasons with no result made in between (the
-// sentinels below): a session holds none of it once it stops predicting,
-// and results R frees after that are unmapped at once.
+// no peak. The whole pool goes back when R's collector has run twice for
+// its own reasons with no result made in between (the sentinels below): a
+// session holds none of it once it stops predicting, and results R frees
+// after that are unmapped at once.
 #include "rcpp_result_memory.h"
 
 #include <R_ext/Rallocators.h>

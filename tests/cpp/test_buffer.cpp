@@ -141,14 +141,15 @@ TEST(a_mapped_block_starts_on_a_large_page_and_goes_back_whole) {
 // and the block still mapped and writable for the next result.
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 TEST(a_block_freed_lazily_stays_mapped_and_its_pages_are_lazily_free) {
-  const std::size_t bytes = 2 * kLargePageBytes + 8192;
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t bytes = 2 * kLargePageBytes + 2 * page;
   CHECK_EQ(whole_pages(bytes), bytes);
   CHECK_EQ(whole_pages(bytes - 1), bytes);
-  CHECK_EQ(whole_pages(bytes + 1), bytes + std::size_t(sysconf(_SC_PAGESIZE)));
+  CHECK_EQ(whole_pages(bytes + 1), bytes + page);
   auto* block = static_cast<unsigned char*>(map_large(bytes));
   CHECK(block != nullptr);
   if (block == nullptr) return;
-  for (std::size_t i = 0; i < bytes; i += 4096) block[i] = 1;
+  for (std::size_t i = 0; i < bytes; i += page) block[i] = 1;
   free_pages_lazily(block, bytes);
   // The mapping of the large pages, apart from the tail's since
   // map_large()'s advice, where the kernel granted huge pages: it lists
@@ -159,7 +160,7 @@ TEST(a_block_freed_lazily_stays_mapped_and_its_pages_are_lazily_free) {
       std::stoul(huge_kib) * 1024 >= 2 * kLargePageBytes) {
     CHECK_MSG(std::stoul(lazy_kib) * 1024 >= 2 * kLargePageBytes, "LazyFree:" << lazy_kib);
   }
-  for (std::size_t i = 0; i < bytes; i += 4096) block[i] = 2;
+  for (std::size_t i = 0; i < bytes; i += page) block[i] = 2;
   block[bytes - 1] = 3;
   CHECK_EQ(int(block[bytes - 1]) + int(block[0]), 5);
   unmap_large(block, bytes);
