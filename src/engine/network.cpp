@@ -2,10 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "buffer.hpp"
 #include "convert.hpp"
 #include "parallel.hpp"
 #include "penalty_formula.hpp"
@@ -273,6 +280,28 @@ void Network<T>::backward(const std::vector<const Tensor<T>*>& inputs,
 
 namespace {
 
+// A run of floats widened into an R result with streaming stores, which
+// write whole cache lines without reading them in first: R's array is
+// written once here and not read again in this call, and reading it in
+// before overwriting it was a third of the traffic of W1's `predict()`
+// (bench/NOTES.md). The stores are weakly ordered: the block that makes
+// them ends with a fence. Results under a large page are written through
+// the cache as before, where R may find them.
+void stream_values(const float* from, double* to, index_t n) {
+#if defined(__SSE2__)
+  index_t i = 0;
+  for (; i < n && reinterpret_cast<std::uintptr_t>(to + i) % 16 != 0; ++i) to[i] = from[i];
+  for (; i + 4 <= n; i += 4) {
+    const __m128 four = _mm_loadu_ps(from + i);
+    _mm_stream_pd(to + i, _mm_cvtps_pd(four));
+    _mm_stream_pd(to + i + 2, _mm_cvtps_pd(_mm_movehl_ps(four, four)));
+  }
+  for (; i < n; ++i) to[i] = from[i];
+#else
+  convert_values(from, to, n);
+#endif
+}
+
 // Copies samples [start, start + count) of a column-major (n, ...) array into
 // or out of a (count, ...) one: `features` runs of `count` contiguous values,
 // converted in vector registers, blocks of runs in parallel.
@@ -280,11 +309,23 @@ template <typename From, typename To>
 void copy_rows(const From* from, index_t from_rows, To* to, index_t to_rows, index_t count,
                index_t features, int threads) {
   constexpr index_t kValuesPerBlock = index_t(1) << 16;
+  constexpr bool kIntoResult = std::is_same<From, float>::value && std::is_same<To, double>::value;
+  [[maybe_unused]] const bool stream =
+      kIntoResult && static_cast<std::size_t>(to_rows * features) * sizeof(To) >= kLargePageBytes;
   for_each_block(features, std::max<index_t>(1, kValuesPerBlock / std::max<index_t>(1, count)),
                  threads, [&](index_t first, index_t runs) {
     for (index_t f = first; f < first + runs; ++f) {
+      if constexpr (kIntoResult) {
+        if (stream) {
+          stream_values(from + f * from_rows, to + f * to_rows, count);
+          continue;
+        }
+      }
       convert_values(from + f * from_rows, to + f * to_rows, count);
     }
+#if defined(__SSE2__)
+    if (stream) _mm_sfence();
+#endif
   });
 }
 

@@ -137,14 +137,13 @@ TEST(network_chain_and_minibatches) {
 // batch size, and so must they be when two layers read the input (which
 // predict() then converts once for both).
 template <typename T>
-void check_predict_from_r_arrays(const ref::Spec& spec, LocalKernels kernels) {
+void check_predict_from_r_arrays(const ref::Spec& spec, LocalKernels kernels, index_t n) {
   std::mt19937_64 rng(31);
   const LayerDef def = random_layer(rng, spec, "relu");
   const std::string what =
       spec.describe() + (kernels == LocalKernels::gemm ? " gemm" : " direct");
   auto alone = make_layer<T>(def, kernels);
   const Shape in = alone->input_shape(), out = alone->output_shape();
-  const index_t n = 7;
   const auto x = ref::random_vector(rng, n * in.size());
 
   Context record;
@@ -202,9 +201,21 @@ TEST(network_predict_takes_r_arrays_into_the_first_layer) {
       spec2d({8}, {3}, {1}, "same", false, 3, 9)};
   for (const ref::Spec& spec : specs) {
     for (LocalKernels kernels : {LocalKernels::gemm, LocalKernels::direct}) {
-      check_predict_from_r_arrays<float>(spec, kernels);
-      check_predict_from_r_arrays<double>(spec, kernels);
+      check_predict_from_r_arrays<float>(spec, kernels, 7);
+      check_predict_from_r_arrays<double>(spec, kernels, 7);
     }
+  }
+}
+
+// A result of 2 MiB or more is written with streaming stores: 11 samples of
+// 4,096 positions by 8 filters (2.9 MB of doubles), each run of a batch's
+// samples starting 11 values after the last, so at either alignment, and
+// runs of 1, 3 and 11 values.
+TEST(network_predict_streams_a_large_result_into_r_arrays) {
+  const ref::Spec spec = spec2d({4096}, {1}, {1}, "valid", true, 1, 8);
+  for (LocalKernels kernels : {LocalKernels::gemm, LocalKernels::direct}) {
+    check_predict_from_r_arrays<float>(spec, kernels, 11);
+    check_predict_from_r_arrays<double>(spec, kernels, 11);
   }
 }
 
