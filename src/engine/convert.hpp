@@ -2,8 +2,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <type_traits>
 
+#include "buffer.hpp"
 #include "tensor.hpp"
 
 namespace lcnn {
@@ -28,5 +30,26 @@ inline void convert_values(const From* from, To* to, index_t n) {
     for (; i < n; ++i) to[i] = static_cast<To>(from[i]);
   }
 }
+
+// Whether a result of `bytes` bytes goes into R's array with streaming
+// stores (write_result()): a large one is written once by predict() and
+// read by R later, so reading its lines in before overwriting them only
+// costs traffic (a third of W1's conversion; bench/NOTES.md). A smaller
+// one goes through the cache, where R may find it.
+inline bool streams_result(std::size_t bytes) { return bytes >= kLargePageBytes; }
+
+// Runs r in [0, runs) of `count` values each into R's result:
+// to[i + r * to_step] = double(from[i + r * from_step]) for i in [0, count).
+// With streaming stores where `stream` is set and the build has SSE2 (floats
+// only; the double engine copies), else through the cache. Streaming stores
+// are weakly ordered: a thread ends its block of them with
+// finish_streaming(). Out of line, so that the kernel sets' builds never
+// provide it (gemm_kernels.cpp); one call per block of runs keeps the calls
+// out of W1's profile.
+void write_result(const float* from, index_t from_step, double* to, index_t to_step,
+                  index_t count, index_t runs, bool stream);
+void write_result(const double* from, index_t from_step, double* to, index_t to_step,
+                  index_t count, index_t runs, bool stream);
+void finish_streaming(bool stream);
 
 }  // namespace lcnn

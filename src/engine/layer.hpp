@@ -8,15 +8,41 @@
 #include <vector>
 
 #include "activation.hpp"
+#include "convert.hpp"
 #include "tensor.hpp"
 
 namespace lcnn {
+
+// A batch of a data set as R holds it (column-major, dims (n, shape...)):
+// value i of the per-sample shape (in the column-major order of Tensor) of
+// the batch's sample b at data[b + i * stride], stride being the set's n.
+struct DoubleBatch {
+  const double* data;
+  index_t stride, count;
+};
+
+// A network output as predict() hands it to the layer that computes it
+// (Layer::writes_result()): R's result array, laid out as a DoubleBatch,
+// written with streaming stores where `stream` (streams_result()).
+struct DoubleResult {
+  double* data;
+  index_t stride;
+  bool stream;
+
+  // Writes value `feature` of the batch's samples [0, count).
+  template <typename T>
+  void write(const T* values, index_t feature, index_t count) const {
+    write_result(values, count, data + feature * stride, stride, count, 1, stream);
+  }
+};
 
 struct Context {
   int threads = 1;  // >= 1; Network checks it
   bool training = false;   // dropout active
   bool record = false;     // layers keep what backward() and logits() need
   std::uint64_t seed = 0;  // randomness of this batch (dropout), drawn by the caller
+  // Set by predict() only for a layer whose writes_result() is true.
+  const DoubleResult* result = nullptr;
 };
 
 template <typename T>
@@ -39,14 +65,6 @@ class ParameterUpdate {
   // Updates parameters [start, start + count) of the layer's block `block`
   // from their gradient, gradient[0, count), which it may overwrite.
   virtual void apply(std::size_t block, index_t start, index_t count, T* gradient) = 0;
-};
-
-// A batch of a data set as R holds it (column-major, dims (n, shape...)):
-// value i of the per-sample shape (in the column-major order of Tensor) of
-// the batch's sample b at data[b + i * stride], stride being the set's n.
-struct DoubleBatch {
-  const double* data;
-  index_t stride, count;
 };
 
 template <typename T>
@@ -80,6 +98,11 @@ class Layer {
   // following backward() calls (null: to stop). Returns whether it will;
   // it then leaves its blocks' gradients empty.
   virtual bool update_in_backward(ParameterUpdate<T>* /* update */) { return false; }
+  // Whether forward() and forward_from(), given a ctx.result, write their
+  // output there, activated, and leave `output` as it was. The float output
+  // is then never written and read back: predict() asks this of a layer
+  // whose output is a network output and read by nothing else.
+  virtual bool writes_result() const { return false; }
   // The network calls these two for every layer; layers that combine several
   // tensors (merges) override them, the others take their one input.
   // grad_inputs[i] may be null where no gradient is needed.

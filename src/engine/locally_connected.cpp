@@ -172,13 +172,14 @@ void LocallyConnected<T>::forward(const Tensor<T>& input, Tensor<T>& output, con
                                 input.shape.to_string());
   }
   const index_t B = input.batch();
-  output.resize(g.output_shape().with_batch(B));
+  // predict() hands ctx.result only to the direct path (writes_result()).
+  if (ctx.result == nullptr) output.resize(g.output_shape().with_batch(B));
   if (B == 0) return;
   if (direct_) {
     const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
-    direct_forward(g, B, input.data.data(), parameters_[0].values.data(), bias,
-                   output.data.data(), ctx.threads);
-    activation_.apply(output, ctx.record, ctx.threads);
+    const DirectIO<T> io{input.data.data(), output.data.data(), ctx.result, activation_.kind()};
+    direct_forward(g, B, parameters_[0].values.data(), bias, io, ctx.threads);
+    if (ctx.result == nullptr) activation_.apply(output, ctx.record, ctx.threads);
     return;
   }
   TensorStrides x_st = g.strides();

@@ -34,6 +34,13 @@ class LocallyConnected : public Layer<T> {
   Shape output_shape() const override { return geometry_.output_shape(); }
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) override;
   bool forward_from(const DoubleBatch& input, Tensor<T>& output, const Context& ctx) override;
+  // On the direct path only, with any activation but softmax (which spans a
+  // position's filters), applied run by run on the way into the result. On
+  // the GEMM path the stores into R's result, made between the products,
+  // cost more than the output's pass of its own (bench/NOTES.md).
+  bool writes_result() const override {
+    return direct_ && activation_.kind() != Activation::softmax;
+  }
   void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                 Tensor<T>* grad_input, const Context& ctx, bool through_logits) override;
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }

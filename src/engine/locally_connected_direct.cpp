@@ -157,8 +157,8 @@ bool direct_path_fits(const LocalGeometry& g) { return g.filters * g.patch() <= 
 // Per position: its connected input columns, then per filter one weighted
 // sum of them into the output column.
 template <typename T>
-void direct_forward(const LocalGeometry& g, index_t batch, const T* input, const T* kernel,
-                    const T* bias, T* output, int threads) {
+void direct_forward(const LocalGeometry& g, index_t batch, const T* kernel, const T* bias,
+                    const DirectIO<T>& io, int threads) {
   const TensorStrides st = g.strides();
   const index_t F = g.filters, KC = g.patch();
   for_each_block(g.positions(), items_per_block(batch * F * KC), threads,
@@ -166,19 +166,28 @@ void direct_forward(const LocalGeometry& g, index_t batch, const T* input, const
     PositionTaps taps_of(g, batch);
     std::vector<const T*> columns;
     std::vector<T> weights;
+    Buffer<T> run(io.result != nullptr ? batch : 0);
     for_each_position(g, start, count, [&](index_t p, index_t r, index_t c) {
       const std::vector<Tap>& taps = taps_of(r, c);
       const index_t n = static_cast<index_t>(taps.size());
       columns.resize(taps.size());
       weights.resize(taps.size());
-      for (index_t t = 0; t < n; ++t) columns[t] = input + taps[t].input;
+      for (index_t t = 0; t < n; ++t) columns[t] = io.input + taps[t].input;
       for (index_t o = 0; o < F; ++o) {
         const T* block = kernel + (p * F + o) * KC;
         for (index_t t = 0; t < n; ++t) weights[t] = block[taps[t].weight];
-        weighted_sum(columns.data(), weights.data(), n, bias ? bias[p * F + o] : T(0), batch,
-                     output + output_offset(g, st, batch, r, c, o));
+        const T init = bias ? bias[p * F + o] : T(0);
+        if (io.result == nullptr) {
+          weighted_sum(columns.data(), weights.data(), n, init, batch,
+                       io.output + output_offset(g, st, batch, r, c, o));
+          continue;
+        }
+        weighted_sum(columns.data(), weights.data(), n, init, batch, run.data());
+        activate_elementwise(io.activation, run.data(), batch);
+        io.result->write(run.data(), output_offset(g, st, 1, r, c, o), batch);
       }
     });
+    if (io.result != nullptr) finish_streaming(io.result->stream);
   });
 }
 
@@ -258,8 +267,8 @@ void direct_input_gradient(const LocalGeometry& g, index_t batch, const T* grad_
 }
 
 #define LCNN_INSTANTIATE(T)                                                                    \
-  template void direct_forward<T>(const LocalGeometry&, index_t, const T*, const T*, const T*, \
-                                  T*, int);                                                    \
+  template void direct_forward<T>(const LocalGeometry&, index_t, const T*, const T*,            \
+                                  const DirectIO<T>&, int);                                    \
   template void direct_parameter_gradients<T>(const LocalGeometry&, index_t, const T*,         \
                                               const T*, T*, T*, int);                          \
   template void direct_input_gradient<T>(const LocalGeometry&, index_t, const T*, const T*,    \

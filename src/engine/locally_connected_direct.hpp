@@ -10,6 +10,7 @@
 // as in every locally connected layer.
 #pragma once
 
+#include "layer.hpp"
 #include "local_geometry.hpp"
 
 namespace lcnn {
@@ -19,11 +20,22 @@ namespace lcnn {
 // "Small-shape path", has the measurements behind the threshold).
 bool direct_path_fits(const LocalGeometry& g);
 
-// output = input * kernel + bias for every position, before the activation;
-// `bias` may be null.
+// Where direct_forward() reads its input and writes its output.
 template <typename T>
-void direct_forward(const LocalGeometry& g, index_t batch, const T* input, const T* kernel,
-                    const T* bias, T* output, int threads);
+struct DirectIO {
+  const T* input = nullptr;
+  // The output tensor, before the activation, or else R's result: each
+  // filter's run of a position written there from a thread's scratch, with
+  // `activation` applied (Layer::writes_result()).
+  T* output = nullptr;
+  const DoubleResult* result = nullptr;
+  Activation activation = Activation::linear;
+};
+
+// output = input * kernel + bias for every position; `bias` may be null.
+template <typename T>
+void direct_forward(const LocalGeometry& g, index_t batch, const T* kernel, const T* bias,
+                    const DirectIO<T>& io, int threads);
 
 // The kernel gradient at connected taps (the caller zeroes the others) and,
 // unless `bias_grad` is null, the bias gradient, from the gradient of the

@@ -2,17 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <utility>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-#include "buffer.hpp"
 #include "convert.hpp"
 #include "parallel.hpp"
 #include "penalty_formula.hpp"
@@ -280,53 +273,14 @@ void Network<T>::backward(const std::vector<const Tensor<T>*>& inputs,
 
 namespace {
 
-// A run of floats widened into an R result with streaming stores, which
-// write whole cache lines without reading them in first: R's array is
-// written once here and not read again in this call, and reading it in
-// before overwriting it was a third of the traffic of W1's `predict()`
-// (bench/NOTES.md). The stores are weakly ordered: the block that makes
-// them ends with a fence. Results under a large page are written through
-// the cache as before, where R may find them.
-void stream_values(const float* from, double* to, index_t n) {
-#if defined(__SSE2__)
-  index_t i = 0;
-  for (; i < n && reinterpret_cast<std::uintptr_t>(to + i) % 16 != 0; ++i) to[i] = from[i];
-  for (; i + 4 <= n; i += 4) {
-    const __m128 four = _mm_loadu_ps(from + i);
-    _mm_stream_pd(to + i, _mm_cvtps_pd(four));
-    _mm_stream_pd(to + i + 2, _mm_cvtps_pd(_mm_movehl_ps(four, four)));
-  }
-  for (; i < n; ++i) to[i] = from[i];
-#else
-  convert_values(from, to, n);
-#endif
-}
-
-// Copies samples [start, start + count) of a column-major (n, ...) array into
-// or out of a (count, ...) one: `features` runs of `count` contiguous values,
-// converted in vector registers, blocks of runs in parallel.
-template <typename From, typename To>
-void copy_rows(const From* from, index_t from_rows, To* to, index_t to_rows, index_t count,
-               index_t features, int threads) {
+// body(first, runs) over blocks of the `features` runs of `count` values of
+// one batch of a column-major (n, ...) array, converted into or out of the
+// engine's (count, ...) one, in parallel.
+template <typename Body>
+void for_each_run_block(index_t count, index_t features, int threads, Body body) {
   constexpr index_t kValuesPerBlock = index_t(1) << 16;
-  constexpr bool kIntoResult = std::is_same<From, float>::value && std::is_same<To, double>::value;
-  [[maybe_unused]] const bool stream =
-      kIntoResult && static_cast<std::size_t>(to_rows * features) * sizeof(To) >= kLargePageBytes;
   for_each_block(features, std::max<index_t>(1, kValuesPerBlock / std::max<index_t>(1, count)),
-                 threads, [&](index_t first, index_t runs) {
-    for (index_t f = first; f < first + runs; ++f) {
-      if constexpr (kIntoResult) {
-        if (stream) {
-          stream_values(from + f * from_rows, to + f * to_rows, count);
-          continue;
-        }
-      }
-      convert_values(from + f * from_rows, to + f * to_rows, count);
-    }
-#if defined(__SSE2__)
-    if (stream) _mm_sfence();
-#endif
-  });
+                 threads, body);
 }
 
 }  // namespace
@@ -352,35 +306,62 @@ void Network<T>::predict(const std::vector<const double*>& xs, index_t n, index_
     const std::vector<std::size_t>& from = graph_.nodes[k].inputs;
     if (from.size() == 1 && from[0] < n_in && consumers_[from[0]] == 1) takes_input[k] = from[0];
   }
+  // The node that writes output o into R's result itself
+  // (Layer::writes_result()): one that computes it for nothing else.
+  const std::size_t n_out = graph_.outputs.size(), no_output = n_out;
+  std::vector<std::size_t> writes_output(graph_.nodes.size(), no_output);
+  std::vector<bool> streams(n_out), written(n_out, false);
+  for (std::size_t o = 0; o < n_out; ++o) {
+    const std::size_t v = graph_.outputs[o];
+    streams[o] = streams_result(static_cast<std::size_t>(n * out_shapes[o].size()) *
+                                sizeof(double));
+    written[o] = fusable(o) && node_layers_[v - n_in]->writes_result();
+    if (written[o]) writes_output[v - n_in] = o;
+  }
   std::vector<Tensor<T>>& batch = predict_inputs_;
   batch.resize(xs.size());
+  std::vector<DoubleResult> results(n_out);
   for (index_t start = 0; start < n; start += batch_size) {
     const index_t count = std::min(batch_size, n - start);
     current_.assign(n_in + graph_.nodes.size(), nullptr);
+    for (std::size_t o = 0; o < n_out; ++o) results[o] = {ys[o] + start, n, streams[o]};
     // Input i's batch in T, converted when a node first needs it.
     auto converted_input = [&](std::size_t i) {
       batch[i].resize(graph_.inputs[i].with_batch(count));
-      copy_rows(xs[i] + start, n, batch[i].data.data(), count, count, graph_.inputs[i].size(),
-                ctx.threads);
+      T* to = batch[i].data.data();
+      for_each_run_block(count, graph_.inputs[i].size(), ctx.threads,
+                         [&](index_t first, index_t runs) {
+        for (index_t f = first; f < first + runs; ++f) {
+          convert_values(xs[i] + start + f * n, to + f * count, count);
+        }
+      });
       current_[i] = &batch[i];
     };
     for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
+      Context node_ctx = inference;
+      if (writes_output[k] != no_output) node_ctx.result = &results[writes_output[k]];
       const std::size_t i = takes_input[k];
       if (i != none && node_layers_[k]->forward_from(DoubleBatch{xs[i] + start, n, count},
-                                                     values_[k], inference)) {
+                                                     values_[k], node_ctx)) {
         current_[n_in + k] = &values_[k];
         continue;
       }
       for (std::size_t v : graph_.nodes[k].inputs) {
         if (current_[v] == nullptr) converted_input(v);
       }
-      run_node(k, inference);
+      run_node(k, node_ctx);
     }
-    for (std::size_t o = 0; o < graph_.outputs.size(); ++o) {
+    for (std::size_t o = 0; o < n_out; ++o) {
+      if (written[o]) continue;
       const std::size_t v = graph_.outputs[o];
       if (current_[v] == nullptr) converted_input(v);
-      copy_rows(current_[v]->data.data(), count, ys[o] + start, n, count, out_shapes[o].size(),
-                ctx.threads);
+      const T* from = current_[v]->data.data();
+      for_each_run_block(count, out_shapes[o].size(), ctx.threads,
+                         [&](index_t first, index_t runs) {
+        write_result(from + first * count, count, ys[o] + start + first * n, n, count, runs,
+                     streams[o]);
+        finish_streaming(streams[o]);
+      });
     }
   }
 }

@@ -1,8 +1,11 @@
 // Network: chaining, mini-batching, threads, shape errors.
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <vector>
 
+#include "activation_layer.hpp"
 #include "check.hpp"
 #include "locally_connected.hpp"
 #include "network.hpp"
@@ -132,17 +135,23 @@ TEST(network_chain_and_minibatches) {
 }
 
 // predict() hands a network input's batch, as R holds it, to the one layer
-// that reads it (Layer::forward_from()). Its outputs must be those of
-// forward() on the batch converted into a tensor, bit for bit, for every
-// batch size, and so must they be when two layers read the input (which
-// predict() then converts once for both).
+// that reads it (Layer::forward_from()), and that layer writes its output,
+// activated, into R's result (Layer::writes_result()). The results must be
+// those of forward() on the batch converted into a tensor, bit for bit, for
+// every batch size; so must they be when two layers read the input (which
+// predict() then converts once for both), and when the output also feeds
+// another layer (so the layer fills its output tensor and predict() copies
+// it).
 template <typename T>
-void check_predict_from_r_arrays(const ref::Spec& spec, LocalKernels kernels, index_t n) {
+void check_predict_from_r_arrays(const ref::Spec& spec, LocalKernels kernels, index_t n,
+                                 const std::string& activation = "relu") {
   std::mt19937_64 rng(31);
-  const LayerDef def = random_layer(rng, spec, "relu");
-  const std::string what =
-      spec.describe() + (kernels == LocalKernels::gemm ? " gemm" : " direct");
+  const LayerDef def = random_layer(rng, spec, activation);
+  const std::string what = spec.describe() + " " + activation +
+                           (kernels == LocalKernels::gemm ? " gemm" : " direct");
   auto alone = make_layer<T>(def, kernels);
+  CHECK_MSG(alone->writes_result() == (kernels == LocalKernels::direct && activation != "softmax"),
+            what);
   const Shape in = alone->input_shape(), out = alone->output_shape();
   const auto x = ref::random_vector(rng, n * in.size());
 
@@ -167,6 +176,11 @@ void check_predict_from_r_arrays(const ref::Spec& spec, LocalKernels kernels, in
   layers.push_back(make_layer<T>(def, kernels));
   layers.push_back(make_layer<T>(def, kernels));
   Network<T> twice(graph, std::move(layers));
+  graph.nodes = {{0, {0}}, {1, {1}}};
+  layers.clear();
+  layers.push_back(make_layer<T>(def, kernels));
+  layers.push_back(std::make_unique<ActivationLayer<T>>(out, Activation::tanh));
+  Network<T> feeding(graph, std::move(layers));
 
   for (index_t bs : {index_t(1), index_t(3), n}) {
     std::vector<double> want(static_cast<std::size_t>(n * out.size()));
@@ -189,6 +203,13 @@ void check_predict_from_r_arrays(const ref::Spec& spec, LocalKernels kernels, in
     CHECK_MSG(y == want, what << " batch_size " << bs);
     twice.predict({x.data()}, n, bs, Context{}, {first.data(), second.data()});
     CHECK_MSG(first == want && second == want, what << " read twice, batch_size " << bs);
+    std::fill(first.begin(), first.end(), -99.0);
+    feeding.predict({x.data()}, n, bs, Context{}, {first.data(), second.data()});
+    CHECK_MSG(first == want, what << " feeding a layer, batch_size " << bs);
+    const auto tanh_of = [](double v) { return static_cast<double>(std::tanh(static_cast<T>(v))); };
+    CHECK_MSG(std::equal(second.begin(), second.end(), first.begin(),
+                         [&](double got, double of) { return got == tanh_of(of); }),
+              what << " fed layer, batch_size " << bs);
   }
 }
 
@@ -198,11 +219,14 @@ TEST(network_predict_takes_r_arrays_into_the_first_layer) {
       spec2d({10, 4}, {2, 2}, {1, 1}, "valid", true, 10, 4),
       spec2d({5, 6}, {3, 3}, {2, 1}, "same", false, 2, 7),
       spec2d({9}, {4}, {2}, "valid", true, 5, 6),
-      spec2d({8}, {3}, {1}, "same", false, 3, 9)};
+      spec2d({8}, {3}, {1}, "same", false, 3, 9),
+      spec2d({12}, {3}, {2}, "same", true, 1, 4)};
   for (const ref::Spec& spec : specs) {
     for (LocalKernels kernels : {LocalKernels::gemm, LocalKernels::direct}) {
-      check_predict_from_r_arrays<float>(spec, kernels, 7);
-      check_predict_from_r_arrays<double>(spec, kernels, 7);
+      for (const char* activation : {"relu", "linear", "gelu", "softmax"}) {
+        check_predict_from_r_arrays<float>(spec, kernels, 7, activation);
+        check_predict_from_r_arrays<double>(spec, kernels, 7, activation);
+      }
     }
   }
 }
