@@ -59,7 +59,7 @@ Rcpp::IntegerVector dims_of(const Shape& shape) {
 
 const double* double_values(SEXP x) {
   if (TYPEOF(x) != REALSXP) Rcpp::stop("engine data must be double arrays");
-  return REAL(x);
+  return REAL_RO(x);
 }
 
 }  // namespace lcnn

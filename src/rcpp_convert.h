@@ -33,8 +33,10 @@ void round_to_dtype(Rcpp::NumericVector& values, const std::string& dtype);
 Rcpp::IntegerVector dims_of(const Shape& shape);
 
 // The values of a double vector that R keeps alive (an element of a list
-// argument); stops for any other type, where a converted copy would not
-// outlive the call.
+// argument), read-only: asking for writable data (REAL()) makes R duplicate
+// an ALTREP wrapper whose values another object shares, which `dim<-` on
+// such a vector gives (a whole copy of the data on every fit()). Stops for
+// any other type, where a converted copy would not outlive the call.
 const double* double_values(SEXP x);
 
 // An engine network of float type T from the graph R's network_spec()

@@ -85,7 +85,7 @@ DataSet data_of(const Rcpp::List& xs, const Rcpp::List& ys,
   d.n = static_cast<index_t>(n);
   for (SEXP x : xs) d.xs.push_back({double_values(x), Rf_xlength(x)});
   for (SEXP y : ys) d.ys.push_back({double_values(y), Rf_xlength(y)});
-  if (weights.isNotNull()) d.weights = Rcpp::NumericVector(weights.get()).begin();
+  if (weights.isNotNull()) d.weights = double_values(weights.get());
   return d;
 }
 

@@ -43,9 +43,8 @@ inline bool streams_result(std::size_t bytes) { return bytes >= kLargePageBytes;
 // With streaming stores where `stream` is set and the build has SSE2 (floats
 // only; the double engine copies), else through the cache. Streaming stores
 // are weakly ordered: a thread ends its block of them with
-// finish_streaming(). Out of line, so that the kernel sets' builds never
-// provide it (gemm_kernels.cpp); one call per block of runs keeps the calls
-// out of W1's profile.
+// finish_streaming(). Out of line (convert.cpp), so one call takes a block
+// of runs: a call per run read 3-4% slower on W1 (bench/NOTES.md).
 void write_result(const float* from, index_t from_step, double* to, index_t to_step,
                   index_t count, index_t runs, bool stream);
 void write_result(const double* from, index_t from_step, double* to, index_t to_step,

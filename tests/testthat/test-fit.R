@@ -482,3 +482,35 @@ test_that("the DeepFace-shaped stack's gradients are exact through every layer",
   model %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
   expect_gradients_match(model, random_array(c(3, 22, 22, 2)), c(0, 3, 1), coords = 6)
 })
+
+test_that("fit(), evaluate() and predict() read arrays given dims on a shared vector in place", {
+  # `dim<-` on a vector that another name still holds gives an ALTREP
+  # wrapper around the same values. The engine reads them in place: asking
+  # R for writable data made it duplicate the whole array on every call.
+  n <- 2000L
+  x_values <- runif(n * 100)
+  y_values <- runif(n * 50)
+  wrapped <- function(values, dims) {
+    shaped <- values
+    dim(shaped) <- dims
+    shaped
+  }
+  x <- function() wrapped(x_values, c(n, 100, 1))
+  y <- function() wrapped(y_values, c(n, 50, 1))
+  model <- keras_model_sequential(input_shape = c(100, 1)) %>%
+    layer_locally_connected_1d(filters = 1, kernel_size = 51)
+  model %>% compile(optimizer = optimizer_sgd(learning_rate = 0.01), loss = "mse")
+  # Vcells (8 bytes each) that R allocated at the peak of `expr` beyond
+  # those in use before it; x holds n * 100, y n * 50.
+  peak_vcells <- function(expr) {
+    before <- gc(reset = TRUE)["Vcells", "used"]
+    force(expr)
+    after <- gc()
+    after["Vcells", which(colnames(after) == "max used")] - before
+  }
+  allowed <- n * 100 / 4
+  expect_lt(peak_vcells(fit(model, x(), y(), epochs = 1, batch_size = 500, verbose = 0)),
+            allowed)
+  expect_lt(peak_vcells(evaluate(model, x(), y(), batch_size = 500, verbose = 0)), allowed)
+  expect_lt(peak_vcells(predict(model, x(), batch_size = 500)), n * 50 + allowed)
+})
