@@ -135,13 +135,13 @@ TEST(network_chain_and_minibatches) {
 }
 
 // predict() hands a network input's batch, as R holds it, to the one layer
-// that reads it (Layer::forward_from()), and that layer writes its output,
-// activated, into R's result (Layer::writes_result()). The results must be
-// those of forward() on the batch converted into a tensor, bit for bit, for
-// every batch size; so must they be when two layers read the input (which
-// predict() then converts once for both), and when the output also feeds
-// another layer (so the layer fills its output tensor and predict() copies
-// it).
+// that reads it (Layer::forward_from()), and a layer on the direct kernels
+// writes its output, activated, into R's result (Layer::writes_result()),
+// for any activation but softmax. The results must be those of forward()
+// on the batch converted into a tensor, bit for bit, for every batch size;
+// so must they be when two layers read the input (which predict() then
+// converts once for both), and when the output also feeds another layer (so
+// the layer fills its output tensor and predict() copies it).
 template <typename T>
 void check_predict_from_r_arrays(const ref::Spec& spec, LocalKernels kernels, index_t n,
                                  const std::string& activation = "relu") {
