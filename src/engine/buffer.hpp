@@ -13,7 +13,6 @@
 #pragma once
 
 #include <cstddef>
-#include <memory>
 #include <new>
 #include <vector>
 
@@ -86,21 +85,5 @@ bool operator!=(const LargePageAllocator<T>&, const LargePageAllocator<U>&) {
 
 template <typename T>
 using Buffer = std::vector<T, LargePageAllocator<T>>;
-
-// An array from LargePageAllocator that is not initialised: for a buffer
-// whose owner writes every value before reading any, where a Buffer's
-// zeroing would be a pass of its own over memory not yet faulted in.
-template <typename T>
-struct LargeArrayDeleter {
-  std::size_t count = 0;
-  void operator()(T* p) const { LargePageAllocator<T>().deallocate(p, count); }
-};
-template <typename T>
-using LargeArray = std::unique_ptr<T[], LargeArrayDeleter<T>>;
-
-template <typename T>
-LargeArray<T> large_array(std::size_t count) {
-  return LargeArray<T>(LargePageAllocator<T>().allocate(count), LargeArrayDeleter<T>{count});
-}
 
 }  // namespace lcnn

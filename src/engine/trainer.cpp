@@ -98,7 +98,7 @@ SampleMajor<T> sample_major(const Array& from, index_t n, int threads) {
   if (n < 1) return copy;
   const index_t features = from.size / n;
   copy.features = features;
-  copy.values = large_array<T>(static_cast<std::size_t>(from.size));
+  copy.values.reset(new T[static_cast<std::size_t>(from.size)]);
   for_each_block(n, kSampleMajorBlock, threads, [&](index_t first, index_t count) {
     T* const rows = copy.values.get() + first * features;
     const index_t passes = features / kSampleMajorFeatures, whole = passes * kSampleMajorFeatures;

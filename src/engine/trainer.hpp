@@ -74,7 +74,7 @@ struct Totals {
 // from them, and each sample's values in one run from this copy.
 template <typename T>
 struct SampleMajor {
-  LargeArray<T> values;  // not zeroed first: every value is written
+  std::unique_ptr<T[]> values;  // not zeroed first: every value is written
   index_t features = 0;
 };
 

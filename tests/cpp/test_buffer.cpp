@@ -110,26 +110,6 @@ TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
 }
 #endif
 
-// An uninitialised array (a trainer's sample-major copy of the data) takes
-// the same storage as a tensor: on a large page, advised for huge pages,
-// from 2 MiB on, and on a cache line below.
-TEST(large_array_takes_a_buffers_storage) {
-  const LargeArray<float> small = large_array<float>(1000);
-  CHECK(reinterpret_cast<std::uintptr_t>(small.get()) % kLineBytes == 0);
-  const std::size_t count = 3 * kLargePageBytes / sizeof(float) + 5;
-  LargeArray<float> large = large_array<float>(count);
-  large[0] = 1.0f;
-  large[count - 1] = 2.0f;
-  CHECK_EQ(large[0] + large[count - 1], 3.0f);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  CHECK(on_large_page_boundary(large.get()));
-  if (kernel_has_huge_pages()) {
-    CHECK_MSG(mapping_flags(large.get()).find(" hg ") != std::string::npos,
-              "flags " << mapping_flags(large.get()));
-  }
-#endif
-}
-
 // predict()'s results (rcpp_result_memory.cpp): a mapping of the block's
 // own, on a large page, advised for huge pages over its whole large pages,
 // writable to its last byte and gone once unmapped.

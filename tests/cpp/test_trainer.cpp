@@ -1,7 +1,6 @@
 // Trainer: gathering a batch of samples out of R's column-major data or a
 // sample-major copy of it;
 // optimizer steps that layers apply in backward().
-#include <cstdint>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -12,10 +11,6 @@
 #include "check.hpp"
 #include "locally_connected.hpp"
 #include "trainer.hpp"
-
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 using namespace lcnn;
 
@@ -54,12 +49,6 @@ TEST(trainer_gather_rows_runs_indices_and_copies) {
     }
   }
   CHECK_EQ(wrong_in_copy, 0);
-  // 13 MB: the copy is on large pages (buffer.hpp), as tensors are; its
-  // scattered writes and the batches' reads then miss the TLB less.
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  CHECK(reinterpret_cast<std::uintptr_t>(copy.values.get()) % kLargePageBytes == 0);
-  CHECK(reinterpret_cast<std::uintptr_t>(copy_double.values.get()) % kLargePageBytes == 0);
-#endif
   std::vector<index_t> strided(70);
   for (index_t i = 0; i < 70; ++i) strided[i] = (i * 13) % n;
   const std::vector<std::vector<index_t>> batches = {
