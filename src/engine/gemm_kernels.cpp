@@ -94,6 +94,18 @@ constexpr int kVectorBytes = 16;
 constexpr int kTileVectors = 2;
 #endif
 constexpr int kTileColumns = 6;
+// Columns of a tile whose rows are one vector (a block of at most a
+// vector of rows, such as a first layer's weight gradient over a patch of
+// 9 values). Six accumulators there wait on each other's multiply-adds
+// (four cycles each, two issued a cycle); this many leave registers for
+// the load and the broadcast (AVX-512: 16 of 32; AVX and SSE: 12 of 16),
+// and the block's rows are loaded once per wide tile instead of once per
+// six columns. That layer's backward pass: 5-12% faster (bench/NOTES.md).
+#if defined(__AVX512F__)
+constexpr int kWideTileColumns = 16;
+#else
+constexpr int kWideTileColumns = 12;
+#endif
 // Bytes of `a` one block covers (rows x columns of a): the block stays in
 // the L1 cache while every column tile of the result passes over it. Also
 // the size of the buffer a block is copied into, on the stack.
@@ -222,10 +234,10 @@ void column_tile(const ColumnBlock<T>& block, index_t row, index_t j0, T* const*
                  const T* init) {
   constexpr index_t lanes = Lanes<T>::count;
   Vector<T> acc[R][J];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < J; ++j) {
     const T* column = c[j0 + j];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       acc[r][j] = block.from_c ? (column != nullptr ? load_rows(column, row + r * lanes, block.rows)
                                                     : Vector<T>{})
@@ -238,21 +250,21 @@ void column_tile(const ColumnBlock<T>& block, index_t row, index_t j0, T* const*
     const T* column = block.a[l];
     if (column == nullptr) continue;
     Vector<T> x[R];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) x[r] = load(column + a_row + r * lanes);
     const T* w = weights + l * block.s_l;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int j = 0; j < J; ++j) {
       const T wj = w[j * block.s_j];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int r = 0; r < R; ++r) acc[r][j] += x[r] * wj;
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < J; ++j) {
     T* column = c[j0 + j];
     if (column == nullptr) continue;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       store_rows(column, row + r * lanes, block.rows,
                  block.rectify ? kept_where_positive<T>(acc[r][j], acc[r][j]) : acc[r][j]);
@@ -390,17 +402,16 @@ void copy_block(index_t m, const T* const* a, PointerTo a_points_to, index_t r0,
   }
 }
 
-// Asks for the values of `s` that the column tile j0 of a block will read,
-// one call to the tile before it. They stream from memory once, a few
-// lines per column of the tile, too few for the hardware prefetcher to
-// follow: without this a tile waits on memory for each new line. Always
-// inlined: GCC takes a function of prefetches alone for one without
-// effects and drops its calls.
+// Asks for the values of `s` that the column tile of columns [j0, j1) of a
+// block will read, one call to the tile before it. They stream from memory
+// once, a few lines per column of the tile, too few for the hardware
+// prefetcher to follow: without this a tile waits on memory for each new
+// line. Always inlined: GCC takes a function of prefetches alone for one
+// without effects and drops its calls.
 template <typename T>
 __attribute__((always_inline)) inline void prefetch_tile(const T* s, index_t s_l, index_t s_j,
-                                                         index_t count, index_t j0, index_t n) {
+                                                         index_t count, index_t j0, index_t j1) {
   constexpr index_t line = 64 / index_t(sizeof(T));
-  const index_t j1 = std::min(n, j0 + kTileColumns);
   if (s_l == 1) {
     for (index_t j = j0; j < j1; ++j) {
       const T* column = s + j * s_j;
@@ -412,17 +423,16 @@ __attribute__((always_inline)) inline void prefetch_tile(const T* s, index_t s_l
   }
 }
 
-// Asks for the result lines that column tile j0 will write, one tile ahead,
-// with the intent to write them. A tile of a short patch (27 columns for a
-// 3x3x3 one) computes for about 200 cycles, then stores its 16 vectors into
-// the result's columns, one filter's feature map apart: without this each
-// store waits for its line to come from L3 or memory. Always inlined, as
-// prefetch_tile.
+// Asks for the result lines that the column tile of columns [j0, j1) will
+// write, one tile ahead, with the intent to write them. A tile of a short
+// patch (27 columns for a 3x3x3 one) computes for about 200 cycles, then
+// stores its 16 vectors into the result's columns, one filter's feature
+// map apart: without this each store waits for its line to come from L3 or
+// memory. Always inlined, as prefetch_tile.
 template <typename T>
-__attribute__((always_inline)) inline void prefetch_results(T* const* c, index_t j0, index_t n,
+__attribute__((always_inline)) inline void prefetch_results(T* const* c, index_t j0, index_t j1,
                                                             index_t r0, index_t r1) {
   constexpr index_t line = 64 / index_t(sizeof(T));
-  const index_t j1 = std::min(n, j0 + kTileColumns);
   for (index_t j = j0; j < j1; ++j) {
     if (c[j] == nullptr) continue;
     for (index_t i = r0; i < r1; i += line) __builtin_prefetch(c[j] + i, 1);
@@ -525,14 +535,25 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
         block.a = copied.data();
         block.a_shift = r0;
       }
-      for (index_t j0 = 0; j0 < n; j0 += kTileColumns) {
-        const int columns = static_cast<int>(std::min<index_t>(kTileColumns, n - j0));
-        prefetch_tile(block.s, s_l, s_j, count, j0 + kTileColumns, n);
-        prefetch_results(c, j0 + kTileColumns, n, r0, std::min(r1, m));
-        for (index_t row = r0; row < r1; row += tile_rows) {
-          const int vectors = static_cast<int>(std::min(tile_rows, r1 - row) / lanes);
-          column_tile_of_size<T>(vectors, columns, block, row, j0, c, init);
+      const bool one_vector = r1 - r0 == lanes;
+      const auto tile_width = [&](index_t j0) {
+        return one_vector && n - j0 >= kWideTileColumns ? index_t(kWideTileColumns)
+                                                        : std::min<index_t>(kTileColumns, n - j0);
+      };
+      for (index_t j0 = 0, columns = tile_width(0); j0 < n;) {
+        const index_t next = j0 + columns, next_columns = next < n ? tile_width(next) : 0;
+        prefetch_tile(block.s, s_l, s_j, count, next, next + next_columns);
+        prefetch_results(c, next, next + next_columns, r0, std::min(r1, m));
+        if (columns == kWideTileColumns) {
+          column_tile<T, 1, kWideTileColumns>(block, r0, j0, c, init);
+        } else {
+          for (index_t row = r0; row < r1; row += tile_rows) {
+            const int vectors = static_cast<int>(std::min(tile_rows, r1 - row) / lanes);
+            column_tile_of_size<T>(vectors, static_cast<int>(columns), block, row, j0, c, init);
+          }
         }
+        j0 = next;
+        columns = next_columns;
       }
     }
   }

@@ -80,14 +80,16 @@ void check_products(const std::string& kernels, double tolerance) {
 // four rows (dot products in the sets where that is at most a quarter of
 // a vector, `a` by columns and s_l = 1), with sums of whole vectors, of
 // pairs of them and a part, and of more values than the row buffer on the
-// stack holds.
+// stack holds; and a vector of rows or less against more columns than
+// the wide tiles of such rows take, with the narrow tiles after them.
 template <typename T>
 void check_column_products(const std::string& kernels, double tolerance) {
   Rng rng(12);
   const index_t sizes[][3] = {{1, 1, 1},    {5, 3, 0},     {16, 4, 27},    {37, 7, 9},
                               {64, 64, 27}, {64, 5, 5000}, {1500, 6, 64}, {100, 10, 300},
                               {27, 64, 64}, {9, 2, 40},     {1, 7, 45},    {2, 9, 32},
-                              {4, 3, 100},  {3, 5, 3000},  {1, 4, 2049}};
+                              {4, 3, 100},  {3, 5, 3000},  {1, 4, 2049}, {9, 21, 64},
+                              {7, 40, 30},  {2, 25, 30},   {16, 33, 17}};
   for (const auto& size : sizes) {
     const index_t m = size[0], n = size[1], k = size[2];
     const index_t ld = std::max(m, k) + 3, ldc = m + 2;
