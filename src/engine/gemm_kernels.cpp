@@ -535,6 +535,7 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
         block.a = copied.data();
         block.a_shift = r0;
       }
+      // A block of one vector of rows goes in wide tiles while columns last.
       const bool one_vector = r1 - r0 == lanes;
       const auto tile_width = [&](index_t j0) {
         return one_vector && n - j0 >= kWideTileColumns ? index_t(kWideTileColumns)
