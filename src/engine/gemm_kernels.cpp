@@ -96,11 +96,14 @@ constexpr int kTileVectors = 2;
 constexpr int kTileColumns = 6;
 // Columns of a tile whose rows are one vector (a block of at most a
 // vector of rows, such as a first layer's weight gradient over a patch of
-// 9 values). Six accumulators there wait on each other's multiply-adds
-// (four cycles each, two issued a cycle); this many leave registers for
-// the load and the broadcast (AVX-512: 16 of 32; AVX and SSE: 12 of 16),
-// and the block's rows are loaded once per wide tile instead of once per
-// six columns. That layer's backward pass: 5-12% faster (bench/NOTES.md).
+// 9 values). Six accumulators there each wait on their own last
+// multiply-add (four cycles, two issued a cycle); this many leave
+// registers for the load and the broadcast (AVX-512: 16 of 32; AVX and
+// SSE: 12 of 16), and the block's rows are loaded once per wide tile
+// instead of once per six columns. GCC addresses the broadcasts through
+// one register advanced by the column stride, a chain of additions that
+// still bounds the tile: that layer's backward pass is 5-12% faster, not
+// more (bench/NOTES.md).
 #if defined(__AVX512F__)
 constexpr int kWideTileColumns = 16;
 #else
@@ -535,7 +538,8 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
         block.a = copied.data();
         block.a_shift = r0;
       }
-      // A block of one vector of rows goes in wide tiles while columns last.
+      // A block of one vector of rows goes in wide tiles while enough
+      // columns remain.
       const bool one_vector = r1 - r0 == lanes;
       const auto tile_width = [&](index_t j0) {
         return one_vector && n - j0 >= kWideTileColumns ? index_t(kWideTileColumns)
