@@ -25,6 +25,54 @@ index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
+index_t TileGrid::class_tiles(index_t colour) const {
+  return ceil_div(down - colour / col_colours, row_colours) *
+         ceil_div(across - colour % col_colours, col_colours);
+}
+
+index_t TileGrid::class_tile(index_t colour, index_t q) const {
+  const index_t cols = ceil_div(across - colour % col_colours, col_colours);
+  const index_t a = colour / col_colours + q / cols * row_colours;
+  const index_t b = colour % col_colours + q % cols * col_colours;
+  return a * across + b;
+}
+
+void order_tiles(const TileGrid& grid, int workers, std::vector<index_t>& order,
+                 std::vector<index_t>& share_ends) {
+  // The size of worker w's run of a class of n tiles: the k-th of the
+  // workers' even split, k rotating with the class.
+  const auto run_size = [&](index_t n, index_t colour, int w) {
+    const index_t k = (w + colour) % workers;
+    return n * (k + 1) / workers - n * k / workers;
+  };
+  share_ends.assign(workers, 0);
+  for (index_t colour = 0; colour < grid.colours(); ++colour) {
+    const index_t n = grid.class_tiles(colour);
+    for (int w = 0; w < workers; ++w) share_ends[w] += run_size(n, colour, w);
+  }
+  // Each worker's share starts where the one before ends; the ends count
+  // up from those starts as the tiles are placed.
+  index_t start = 0;
+  for (int w = 0; w < workers; ++w) {
+    const index_t size = share_ends[w];
+    share_ends[w] = start;
+    start += size;
+  }
+  order.resize(start);
+  for (index_t colour = 0; colour < grid.colours(); ++colour) {
+    const index_t n = grid.class_tiles(colour);
+    index_t first = 0;
+    for (int w = 0; w < workers; ++w) {
+      const index_t size = run_size(n, colour, w);
+      for (index_t i = 0; i < size; ++i) {
+        const index_t q = w % 2 == 0 ? first + i : first + size - 1 - i;
+        order[share_ends[w]++] = grid.class_tile(colour, q);
+      }
+      first += size;
+    }
+  }
+}
+
 template <typename T>
 LocallyConnected<T>::LocallyConnected(const LocalGeometry& geometry, Activation activation,
                                       std::vector<T> kernel, std::vector<T> bias,
@@ -307,9 +355,9 @@ bool LocallyConnected<T>::update_in_backward(ParameterUpdate<T>* update) {
 // G_p W_p' added straight onto p's window by a column product. Windows of
 // positions whose rows differ by at least ceil(k0 / s0) (or columns by
 // ceil(k1 / s1)) do not overlap, so positions go in tiles and colour
-// classes (see below); the classes run one after another, each in
-// parallel: no two threads add to the same input, and every input receives
-// its terms in the same order whatever the thread count. With update_, each
+// classes (see below), and a tile runs after the tiles of earlier classes
+// that overlap it: no two threads add to the same input at once, and every
+// input receives its terms in the same order whatever the thread count. With update_, each
 // position's gradients go to the thread's scratch and update_ applies the
 // optimizer's step to the position's weights there and then: the gradients
 // are never written out, and the weights are read and written once more
@@ -369,7 +417,12 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   // gradient stay in cache), or one position where that would leave fewer
   // than kMinTiles tiles to share out. With an input gradient, tiles go in
   // colour classes along each axis such that tiles of one class lie at least
-  // `reach` positions apart.
+  // `reach` positions apart, class after class (order_tiles()). A tile
+  // waits for the tiles of earlier classes that share inputs with it (less
+  // than a class's spacing away along both axes), not every tile for the
+  // whole class before it: W7's second layer split each class of 9
+  // positions 5 : 4 over two threads, and the threads waited 50
+  // microseconds a step at the classes' ends (bench/NOTES.md).
   // Sized whether or not update_ is set, so that a step with the update
   // allocates nothing here after one without it.
   if (scratch_.size() < static_cast<std::size_t>(ctx.threads)) scratch_.resize(ctx.threads);
@@ -388,39 +441,64 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
   const bool span_reach = ceil_div(OR, row_reach) * ceil_div(OC, col_reach) >= kMinTiles;
   const index_t tile_rows = span_reach ? std::min(OR, row_reach) : 1;
   const index_t tile_cols = span_reach ? std::min(OC, col_reach) : 1;
-  const index_t tiles_down = ceil_div(OR, tile_rows), tiles_across = ceil_div(OC, tile_cols);
-  const index_t row_colours =
-      grad_input ? std::min(tiles_down, 1 + ceil_div(row_reach - 1, tile_rows)) : 1;
-  const index_t col_colours =
-      grad_input ? std::min(tiles_across, 1 + ceil_div(col_reach - 1, tile_cols)) : 1;
+  TileGrid grid;
+  grid.down = ceil_div(OR, tile_rows);
+  grid.across = ceil_div(OC, tile_cols);
+  grid.row_colours =
+      grad_input ? std::min(grid.down, 1 + ceil_div(row_reach - 1, tile_rows)) : 1;
+  grid.col_colours =
+      grad_input ? std::min(grid.across, 1 + ceil_div(col_reach - 1, tile_cols)) : 1;
+  const index_t tiles = grid.down * grid.across;
+  const bool ordered = grid.colours() > 1;
+  if (ordered) {
+    order_tiles(grid, region_workers(tiles, ctx.threads), tile_order_, share_ends_);
+    tiles_done_.reset(tiles);
+  }
 
   const Tensor<T>* const activated = by_position ? &output : nullptr;
-  for (index_t colour = 0; colour < row_colours * col_colours; ++colour) {
-    const index_t t0 = colour / col_colours, u0 = colour % col_colours;
-    const index_t rows = ceil_div(tiles_down - t0, row_colours);
-    const index_t cols = ceil_div(tiles_across - u0, col_colours);
-    parallel_region(rows * cols, ctx.threads, [&](WorkItems& items) {
-      PositionScratch& scratch = scratch_[items.worker()];
-      for (index_t q; items.next(q);) {
-        const index_t tile_r = (t0 + (q / cols) * row_colours) * tile_rows;
-        const index_t tile_c = (u0 + (q % cols) * col_colours) * tile_cols;
-        const index_t r1 = std::min(OR, tile_r + tile_rows);
-        const index_t c1 = std::min(OC, tile_c + tile_cols);
-        for (index_t r = tile_r; r < r1; ++r) {
-          for (index_t c = tile_c; c < c1; ++c) {
-            if (activated != nullptr) {
-              if (c + 1 < c1) {
-                prefetch_position(grad, *activated, B, r, c + 1);
-              } else if (r + 1 < r1) {
-                prefetch_position(grad, *activated, B, r + 1, tile_c);
-              }
-            }
-            backward_position(x, x_st, B, grad, activated, grad_input, r, c, scratch);
+  const auto run_tile = [&](index_t tile, PositionScratch& scratch) {
+    const index_t tile_r = tile / grid.across * tile_rows;
+    const index_t tile_c = tile % grid.across * tile_cols;
+    const index_t r1 = std::min(OR, tile_r + tile_rows);
+    const index_t c1 = std::min(OC, tile_c + tile_cols);
+    for (index_t r = tile_r; r < r1; ++r) {
+      for (index_t c = tile_c; c < c1; ++c) {
+        if (activated != nullptr) {
+          if (c + 1 < c1) {
+            prefetch_position(grad, *activated, B, r, c + 1);
+          } else if (r + 1 < r1) {
+            prefetch_position(grad, *activated, B, r + 1, tile_c);
           }
         }
+        backward_position(x, x_st, B, grad, activated, grad_input, r, c, scratch);
       }
-    });
-  }
+    }
+  };
+  parallel_region(
+      tiles, ctx.threads,
+      [&](WorkItems& items) {
+        PositionScratch& scratch = scratch_[items.worker()];
+        for (index_t item; items.next(item);) {
+          if (!ordered) {
+            run_tile(item, scratch);
+            continue;
+          }
+          const index_t tile = tile_order_[item];
+          const index_t ta = tile / grid.across, tb = tile % grid.across;
+          const index_t colour = grid.colour(ta, tb);
+          const index_t row_span = grid.row_colours - 1, col_span = grid.col_colours - 1;
+          for (index_t a = std::max<index_t>(0, ta - row_span);
+               a <= std::min(grid.down - 1, ta + row_span); ++a) {
+            for (index_t b = std::max<index_t>(0, tb - col_span);
+                 b <= std::min(grid.across - 1, tb + col_span); ++b) {
+              if (grid.colour(a, b) < colour) tiles_done_.wait(a * grid.across + b);
+            }
+          }
+          const ItemsDone::Finish finish(tiles_done_, tile);
+          run_tile(tile, scratch);
+        }
+      },
+      ordered ? share_ends_.data() : nullptr);
 }
 
 template class LocallyConnected<float>;

@@ -6,8 +6,39 @@
 #include "activation.hpp"
 #include "layer.hpp"
 #include "local_geometry.hpp"
+#include "parallel.hpp"
 
 namespace lcnn {
+
+// The tiles of neighbouring positions that LocallyConnected::backward()
+// shares out, `down` x `across` of them numbered row by row, in colour
+// classes: tile (a, b) is of class (a % row_colours) * col_colours +
+// b % col_colours, and tiles that share inputs are of different classes,
+// less than row_colours apart along the rows and col_colours along the
+// columns.
+struct TileGrid {
+  index_t down = 1, across = 1, row_colours = 1, col_colours = 1;
+  index_t colours() const { return row_colours * col_colours; }
+  index_t colour(index_t a, index_t b) const {
+    return (a % row_colours) * col_colours + b % col_colours;
+  }
+  // The number of tiles of class `colour`, and the q-th of them (row by
+  // row).
+  index_t class_tiles(index_t colour) const;
+  index_t class_tile(index_t colour, index_t q) const;
+};
+
+// Orders the tiles of `grid` for `workers` threads (parallel_region() with
+// share_ends): worker w's share is, class after class, the w-th of
+// `workers` runs into which each class's tiles (row by row) are split, the
+// runs' sizes rotating from one class to the next so that the shares come
+// out even. Even workers take their runs forwards and odd ones backwards:
+// neighbouring workers end a class where their runs meet, and start the
+// next one where the tiles they wait for were done first. So each share
+// holds its tiles class after class, and a tile waits only for tiles of
+// earlier classes, earlier in their own shares.
+void order_tiles(const TileGrid& grid, int workers, std::vector<index_t>& order,
+                 std::vector<index_t>& share_ends);
 
 // Which kernels a layer runs: the direct loops of locally_connected_direct.hpp
 // or one GEMM per position. `automatic` picks by direct_path_fits(); tests
@@ -120,6 +151,10 @@ class LocallyConnected : public Layer<T> {
   // backward()'s scratch, one per thread, kept across calls: a backward()
   // after one with as large a batch on as many threads allocates none.
   std::vector<PositionScratch> scratch_;
+  // backward()'s order of its tiles (order_tiles()), the ends of the
+  // threads' shares of them, and which are finished; kept across calls.
+  std::vector<index_t> tile_order_, share_ends_;
+  ItemsDone tiles_done_;
 };
 
 }  // namespace lcnn

@@ -86,16 +86,14 @@ class Pool {
     for (std::thread& t : threads_) t.join();
   }
 
-  void run(index_t count, int workers, const std::function<void(WorkItems&)>& region) {
+  void run(index_t count, int workers, const std::function<void(WorkItems&)>& region,
+           const index_t* share_ends) {
     add_threads(workers - 1);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       region_ = &region;
       workers_ = workers;
-      for (int w = 0; w < workers; ++w) {
-        shares_[w].next.store(count * w / workers, std::memory_order_relaxed);
-        shares_[w].end = count * (w + 1) / workers;
-      }
+      share_items(shares_.get(), workers, count, share_ends);
       open_ = true;
       error_ = nullptr;
       generation_.fetch_add(1, std::memory_order_release);
@@ -241,9 +239,22 @@ int available_cores() {
   return cores;
 }
 
-void parallel_region(index_t count, int threads, const std::function<void(WorkItems&)>& region) {
-  const int workers = workers_for(count, threads);
-  if (workers == 1 || in_region) {
+int region_workers(index_t items, int threads) {
+  return in_region ? 1 : workers_for(items, threads);
+}
+
+void share_items(ItemShare* shares, int workers, index_t count, const index_t* share_ends) {
+  for (int w = 0; w < workers; ++w) {
+    shares[w].next.store(share_ends ? (w == 0 ? 0 : share_ends[w - 1]) : count * w / workers,
+                         std::memory_order_relaxed);
+    shares[w].end = share_ends ? share_ends[w] : count * (w + 1) / workers;
+  }
+}
+
+void parallel_region(index_t count, int threads, const std::function<void(WorkItems&)>& region,
+                     const index_t* share_ends) {
+  const int workers = region_workers(count, threads);
+  if (workers == 1) {
     ItemShare all;
     all.end = count;
     WorkItems items(&all, 1, 0);
@@ -251,7 +262,31 @@ void parallel_region(index_t count, int threads, const std::function<void(WorkIt
     return;
   }
   if (pool == nullptr) pool = new Pool();
-  pool->run(count, workers, region);
+  pool->run(count, workers, region, share_ends);
+}
+
+void ItemsDone::reset(index_t count) {
+  if (count > capacity_) {
+    flags_.reset(new std::atomic<bool>[count]);
+    capacity_ = count;
+  }
+  count_ = count;
+  for (index_t i = 0; i < count; ++i) flags_[i].store(false, std::memory_order_relaxed);
+}
+
+void ItemsDone::wait(index_t item) const {
+  const auto finished = [&] { return flags_[item].load(std::memory_order_acquire); };
+  while (!spin_until(finished)) std::this_thread::yield();
+}
+
+ItemsDone::Finish::~Finish() {
+  if (std::uncaught_exceptions() > exceptions_) {
+    for (index_t i = 0; i < done_.count_; ++i) {
+      done_.flags_[i].store(true, std::memory_order_release);
+    }
+  } else {
+    done_.flags_[item_].store(true, std::memory_order_release);
+  }
 }
 
 FlushDenormals::FlushDenormals() : saved_(read_fp_control()) {

@@ -10,17 +10,21 @@
 // moved them between the cores' caches: bench/NOTES.md). Items are still
 // claimed one at a time, and a thread that runs out takes the others'
 // remaining items, so a thread whose core is taken leaves its share to the
-// others, and a step never waits for a thread that has not started on it
-// yet.
+// others, and a step of independent items never waits for a thread that
+// has not started on it yet.
 //
 // Items must be fixed by the problem size, never by the thread count, and
-// each must write its own outputs: then results are the same for any number
-// of threads and whichever thread runs which item.
+// each must write its own outputs, or wait (ItemsDone) for the items that
+// write the same ones before it, in an order fixed by the problem: then
+// results are the same for any number of threads and whichever thread runs
+// which item.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <functional>
+#include <memory>
 
 #include "tensor.hpp"
 
@@ -68,11 +72,61 @@ inline int workers_for(index_t items, int threads) {
   return static_cast<int>(std::max<index_t>(1, std::min<index_t>(threads, items)));
 }
 
+// How many threads a parallel_region() of `items` items on `threads`
+// threads started here uses: workers_for(), or 1 inside a region (a nested
+// region runs on its caller's thread).
+int region_workers(index_t items, int threads);
+
+// Sets shares[0, workers) for a step of `count` items: worker w's share is
+// [count * w / workers, count * (w + 1) / workers), or with share_ends not
+// null [share_ends[w - 1], share_ends[w]) (from 0 for the first; the last
+// end must be count).
+void share_items(ItemShare* shares, int workers, index_t count, const index_t* share_ends);
+
 // Runs region(items) on workers_for(count, threads) threads, the caller's
 // among them; each claims items until none is left. Returns when every item
 // is done; rethrows the first exception a thread threw. A call from inside
-// a region runs on the calling thread alone.
-void parallel_region(index_t count, int threads, const std::function<void(WorkItems&)>& region);
+// a region runs on the calling thread alone. share_ends, if given, holds
+// region_workers(count, threads) ends of the workers' shares (share_items()).
+void parallel_region(index_t count, int threads, const std::function<void(WorkItems&)>& region,
+                     const index_t* share_ends = nullptr);
+
+// Which items of a step are finished, for items that must wait for some
+// others (those that write what they write too, in an order fixed by the
+// problem): a barrier between groups of independent items would leave
+// threads idle at each group's end. The caller gives each item a level,
+// lets it wait only for items of lower levels, and lists each share's
+// items level by level (share_ends): a thread then waits only for threads
+// that run or will start, and the step finishes.
+class ItemsDone {
+ public:
+  // `count` items, none finished.
+  void reset(index_t count);
+  // Returns once `item` is finished; spins, then yields the core.
+  void wait(index_t item) const;
+
+  // Marks its item finished when it goes out of scope. When the item
+  // throws, marks every item finished instead: the step claims no more
+  // items and rethrows, and no thread may wait for ever for an item that
+  // will not run.
+  class Finish {
+   public:
+    Finish(ItemsDone& done, index_t item)
+        : done_(done), item_(item), exceptions_(std::uncaught_exceptions()) {}
+    ~Finish();
+    Finish(const Finish&) = delete;
+    Finish& operator=(const Finish&) = delete;
+
+   private:
+    ItemsDone& done_;
+    index_t item_;
+    int exceptions_;
+  };
+
+ private:
+  std::unique_ptr<std::atomic<bool>[]> flags_;
+  index_t count_ = 0, capacity_ = 0;
+};
 
 // body(start, length) over the blocks of `block` values of [0, n), in parallel.
 template <typename Body>

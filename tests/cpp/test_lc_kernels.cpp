@@ -2,6 +2,7 @@
 // per-position products, one GEMM per position otherwise) against the
 // implementation-1 reference gradients; which geometries take the direct
 // path by default; results of both kernels independent of threads.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -244,6 +245,58 @@ TEST(lc_kernels_gemm_threads_agree_exactly) {
         CHECK_MSG(many.y == one.y && many.dx == one.dx && many.dw1 == one.dw1 &&
                       many.dbias == one.dbias,
                   s.describe() << " B=" << B << " with " << threads << " threads");
+      }
+    }
+  }
+}
+
+// backward()'s tiles for its threads: one 4 x 4 grid in four classes on two
+// threads, as order_tiles() says (the first worker's runs forwards, the
+// second's backwards); and on any grid and thread count, every tile once,
+// each share's tiles class after class, and shares of sizes within one
+// class's run of each other.
+TEST(lc_kernels_tile_order) {
+  TileGrid grid;
+  grid.down = grid.across = 4;
+  grid.row_colours = grid.col_colours = 2;
+  std::vector<index_t> order, ends;
+  order_tiles(grid, 2, order, ends);
+  CHECK(ends == std::vector<index_t>({8, 16}));
+  CHECK(order == std::vector<index_t>({0, 2, 1, 3, 4, 6, 5, 7, 10, 8, 11, 9, 14, 12, 15, 13}));
+  for (index_t down : {1, 5, 6}) {
+    for (index_t across : {1, 4, 7}) {
+      for (index_t row_colours : {1, 2, 3}) {
+        for (index_t col_colours : {1, 3}) {
+          grid.down = down;
+          grid.across = across;
+          grid.row_colours = std::min(down, row_colours);
+          grid.col_colours = std::min(across, col_colours);
+          for (int workers : {1, 2, 3, 5}) {
+            order_tiles(grid, workers, order, ends);
+            std::vector<int> seen(static_cast<std::size_t>(down * across));
+            bool in_class_order = true;
+            index_t smallest = down * across, largest = 0, start = 0;
+            for (int w = 0; w < workers; ++w) {
+              for (index_t i = start; i < ends[w]; ++i) {
+                ++seen[static_cast<std::size_t>(order[i])];
+                const auto colour = [&](index_t tile) {
+                  return grid.colour(tile / across, tile % across);
+                };
+                if (i > start && colour(order[i]) < colour(order[i - 1])) in_class_order = false;
+              }
+              smallest = std::min(smallest, ends[w] - start);
+              largest = std::max(largest, ends[w] - start);
+              start = ends[w];
+            }
+            const std::string what = std::to_string(down) + "x" + std::to_string(across) +
+                                     " tiles, " + std::to_string(grid.colours()) + " classes, " +
+                                     std::to_string(workers) + " workers";
+            CHECK_MSG(start == down * across && order.size() == seen.size(), what);
+            CHECK_MSG(std::count(seen.begin(), seen.end(), 1) == down * across, what);
+            CHECK_MSG(in_class_order, what);
+            CHECK_MSG(largest - smallest <= 1 + grid.colours() / 2, what);
+          }
+        }
       }
     }
   }
