@@ -34,6 +34,13 @@ namespace {
 // costs little when another process needs the core.
 constexpr std::chrono::microseconds kSpin(100);
 
+// How long ItemsDone::wait() spins before it yields the core: a few
+// microseconds, less than one item (a locally connected position) takes.
+// An item that keeps another waiting longer is mostly one whose thread
+// has lost its core to another thread, which the waiter's spinning would
+// keep from running (bench/NOTES.md).
+constexpr int kItemSpins = 64;
+
 void cpu_relax() {
 #if defined(__SSE2__) || defined(_M_X64)
   _mm_pause();
@@ -276,7 +283,11 @@ void ItemsDone::reset(index_t count) {
 
 void ItemsDone::wait(index_t item) const {
   const auto finished = [&] { return flags_[item].load(std::memory_order_acquire); };
-  while (!spin_until(finished)) std::this_thread::yield();
+  for (int i = 0; i < kItemSpins; ++i) {
+    if (finished()) return;
+    cpu_relax();
+  }
+  while (!finished()) std::this_thread::yield();
 }
 
 ItemsDone::Finish::~Finish() {
