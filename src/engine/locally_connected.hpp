@@ -13,9 +13,9 @@ namespace lcnn {
 // The tiles of neighbouring positions that LocallyConnected::backward()
 // shares out, `down` x `across` of them numbered row by row, in colour
 // classes: tile (a, b) is of class (a % row_colours) * col_colours +
-// b % col_colours, and tiles that share inputs are of different classes,
-// less than row_colours apart along the rows and col_colours along the
-// columns.
+// b % col_colours. Tiles that share inputs lie less than row_colours apart
+// along the rows and col_colours along the columns, so their classes
+// differ.
 struct TileGrid {
   index_t down = 1, across = 1, row_colours = 1, col_colours = 1;
   index_t colours() const { return row_colours * col_colours; }

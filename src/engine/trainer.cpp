@@ -194,7 +194,7 @@ void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const
   const index_t features = to.shape.size() / count;
   check_features(from, n, features);
   // Blocks of equal size: W7's 784 features in blocks of 256, 256, 256 and
-  // 16 left one of two threads idle for a third of the gather.
+  // 16 left one of two threads idle for nearly half of the gather.
   const index_t most = std::max<index_t>(1, kGatherBlockValues / std::max<index_t>(1, count));
   const index_t blocks = std::max<index_t>(1, (features + most - 1) / most);
   const index_t block = std::max<index_t>(1, (features + blocks - 1) / blocks);
