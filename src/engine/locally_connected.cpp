@@ -450,6 +450,8 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
       grad_input ? std::min(grid.across, 1 + ceil_div(col_reach - 1, tile_cols)) : 1;
   const index_t tiles = grid.down * grid.across;
   const bool ordered = grid.colours() > 1;
+  // How many tiles apart along each axis a tile's inputs may be shared.
+  const index_t row_span = grid.row_colours - 1, col_span = grid.col_colours - 1;
   if (ordered) {
     order_tiles(grid, region_workers(tiles, ctx.threads), tile_order_, share_ends_);
     tiles_done_.reset(tiles);
@@ -486,7 +488,6 @@ void LocallyConnected<T>::backward(const Tensor<T>& input, const Tensor<T>& outp
           const index_t tile = tile_order_[item];
           const index_t ta = tile / grid.across, tb = tile % grid.across;
           const index_t colour = grid.colour(ta, tb);
-          const index_t row_span = grid.row_colours - 1, col_span = grid.col_colours - 1;
           for (index_t a = std::max<index_t>(0, ta - row_span);
                a <= std::min(grid.down - 1, ta + row_span); ++a) {
             for (index_t b = std::max<index_t>(0, tb - col_span);

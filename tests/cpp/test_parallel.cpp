@@ -64,9 +64,12 @@ TEST(parallel_region_rethrows_and_runs_nested_regions_serially) {
                                  }
                                }),
                std::runtime_error);
-  std::atomic<int> inner_workers_above_zero{0}, inner_items{0};
+  std::atomic<int> inner_workers_above_zero{0}, inner_items{0}, inner_region_workers{0};
+  CHECK_EQ(region_workers(10, 2), 2);
+  CHECK_EQ(region_workers(1, 2), 1);
   parallel_region(4, 2, [&](WorkItems& outer) {
     for (index_t item; outer.next(item);) {
+      inner_region_workers += region_workers(10, 2);
       parallel_region(10, 2, [&](WorkItems& inner) {
         if (inner.worker() != 0) ++inner_workers_above_zero;
         for (index_t i; inner.next(i);) ++inner_items;
@@ -75,6 +78,9 @@ TEST(parallel_region_rethrows_and_runs_nested_regions_serially) {
   });
   CHECK_EQ(inner_workers_above_zero.load(), 0);
   CHECK_EQ(inner_items.load(), 40);
+  // region_workers() tells a caller that shares the items out itself
+  // (share_ends) that a nested region runs on one thread.
+  CHECK_EQ(inner_region_workers.load(), 4);
 }
 
 // Items that wait for the item before them finish one after another, on
