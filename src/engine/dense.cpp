@@ -57,13 +57,20 @@ void for_each_result_block(index_t m, index_t n, index_t k, index_t min_rows, in
 }
 
 // Pointers to columns [col, col + cols) of a column-major matrix with
-// leading dimension ld, each from row `row` on.
+// leading dimension ld, each from row `row` on; column j is stored as
+// column_at(j).
+template <typename Pointer, typename ColumnAt>
+std::vector<Pointer> column_pointers(Pointer base, index_t ld, index_t row, index_t col,
+                                     index_t cols, ColumnAt column_at) {
+  std::vector<Pointer> columns(static_cast<std::size_t>(cols));
+  for (index_t j = 0; j < cols; ++j) columns[j] = base + row + column_at(col + j) * ld;
+  return columns;
+}
+
 template <typename Pointer>
 std::vector<Pointer> column_pointers(Pointer base, index_t ld, index_t row, index_t col,
                                      index_t cols) {
-  std::vector<Pointer> columns(static_cast<std::size_t>(cols));
-  for (index_t j = 0; j < cols; ++j) columns[j] = base + row + (col + j) * ld;
-  return columns;
+  return column_pointers(base, ld, row, col, cols, [](index_t j) { return j; });
 }
 
 }  // namespace
@@ -101,6 +108,21 @@ Dense<T>::Dense(const Shape& input, index_t units, Activation activation, std::v
 }
 
 template <typename T>
+bool Dense<T>::read_through(const Gather<T>& gather) {
+  if (input_.rank() != 1 || gather.output_shape() != input_ || !gather.permutes()) return false;
+  through_ = std::make_unique<Gather<T>>(gather.input_shape(), gather.output_shape(),
+                                         gather.source());
+  return true;
+}
+
+template <typename T>
+const Tensor<T>& Dense<T>::laid_out(const Tensor<T>& input, const Context& ctx) {
+  if (!through_) return input;
+  through_->forward(input, gathered_, ctx);
+  return gathered_;
+}
+
+template <typename T>
 Shape Dense<T>::output_shape() const {
   Shape out = input_;
   out.dims.back() = units_;
@@ -109,28 +131,32 @@ Shape Dense<T>::output_shape() const {
 
 // Batch-innermost storage makes the input an (N x D) column-major matrix,
 // N = batch x the axes before the last; blocks of the result run in
-// parallel.
+// parallel. Read through a gather, column d of that matrix is the input's
+// feature input_feature(d): the column products take it there, Eigen's
+// GEMMs from the gathered copy (laid_out()).
 template <typename T>
 void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
-  if (input.shape != input_.with_batch(input.batch())) {
-    throw std::invalid_argument("dense layer expected input " + input_.to_string() +
+  const Shape& expected = through_ ? through_->input_shape() : input_;
+  if (input.shape != expected.with_batch(input.batch())) {
+    throw std::invalid_argument("dense layer expected input " + expected.to_string() +
                                 " per sample, got " + input.shape.to_string());
   }
   const index_t D = input_.dims.back(), F = units_;
   const index_t N = input.shape.size() / D;
+  const bool columns = dense_column_products(N, D * F);
   output.resize(output_shape().with_batch(input.batch()));
-  const T* x = input.data.data();
+  const T* x = columns ? input.data.data() : laid_out(input, ctx).data.data();
   const T* w = parameters_[0].values.data();
   T* y = output.data.data();
   const T* bias = parameters_.size() > 1 ? parameters_[1].values.data() : nullptr;
-  const bool columns = dense_column_products(N, D * F);
   const index_t min_rows = columns ? kMinTileRows : kMinBlock;
   // Column products store relu as they finish each value.
   const bool rectify = columns && activation_.kind() == Activation::relu;
   for_each_result_block(N, F, D, min_rows, ctx.threads, [&](index_t row, index_t rows,
                                                             index_t col, index_t cols) {
     if (columns) {
-      const std::vector<const T*> x_columns = column_pointers(x, N, row, 0, D);
+      const std::vector<const T*> x_columns =
+          column_pointers(x, N, row, 0, D, [&](index_t d) { return input_feature(d); });
       const std::vector<T*> y_columns = column_pointers(y, N, row, col, cols);
       column_product<T>(rows, cols, D, x_columns.data(), PointerTo::columns, w + col * D, 1, D,
                         y_columns.data(), bias != nullptr ? bias + col : nullptr, false,
@@ -154,18 +180,19 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
       activation_.pre_gradient(output, grad_output, through_logits, grad_pre_, ctx.threads);
   const index_t D = input_.dims.back(), F = units_;
   const index_t N = input.shape.size() / D;
-  const T* x = input.data.data();
+  const bool columns = dense_column_products(N, D * F);
+  const T* x = columns ? input.data.data() : laid_out(input, ctx).data.data();
   const T* w = parameters_[0].values.data();
   const T* g = grad_pre.data.data();
   std::vector<T>& kernel_grad = parameters_[0].gradient;
   kernel_grad.resize(parameters_[0].values.size());
-  const bool columns = dense_column_products(N, D * F);
   const index_t min_rows = columns ? kMinTileRows : kMinBlock;
   // dW = x' g: the input's columns are the rows of x'.
   for_each_result_block(D, F, N, min_rows, ctx.threads, [&](index_t row, index_t rows,
                                                             index_t col, index_t cols) {
     if (columns) {
-      const std::vector<const T*> x_rows = column_pointers(x, N, 0, row, rows);
+      const std::vector<const T*> x_rows =
+          column_pointers(x, N, 0, row, rows, [&](index_t d) { return input_feature(d); });
       const std::vector<T*> grad_columns = column_pointers(kernel_grad.data(), D, row, col, cols);
       column_product<T>(rows, cols, N, x_rows.data(), PointerTo::rows, g + col * N, 1, N,
                         grad_columns.data(), nullptr, false);
@@ -180,14 +207,18 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
     RowMap<T>(bias_grad.data(), F) = ConstMap<T>(g, N, F).colwise().sum();
   }
   if (grad_input == nullptr) return;
-  grad_input->resize(input.shape);
-  T* dx = grad_input->data.data();
+  // Eigen's GEMMs write dx as input_ lays it out, then scatter it back.
+  const bool scatter = through_ && !columns;
+  Tensor<T>& laid_out_grad = scatter ? gathered_grad_ : *grad_input;
+  laid_out_grad.resize(scatter ? gathered_.shape : input.shape);
+  T* dx = laid_out_grad.data.data();
   // dx = g w': w's row d, read along its units, is column d of w'.
   for_each_result_block(N, D, F, min_rows, ctx.threads, [&](index_t row, index_t rows,
                                                             index_t col, index_t cols) {
     if (columns) {
       const std::vector<const T*> g_columns = column_pointers(g, N, row, 0, F);
-      const std::vector<T*> dx_columns = column_pointers(dx, N, row, col, cols);
+      const std::vector<T*> dx_columns =
+          column_pointers(dx, N, row, col, cols, [&](index_t d) { return input_feature(d); });
       column_product<T>(rows, cols, F, g_columns.data(), PointerTo::columns, w + col, D, 1,
                         dx_columns.data(), nullptr, false);
     } else {
@@ -195,6 +226,7 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
            false);
     }
   });
+  if (scatter) through_->backward(input, gathered_, gathered_grad_, grad_input, ctx, false);
 }
 
 template class Dense<float>;

@@ -2,10 +2,12 @@
 // shape (D, F) (the Keras kernel, column-major as R holds it).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "activation.hpp"
 #include "layer.hpp"
+#include "reshaping.hpp"
 
 namespace lcnn {
 
@@ -32,13 +34,27 @@ class Dense : public Layer<T> {
     return activation_.gradient_reads_output(through_logits);
   }
   const Tensor<T>* logits() const override { return activation_.logits(); }
+  // Makes forward() and backward() take the input of `gather` in place of
+  // its output, as if the gather had run: the network then skips the
+  // gather (Network, "read through"). Only for a gather that permutes its
+  // input's features (a flatten) into this layer's input of rank 1; returns
+  // whether the layer will.
+  bool read_through(const Gather<T>& gather);
 
  private:
+  // The input's feature that feature d of input_ is.
+  index_t input_feature(index_t d) const { return through_ ? through_->source()[d] : d; }
+  // The input as input_ lays it out, for Eigen's GEMMs: the input itself,
+  // or its features gathered into gathered_.
+  const Tensor<T>& laid_out(const Tensor<T>& input, const Context& ctx);
+
   Shape input_;
   index_t units_;
   OutputActivation<T> activation_;
   std::vector<ParameterBlock<T>> parameters_;
   Tensor<T> grad_pre_;
+  std::unique_ptr<Gather<T>> through_;  // set by read_through()
+  Tensor<T> gathered_, gathered_grad_;
 };
 
 }  // namespace lcnn

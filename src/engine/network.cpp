@@ -7,8 +7,10 @@
 #include <utility>
 
 #include "convert.hpp"
+#include "dense.hpp"
 #include "parallel.hpp"
 #include "penalty_formula.hpp"
+#include "reshaping.hpp"
 
 namespace lcnn {
 
@@ -69,6 +71,20 @@ Network<T>::Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_lay
   for (std::size_t v : graph_.outputs) {
     if (v >= n_in + n_nodes) throw std::invalid_argument("a network output is not a value");
     ++consumers_[v];
+  }
+  // A gather that only reorders features (a flatten) into a dense layer
+  // that is the only reader of its output is not run: the dense layer reads
+  // the gather's input with its features in the gather's order, and its
+  // input gradient lands in that input's layout, which spares copying every
+  // value twice a training step (bench/NOTES.md).
+  read_through_.assign(n_nodes, false);
+  for (std::size_t j = 0; j < n_nodes; ++j) {
+    const std::vector<std::size_t>& from = graph_.nodes[j].inputs;
+    if (from.size() != 1 || from[0] < n_in || consumers_[from[0]] != 1) continue;
+    const std::size_t k = from[0] - n_in;
+    const auto* gather = dynamic_cast<const Gather<T>*>(node_layers_[k].get());
+    auto* dense = dynamic_cast<Dense<T>*>(node_layers_[j].get());
+    read_through_[k] = gather != nullptr && dense != nullptr && dense->read_through(*gather);
   }
   values_.resize(n_nodes);
   grads_.resize(n_nodes);
@@ -144,6 +160,10 @@ std::vector<const Tensor<T>*> Network<T>::forward(const std::vector<const Tensor
 
 template <typename T>
 void Network<T>::run_node(std::size_t k, const Context& ctx) {
+  if (read_through_[k]) {
+    current_[graph_.inputs.size() + k] = current_[graph_.nodes[k].inputs.front()];
+    return;
+  }
   node_inputs_.clear();
   for (std::size_t v : graph_.nodes[k].inputs) node_inputs_.push_back(current_[v]);
   node_layers_[k]->forward_inputs(node_inputs_, values_[k], ctx);
@@ -156,11 +176,12 @@ double Network<T>::activity_penalty(const std::vector<Penalty>& activity) const 
   for (std::size_t k = 0; k < graph_.nodes.size(); ++k) {
     const std::size_t l = graph_.nodes[k].layer;
     if (l >= activity.size() || !activity[l].active()) continue;
+    const Tensor<T>& y = *current_[graph_.inputs.size() + k];
     double sum = 0;
-    for (T v : values_[k].data) {
+    for (T v : y.data) {
       sum += activity[l].l1 * std::abs(double(v)) + activity[l].l2 * double(v) * double(v);
     }
-    total += sum / double(values_[k].batch());
+    total += sum / double(y.batch());
   }
   return total;
 }
@@ -233,23 +254,29 @@ void Network<T>::backward(const std::vector<const Tensor<T>*>& inputs,
     const Node& node = graph_.nodes[k];
     // A node the loss does not reach still runs, with a zero gradient, so
     // that its parameters' gradients are set (to zero) like everyone's.
+    const Tensor<T>& value = *current_[n_in + k];
     if (!has_grad_[k]) {
-      grads_[k].resize(values_[k].shape);
+      grads_[k].resize(value.shape);
       std::fill(grads_[k].data.begin(), grads_[k].data.end(), T(0));
       has_grad_[k] = true;
     }
     if (node.layer < activity.size() && activity[node.layer].active()) {
-      add_activity_gradient(activity[node.layer], values_[k], grads_[k]);
+      add_activity_gradient(activity[node.layer], value, grads_[k]);
     }
-    node_inputs.clear();
-    node_grads.clear();
-    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-      const std::size_t v = node.inputs[i];
-      node_inputs.push_back(v < n_in ? inputs[v] : &values_[v - n_in]);
-      node_grads.push_back(v < n_in ? nullptr : &input_grads_[k][i]);
+    if (read_through_[k]) {
+      // The gradient is in the input's layout already: it passes on.
+      std::swap(input_grads_[k].front(), grads_[k]);
+    } else {
+      node_inputs.clear();
+      node_grads.clear();
+      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        const std::size_t v = node.inputs[i];
+        node_inputs.push_back(v < n_in ? inputs[v] : current_[v]);
+        node_grads.push_back(v < n_in ? nullptr : &input_grads_[k][i]);
+      }
+      node_layers_[k]->backward_inputs(node_inputs, values_[k], *node_grad[k], node_grads, ctx,
+                                       logits[k]);
     }
-    node_layers_[k]->backward_inputs(node_inputs, values_[k], *node_grad[k], node_grads, ctx,
-                                     logits[k]);
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       const std::size_t v = node.inputs[i];
       if (v < n_in) continue;

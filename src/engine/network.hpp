@@ -103,6 +103,10 @@ class Network : public NetworkBase {
   // Makes the shared layers' other nodes hold the first node's parameters,
   // after those changed (an optimizer step, new values).
   void share_parameters();
+  // Whether node k is a gather that the layer reading its output reads
+  // through (Dense::read_through()): forward() then does not run it, and
+  // its value is its input's tensor, in the input's layout.
+  bool read_through(std::size_t k) const { return read_through_[k]; }
 
  private:
   // Runs node k on the values in current_, pointing current_ at its output.
@@ -112,6 +116,7 @@ class Network : public NetworkBase {
   std::vector<std::unique_ptr<Layer<T>>> node_layers_;
   std::vector<std::size_t> primary_;     // per layer: its first node
   std::vector<std::size_t> consumers_;   // per value: how many node inputs and outputs use it
+  std::vector<bool> read_through_;       // per node (read_through())
   std::vector<Tensor<T>> values_;        // node outputs, reused across batches
   // predict()'s batch of each input that no layer takes as R holds it, in
   // T, kept across calls as values_ is: a fresh one per call cost its
@@ -121,7 +126,10 @@ class Network : public NetworkBase {
   std::vector<Tensor<T>> grads_;         // dLoss/dValue per node output
   std::vector<bool> has_grad_;
   std::vector<std::vector<Tensor<T>>> input_grads_;  // per node, per input: scratch
-  std::vector<const Tensor<T>*> current_;      // per value, in forward() and predict()
+  // Per value, in forward() and predict(); backward() and
+  // activity_penalty() read the last forward()'s (a read-through node's
+  // value is its input's tensor).
+  std::vector<const Tensor<T>*> current_;
   std::vector<const Tensor<T>*> node_inputs_;  // run_node()'s scratch
 };
 

@@ -38,6 +38,9 @@ class Gather : public Layer<T> {
   std::vector<ParameterBlock<T>>& parameters() override { return parameters_; }
   const std::vector<index_t>& source() const { return source_; }
   bool covers_input() const { return covers_input_; }
+  // Whether every output feature is an input feature and every input
+  // feature one output feature: the gather only reorders them.
+  bool permutes() const { return covers_input_ && output_.size() == input_.size(); }
 
  private:
   Shape input_, output_;

@@ -1,6 +1,6 @@
 // Dense layer products against naive sums, on shapes whose parallel blocks
 // split each product by rows and by columns, and the same results for any
-// thread count.
+// thread count; a dense layer reading a flatten's input through it.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -8,6 +8,7 @@
 
 #include "check.hpp"
 #include "dense.hpp"
+#include "flatten.hpp"
 #include "reference.hpp"
 
 using namespace lcnn;
@@ -112,4 +113,65 @@ TEST(dense_products_in_blocks_match_naive_sums_for_any_thread_count) {
       CHECK(more.input_grad == one.input_grad);
     }
   }
+}
+
+// A dense layer that reads through a flatten (Dense::read_through()) gives
+// what the flatten and the dense layer give one after the other, to the
+// bit: the same sums in the same order, with column products (a batch of
+// 5) and with Eigen's GEMMs (66 samples through 2^18 weights), whose input
+// and input gradient the layer gathers and scatters itself.
+TEST(dense_reads_through_a_flatten_as_if_it_had_run) {
+  std::mt19937_64 rng(12);
+  const Shape image{{8, 8, 16}};
+  const index_t D = image.size(), F = 256;
+  CHECK(D * F == (index_t(1) << 18));
+  for (const index_t B : {5, 66}) {
+    const std::vector<double> x = ref::random_vector(rng, B * D),
+                              w = ref::random_vector(rng, D * F),
+                              b = ref::random_vector(rng, F), g = ref::random_vector(rng, B * F);
+    Context ctx;
+    ctx.threads = 2;
+    ctx.record = true;
+    Tensor<double> input, grad_output;
+    input.resize(image.with_batch(B));
+    ref::assign(input.data, x);
+    grad_output.resize(Shape{{B, F}});
+    ref::assign(grad_output.data, g);
+
+    Flatten<double> flatten(image, false);
+    Dense<double> apart(Shape{{D}}, F, Activation::relu, w, b);
+    Tensor<double> flat, out_apart, grad_flat, grad_apart;
+    flatten.forward(input, flat, ctx);
+    apart.forward(flat, out_apart, ctx);
+    apart.backward(flat, out_apart, grad_output, &grad_flat, ctx, false);
+    flatten.backward(input, flat, grad_flat, &grad_apart, ctx, false);
+
+    Dense<double> through(Shape{{D}}, F, Activation::relu, w, b);
+    CHECK(through.read_through(flatten));
+    Tensor<double> out_through, grad_through;
+    through.forward(input, out_through, ctx);
+    through.backward(input, out_through, grad_output, &grad_through, ctx, false);
+    CHECK_MSG(dense_column_products(B, D * F) == (B == 5), "batch " << B);
+    CHECK(out_through.data == out_apart.data);
+    CHECK(through.parameters()[0].gradient == apart.parameters()[0].gradient);
+    CHECK(through.parameters()[1].gradient == apart.parameters()[1].gradient);
+    CHECK(grad_through.shape == input.shape);
+    CHECK(grad_through.data == grad_apart.data);
+    // The input as the flatten's output lays it out is not its input.
+    CHECK_THROWS(through.forward(flat, out_through, ctx), std::invalid_argument);
+  }
+}
+
+// Only a gather that permutes its input's features into a dense layer's
+// input of rank 1.
+TEST(dense_reads_through_only_a_permutation_into_its_input) {
+  const std::vector<double> w(12 * 2, 0.5), b(2, 0.0);
+  Dense<double> dense(Shape{{12}}, 2, Activation::linear, w, b);
+  CHECK(!dense.read_through(PadCrop<double>(Shape{{10}}, {1}, {1})));
+  CHECK(!dense.read_through(Flatten<double>(Shape{{2, 5}}, false)));
+  Dense<double> on_last_axis(Shape{{3, 4}}, 2, Activation::linear, std::vector<double>(8, 0.5),
+                             b);
+  CHECK(!on_last_axis.read_through(Reshape<double>(Shape{{4, 3}}, Shape{{3, 4}})));
+  CHECK(dense.read_through(Permute<double>(Shape{{12}}, {0})));
+  CHECK(dense.read_through(Flatten<double>(Shape{{3, 2, 2}}, true)));
 }

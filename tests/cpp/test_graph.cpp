@@ -1,9 +1,12 @@
-// Networks that are not chains: two inputs, a shared layer, merges.
+// Networks that are not chains: two inputs, a shared layer, merges; a dense
+// layer reading through the flatten before it.
 #include <memory>
 #include <stdexcept>
 #include <vector>
 
 #include "check.hpp"
+#include "dense.hpp"
+#include "flatten.hpp"
 #include "locally_connected.hpp"
 #include "merge.hpp"
 #include "network.hpp"
@@ -147,4 +150,80 @@ TEST(graph_errors) {
   CHECK_THROWS(Merge<double>(MergeKind::add, {Shape{{2}}, Shape{{3}}}), std::invalid_argument);
   CHECK_THROWS(Merge<double>(MergeKind::concatenate, {Shape{{2, 3}}, Shape{{2, 4}}}, 0),
                std::invalid_argument);
+}
+
+namespace {
+
+// input (7, 2) -> [locally connected (5, 3), when `local`] -> flatten ->
+// dense (4 units); with `flatten_out`, the flatten's output is an output of
+// the network too, so that nothing reads through it.
+std::unique_ptr<Network<double>> flatten_into_dense(const SharedLayer& layer, bool local,
+                                                    bool flatten_out, std::mt19937_64& rng) {
+  Graph graph;
+  graph.inputs = {Shape{{7, 2}}};
+  std::vector<std::unique_ptr<Layer<double>>> nodes;
+  const Shape before = local ? Shape{{5, 3}} : Shape{{7, 2}};
+  if (local) nodes.push_back(layer.make());
+  nodes.push_back(std::make_unique<Flatten<double>>(before, false));
+  nodes.push_back(std::make_unique<Dense<double>>(Shape{{before.size()}}, 4, Activation::tanh,
+                                                  ref::random_vector(rng, before.size() * 4),
+                                                  ref::random_vector(rng, 4)));
+  for (std::size_t k = 0; k < nodes.size(); ++k) graph.nodes.push_back({k, {k}});
+  graph.outputs = {nodes.size()};
+  if (flatten_out) graph.outputs.push_back(nodes.size() - 1);
+  return std::make_unique<Network<double>>(std::move(graph), std::move(nodes));
+}
+
+}  // namespace
+
+// The network skips a flatten that only a dense layer reads, from a layer or
+// from the network's input, with the same outputs, gradients and activity
+// penalties (to the bit, the penalty's sum to rounding) as when it runs.
+TEST(graph_dense_reads_through_a_flatten) {
+  std::mt19937_64 rng(14);
+  const SharedLayer layer(rng);
+  const long n = 3;
+  for (const bool local : {true, false}) {
+    std::mt19937_64 weights(15);
+    auto through = flatten_into_dense(layer, local, false, weights);
+    weights.seed(15);
+    auto apart = flatten_into_dense(layer, local, true, weights);
+    const std::size_t flatten = local ? 1 : 0, dense = flatten + 1;
+    CHECK(through->read_through(flatten));
+    CHECK(!through->read_through(dense));
+    CHECK(!apart->read_through(flatten));
+    if (local) CHECK(!through->read_through(0));
+
+    Tensor<double> x, grad;
+    x.resize(Shape{{n, 7, 2}});
+    ref::assign(x.data, ref::random_vector(rng, n * 14));
+    grad.resize(Shape{{n, 4}});
+    ref::assign(grad.data, ref::random_vector(rng, n * 4));
+    std::vector<Penalty> activity(dense + 1);
+    activity[flatten] = {0.01, 0.02};
+    Context ctx;
+    ctx.record = true;
+    const Tensor<double> y_through = *through->forward({&x}, ctx).front();
+    through->backward({&x}, {&grad}, {false}, ctx, activity);
+    const Tensor<double> y_apart = *apart->forward({&x}, ctx).front();
+    apart->backward({&x}, {&grad, nullptr}, {false, false}, ctx, activity);
+    CHECK(y_through.data == y_apart.data);
+    CHECK(check::near(through->activity_penalty(activity), apart->activity_penalty(activity),
+                      1e-14));
+    CHECK(through->activity_penalty(activity) > 0);
+    for (std::size_t l = 0; l <= dense; ++l) {
+      auto& got = through->layer(l).parameters();
+      auto& expected = apart->layer(l).parameters();
+      for (std::size_t b = 0; b < got.size(); ++b) {
+        CHECK_MSG(got[b].gradient == expected[b].gradient, "layer " << l << " block " << b);
+      }
+    }
+
+    const auto x_col = ref::random_vector(rng, n * 14);
+    std::vector<double> p_through(static_cast<std::size_t>(n * 4)), p_apart(p_through.size()),
+        flat(static_cast<std::size_t>(n * (local ? 15 : 14)));
+    through->predict({x_col.data()}, n, 2, Context{}, {p_through.data()});
+    apart->predict({x_col.data()}, n, 2, Context{}, {p_apart.data(), flat.data()});
+    CHECK(p_through == p_apart);
+  }
 }
