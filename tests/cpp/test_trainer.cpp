@@ -9,6 +9,8 @@
 
 #include "activation_layer.hpp"
 #include "check.hpp"
+#include "dense.hpp"
+#include "flatten.hpp"
 #include "locally_connected.hpp"
 #include "trainer.hpp"
 
@@ -180,8 +182,10 @@ std::unique_ptr<LocallyConnected<T>> local_layer(std::mt19937_64& rng, index_t r
 // with `shared` that second layer once more: the second layer computes an
 // input gradient from its weights, which an update made too early would
 // change.
+// With `dense`, a flatten and a dense layer of 36 units follow (layers 2
+// and 3, blocks 4 and 5).
 template <typename T = double>
-std::unique_ptr<Network<T>> update_test_network(bool shared) {
+std::unique_ptr<Network<T>> update_test_network(bool shared, bool dense = false) {
   std::mt19937_64 rng(7);
   std::vector<std::unique_ptr<Layer<T>>> layers;
   layers.push_back(local_layer<T>(rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu));
@@ -194,6 +198,18 @@ std::unique_ptr<Network<T>> update_test_network(bool shared) {
     local_layer<T>(same_rng, 6, 5, 3, Padding::valid, 2, 3, Activation::relu);
     layers.push_back(local_layer<T>(same_rng, 4, 3, 2, Padding::same, 3, 3, Activation::tanh));
     graph.nodes.push_back({1, {2}});
+  }
+  if (dense) {
+    const Shape last = layers.back()->output_shape();
+    std::uniform_real_distribution<double> value(-0.3, 0.3);
+    std::vector<T> kernel(static_cast<std::size_t>(last.size() * 36)), bias(36);
+    for (T& w : kernel) w = T(value(rng));
+    for (T& b : bias) b = T(value(rng));
+    layers.push_back(std::make_unique<Flatten<T>>(last, false));
+    layers.push_back(std::make_unique<Dense<T>>(Shape{{last.size()}}, 36, Activation::tanh,
+                                                kernel, bias));
+    graph.nodes.push_back({2, {graph.nodes.size()}});
+    graph.nodes.push_back({3, {graph.nodes.size()}});
   }
   graph.outputs = {graph.nodes.size()};
   return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
@@ -219,15 +235,16 @@ std::unique_ptr<Network<T>> output_test_network(Activation last, bool activation
   return std::make_unique<Network<T>>(std::move(graph), std::move(layers));
 }
 
-// Training update_test_network() by mean squared error with SGD, all four
-// blocks trained, no penalty or constraint.
-TrainingSpec update_test_spec() {
+// Training update_test_network() by mean squared error with SGD, all its
+// blocks (four, or six with the dense layer) trained, no penalty or
+// constraint.
+TrainingSpec update_test_spec(std::size_t blocks = 4) {
   TrainingSpec spec;
   spec.outputs.resize(1);
   spec.outputs[0].loss = parse_loss("mse", false, 1);
-  spec.trainable.assign(4, true);
-  spec.penalties.assign(4, Penalty{});
-  spec.constraints.assign(4, ConstraintSpec{});
+  spec.trainable.assign(blocks, true);
+  spec.penalties.assign(blocks, Penalty{});
+  spec.constraints.assign(blocks, ConstraintSpec{});
   return spec;
 }
 
@@ -263,9 +280,11 @@ std::vector<double> rows_of(const std::vector<double>& data, index_t n, index_t 
 // apply the optimizer's step in backward() from the second batch on,
 // against the same steps taken apart: the batch's loss (with its weight
 // penalty) by evaluate(), its gradients by gradients(), then a separate
-// optimizer over whole blocks. Every optimizer; weight penalties on both
-// layers; a frozen first layer; a shared second layer (which must wait for
-// its summed gradients).
+// optimizer over whole blocks. Every optimizer; weight penalties on every
+// layer; a frozen first layer; a shared second layer (which must wait for
+// its summed gradients); without and with a flatten and a dense layer at
+// the end (which reads through the flatten and takes its step after
+// backward()).
 TEST(trainer_updates_in_backward_match_separate_steps) {
   std::vector<OptimizerSpec> optimizers(5);
   optimizers[0].learning_rate = 0.1;
@@ -284,21 +303,24 @@ TEST(trainer_updates_in_backward_match_separate_steps) {
   for (index_t i = 0; i < n; ++i) order[i] = i;
   Context ctx;
   ctx.threads = 2;
-  for (std::size_t o = 0; o < optimizers.size(); ++o) {
+  for (std::size_t o = 0; o < optimizers.size() * 2; ++o) {
+    const bool dense = o >= optimizers.size();
     for (const std::string variant : {"penalties", "frozen", "shared"}) {
-      const std::string what = "optimizer " + std::to_string(o + 1) + ", " + variant;
-      TrainingSpec spec = update_test_spec();
-      spec.optimizer = optimizers[o];
-      if (variant == "penalties") spec.penalties = {{0.01, 0.02}, {0, 0.05}, {0.03, 0}, {0, 0}};
+      const std::string what = "optimizer " + std::to_string(o % optimizers.size() + 1) + ", " +
+                               variant + (dense ? ", dense" : "");
+      TrainingSpec spec = update_test_spec(dense ? 6 : 4);
+      spec.optimizer = optimizers[o % optimizers.size()];
+      if (variant == "penalties") {
+        spec.penalties = {{0.01, 0.02}, {0, 0.05}, {0.03, 0}, {0, 0}};
+        if (dense) spec.penalties.insert(spec.penalties.end(), {{0.02, 0.01}, {0, 0.03}});
+      }
       if (variant == "frozen") spec.trainable[0] = spec.trainable[1] = false;
       const bool shared = variant == "shared";
-      auto fused_network = update_test_network(shared);
-      LocallyConnected<double>* first_layer =
-          static_cast<LocallyConnected<double>*>(&fused_network->layer(0));
-      LocallyConnected<double>* second_layer =
-          static_cast<LocallyConnected<double>*>(&fused_network->layer(1));
+      auto fused_network = update_test_network(shared, dense);
+      Layer<double>& first_layer = fused_network->layer(0);
+      Layer<double>& second_layer = fused_network->layer(1);
       Trainer<double> fused(std::move(fused_network), spec);
-      Trainer<double> reference(update_test_network(shared), spec);
+      Trainer<double> reference(update_test_network(shared, dense), spec);
       Optimizer<double> optimizer(spec.optimizer);
       const DataSet all{{{x.data(), static_cast<index_t>(x.size())}},
                         {{y.data(), static_cast<index_t>(y.size())}}, nullptr, n};
@@ -329,8 +351,8 @@ TEST(trainer_updates_in_backward_match_separate_steps) {
         CHECK_NEAR(scores.loss, loss, 1e-12);
       }
       // The layers that took the updates left their gradients empty.
-      CHECK_EQ(first_layer->parameters()[0].gradient.empty(), variant != "frozen");
-      CHECK_EQ(second_layer->parameters()[0].gradient.empty(), !shared);
+      CHECK_EQ(first_layer.parameters()[0].gradient.empty(), variant != "frozen");
+      CHECK_EQ(second_layer.parameters()[0].gradient.empty(), !shared);
       const auto got = fused.parameters(), expected = reference.parameters();
       double worst = 0;
       for (std::size_t b = 0; b < got.size(); ++b) {
