@@ -27,6 +27,13 @@ T kept_or_zero(bool keep, T kept) {
   return value;
 }
 
+// to = from times the mask, value by value, in one pass.
+template <typename T>
+void masked(const Tensor<T>& from, const std::vector<T>& mask, Tensor<T>& to) {
+  to.resize(from.shape);
+  for (std::size_t k = 0; k < mask.size(); ++k) to.data[k] = from.data[k] * mask[k];
+}
+
 }  // namespace
 
 template <typename T>
@@ -71,21 +78,24 @@ Dropout<T>::Dropout(const Shape& input, double rate, std::vector<bool> shared,
 
 template <typename T>
 void Dropout<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
-  output = input;
   if (!ctx.training || rate_ == 0) {
+    output = input;
     mask_.clear();  // the identity, also for backward()
     return;
   }
   dropout_mask(input.shape, rate_, shared_, salt_, ctx.seed, mask_);
-  for (std::size_t k = 0; k < mask_.size(); ++k) output.data[k] *= mask_[k];
+  masked(input, mask_, output);
 }
 
 template <typename T>
 void Dropout<T>::backward(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& grad_output,
                           Tensor<T>* grad_input, const Context&, bool) {
   if (grad_input == nullptr) return;
-  *grad_input = grad_output;
-  for (std::size_t k = 0; k < mask_.size(); ++k) grad_input->data[k] *= mask_[k];
+  if (mask_.empty()) {
+    *grad_input = grad_output;
+  } else {
+    masked(grad_output, mask_, *grad_input);
+  }
 }
 
 template void dropout_mask<float>(const Shape&, double, const std::vector<bool>&, std::uint64_t,

@@ -49,13 +49,15 @@ double categorical_block(bool logits, bool sparse, const Tensor<T>& input,
     double row = 0, t_sum = 0;
     for (index_t k = 0; k < K; ++k) t_sum += t[k];
     if (logits) {
+      // d holds exp(logit - top) until it becomes the gradient: the softmax
+      // is that over its sum, one exponential a value.
       const double top = *std::max_element(p.begin(), p.end());
       double z_sum = 0;
-      for (index_t k = 0; k < K; ++k) z_sum += std::exp(p[k] - top);
+      for (index_t k = 0; k < K; ++k) z_sum += d[k] = std::exp(p[k] - top);
       const double log_z = top + std::log(z_sum);
       for (index_t k = 0; k < K; ++k) {
         row -= t[k] * (p[k] - log_z);
-        d[k] = std::exp(p[k] - log_z) * t_sum - t[k];
+        d[k] = d[k] / z_sum * t_sum - t[k];
       }
     } else {
       // Keras rescales the probabilities to sum 1, then clips them.
