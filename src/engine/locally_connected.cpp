@@ -169,11 +169,29 @@ bool reads_input_as_is(const LocalGeometry& g) {
 }
 
 template <typename T>
+bool LocallyConnected<T>::read_channels_inner_from(LocallyConnected<T>& producer) {
+  const bool agree = !direct_ && !producer.direct_ && !reads_input_as_is(geometry_) &&
+                     geometry_.format == DataFormat::channels_last &&
+                     producer.geometry_.format == DataFormat::channels_last &&
+                     producer.activation_.kind() != Activation::softmax &&
+                     producer.output_shape() == input_shape();
+  producer.output_channels_inner_ = input_channels_inner_ = agree;
+  return agree;
+}
+
+template <typename T>
+TensorStrides LocallyConnected<T>::input_gradient_strides() const {
+  const TensorStrides st = geometry_.strides();
+  return input_channels_inner_ ? channels_inner_strides(geometry_, st) : st;
+}
+
+template <typename T>
 const T* LocallyConnected<T>::channels_inner(const Tensor<T>& input, TensorStrides& st,
                                              int threads, bool recorded) {
   if (reads_input_as_is(geometry_)) return input.data.data();
   const TensorStrides from = st;
   st = channels_inner_strides(geometry_, from);
+  if (input_channels_inner_) return input.data.data();
   if (recorded && channels_inner_.shape == input.shape) return channels_inner_.data.data();
   channels_inner_.resize(input.shape);
   copy_channels_inner(geometry_, input.data.data(), input.batch(), from, input.batch(),
@@ -260,6 +278,9 @@ template <typename T>
 typename LocallyConnected<T>::OutputRuns LocallyConnected<T>::output_runs(index_t B, index_t r,
                                                                          index_t c) const {
   const LocalGeometry& g = geometry_;
+  // With channels inner for the next layer, positions go row by row, each
+  // one run of its filters (channels_inner_strides() of the next layer).
+  if (output_channels_inner_) return {B * g.filters * (c + g.cols.output * r), B, 1, B * g.filters};
   const TensorStrides st = g.strides();
   const index_t stride = B * st.out_filter, count = stride == B ? 1 : g.filters;
   return {B * st.out_position * (r + g.rows.output * c), stride, count,
@@ -294,7 +315,7 @@ void LocallyConnected<T>::backward_position(const T* x, const TensorStrides& x_s
                                             Tensor<T>* grad_input, index_t r, index_t c,
                                             PositionScratch& scratch) {
   const LocalGeometry& g = geometry_;
-  const TensorStrides st = g.strides();
+  const TensorStrides st = input_gradient_strides();
   const index_t F = g.filters, KC = g.patch();
   const index_t p = r * g.cols.output + c;
   const OutputRuns runs = output_runs(B, r, c);

@@ -84,6 +84,18 @@ class LocallyConnected : public Layer<T> {
   }
   const Tensor<T>* logits() const override { return activation_.logits(); }
   const LocalGeometry& geometry() const { return geometry_; }
+  // Agrees with `producer`, the layer whose output is this layer's input
+  // and read by nothing else, that the producer lays its output out with
+  // channels inner as channels_inner() would copy it, and reads its
+  // output's gradient so laid out; this layer then reads that input as it
+  // is, without the copy, and lays out its input gradient so too. Only
+  // where this layer would copy its input, both run the GEMM path with
+  // channels_last, and the producer's activation takes each value on its
+  // own (not softmax). Returns whether they agreed.
+  bool read_channels_inner_from(LocallyConnected<T>& producer);
+  // Whether forward() lays out the output with channels inner for the
+  // layer that reads it (read_channels_inner_from()).
+  bool output_channels_inner() const { return output_channels_inner_; }
 
  private:
   // forward()'s products and activation on the GEMM path, from the input
@@ -135,8 +147,14 @@ class LocallyConnected : public Layer<T> {
                          const Tensor<T>* output, Tensor<T>* grad_input, index_t r, index_t c,
                          PositionScratch& scratch);
 
+  // The strides of backward()'s input gradient: the input's, with channels
+  // inner where the producer lays it out so.
+  TensorStrides input_gradient_strides() const;
+
   LocalGeometry geometry_;
   bool direct_;  // runs the direct kernels rather than GEMMs
+  // Set by read_channels_inner_from(), on the producer and on the reader.
+  bool output_channels_inner_ = false, input_channels_inner_ = false;
   OutputActivation<T> activation_;
   std::vector<ParameterBlock<T>> parameters_;  // kernel, then bias if any
   Tensor<T> grad_pre_;

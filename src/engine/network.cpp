@@ -8,6 +8,7 @@
 
 #include "convert.hpp"
 #include "dense.hpp"
+#include "locally_connected.hpp"
 #include "parallel.hpp"
 #include "penalty_formula.hpp"
 #include "reshaping.hpp"
@@ -72,19 +73,28 @@ Network<T>::Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_lay
     if (v >= n_in + n_nodes) throw std::invalid_argument("a network output is not a value");
     ++consumers_[v];
   }
-  // A gather that only reorders features (a flatten) into a dense layer
-  // that is the only reader of its output is not run: the dense layer reads
-  // the gather's input with its features in the gather's order, and its
-  // input gradient lands in that input's layout, which spares copying every
-  // value twice a training step (bench/NOTES.md).
+  // Where a node's output is read by one other node alone, the two may lay
+  // it out between them so that neither copies every value of it, in
+  // forward() and again for its gradient in backward() (bench/NOTES.md): a
+  // gather that only reorders features (a flatten) into a dense layer is
+  // not run, the dense layer reading the gather's input with its features
+  // in the gather's order (Dense::read_through()); a locally connected
+  // layer into another lays its output out with channels inner, as the
+  // reader would copy it (LocallyConnected::read_channels_inner_from()).
   read_through_.assign(n_nodes, false);
   for (std::size_t j = 0; j < n_nodes; ++j) {
     const std::vector<std::size_t>& from = graph_.nodes[j].inputs;
     if (from.size() != 1 || from[0] < n_in || consumers_[from[0]] != 1) continue;
     const std::size_t k = from[0] - n_in;
-    const auto* gather = dynamic_cast<const Gather<T>*>(node_layers_[k].get());
-    auto* dense = dynamic_cast<Dense<T>*>(node_layers_[j].get());
-    read_through_[k] = gather != nullptr && dense != nullptr && dense->read_through(*gather);
+    Layer<T>* const producer = node_layers_[k].get();
+    Layer<T>* const reader = node_layers_[j].get();
+    if (auto* dense = dynamic_cast<Dense<T>*>(reader)) {
+      const auto* gather = dynamic_cast<const Gather<T>*>(producer);
+      read_through_[k] = gather != nullptr && dense->read_through(*gather);
+    } else if (auto* local = dynamic_cast<LocallyConnected<T>*>(reader)) {
+      auto* before = dynamic_cast<LocallyConnected<T>*>(producer);
+      if (before != nullptr) local->read_channels_inner_from(*before);
+    }
   }
   values_.resize(n_nodes);
   grads_.resize(n_nodes);

@@ -321,3 +321,93 @@ TEST(layer_parameter_size_errors) {
   CHECK_EQ(ok.parameters()[0].name, std::string("kernel"));
   CHECK_EQ(ok.parameters()[1].name, std::string("bias"));
 }
+
+// A locally connected layer that alone reads another's output takes it laid
+// out with channels inner (LocallyConnected::read_channels_inner_from()):
+// outputs, every gradient, an activity penalty on the first layer and
+// predict() are the same to the bit as in the same network with the first
+// layer's output also an output of the network, which keeps its own
+// layout. Not for a softmax first layer, a reader of one channel (which
+// copies nothing), channels_first, or the direct kernels (the small
+// products of the last pair).
+TEST(network_locally_connected_layers_agree_on_channels_inner) {
+  struct Pair {
+    ref::Spec first, second;
+    std::string activation;
+    bool agree;
+    LocalKernels kernels = LocalKernels::gemm;
+  };
+  const std::vector<Pair> pairs = {
+      {spec2d({9, 8}, {3, 3}, {2, 2}, "valid", true, 2, 4),
+       spec2d({4, 3}, {2, 2}, {1, 1}, "same", true, 4, 3), "relu", true},
+      {spec2d({7, 6}, {3, 2}, {1, 2}, "valid", true, 1, 3),
+       spec2d({5, 3}, {3, 3}, {1, 1}, "valid", true, 3, 2), "tanh", true},
+      {spec2d({11}, {3}, {2}, "valid", true, 2, 5), spec2d({5}, {2}, {1}, "valid", true, 5, 2),
+       "linear", true},
+      {spec2d({7, 6}, {3, 2}, {1, 2}, "valid", true, 2, 3),
+       spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 3, 2), "softmax", false},
+      {spec2d({7, 6}, {3, 2}, {1, 2}, "valid", true, 2, 1),
+       spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 1, 2), "relu", false},
+      {spec2d({9}, {3}, {2}, "valid", false, 2, 4), spec2d({4}, {2}, {1}, "same", false, 4, 3),
+       "relu", false},
+      {spec2d({9, 8}, {3, 3}, {2, 2}, "valid", true, 2, 4),
+       spec2d({4, 3}, {2, 2}, {1, 1}, "same", true, 4, 3), "relu", false,
+       LocalKernels::automatic}};
+  std::mt19937_64 rng(2030);
+  const long n = 5;
+  for (std::size_t q = 0; q < pairs.size(); ++q) {
+    const Pair& pair = pairs[q];
+    const std::vector<LayerDef> defs = {random_layer(rng, pair.first, pair.activation),
+                                        random_layer(rng, pair.second, "tanh")};
+    // The chain, with the first layer's output also an output or not.
+    auto chain = [&](std::vector<std::size_t> outputs) {
+      Graph graph;
+      std::vector<std::unique_ptr<Layer<double>>> layers;
+      for (std::size_t i = 0; i < defs.size(); ++i) {
+        layers.push_back(make_layer<double>(defs[i], pair.kernels));
+        graph.nodes.push_back({i, {i}});
+      }
+      graph.inputs = {layers.front()->input_shape()};
+      graph.outputs = std::move(outputs);
+      return std::make_unique<Network<double>>(std::move(graph), std::move(layers));
+    };
+    auto agreed = chain({2});
+    auto apart_network = chain({2, 1});
+    Network<double>& apart = *apart_network;
+    const auto& first = static_cast<LocallyConnected<double>&>(agreed->node_layer(0));
+    CHECK_MSG(first.output_channels_inner() == pair.agree, "pair " << q);
+    CHECK(!static_cast<LocallyConnected<double>&>(apart.node_layer(0)).output_channels_inner());
+
+    const Shape in = agreed->input_shapes()[0], out = agreed->output_shapes()[0];
+    Tensor<double> x, grad;
+    x.resize(in.with_batch(n));
+    ref::assign(x.data, ref::random_vector(rng, n * in.size()));
+    grad.resize(out.with_batch(n));
+    ref::assign(grad.data, ref::random_vector(rng, n * out.size()));
+    const std::vector<Penalty> activity = {{0.01, 0.02}, {}};
+    Context ctx;
+    ctx.threads = 2;
+    ctx.record = true;
+    const Tensor<double> y_agreed = *agreed->forward({&x}, ctx).front();
+    agreed->backward({&x}, {&grad}, {false}, ctx, activity);
+    const Tensor<double> y_apart = *apart.forward({&x}, ctx).front();
+    apart.backward({&x}, {&grad, nullptr}, {false, false}, ctx, activity);
+    CHECK_MSG(y_agreed.data == y_apart.data, "pair " << q);
+    CHECK(check::near(agreed->activity_penalty(activity), apart.activity_penalty(activity),
+                      1e-14));
+    for (std::size_t l = 0; l < 2; ++l) {
+      auto& got = agreed->layer(l).parameters();
+      auto& expected = apart.layer(l).parameters();
+      for (std::size_t b = 0; b < got.size(); ++b) {
+        CHECK_MSG(got[b].gradient == expected[b].gradient,
+                  "pair " << q << ", layer " << l << ", block " << b);
+      }
+    }
+    const auto x_col = ref::random_vector(rng, n * in.size());
+    std::vector<double> p_agreed(static_cast<std::size_t>(n * out.size())), p_apart(p_agreed.size()),
+        between(static_cast<std::size_t>(n * agreed->node_layer(0).output_shape().size()));
+    agreed->predict({x_col.data()}, n, 2, Context{}, {p_agreed.data()});
+    apart.predict({x_col.data()}, n, 2, Context{}, {p_apart.data(), between.data()});
+    CHECK_MSG(p_agreed == p_apart, "pair " << q);
+  }
+}
