@@ -108,10 +108,15 @@ Dense<T>::Dense(const Shape& input, index_t units, Activation activation, std::v
 }
 
 template <typename T>
-bool Dense<T>::read_through(const Gather<T>& gather) {
+bool Dense<T>::read_through(const Gather<T>& gather,
+                            const std::function<index_t(index_t)>& stored_at) {
   if (input_.rank() != 1 || gather.output_shape() != input_ || !gather.permutes()) return false;
+  std::vector<index_t> source = gather.source();
+  if (stored_at) {
+    for (index_t& feature : source) feature = stored_at(feature);
+  }
   through_ = std::make_unique<Gather<T>>(gather.input_shape(), gather.output_shape(),
-                                         gather.source());
+                                         std::move(source));
   return true;
 }
 

@@ -2,6 +2,7 @@
 // shape (D, F) (the Keras kernel, column-major as R holds it).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -38,8 +39,11 @@ class Dense : public Layer<T> {
   // its output, as if the gather had run: the network then skips the
   // gather (Network, "read through"). Only for a gather that permutes its
   // input's features (a flatten) into this layer's input of rank 1; returns
-  // whether the layer will.
-  bool read_through(const Gather<T>& gather);
+  // whether the layer will. The gather's input feature f lies at
+  // stored_at(f) of a sample (its own offset unless the layer before lays
+  // it out otherwise).
+  bool read_through(const Gather<T>& gather,
+                    const std::function<index_t(index_t)>& stored_at = nullptr);
 
  private:
   // The input's feature that feature d of input_ is.

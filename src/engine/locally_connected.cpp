@@ -170,13 +170,26 @@ bool reads_input_as_is(const LocalGeometry& g) {
 
 template <typename T>
 bool LocallyConnected<T>::read_channels_inner_from(LocallyConnected<T>& producer) {
-  const bool agree = !direct_ && !producer.direct_ && !reads_input_as_is(geometry_) &&
+  const bool agree = !direct_ && !reads_input_as_is(geometry_) &&
                      geometry_.format == DataFormat::channels_last &&
-                     producer.geometry_.format == DataFormat::channels_last &&
-                     producer.activation_.kind() != Activation::softmax &&
-                     producer.output_shape() == input_shape();
+                     producer.output_shape() == input_shape() &&
+                     producer.can_lay_output_channels_inner();
   producer.output_channels_inner_ = input_channels_inner_ = agree;
   return agree;
+}
+
+template <typename T>
+bool LocallyConnected<T>::can_lay_output_channels_inner() const {
+  return !direct_ && geometry_.format == DataFormat::channels_last &&
+         activation_.kind() != Activation::softmax;
+}
+
+template <typename T>
+index_t LocallyConnected<T>::channels_inner_offset(index_t feature) const {
+  // channels_last's own order: rows, then columns, then filters.
+  const index_t OR = geometry_.rows.output, OC = geometry_.cols.output;
+  const index_t r = feature % OR, c = feature / OR % OC, f = feature / (OR * OC);
+  return f + geometry_.filters * (c + OC * r);
 }
 
 template <typename T>

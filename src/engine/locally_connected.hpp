@@ -93,9 +93,19 @@ class LocallyConnected : public Layer<T> {
   // channels_last, and the producer's activation takes each value on its
   // own (not softmax). Returns whether they agreed.
   bool read_channels_inner_from(LocallyConnected<T>& producer);
-  // Whether forward() lays out the output with channels inner for the
-  // layer that reads it (read_channels_inner_from()).
+  // Whether this layer can lay its output out with channels inner: on the
+  // GEMM path with channels_last, and an activation other than softmax.
+  bool can_lay_output_channels_inner() const;
+  // Lays the output out so (as for read_channels_inner_from()) for a reader
+  // that finds each feature through channels_inner_offset(): a dense layer
+  // reading through a flatten, whose order it then is (Network).
+  void lay_output_channels_inner() { output_channels_inner_ = true; }
+  // Whether forward() lays out the output with channels inner.
   bool output_channels_inner() const { return output_channels_inner_; }
+  // Where output feature `feature`, numbered as the output's own layout
+  // orders a sample's values, lies in an output laid out with channels
+  // inner.
+  index_t channels_inner_offset(index_t feature) const;
 
  private:
   // forward()'s products and activation on the GEMM path, from the input

@@ -80,17 +80,29 @@ Network<T>::Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_lay
   // not run, the dense layer reading the gather's input with its features
   // in the gather's order (Dense::read_through()); a locally connected
   // layer into another lays its output out with channels inner, as the
-  // reader would copy it (LocallyConnected::read_channels_inner_from()).
+  // reader would copy it (LocallyConnected::read_channels_inner_from()),
+  // and so does one into such a gather, whose order (channels_last
+  // flattened) that then is.
   read_through_.assign(n_nodes, false);
-  for (std::size_t j = 0; j < n_nodes; ++j) {
+  const auto only_reader = [&](std::size_t j) -> Layer<T>* {
     const std::vector<std::size_t>& from = graph_.nodes[j].inputs;
-    if (from.size() != 1 || from[0] < n_in || consumers_[from[0]] != 1) continue;
-    const std::size_t k = from[0] - n_in;
-    Layer<T>* const producer = node_layers_[k].get();
+    if (from.size() != 1 || from[0] < n_in || consumers_[from[0]] != 1) return nullptr;
+    return node_layers_[from[0] - n_in].get();
+  };
+  for (std::size_t j = 0; j < n_nodes; ++j) {
+    Layer<T>* const producer = only_reader(j);
+    if (producer == nullptr) continue;
+    const std::size_t k = graph_.nodes[j].inputs.front() - n_in;
     Layer<T>* const reader = node_layers_[j].get();
     if (auto* dense = dynamic_cast<Dense<T>*>(reader)) {
       const auto* gather = dynamic_cast<const Gather<T>*>(producer);
-      read_through_[k] = gather != nullptr && dense->read_through(*gather);
+      if (gather == nullptr) continue;
+      auto* local = dynamic_cast<LocallyConnected<T>*>(only_reader(k));
+      const bool lays = local != nullptr && local->can_lay_output_channels_inner();
+      read_through_[k] = dense->read_through(*gather, [&](index_t feature) {
+        return lays ? local->channels_inner_offset(feature) : feature;
+      });
+      if (read_through_[k] && lays) local->lay_output_channels_inner();
     } else if (auto* local = dynamic_cast<LocallyConnected<T>*>(reader)) {
       auto* before = dynamic_cast<LocallyConnected<T>*>(producer);
       if (before != nullptr) local->read_channels_inner_from(*before);

@@ -7,6 +7,8 @@
 
 #include "activation_layer.hpp"
 #include "check.hpp"
+#include "dense.hpp"
+#include "flatten.hpp"
 #include "locally_connected.hpp"
 #include "network.hpp"
 #include "reference.hpp"
@@ -322,92 +324,127 @@ TEST(layer_parameter_size_errors) {
   CHECK_EQ(ok.parameters()[1].name, std::string("bias"));
 }
 
+namespace {
+
+// Trains one step of both networks on the same data (the second's extra
+// outputs without a loss) and checks that outputs, every parameter's
+// gradient, an activity penalty on layer 0 and predict() agree bit for bit
+// (the penalty's sum to rounding); `what` names the case in messages.
+void check_same_networks(Network<double>& agreed, Network<double>& apart, std::mt19937_64& rng,
+                         const std::string& what) {
+  const long n = 5;
+  const Shape in = agreed.input_shapes()[0], out = agreed.output_shapes()[0];
+  Tensor<double> x, grad;
+  x.resize(in.with_batch(n));
+  ref::assign(x.data, ref::random_vector(rng, n * in.size()));
+  grad.resize(out.with_batch(n));
+  ref::assign(grad.data, ref::random_vector(rng, n * out.size()));
+  std::vector<Penalty> activity(agreed.layer_count());
+  activity[0] = {0.01, 0.02};
+  Context ctx;
+  ctx.threads = 2;
+  ctx.record = true;
+  const Tensor<double> y_agreed = *agreed.forward({&x}, ctx).front();
+  agreed.backward({&x}, {&grad}, {false}, ctx, activity);
+  const Tensor<double> y_apart = *apart.forward({&x}, ctx).front();
+  const std::size_t extra = apart.output_shapes().size() - 1;
+  std::vector<const Tensor<double>*> grads(1 + extra, nullptr);
+  grads[0] = &grad;
+  apart.backward({&x}, grads, std::vector<bool>(1 + extra, false), ctx, activity);
+  CHECK_MSG(y_agreed.data == y_apart.data, what);
+  CHECK(check::near(agreed.activity_penalty(activity), apart.activity_penalty(activity), 1e-14));
+  for (std::size_t l = 0; l < agreed.layer_count(); ++l) {
+    auto& got = agreed.layer(l).parameters();
+    auto& expected = apart.layer(l).parameters();
+    for (std::size_t b = 0; b < got.size(); ++b) {
+      CHECK_MSG(got[b].gradient == expected[b].gradient, what << ", layer " << l << ", block " << b);
+    }
+  }
+  const auto x_col = ref::random_vector(rng, n * in.size());
+  std::vector<std::vector<double>> p_apart(1 + extra);
+  std::vector<double*> to;
+  for (std::size_t o = 0; o <= extra; ++o) {
+    p_apart[o].resize(static_cast<std::size_t>(n * apart.output_shapes()[o].size()));
+    to.push_back(p_apart[o].data());
+  }
+  std::vector<double> p_agreed(p_apart[0].size());
+  agreed.predict({x_col.data()}, n, 2, Context{}, {p_agreed.data()});
+  apart.predict({x_col.data()}, n, 2, Context{}, to);
+  CHECK_MSG(p_agreed == p_apart[0], what);
+}
+
+}  // namespace
+
 // A locally connected layer that alone reads another's output takes it laid
-// out with channels inner (LocallyConnected::read_channels_inner_from()):
-// outputs, every gradient, an activity penalty on the first layer and
-// predict() are the same to the bit as in the same network with the first
-// layer's output also an output of the network, which keeps its own
+// out with channels inner (LocallyConnected::read_channels_inner_from()),
+// and so does a dense layer reading through a flatten after it: outputs,
+// every gradient, an activity penalty on the first layer and predict() are
+// the same to the bit as in the same network with the first layer's output
+// (or the flatten's) also an output of the network, which keeps its own
 // layout. Not for a softmax first layer, a reader of one channel (which
-// copies nothing), channels_first, or the direct kernels (the small
-// products of the last pair).
+// copies nothing), channels_first, or the direct kernels (the second
+// layer's small products in the last pair).
 TEST(network_locally_connected_layers_agree_on_channels_inner) {
   struct Pair {
     ref::Spec first, second;
     std::string activation;
-    bool agree;
+    bool agree, dense_agree;  // with the second layer, with a flatten and a dense layer
     LocalKernels kernels = LocalKernels::gemm;
   };
   const std::vector<Pair> pairs = {
       {spec2d({9, 8}, {3, 3}, {2, 2}, "valid", true, 2, 4),
-       spec2d({4, 3}, {2, 2}, {1, 1}, "same", true, 4, 3), "relu", true},
+       spec2d({4, 3}, {2, 2}, {1, 1}, "same", true, 4, 3), "relu", true, true},
       {spec2d({7, 6}, {3, 2}, {1, 2}, "valid", true, 1, 3),
-       spec2d({5, 3}, {3, 3}, {1, 1}, "valid", true, 3, 2), "tanh", true},
+       spec2d({5, 3}, {3, 3}, {1, 1}, "valid", true, 3, 2), "tanh", true, true},
       {spec2d({11}, {3}, {2}, "valid", true, 2, 5), spec2d({5}, {2}, {1}, "valid", true, 5, 2),
-       "linear", true},
+       "linear", true, true},
       {spec2d({7, 6}, {3, 2}, {1, 2}, "valid", true, 2, 3),
-       spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 3, 2), "softmax", false},
+       spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 3, 2), "softmax", false, false},
       {spec2d({7, 6}, {3, 2}, {1, 2}, "valid", true, 2, 1),
-       spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 1, 2), "relu", false},
+       spec2d({5, 3}, {2, 2}, {1, 1}, "same", true, 1, 2), "relu", false, true},
       {spec2d({9}, {3}, {2}, "valid", false, 2, 4), spec2d({4}, {2}, {1}, "same", false, 4, 3),
-       "relu", false},
+       "relu", false, false},
       {spec2d({9, 8}, {3, 3}, {2, 2}, "valid", true, 2, 4),
-       spec2d({4, 3}, {2, 2}, {1, 1}, "same", true, 4, 3), "relu", false,
+       spec2d({4, 3}, {2, 2}, {1, 1}, "same", true, 4, 3), "relu", false, true,
        LocalKernels::automatic}};
   std::mt19937_64 rng(2030);
-  const long n = 5;
   for (std::size_t q = 0; q < pairs.size(); ++q) {
     const Pair& pair = pairs[q];
-    const std::vector<LayerDef> defs = {random_layer(rng, pair.first, pair.activation),
-                                        random_layer(rng, pair.second, "tanh")};
-    // The chain, with the first layer's output also an output or not.
-    auto chain = [&](std::vector<std::size_t> outputs) {
-      Graph graph;
-      std::vector<std::unique_ptr<Layer<double>>> layers;
-      for (std::size_t i = 0; i < defs.size(); ++i) {
-        layers.push_back(make_layer<double>(defs[i], pair.kernels));
-        graph.nodes.push_back({i, {i}});
-      }
-      graph.inputs = {layers.front()->input_shape()};
-      graph.outputs = std::move(outputs);
-      return std::make_unique<Network<double>>(std::move(graph), std::move(layers));
-    };
-    auto agreed = chain({2});
-    auto apart_network = chain({2, 1});
-    Network<double>& apart = *apart_network;
-    const auto& first = static_cast<LocallyConnected<double>&>(agreed->node_layer(0));
-    CHECK_MSG(first.output_channels_inner() == pair.agree, "pair " << q);
-    CHECK(!static_cast<LocallyConnected<double>&>(apart.node_layer(0)).output_channels_inner());
-
-    const Shape in = agreed->input_shapes()[0], out = agreed->output_shapes()[0];
-    Tensor<double> x, grad;
-    x.resize(in.with_batch(n));
-    ref::assign(x.data, ref::random_vector(rng, n * in.size()));
-    grad.resize(out.with_batch(n));
-    ref::assign(grad.data, ref::random_vector(rng, n * out.size()));
-    const std::vector<Penalty> activity = {{0.01, 0.02}, {}};
-    Context ctx;
-    ctx.threads = 2;
-    ctx.record = true;
-    const Tensor<double> y_agreed = *agreed->forward({&x}, ctx).front();
-    agreed->backward({&x}, {&grad}, {false}, ctx, activity);
-    const Tensor<double> y_apart = *apart.forward({&x}, ctx).front();
-    apart.backward({&x}, {&grad, nullptr}, {false, false}, ctx, activity);
-    CHECK_MSG(y_agreed.data == y_apart.data, "pair " << q);
-    CHECK(check::near(agreed->activity_penalty(activity), apart.activity_penalty(activity),
-                      1e-14));
-    for (std::size_t l = 0; l < 2; ++l) {
-      auto& got = agreed->layer(l).parameters();
-      auto& expected = apart.layer(l).parameters();
-      for (std::size_t b = 0; b < got.size(); ++b) {
-        CHECK_MSG(got[b].gradient == expected[b].gradient,
-                  "pair " << q << ", layer " << l << ", block " << b);
-      }
+    const LayerDef first = random_layer(rng, pair.first, pair.activation);
+    const LayerDef second = random_layer(rng, pair.second, "tanh");
+    const Shape between = make_layer<double>(first, pair.kernels)->output_shape();
+    const std::vector<double> kernel = ref::random_vector(rng, between.size() * 3),
+                              bias = ref::random_vector(rng, 3);
+    for (const bool dense : {false, true}) {
+      // The first layer, then the second or a flatten and a dense layer;
+      // with `apart`, the first layer's output (or the flatten's) is also
+      // an output of the network.
+      auto network = [&](bool apart) {
+        Graph graph;
+        std::vector<std::unique_ptr<Layer<double>>> layers;
+        layers.push_back(make_layer<double>(first, pair.kernels));
+        if (dense) {
+          layers.push_back(std::make_unique<Flatten<double>>(between, false));
+          layers.push_back(std::make_unique<Dense<double>>(Shape{{between.size()}}, 3,
+                                                           Activation::tanh, kernel, bias));
+        } else {
+          layers.push_back(make_layer<double>(second, pair.kernels));
+        }
+        for (std::size_t i = 0; i < layers.size(); ++i) graph.nodes.push_back({i, {i}});
+        graph.inputs = {layers.front()->input_shape()};
+        graph.outputs = {layers.size()};
+        if (apart) graph.outputs.push_back(layers.size() - 1);
+        return std::make_unique<Network<double>>(std::move(graph), std::move(layers));
+      };
+      auto agreed = network(false), apart = network(true);
+      const std::string what = "pair " + std::to_string(q) + (dense ? ", dense" : "");
+      // Behind a flatten, only the first layer's own conditions count.
+      const bool expected = dense ? pair.dense_agree : pair.agree;
+      const auto& laid = static_cast<LocallyConnected<double>&>(agreed->node_layer(0));
+      CHECK_MSG(laid.output_channels_inner() == expected, what);
+      CHECK(!static_cast<LocallyConnected<double>&>(apart->node_layer(0)).output_channels_inner());
+      if (dense) CHECK_MSG(agreed->read_through(1) && !apart->read_through(1), what);
+      check_same_networks(*agreed, *apart, rng, what);
     }
-    const auto x_col = ref::random_vector(rng, n * in.size());
-    std::vector<double> p_agreed(static_cast<std::size_t>(n * out.size())), p_apart(p_agreed.size()),
-        between(static_cast<std::size_t>(n * agreed->node_layer(0).output_shape().size()));
-    agreed->predict({x_col.data()}, n, 2, Context{}, {p_agreed.data()});
-    apart.predict({x_col.data()}, n, 2, Context{}, {p_apart.data(), between.data()});
-    CHECK_MSG(p_agreed == p_apart, "pair " << q);
   }
 }
