@@ -84,20 +84,21 @@ Network<T>::Network(Graph graph, std::vector<std::unique_ptr<Layer<T>>> node_lay
   // and so does one into such a gather, whose order (channels_last
   // flattened) that then is.
   read_through_.assign(n_nodes, false);
-  const auto only_reader = [&](std::size_t j) -> Layer<T>* {
+  // The layer whose output node j reads, where node j is its only reader.
+  const auto read_only_by = [&](std::size_t j) -> Layer<T>* {
     const std::vector<std::size_t>& from = graph_.nodes[j].inputs;
     if (from.size() != 1 || from[0] < n_in || consumers_[from[0]] != 1) return nullptr;
     return node_layers_[from[0] - n_in].get();
   };
   for (std::size_t j = 0; j < n_nodes; ++j) {
-    Layer<T>* const producer = only_reader(j);
+    Layer<T>* const producer = read_only_by(j);
     if (producer == nullptr) continue;
     const std::size_t k = graph_.nodes[j].inputs.front() - n_in;
     Layer<T>* const reader = node_layers_[j].get();
     if (auto* dense = dynamic_cast<Dense<T>*>(reader)) {
       const auto* gather = dynamic_cast<const Gather<T>*>(producer);
       if (gather == nullptr) continue;
-      auto* local = dynamic_cast<LocallyConnected<T>*>(only_reader(k));
+      auto* local = dynamic_cast<LocallyConnected<T>*>(read_only_by(k));
       const bool lays = local != nullptr && local->can_lay_output_channels_inner();
       read_through_[k] = dense->read_through(*gather, [&](index_t feature) {
         return lays ? local->channels_inner_offset(feature) : feature;
