@@ -11,6 +11,7 @@
 #include "merge.hpp"
 #include "network.hpp"
 #include "reference.hpp"
+#include "same_networks.hpp"
 
 using namespace lcnn;
 
@@ -182,7 +183,6 @@ std::unique_ptr<Network<double>> flatten_into_dense(const SharedLayer& layer, bo
 TEST(graph_dense_reads_through_a_flatten) {
   std::mt19937_64 rng(14);
   const SharedLayer layer(rng);
-  const long n = 3;
   for (const bool local : {true, false}) {
     std::mt19937_64 weights(15);
     auto through = flatten_into_dense(layer, local, false, weights);
@@ -193,37 +193,7 @@ TEST(graph_dense_reads_through_a_flatten) {
     CHECK(!through->read_through(dense));
     CHECK(!apart->read_through(flatten));
     if (local) CHECK(!through->read_through(0));
-
-    Tensor<double> x, grad;
-    x.resize(Shape{{n, 7, 2}});
-    ref::assign(x.data, ref::random_vector(rng, n * 14));
-    grad.resize(Shape{{n, 4}});
-    ref::assign(grad.data, ref::random_vector(rng, n * 4));
-    std::vector<Penalty> activity(dense + 1);
-    activity[flatten] = {0.01, 0.02};
-    Context ctx;
-    ctx.record = true;
-    const Tensor<double> y_through = *through->forward({&x}, ctx).front();
-    through->backward({&x}, {&grad}, {false}, ctx, activity);
-    const Tensor<double> y_apart = *apart->forward({&x}, ctx).front();
-    apart->backward({&x}, {&grad, nullptr}, {false, false}, ctx, activity);
-    CHECK(y_through.data == y_apart.data);
-    CHECK(check::near(through->activity_penalty(activity), apart->activity_penalty(activity),
-                      1e-14));
-    CHECK(through->activity_penalty(activity) > 0);
-    for (std::size_t l = 0; l <= dense; ++l) {
-      auto& got = through->layer(l).parameters();
-      auto& expected = apart->layer(l).parameters();
-      for (std::size_t b = 0; b < got.size(); ++b) {
-        CHECK_MSG(got[b].gradient == expected[b].gradient, "layer " << l << " block " << b);
-      }
-    }
-
-    const auto x_col = ref::random_vector(rng, n * 14);
-    std::vector<double> p_through(static_cast<std::size_t>(n * 4)), p_apart(p_through.size()),
-        flat(static_cast<std::size_t>(n * (local ? 15 : 14)));
-    through->predict({x_col.data()}, n, 2, Context{}, {p_through.data()});
-    apart->predict({x_col.data()}, n, 2, Context{}, {p_apart.data(), flat.data()});
-    CHECK(p_through == p_apart);
+    check_same_networks(*through, *apart, flatten, rng,
+                        local ? "from a layer" : "from the network's input");
   }
 }

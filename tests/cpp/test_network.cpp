@@ -12,6 +12,7 @@
 #include "locally_connected.hpp"
 #include "network.hpp"
 #include "reference.hpp"
+#include "same_networks.hpp"
 
 using namespace lcnn;
 
@@ -324,57 +325,6 @@ TEST(layer_parameter_size_errors) {
   CHECK_EQ(ok.parameters()[1].name, std::string("bias"));
 }
 
-namespace {
-
-// Trains one step of both networks on the same data (the second's extra
-// outputs without a loss) and checks that outputs, every parameter's
-// gradient, an activity penalty on layer 0 and predict() agree bit for bit
-// (the penalty's sum to rounding); `what` names the case in messages.
-void check_same_networks(Network<double>& agreed, Network<double>& apart, std::mt19937_64& rng,
-                         const std::string& what) {
-  const long n = 5;
-  const Shape in = agreed.input_shapes()[0], out = agreed.output_shapes()[0];
-  Tensor<double> x, grad;
-  x.resize(in.with_batch(n));
-  ref::assign(x.data, ref::random_vector(rng, n * in.size()));
-  grad.resize(out.with_batch(n));
-  ref::assign(grad.data, ref::random_vector(rng, n * out.size()));
-  std::vector<Penalty> activity(agreed.layer_count());
-  activity[0] = {0.01, 0.02};
-  Context ctx;
-  ctx.threads = 2;
-  ctx.record = true;
-  const Tensor<double> y_agreed = *agreed.forward({&x}, ctx).front();
-  agreed.backward({&x}, {&grad}, {false}, ctx, activity);
-  const Tensor<double> y_apart = *apart.forward({&x}, ctx).front();
-  const std::size_t extra = apart.output_shapes().size() - 1;
-  std::vector<const Tensor<double>*> grads(1 + extra, nullptr);
-  grads[0] = &grad;
-  apart.backward({&x}, grads, std::vector<bool>(1 + extra, false), ctx, activity);
-  CHECK_MSG(y_agreed.data == y_apart.data, what);
-  CHECK(check::near(agreed.activity_penalty(activity), apart.activity_penalty(activity), 1e-14));
-  for (std::size_t l = 0; l < agreed.layer_count(); ++l) {
-    auto& got = agreed.layer(l).parameters();
-    auto& expected = apart.layer(l).parameters();
-    for (std::size_t b = 0; b < got.size(); ++b) {
-      CHECK_MSG(got[b].gradient == expected[b].gradient, what << ", layer " << l << ", block " << b);
-    }
-  }
-  const auto x_col = ref::random_vector(rng, n * in.size());
-  std::vector<std::vector<double>> p_apart(1 + extra);
-  std::vector<double*> to;
-  for (std::size_t o = 0; o <= extra; ++o) {
-    p_apart[o].resize(static_cast<std::size_t>(n * apart.output_shapes()[o].size()));
-    to.push_back(p_apart[o].data());
-  }
-  std::vector<double> p_agreed(p_apart[0].size());
-  agreed.predict({x_col.data()}, n, 2, Context{}, {p_agreed.data()});
-  apart.predict({x_col.data()}, n, 2, Context{}, to);
-  CHECK_MSG(p_agreed == p_apart[0], what);
-}
-
-}  // namespace
-
 // A locally connected layer that alone reads another's output takes it laid
 // out with channels inner (LocallyConnected::read_channels_inner_from()),
 // and so does a dense layer reading through a flatten after it: outputs,
@@ -444,7 +394,7 @@ TEST(network_locally_connected_layers_agree_on_channels_inner) {
       CHECK_MSG(laid.output_channels_inner() == expected, what);
       CHECK(!static_cast<LocallyConnected<double>&>(apart->node_layer(0)).output_channels_inner());
       if (dense) CHECK_MSG(agreed->read_through(1) && !apart->read_through(1), what);
-      check_same_networks(*agreed, *apart, rng, what);
+      check_same_networks(*agreed, *apart, 0, rng, what);
     }
   }
 }
