@@ -85,6 +85,10 @@
     invisible(.Call(`_lcnn_trainer_restore_optimizer`, trainer, iterations, learning_rate, slots))
 }
 
+.trainer_learning_rate <- function(trainer) {
+    .Call(`_lcnn_trainer_learning_rate`, trainer)
+}
+
 .trainer_set_learning_rate <- function(trainer, learning_rate) {
     invisible(.Call(`_lcnn_trainer_set_learning_rate`, trainer, learning_rate))
 }

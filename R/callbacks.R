@@ -239,7 +239,7 @@ callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, pa
       } else if (state$cooldown <= 0) {
         state$wait <- state$wait + 1
         if (state$wait >= patience) {
-          lr <- .trainer_optimizer_state(fit$trainer)$learning_rate
+          lr <- .trainer_learning_rate(fit$trainer)
           if (lr > min_lr) {
             new_lr <- max(lr * factor, min_lr)
             .trainer_set_learning_rate(fit$trainer, new_lr)
@@ -342,7 +342,7 @@ callback_learning_rate_scheduler <- function(schedule, verbose = 0) {
   new_callback(
     "learning_rate_scheduler",
     on_epoch_begin = function(epoch, logs, fit) {
-      lr <- .trainer_optimizer_state(fit$trainer)$learning_rate
+      lr <- .trainer_learning_rate(fit$trainer)
       new_lr <- schedule(epoch, lr)
       if (!is.numeric(new_lr) || length(new_lr) != 1 || !is.finite(new_lr) || new_lr <= 0) {
         lcnn_abort(c("The learning rate schedule must return one positive number.",

@@ -274,6 +274,17 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// trainer_learning_rate
+double trainer_learning_rate(SEXP trainer);
+RcppExport SEXP _lcnn_trainer_learning_rate(SEXP trainerSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    rcpp_result_gen = Rcpp::wrap(trainer_learning_rate(trainer));
+    return rcpp_result_gen;
+END_RCPP
+}
 // trainer_set_learning_rate
 void trainer_set_learning_rate(SEXP trainer, double learning_rate);
 RcppExport SEXP _lcnn_trainer_set_learning_rate(SEXP trainerSEXP, SEXP learning_rateSEXP) {
@@ -435,6 +446,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_trainer_set_parameters", (DL_FUNC) &_lcnn_trainer_set_parameters, 2},
     {"_lcnn_trainer_optimizer_state", (DL_FUNC) &_lcnn_trainer_optimizer_state, 1},
     {"_lcnn_trainer_restore_optimizer", (DL_FUNC) &_lcnn_trainer_restore_optimizer, 4},
+    {"_lcnn_trainer_learning_rate", (DL_FUNC) &_lcnn_trainer_learning_rate, 1},
     {"_lcnn_trainer_set_learning_rate", (DL_FUNC) &_lcnn_trainer_set_learning_rate, 2},
     {"_lcnn_lc_output_dims", (DL_FUNC) &_lcnn_lc_output_dims, 1},
     {"_lcnn_lc_direct_kernels", (DL_FUNC) &_lcnn_lc_direct_kernels, 1},

@@ -228,6 +228,13 @@ void trainer_restore_optimizer(SEXP trainer, double iterations, double learning_
   t.set_learning_rate(learning_rate);
 }
 
+// The learning rate alone, for the callbacks that read it every epoch:
+// the whole optimizer state would copy every slot into R as well.
+// [[Rcpp::export(.trainer_learning_rate)]]
+double trainer_learning_rate(SEXP trainer) {
+  return trainer_of(trainer).learning_rate();
+}
+
 // [[Rcpp::export(.trainer_set_learning_rate)]]
 void trainer_set_learning_rate(SEXP trainer, double learning_rate) {
   trainer_of(trainer).set_learning_rate(learning_rate);
