@@ -19,7 +19,10 @@
 #'   the memory of R's double arrays for a float32 model), so that each
 #'   batch reads its samples in runs. The copy is made once, at the first
 #'   such epoch, and kept until `fit()` returns. `shuffle = FALSE` needs no
-#'   copy and makes none.
+#'   copy and makes none. On Linux, the memory of a copy of 2 MiB or more
+#'   then waits, with that of large results, for the next call's copy of
+#'   the same size (see "Memory of large results" in [predict()]): a loop of
+#'   one-epoch `fit()` calls skips faulting fresh pages in for each.
 #'
 #' @param object A compiled sequential model.
 #' @param x Input array, samples along the first dimension. NA and NaN are

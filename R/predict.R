@@ -36,8 +36,9 @@
 #'   it runs short (`MADV_FREE`), though the process's resident size counts
 #'   it until then; what lcnn keeps and what R has not freed stay within the
 #'   limit above together, and lcnn gives all of it back once R's collector
-#'   has run twice with no `predict()` in between (two calls of [gc()] do
-#'   it).
+#'   has run twice with no `predict()` or `fit()` in between (two calls of
+#'   [gc()] do it). [fit()]'s copies of the data (see there) wait in the
+#'   same memory for the next `fit()` call, within the same limit.
 #' @family models
 #' @export
 #' @examples

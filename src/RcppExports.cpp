@@ -461,7 +461,9 @@ static const R_CallMethodDef CallEntries[] = {
     {NULL, NULL, 0}
 };
 
+void use_pool_for_trainer_blocks(DllInfo* dll);
 RcppExport void R_init_lcnn(DllInfo *dll) {
     R_registerRoutines(dll, NULL, CallEntries, NULL, NULL);
     R_useDynamicSymbols(dll, FALSE);
+    use_pool_for_trainer_blocks(dll);
 }

@@ -10,6 +10,7 @@
 #include "engine/device_trainer.hpp"
 #include "engine/trainer.hpp"
 #include "rcpp_convert.h"
+#include "rcpp_result_memory.h"
 
 using namespace lcnn;
 
@@ -174,9 +175,11 @@ Rcpp::List trainer_fit_epoch(SEXP trainer, Rcpp::List xs, Rcpp::List ys,
 }
 
 // fit() keeps the data's sample-major copies for its epochs (EpochCopies)
-// and lets them go when it returns.
+// and lets them go when it returns, into the pool of predict()'s results
+// (rcpp_result_memory.cpp) for the next call's copies.
 // [[Rcpp::export(.trainer_keep_epoch_copies)]]
 void trainer_keep_epoch_copies(SEXP trainer, bool keep) {
+  if (!keep) lcnn::watch_collections();
   trainer_of(trainer).keep_epoch_copies(keep);
 }
 

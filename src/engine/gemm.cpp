@@ -109,6 +109,17 @@ PositiveKernel<double> positive_kernel_of<double>(const GemmKernels& table) {
   return table.positive_double;
 }
 
+template <typename T>
+SampleMajorKernel<T> sample_major_kernel_of(const GemmKernels& table);
+template <>
+SampleMajorKernel<float> sample_major_kernel_of<float>(const GemmKernels& table) {
+  return table.sample_major_single;
+}
+template <>
+SampleMajorKernel<double> sample_major_kernel_of<double>(const GemmKernels& table) {
+  return table.sample_major_double;
+}
+
 }  // namespace
 
 template <typename T>
@@ -185,6 +196,16 @@ void keep_where_positive(const T* test, const T* value, T* out, index_t count) {
 
 template void keep_where_positive<float>(const float*, const float*, float*, index_t);
 template void keep_where_positive<double>(const double*, const double*, double*, index_t);
+
+template <typename T>
+void sample_major_rows(const double* from, index_t n, index_t count, T* rows, index_t features) {
+  if (count == 0 || features == 0) return;
+  sample_major_kernel_of<T>(*selected().load(std::memory_order_relaxed))(from, n, count, rows,
+                                                                         features);
+}
+
+template void sample_major_rows<float>(const double*, index_t, index_t, float*, index_t);
+template void sample_major_rows<double>(const double*, index_t, index_t, double*, index_t);
 
 bool any_missing(const double* values, index_t count, int threads) {
   constexpr index_t kBlock = index_t(1) << 16;

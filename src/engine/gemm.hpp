@@ -1,12 +1,13 @@
 // Matrix products for the engine: C = op(A) op(B), or C += op(A) op(B), on
 // column-major matrices given by pointer and leading dimension (as in BLAS).
 //
-// The products, and the optimizer's update, the elementwise losses, relu
-// and the scan for missing values below, run in kernels compiled once per
-// instruction set (gemm_kernels.cpp, built for the baseline the compiler
-// targets and, where the compiler can, for AVX2+FMA and AVX-512) and chosen
-// at run time for the CPU at hand: a package built with R's portable flags
-// still multiplies with the widest vectors the machine has.
+// The products, and the optimizer's update, the elementwise losses, relu,
+// the scan for missing values and the sample-major copy below, run in
+// kernels compiled once per instruction set (gemm_kernels.cpp, built for
+// the baseline the compiler targets and, where the compiler can, for
+// AVX2+FMA and AVX-512) and chosen at run time for the CPU at hand: a
+// package built with R's portable flags still multiplies with the widest
+// vectors the machine has.
 #pragma once
 
 #include <string>
@@ -88,6 +89,15 @@ bool any_missing(const double* values, index_t count, int threads);
 // position, runs on the CPU's widest vectors (bench/NOTES.md).
 template <typename T>
 void keep_where_positive(const T* test, const T* value, T* out, index_t count);
+
+// Rows [0, count) of a sample-major copy of R's doubles (trainer.hpp):
+// rows[i * features + f] = from[f * n + i] as T, where `from` holds each
+// feature's run of n samples from the copy's first row on. In the kernel
+// sets, so that each square of a vector's lanes of samples and features is
+// converted and transposed in registers and stored a line at a time
+// (bench/NOTES.md).
+template <typename T>
+void sample_major_rows(const double* from, index_t n, index_t count, T* rows, index_t features);
 
 // The kernel sets this build and this CPU can run, narrowest first
 // ("baseline", then "avx2", "avx512").

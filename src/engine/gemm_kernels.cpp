@@ -1,5 +1,6 @@
 // The product kernels, the optimizer's update, the elementwise losses,
-// relu and the scan for missing values, compiled once per instruction set:
+// relu, the scan for missing values and the sample-major copy of R's data,
+// compiled once per instruction set:
 // the build defines LCNN_KERNELS to baseline, avx2 or avx512 and adds that
 // set's compiler flags. Eigen is renamed per build, so the template code
 // each build instantiates stays in a namespace of its own and the linker can
@@ -674,6 +675,109 @@ void keep_where_positive(const T* test, const T* value, T* out, index_t count) {
   }
 }
 
+// Stores a vector at p, on a vector's boundary, without reading p's line
+// in first where the instruction set has such stores; end_streaming()
+// orders them before what follows.
+template <typename T>
+LCNN_ALWAYS_INLINE void stream(T* p, const Vector<T>& v) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4) _mm512_stream_ps(p, __m512(v));
+  else _mm512_stream_pd(p, __m512d(v));
+#elif defined(__AVX__)
+  if constexpr (sizeof(T) == 4) _mm256_stream_ps(p, __m256(v));
+  else _mm256_stream_pd(p, __m256d(v));
+#elif defined(__SSE2__)
+  if constexpr (sizeof(T) == 4) _mm_stream_ps(p, __m128(v));
+  else _mm_stream_pd(p, __m128d(v));
+#else
+  store(p, v);
+#endif
+}
+
+inline void end_streaming() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// A vector of T from as many of R's doubles at p.
+template <typename T>
+LCNN_ALWAYS_INLINE Vector<T> load_converted(const double* p) {
+  if constexpr (std::is_same_v<T, double>) {
+    return load(p);
+  } else {
+    typedef double Doubles __attribute__((vector_size(Lanes<T>::count * sizeof(double))));
+    Doubles doubles;
+    std::memcpy(&doubles, p, sizeof doubles);
+    return __builtin_convertvector(doubles, Vector<T>);
+  }
+}
+
+// Doubles ahead of a square's that sample_major_rows() asks for: its runs
+// are as many streams as a vector has lanes, more than the hardware
+// prefetcher follows.
+constexpr index_t kSampleMajorAhead = 128;
+
+// `passes` passes of sample_major_rows() value by value over `count` rows,
+// each writing Width features of every row from Width of R's runs (n
+// apart) read side by side. A fixed width lets the compiler unroll a row's
+// stores.
+template <index_t Width, typename T>
+void copy_passes(const double* runs, index_t n, index_t count, T* rows, index_t features,
+                 index_t passes) {
+  for (index_t p = 0; p < passes; ++p, runs += Width * n, rows += Width) {
+    for (index_t i = 0; i < count; ++i) {
+      T* const row = rows + i * features;
+      for (index_t f = 0; f < Width; ++f) row[f] = T(runs[f * n + i]);
+    }
+  }
+}
+
+// sample_major_rows() (gemm.hpp). Where the rows start on a cache line and
+// hold whole lines, in squares of `lanes` samples x `lanes` features: each
+// feature's doubles converted into one vector, the square transposed in
+// registers, and each sample's vector stored with a streaming store, which
+// writes its line without reading it in first. The squares of a line's
+// features go one after the other, so that each line is written whole at
+// once: a line written in parts far apart costs a streaming store's
+// buffer a read of it after all. Else, and for the samples after the
+// last whole square, value by value in passes of 8 features, each reading
+// 8 runs side by side and writing each row's 8 values together
+// (bench/NOTES.md).
+template <typename T>
+void sample_major_rows(const double* from, index_t n, index_t count, T* rows,
+                       index_t features) {
+  constexpr index_t lanes = Lanes<T>::count, line = 64 / index_t(sizeof(T)), width = 8;
+  static_assert(line % lanes == 0, "whole vectors to a cache line");
+  const bool squares =
+      features % line == 0 && reinterpret_cast<std::uintptr_t>(rows) % 64 == 0;
+  const index_t done = squares ? count / lanes * lanes : 0;
+  for (index_t f1 = 0; f1 < features && done > 0; f1 += line) {
+    for (index_t i = 0; i < done; i += lanes) {
+      for (index_t f0 = f1; f0 < f1 + line; f0 += lanes) {
+        Vector<T> square[lanes];
+#pragma GCC unroll 16
+        for (index_t r = 0; r < lanes; ++r) {
+          const double* run = from + (f0 + r) * n + i;
+          for (index_t ahead = 0; ahead < lanes; ahead += 64 / index_t(sizeof(double))) {
+            __builtin_prefetch(run + kSampleMajorAhead + ahead);
+          }
+          square[r] = load_converted<T>(run);
+        }
+        transpose_square<T>(square);
+#pragma GCC unroll 16
+        for (index_t s = 0; s < lanes; ++s) stream(rows + (i + s) * features + f0, square[s]);
+      }
+    }
+  }
+  if (done > 0) end_streaming();
+  const index_t passes = features / width, whole = passes * width;
+  T* const rest = rows + done * features;
+  copy_passes<width>(from + done, n, count - done, rest, features, passes);
+  copy_passes<1>(from + whole * n + done, n, count - done, rest + whole, features,
+                 features - whole);
+}
+
 // The elementwise losses' instances of this set (elementwise_loss.hpp),
 // and its vector width.
 struct ThisSet {
@@ -695,7 +799,9 @@ GemmKernels table() {
           &elementwise::loss_block<ThisSet, double, double>,
           &any_missing_block,
           &keep_where_positive<float>,
-          &keep_where_positive<double>};
+          &keep_where_positive<double>,
+          &sample_major_rows<float>,
+          &sample_major_rows<double>};
 }
 
 }  // namespace LCNN_PASTE(kernels_, LCNN_KERNELS)

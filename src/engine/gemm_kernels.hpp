@@ -1,4 +1,4 @@
-// The table of product, update, loss, relu and scan kernels that
+// The table of product, update, loss, relu, scan and copy kernels that
 // gemm_kernels.cpp defines once per instruction set, each in a namespace
 // of its own (see that file).
 #pragma once
@@ -29,6 +29,10 @@ using MissingKernel = bool (*)(const double*, index_t);
 template <typename T>
 using PositiveKernel = void (*)(const T*, const T*, T*, index_t);
 
+// sample_major_rows() (gemm.hpp).
+template <typename T>
+using SampleMajorKernel = void (*)(const double*, index_t, index_t, T*, index_t);
+
 struct GemmKernels {
   const char* name;
   GemmKernel<float> single;
@@ -43,6 +47,8 @@ struct GemmKernels {
   MissingKernel missing;
   PositiveKernel<float> positive_single;
   PositiveKernel<double> positive_double;
+  SampleMajorKernel<float> sample_major_single;
+  SampleMajorKernel<double> sample_major_double;
 };
 
 namespace kernels_baseline {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "convert.hpp"
+#include "gemm.hpp"
 #include "parallel.hpp"
 #include "penalty_formula.hpp"
 
@@ -19,11 +20,8 @@ constexpr index_t kGatherBlockValues = 16384;
 // values of the group are then written as one run of two cache lines
 // rather than one value per line (bench/NOTES.md).
 constexpr index_t kGatherGroup = 32;
-// Samples per parallel block of a sample-major copy, and features per pass
-// over a block: a pass reads 8 runs of 1,024 of R's doubles side by side
-// and writes each row's 8 values together (bench/NOTES.md).
+// Samples per parallel block of a sample-major copy.
 constexpr index_t kSampleMajorBlock = 1024;
-constexpr index_t kSampleMajorFeatures = 8;
 
 // Adds the gradient of `pen` at w[0, count) to g[0, count).
 template <typename T>
@@ -76,20 +74,6 @@ bool consecutive(const index_t* rows, index_t count) {
                       }) == rows + count;
 }
 
-// `passes` passes of a sample-major copy over `count` rows, each writing
-// Width features of every row from Width of R's runs (n apart) read side by
-// side. A fixed width lets the compiler unroll a row's stores.
-template <index_t Width, typename T>
-void copy_passes(const double* runs, index_t n, index_t count, T* rows, index_t features,
-                 index_t passes) {
-  for (index_t p = 0; p < passes; ++p, runs += Width * n, rows += Width) {
-    for (index_t i = 0; i < count; ++i) {
-      T* const row = rows + i * features;
-      for (index_t f = 0; f < Width; ++f) row[f] = T(runs[f * n + i]);
-    }
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -98,13 +82,10 @@ SampleMajor<T> sample_major(const Array& from, index_t n, int threads) {
   if (n < 1) return copy;
   const index_t features = from.size / n;
   copy.features = features;
-  copy.values.reset(new T[static_cast<std::size_t>(from.size)]);
+  copy.values = BlockArray<T>(static_cast<std::size_t>(from.size));
   for_each_block(n, kSampleMajorBlock, threads, [&](index_t first, index_t count) {
-    T* const rows = copy.values.get() + first * features;
-    const index_t passes = features / kSampleMajorFeatures, whole = passes * kSampleMajorFeatures;
-    copy_passes<kSampleMajorFeatures>(from.data + first, n, count, rows, features, passes);
-    copy_passes<1>(from.data + whole * n + first, n, count, rows + whole, features,
-                   features - whole);
+    sample_major_rows(from.data + first, n, count, copy.values.data() + first * features,
+                      features);
   });
   return copy;
 }
@@ -210,7 +191,7 @@ void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const
         const index_t group = std::min(kGatherGroup, count - i0);
         const T* samples[kGatherGroup];
         for (index_t i = 0; i < group; ++i) {
-          samples[i] = copy->values.get() + rows[i0 + i] * features;
+          samples[i] = copy->values.data() + rows[i0 + i] * features;
         }
         for (index_t f = first; f < first + length; ++f) {
           T* const run = batch + f * count + i0;

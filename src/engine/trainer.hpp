@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "buffer.hpp"
 #include "constraint.hpp"
 #include "loss.hpp"
 #include "network.hpp"
@@ -74,7 +75,7 @@ struct Totals {
 // from them, and each sample's values in one run from this copy.
 template <typename T>
 struct SampleMajor {
-  std::unique_ptr<T[]> values;  // not zeroed first: every value is written
+  BlockArray<T> values;  // not zeroed first: every value is written
   index_t features = 0;
 };
 

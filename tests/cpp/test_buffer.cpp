@@ -115,9 +115,9 @@ TEST(buffer_of_a_large_tensor_starts_on_a_large_page) {
 // writable to its last byte and gone once unmapped.
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 TEST(a_mapped_block_starts_on_a_large_page_and_goes_back_whole) {
-  CHECK(maps_large());
+  CHECK(maps_blocks());
   const std::size_t bytes = 3 * kLargePageBytes + 100;
-  auto* block = static_cast<unsigned char*>(map_large(bytes));
+  auto* block = static_cast<unsigned char*>(map_block(bytes, PageSize::large));
   CHECK(block != nullptr);
   if (block == nullptr) return;
   CHECK(on_large_page_boundary(block));
@@ -130,7 +130,7 @@ TEST(a_mapped_block_starts_on_a_large_page_and_goes_back_whole) {
     CHECK_MSG(mapping_flags(block + bytes - 1).find(" hg ") == std::string::npos,
               "flags " << mapping_flags(block + bytes - 1));
   }
-  unmap_large(block, bytes);
+  unmap_block(block, bytes);
   CHECK_EQ(mapping_flags(block), std::string());
   CHECK_EQ(mapping_flags(block + bytes - 1), std::string());
 }
@@ -146,13 +146,13 @@ TEST(a_block_freed_lazily_stays_mapped_and_its_pages_are_lazily_free) {
   CHECK_EQ(whole_pages(bytes), bytes);
   CHECK_EQ(whole_pages(bytes - 1), bytes);
   CHECK_EQ(whole_pages(bytes + 1), bytes + page);
-  auto* block = static_cast<unsigned char*>(map_large(bytes));
+  auto* block = static_cast<unsigned char*>(map_block(bytes, PageSize::large));
   CHECK(block != nullptr);
   if (block == nullptr) return;
   for (std::size_t i = 0; i < bytes; i += page) block[i] = 1;
   free_pages_lazily(block, bytes);
   // The mapping of the large pages, apart from the tail's since
-  // map_large()'s advice, where the kernel granted huge pages: it lists
+  // map_block()'s advice, where the kernel granted huge pages: it lists
   // small pages as lazily free only once a per-CPU batch of them is full.
   const std::string huge_kib = mapping_field(block, "AnonHugePages:");
   const std::string lazy_kib = mapping_field(block, "LazyFree:");
@@ -163,7 +163,85 @@ TEST(a_block_freed_lazily_stays_mapped_and_its_pages_are_lazily_free) {
   for (std::size_t i = 0; i < bytes; i += page) block[i] = 2;
   block[bytes - 1] = 3;
   CHECK_EQ(int(block[bytes - 1]) + int(block[0]), 5);
-  unmap_large(block, bytes);
+  unmap_block(block, bytes);
   CHECK_EQ(mapping_flags(block), std::string());
 }
 #endif
+
+// The trainer's blocks (rcpp_result_memory.cpp): a mapping of the block's
+// own on base pages, with no advice for huge pages, whole pages long.
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+TEST(a_block_on_base_pages_asks_for_no_huge_pages) {
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t bytes = 2 * kLargePageBytes + 100;
+  auto* block = static_cast<unsigned char*>(map_block(bytes, PageSize::base));
+  CHECK(block != nullptr);
+  if (block == nullptr) return;
+  CHECK_EQ(reinterpret_cast<std::uintptr_t>(block) % page, std::uintptr_t(0));
+  block[0] = 1;
+  block[whole_pages(bytes) - 1] = 2;
+  CHECK_EQ(int(block[whole_pages(bytes) - 1]) + int(block[0]), 3);
+  CHECK(!mapping_flags(block).empty());
+  CHECK_MSG(mapping_flags(block).find(" hg ") == std::string::npos,
+            "flags " << mapping_flags(block));
+  unmap_block(block, bytes);
+  CHECK_EQ(mapping_flags(block), std::string());
+}
+#endif
+
+namespace {
+
+// A BlockMemory that records what it hands out and takes back.
+struct BlockLog {
+  std::size_t taken = 0, given_back = 0;
+  void* last_block = nullptr;
+  std::size_t last_bytes = 0;
+};
+BlockLog first_log, second_log;
+
+template <BlockLog& log>
+void* take_logged(std::size_t bytes) {
+  log.taken += 1;
+  log.last_bytes = bytes;
+  return log.last_block = ::operator new(bytes);
+}
+template <BlockLog& log>
+void give_back_logged(void* block, std::size_t bytes) noexcept {
+  log.given_back += 1;
+  CHECK(block == log.last_block);
+  CHECK_EQ(bytes, log.last_bytes);
+  ::operator delete(block);
+}
+
+}  // namespace
+
+// A BlockArray takes its block from the memory installed when it is made,
+// of n values' bytes, and gives it back there once, whichever memory is
+// installed by then and wherever it has been moved.
+TEST(a_block_array_gives_its_block_back_where_it_came_from) {
+  const BlockMemory before =
+      use_block_memory({take_logged<first_log>, give_back_logged<first_log>});
+  {
+    BlockArray<double> empty(0);
+    CHECK(empty.data() == nullptr);
+    CHECK_EQ(first_log.taken, std::size_t(0));
+    BlockArray<float> values(1000);
+    CHECK_EQ(first_log.taken, std::size_t(1));
+    CHECK_EQ(first_log.last_bytes, 1000 * sizeof(float));
+    CHECK(values.data() == first_log.last_block);
+    CHECK_EQ(values.size(), std::size_t(1000));
+    values.data()[999] = 1.5f;
+    use_block_memory({take_logged<second_log>, give_back_logged<second_log>});
+    BlockArray<float> moved(std::move(values));
+    CHECK(values.data() == nullptr);
+    CHECK_EQ(moved.data()[999], 1.5f);
+    BlockArray<float> assigned;
+    assigned = std::move(moved);
+    CHECK_EQ(assigned.size(), std::size_t(1000));
+    CHECK_EQ(first_log.given_back, std::size_t(0));
+  }
+  CHECK_EQ(first_log.given_back, std::size_t(1));
+  CHECK_EQ(second_log.taken, std::size_t(0));
+  CHECK_EQ(second_log.given_back, std::size_t(0));
+  use_block_memory(before);
+}

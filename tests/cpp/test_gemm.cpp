@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer.hpp"
 #include "check.hpp"
 #include "gemm.hpp"
 #include "kernel_sets.hpp"
@@ -256,6 +257,37 @@ void check_missing_scans(const std::string& kernels) {
   }
 }
 
+// sample_major_rows() in every kernel set: squares of a vector's lanes
+// where the rows start on a vector's boundary and hold whole vectors (48
+// and 64 features, no shift), value by value where they do not (1, 8 and
+// 17 features, or rows one value past a line) and for the samples after
+// the last whole square. Every value as static_cast<T> makes it, and
+// nothing written around the rows.
+template <typename T>
+void check_sample_major_rows(const std::string& kernels) {
+  const T untouched = T(-7);
+  for (index_t features : {1L, 8L, 17L, 48L, 64L}) {
+    for (index_t count : {0L, 1L, 15L, 16L, 17L, 40L}) {
+      const index_t n = count + 5, first = 3;
+      std::vector<double> data(static_cast<std::size_t>(n * features));
+      for (std::size_t v = 0; v < data.size(); ++v) data[v] = 0.1 * double(v + 1) - 1.0 / 3.0;
+      for (index_t shift : {0L, 1L}) {
+        Buffer<T> rows(static_cast<std::size_t>(count * features + shift + 64), untouched);
+        sample_major_rows(data.data() + first, n, count, rows.data() + shift, features);
+        index_t wrong = 0;
+        for (index_t v = 0; v < static_cast<index_t>(rows.size()); ++v) {
+          const index_t at = v - shift, i = at / std::max<index_t>(features, 1);
+          const bool inside = at >= 0 && at < count * features;
+          const T want = inside ? static_cast<T>(data[(at % features) * n + first + i]) : untouched;
+          wrong += rows[v] != want;
+        }
+        CHECK_MSG(wrong == 0, kernels << " features " << features << " count " << count
+                                      << " shift " << shift << ": " << wrong << " wrong");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TEST(gemm_missing_value_scans_of_every_kernel_set_find_every_nan) {
@@ -285,6 +317,13 @@ TEST(gemm_every_kernel_set_matches_naive_products) {
     check_products<double>(kernels, 1e-12);
   });
   CHECK_EQ(cpu_kernels(), sets.back());
+}
+
+TEST(gemm_sample_major_rows_of_every_kernel_set_copy_each_value_once) {
+  for_each_kernel_set([](const std::string& kernels) {
+    check_sample_major_rows<float>(kernels);
+    check_sample_major_rows<double>(kernels);
+  });
 }
 
 TEST(gemm_unknown_kernel_set_is_refused) {
