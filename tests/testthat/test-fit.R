@@ -136,6 +136,35 @@ test_that("a fit() call's copy of the data serves the next call's from lcnn's po
   expect_equal(.result_memory()[["pooled_bytes"]], 0)
 })
 
+test_that("a fit() call's copy that the pool's budget has no room for is unmapped", {
+  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
+  results <- keras_model_sequential(input_shape = c(2048, 1)) %>%
+    layer_locally_connected_1d(16, 1)
+  x <- array(1, c(120, 2048, 1))
+  result_bytes <- 8 * 120 * 2048 * 16
+  invisible(gc())
+  invisible(gc())
+  # Results kept alive until one more would pass the budget: less room is
+  # left than the 32 MB copy of 1,000 samples of 8,000 values.
+  kept <- list()
+  while (.result_memory()[["unfreed_bytes"]] + result_bytes <= .result_memory()[["budget_bytes"]]) {
+    kept[[length(kept) + 1]] <- predict(results, x)
+  }
+  before <- .result_memory()
+  expect_lt(before[["budget_bytes"]] - before[["unfreed_bytes"]], 4 * 1000 * 8000)
+  set.seed(76)
+  model <- keras_model_sequential(input_shape = 8000) %>% layer_dense(1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  model %>% fit(random_array(c(1000, 8000)), random_array(c(1000, 1)), epochs = 1,
+                batch_size = 100, verbose = 0)
+  after <- .result_memory()
+  expect_equal(after[["pooled_bytes"]], before[["pooled_bytes"]])
+  expect_equal(after[["unfreed_bytes"]], before[["unfreed_bytes"]])
+  rm(kept)
+  invisible(gc())
+  invisible(gc())
+})
+
 test_that("sample_weight and class_weight weight the loss", {
   set.seed(75)
   x <- matrix(runif(40), 20)
