@@ -258,11 +258,11 @@ void check_missing_scans(const std::string& kernels) {
 }
 
 // sample_major_rows() in every kernel set: squares of a vector's lanes
-// where the rows start on a vector's boundary and hold whole vectors (48
-// and 64 features, no shift), value by value where they do not (1, 8 and
-// 17 features, or rows one value past a line) and for the samples after
-// the last whole square. Every value as static_cast<T> makes it, and
-// nothing written around the rows.
+// where the rows start on a cache line and hold whole lines (48 and 64
+// features, and 8 of double, with no shift), value by value where they do
+// not (1 and 17 features, 8 of float, or rows one value past a line) and
+// for the samples after the last whole square. Every value as
+// static_cast<T> makes it, and nothing written around the rows.
 template <typename T>
 void check_sample_major_rows(const std::string& kernels) {
   const T untouched = T(-7);
