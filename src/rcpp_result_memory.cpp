@@ -143,9 +143,10 @@ void unmap_result(R_allocator_t*, void* data) {
 // pages: a huge page the system has never handed out before can take far
 // longer to fault in (0.3 s for that copy on the benchmark machine,
 // against 0.06 s), and the batches read the copy a sample at a time, so
-// the TLB gains nothing. A block goes back to the pool only while what the
-// pool holds and the results R has not freed fit in the budget with it;
-// else it is unmapped. Smaller blocks come from the C++ heap.
+// the TLB gains nothing. A block goes back to the pool, after the oldest
+// pooled blocks it needs room for, where it fits in the budget beside the
+// results R has not freed; else it is unmapped. Smaller blocks come from
+// the C++ heap.
 bool pools_trainer_block(std::size_t bytes) {
   return bytes >= lcnn::kLargePageBytes && lcnn::maps_blocks();
 }
@@ -165,12 +166,13 @@ void give_back_trainer_block(void* start, std::size_t bytes) noexcept {
     return;
   }
   const std::size_t block_bytes = lcnn::whole_pages(bytes);
-  unmap_oldest_past_budget(block_bytes);
-  if (memory.unfreed_bytes + memory.pooled_bytes + block_bytes > memory.budget_bytes) {
+  // No room even with the pool empty: the pooled blocks stay.
+  if (memory.unfreed_bytes + block_bytes > memory.budget_bytes) {
     lcnn::unmap_block(start, block_bytes);
-  } else {
-    pool_or_unmap(start, block_bytes);
+    return;
   }
+  unmap_oldest_past_budget(block_bytes);
+  pool_or_unmap(start, block_bytes);
 }
 
 // Two sentinels tell lcnn when R's collector has run twice for its own
