@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <type_traits>
 
 #include "gemm_kernels.hpp"
 #include "parallel.hpp"
@@ -50,74 +51,18 @@ std::atomic<const GemmKernels*>& selected() {
   return table;
 }
 
-template <typename T>
-GemmKernel<T> kernel_of(const GemmKernels& table);
-template <>
-GemmKernel<float> kernel_of<float>(const GemmKernels& table) {
-  return table.single;
-}
-template <>
-GemmKernel<double> kernel_of<double>(const GemmKernels& table) {
-  return table.double_precision;
-}
+// The kernel set in use.
+const GemmKernels& kernels() { return *selected().load(std::memory_order_relaxed); }
 
-template <typename T>
-ColumnKernel<T> column_kernel_of(const GemmKernels& table);
-template <>
-ColumnKernel<float> column_kernel_of<float>(const GemmKernels& table) {
-  return table.columns_single;
-}
-template <>
-ColumnKernel<double> column_kernel_of<double>(const GemmKernels& table) {
-  return table.columns_double;
-}
-
-template <typename T>
-UpdateKernel<T> update_kernel_of(const GemmKernels& table);
-template <>
-UpdateKernel<float> update_kernel_of<float>(const GemmKernels& table) {
-  return table.update_single;
-}
-template <>
-UpdateKernel<double> update_kernel_of<double>(const GemmKernels& table) {
-  return table.update_double;
-}
-
-template <typename T, typename X>
-LossKernel<T, X> loss_kernel_of(const GemmKernels& table);
-template <>
-LossKernel<float, float> loss_kernel_of<float, float>(const GemmKernels& table) {
-  return table.loss_single;
-}
-template <>
-LossKernel<float, double> loss_kernel_of<float, double>(const GemmKernels& table) {
-  return table.loss_single_from_double;
-}
-template <>
-LossKernel<double, double> loss_kernel_of<double, double>(const GemmKernels& table) {
-  return table.loss_double;
-}
-
-template <typename T>
-PositiveKernel<T> positive_kernel_of(const GemmKernels& table);
-template <>
-PositiveKernel<float> positive_kernel_of<float>(const GemmKernels& table) {
-  return table.positive_single;
-}
-template <>
-PositiveKernel<double> positive_kernel_of<double>(const GemmKernels& table) {
-  return table.positive_double;
-}
-
-template <typename T>
-SampleMajorKernel<T> sample_major_kernel_of(const GemmKernels& table);
-template <>
-SampleMajorKernel<float> sample_major_kernel_of<float>(const GemmKernels& table) {
-  return table.sample_major_single;
-}
-template <>
-SampleMajorKernel<double> sample_major_kernel_of<double>(const GemmKernels& table) {
-  return table.sample_major_double;
+// The one of a set's float and double kernels that takes T.
+template <typename T, typename Single, typename Double>
+auto for_precision(Single single, Double double_precision) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
+  if constexpr (std::is_same_v<T, float>) {
+    return single;
+  } else {
+    return double_precision;
+  }
 }
 
 }  // namespace
@@ -126,8 +71,9 @@ template <typename T>
 void gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, const T* a, index_t lda,
           const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
   if (m == 0 || n == 0) return;
-  kernel_of<T>(*selected().load(std::memory_order_relaxed))(op_a, op_b, m, n, k, a, lda, b, ldb,
-                                                            c, ldc, accumulate);
+  const GemmKernels& set = kernels();
+  for_precision<T>(set.single, set.double_precision)(op_a, op_b, m, n, k, a, lda, b, ldb, c,
+                                                       ldc, accumulate);
 }
 
 template void gemm<float>(Op, Op, index_t, index_t, index_t, const float*, index_t,
@@ -140,8 +86,9 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
                     bool accumulate, bool rectify) {
   if (m == 0 || n == 0) return;
-  column_kernel_of<T>(*selected().load(std::memory_order_relaxed))(
-      m, n, k, a, a_points_to, s, s_l, s_j, c, init, accumulate, rectify);
+  const GemmKernels& set = kernels();
+  for_precision<T>(set.columns_single, set.columns_double)(m, n, k, a, a_points_to, s, s_l, s_j,
+                                                           c, init, accumulate, rectify);
 }
 
 template void column_product<float>(index_t, index_t, index_t, const float* const*, PointerTo,
@@ -158,8 +105,9 @@ void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, 
   if (slot_count < 0 || slot_count > 3) {
     throw std::invalid_argument("an optimizer keeps at most 3 slots per parameter");
   }
-  update_kernel_of<T>(*selected().load(std::memory_order_relaxed))(
-      rule, values, gradient, slots, slot_count, slot_stride, count);
+  const GemmKernels& set = kernels();
+  for_precision<T>(set.update_single, set.update_double)(rule, values, gradient, slots,
+                                                         slot_count, slot_stride, count);
 }
 
 template void update_parameters<float>(const UpdateRule<float>&, float*, const float*, float*,
@@ -174,8 +122,11 @@ double elementwise_loss(const LossSpec& loss, bool logits, const T* input, index
   if (!is_elementwise(loss.kind)) {
     throw std::invalid_argument("elementwise_loss: a categorical loss takes whole rows");
   }
-  return loss_kernel_of<T, X>(*selected().load(std::memory_order_relaxed))(
-      loss, logits, input, batch, size, target, weights, first, count, grad);
+  // Float inputs take float or double targets; double inputs double ones.
+  const GemmKernels& set = kernels();
+  const auto kernel = for_precision<T>(
+      for_precision<X>(set.loss_single, set.loss_single_from_double), set.loss_double);
+  return kernel(loss, logits, input, batch, size, target, weights, first, count, grad);
 }
 
 template double elementwise_loss<float, float>(const LossSpec&, bool, const float*, index_t,
@@ -191,7 +142,8 @@ template double elementwise_loss<double, double>(const LossSpec&, bool, const do
 template <typename T>
 void keep_where_positive(const T* test, const T* value, T* out, index_t count) {
   if (count == 0) return;
-  positive_kernel_of<T>(*selected().load(std::memory_order_relaxed))(test, value, out, count);
+  const GemmKernels& set = kernels();
+  for_precision<T>(set.positive_single, set.positive_double)(test, value, out, count);
 }
 
 template void keep_where_positive<float>(const float*, const float*, float*, index_t);
@@ -200,8 +152,9 @@ template void keep_where_positive<double>(const double*, const double*, double*,
 template <typename T>
 void sample_major_rows(const double* from, index_t n, index_t count, T* rows, index_t features) {
   if (count == 0 || features == 0) return;
-  sample_major_kernel_of<T>(*selected().load(std::memory_order_relaxed))(from, n, count, rows,
-                                                                         features);
+  const GemmKernels& set = kernels();
+  for_precision<T>(set.sample_major_single, set.sample_major_double)(from, n, count, rows,
+                                                                     features);
 }
 
 template void sample_major_rows<float>(const double*, index_t, index_t, float*, index_t);
@@ -209,7 +162,7 @@ template void sample_major_rows<double>(const double*, index_t, index_t, double*
 
 bool any_missing(const double* values, index_t count, int threads) {
   constexpr index_t kBlock = index_t(1) << 16;
-  const MissingKernel scan = selected().load(std::memory_order_relaxed)->missing;
+  const MissingKernel scan = kernels().missing;
   std::atomic<bool> found{false};
   for_each_block(count, kBlock, threads, [&](index_t first, index_t n) {
     if (!found.load(std::memory_order_relaxed) && scan(values + first, n)) {
