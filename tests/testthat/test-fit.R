@@ -104,7 +104,7 @@ test_that("set.seed() reproduces training bit for bit, with shuffling and dropou
 })
 
 test_that("a fit() call's copy of the data serves the next call's from lcnn's pool", {
-  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
+  skip_unless_results_mapped()
   # 1,000 samples of 600 values: a float copy of 2.4 MB, a large page or
   # more, so it comes from the pool of predict()'s results (rcpp_result_memory.cpp).
   data <- function(seed) {
@@ -120,8 +120,7 @@ test_that("a fit() call's copy of the data serves the next call's from lcnn's po
   }
   first <- data(1)
   second <- data(2)
-  invisible(gc())
-  invisible(gc())
+  collect_twice()
   expect_equal(.result_memory()[["pooled_bytes"]], 0)
   expected <- train(second)  # on fresh pages
   expect_gte(.result_memory()[["pooled_bytes"]], 4 * 1000 * 600)
@@ -131,27 +130,22 @@ test_that("a fit() call's copy of the data serves the next call's from lcnn's po
   # unwritten would show.
   expect_identical(train(second), expected)
   expect_equal(.result_memory()[["reuses"]], reuses + 1)
-  invisible(gc())
-  invisible(gc())
+  collect_twice()
   expect_equal(.result_memory()[["pooled_bytes"]], 0)
 })
 
 test_that("a fit() call's copy that the pool's budget has no room for is unmapped", {
-  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
-  results <- keras_model_sequential(input_shape = c(2048, 1)) %>%
-    layer_locally_connected_1d(16, 1)
-  x <- array(1, c(120, 2048, 1))
-  result_bytes <- 8 * 120 * 2048 * 16
-  invisible(gc())
-  invisible(gc())
+  skip_unless_results_mapped()
+  results <- large_result_model()
+  x <- large_result_input()
+  collect_twice()
   # Results kept alive until one more would pass the budget: less room is
   # left than the 32 MB copy of 1,000 samples of 8,000 values.
   kept <- list()
-  while (.result_memory()[["unfreed_bytes"]] + result_bytes <= .result_memory()[["budget_bytes"]]) {
-    kept[[length(kept) + 1]] <- predict(results, x)
-  }
+  room <- function() .result_memory()[["budget_bytes"]] - .result_memory()[["unfreed_bytes"]]
+  while (room() >= large_result_bytes) kept[[length(kept) + 1]] <- predict(results, x)
   before <- .result_memory()
-  expect_lt(before[["budget_bytes"]] - before[["unfreed_bytes"]], 4 * 1000 * 8000)
+  expect_lt(room(), 4 * 1000 * 8000)
   set.seed(76)
   model <- keras_model_sequential(input_shape = 8000) %>% layer_dense(1)
   model %>% compile(optimizer = "sgd", loss = "mse")
@@ -161,8 +155,7 @@ test_that("a fit() call's copy that the pool's budget has no room for is unmappe
   expect_equal(after[["pooled_bytes"]], before[["pooled_bytes"]])
   expect_equal(after[["unfreed_bytes"]], before[["unfreed_bytes"]])
   rm(kept)
-  invisible(gc())
-  invisible(gc())
+  collect_twice()
 })
 
 test_that("sample_weight and class_weight weight the loss", {

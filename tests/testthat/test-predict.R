@@ -88,7 +88,7 @@ test_that("bad inputs raise classed errors", {
 })
 
 test_that("results of 2 MiB and more are mapped apart, counted until R frees them", {
-  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
+  skip_unless_results_mapped()
   set.seed(43)
   model <- keras_model_sequential(input_shape = c(10, 10, 1)) %>%
     layer_locally_connected_2d(16, 3)
@@ -114,10 +114,9 @@ test_that("results of 2 MiB and more are mapped apart, counted until R frees the
 })
 
 test_that("lcnn runs R's collector before its unfreed results pass their budget", {
-  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
-  model <- keras_model_sequential(input_shape = c(2048, 1)) %>%
-    layer_locally_connected_1d(16, 1)
-  x <- array(1, c(120, 2048, 1))
+  skip_unless_results_mapped()
+  model <- large_result_model()
+  x <- large_result_input()
   start <- .result_memory()
   unfreed <- pooled <- budget <- numeric(48)
   for (i in 1:48) {
@@ -136,10 +135,9 @@ test_that("lcnn runs R's collector before its unfreed results pass their budget"
 })
 
 test_that("the results' budget grows to twice what a collection leaves alive", {
-  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
-  model <- keras_model_sequential(input_shape = c(2048, 1)) %>%
-    layer_locally_connected_1d(16, 1)
-  x <- array(1, c(120, 2048, 1))
+  skip_unless_results_mapped()
+  model <- large_result_model()
+  x <- large_result_input()
   kept <- vector("list", 12)
   unfreed <- budget <- numeric(12)
   for (i in 1:12) {
@@ -148,16 +146,15 @@ test_that("the results' budget grows to twice what a collection leaves alive", {
     budget[i] <- .result_memory()[["budget_bytes"]]
   }
   expect_true(all(unfreed <= budget))
-  expect_gte(budget[12], 2 * 8 * (120 * 2048 * 16 * 8))  # eight alive at the collection
+  expect_gte(budget[12], 2 * 8 * large_result_bytes)  # eight alive at the collection
   rm(kept)
   invisible(gc())
 })
 
 test_that("a freed result's memory serves the next result of its size, written whole", {
-  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
+  skip_unless_results_mapped()
   set.seed(44)
-  model <- keras_model_sequential(input_shape = c(2048, 1)) %>%
-    layer_locally_connected_1d(16, 1)
+  model <- large_result_model()
   inputs <- list(random_array(c(120, 2048, 1)), random_array(c(120, 2048, 1)))
   expected <- lapply(inputs, function(x) predict(model, x))  # 31.5 MB each
   start <- .result_memory()
@@ -176,31 +173,27 @@ test_that("a freed result's memory serves the next result of its size, written w
   # The pool goes back at R's second collection after the last result,
   # with the results R frees meanwhile.
   rm(y, expected)
-  invisible(gc())
-  invisible(gc())
+  collect_twice()
   expect_equal(.result_memory()[["pooled_bytes"]], 0)
-  expect_lte(.result_memory()[["unfreed_bytes"]], start[["unfreed_bytes"]] - 2 * 8 * 120 * 2048 * 16)
+  expect_lte(.result_memory()[["unfreed_bytes"]], start[["unfreed_bytes"]] - 2 * large_result_bytes)
   # A result that outlives the pool is unmapped as soon as R frees it.
   y <- predict(model, inputs[[1]])
-  invisible(gc())
-  invisible(gc())
+  collect_twice()
   rm(y)
   invisible(gc())
   expect_equal(.result_memory()[["pooled_bytes"]], 0)
 })
 
 test_that("pooled blocks give way to results of other sizes within the budget", {
-  skip_if_not(.result_memory()[["mapped"]] == 1, "results come from R's heap on this system")
-  large <- keras_model_sequential(input_shape = c(2048, 1)) %>%
-    layer_locally_connected_1d(16, 1)
+  skip_unless_results_mapped()
+  large <- large_result_model()
   small <- keras_model_sequential(input_shape = c(512, 1)) %>%
     layer_locally_connected_1d(16, 1)
-  invisible(gc())
-  invisible(gc())
+  collect_twice()
   before <- .result_memory()[["unfreed_bytes"]]
   y <- predict(small, array(1, c(100, 512, 1)))  # 6.6 MB each
   small_block <- .result_memory()[["unfreed_bytes"]] - before
-  for (i in 1:12) y <- predict(large, array(1, c(120, 2048, 1)))  # 31.5 MB each
+  for (i in 1:12) y <- predict(large, large_result_input())  # 31.5 MB each
   start <- .result_memory()
   unfreed <- pooled <- budget <- numeric(120)
   for (i in 1:120) {
