@@ -23,6 +23,11 @@
 #'   then waits, with that of large results, for the next call's copy of
 #'   the same size (see "Memory of large results" in [predict()]): a loop of
 #'   one-epoch `fit()` calls skips faulting fresh pages in for each.
+#' * On more than one thread, threads that would wait while a training step
+#'   runs layers too small to share (a classifier's last dense layer and its
+#'   loss) gather the next step's batch meanwhile, into a second batch
+#'   buffer (one batch of `x` and `y` in the model's float type). Results do
+#'   not change.
 #'
 #' @param object A compiled sequential model.
 #' @param x Input array, samples along the first dimension. NA and NaN are

@@ -122,6 +122,41 @@ class Pool {
     if (error_) std::rethrow_exception(error_);
   }
 
+  void post(index_t count, int threads, const std::function<void(index_t)>& item) {
+    if (threads > 1) add_threads(threads - 1);
+    std::lock_guard<std::mutex> lock(mutex_);
+    background_ = &item;
+    background_count_ = count;
+    background_next_ = 0;
+    background_error_ = nullptr;
+    background_workers_.store(threads, std::memory_order_relaxed);
+    background_left_.store(count, std::memory_order_release);
+    if (sleeping_ > 0 && threads > 1) wake_.notify_all();
+  }
+
+  std::exception_ptr finish(bool discard) {
+    if (discard) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      background_next_ = background_count_;
+      background_left_.store(0, std::memory_order_relaxed);
+    }
+    while (run_background_item(0)) {
+    }
+    const auto finished = [&] { return background_running_.load(std::memory_order_acquire) == 0; };
+    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+    if (spin_until(finished)) {
+      lock.lock();
+    } else {
+      lock.lock();
+      background_finished_.wait(lock, finished);
+    }
+    background_ = nullptr;
+    background_count_ = background_next_ = 0;
+    std::exception_ptr error = background_error_;
+    background_error_ = nullptr;
+    return error;
+  }
+
  private:
   void add_threads(int wanted) {
     if (static_cast<int>(threads_.size()) >= wanted) return;
@@ -157,23 +192,70 @@ class Pool {
     in_region = false;
   }
 
+  // Whether background items are left that worker `worker` may take.
+  bool background_for(int worker) const {
+    return worker < background_workers_.load(std::memory_order_relaxed) &&
+           background_left_.load(std::memory_order_acquire) > 0;
+  }
+
+  // Claims one background item for worker `worker` and runs it; false when
+  // none is left for it.
+  bool run_background_item(int worker) {
+    index_t item;
+    const std::function<void(index_t)>* body;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (worker >= background_workers_.load(std::memory_order_relaxed) ||
+          background_next_ >= background_count_) {
+        return false;
+      }
+      item = background_next_++;
+      background_left_.store(background_count_ - background_next_, std::memory_order_relaxed);
+      body = background_;
+      background_running_.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::exception_ptr error;
+    const bool was_in_region = in_region;
+    in_region = true;
+    try {
+      (*body)(item);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    in_region = was_in_region;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (error && !background_error_) background_error_ = error;
+    if (background_running_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      background_finished_.notify_all();
+    }
+    return true;
+  }
+
   // The pool's thread that is always worker `worker` (the caller is 0), so
-  // that it starts on the same share of every step.
+  // that it starts on the same share of every step. Between regions it
+  // runs the background items it may take.
   void work(int worker) {
     write_fp_control(read_fp_control() | kFlushBits);
     std::uint64_t seen = 0;
     for (;;) {
       const auto changed = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      const auto called = [&] { return changed() || background_for(worker); };
       std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-      if (spin_until(changed)) {
+      if (spin_until(called)) {
         lock.lock();
       } else {
         lock.lock();
         ++sleeping_;
-        wake_.wait(lock, changed);
+        wake_.wait(lock, called);
         --sleeping_;
       }
       if (stopping_) return;
+      if (!changed()) {
+        lock.unlock();
+        while (!changed() && run_background_item(worker)) {
+        }
+        continue;
+      }
       seen = generation_.load(std::memory_order_relaxed);
       if (!open_ || worker >= workers_) continue;
       busy_.fetch_add(1, std::memory_order_relaxed);
@@ -198,6 +280,14 @@ class Pool {
   int sleeping_ = 0;
   bool stopping_ = false;
   std::exception_ptr error_;
+  // The background items (post()); the fields without atomics change under mutex_.
+  const std::function<void(index_t)>* background_ = nullptr;
+  index_t background_count_ = 0, background_next_ = 0;
+  std::atomic<int> background_workers_{1};      // the threads that may take them
+  std::atomic<index_t> background_left_{0};     // not yet claimed
+  std::atomic<int> background_running_{0};      // claimed, not yet done
+  std::condition_variable background_finished_;
+  std::exception_ptr background_error_;
 };
 
 // The pool, started on first use. A forked child has only the thread that
@@ -270,6 +360,21 @@ void parallel_region(index_t count, int threads, const std::function<void(WorkIt
   }
   if (pool == nullptr) pool = new Pool();
   pool->run(count, workers, region, share_ends);
+}
+
+BackgroundItems::BackgroundItems(index_t count, int threads, std::function<void(index_t)> item)
+    : item_(std::move(item)) {
+  if (pool == nullptr) pool = new Pool();
+  pool->post(count, threads, item_);
+}
+
+BackgroundItems::~BackgroundItems() {
+  if (!finished_) pool->finish(true);
+}
+
+void BackgroundItems::finish() {
+  finished_ = true;
+  if (std::exception_ptr error = pool->finish(false)) std::rethrow_exception(error);
 }
 
 void ItemsDone::reset(index_t count) {

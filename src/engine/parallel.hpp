@@ -91,6 +91,31 @@ void share_items(ItemShare* shares, int workers, index_t count, const index_t* s
 void parallel_region(index_t count, int threads, const std::function<void(WorkItems&)>& region,
                      const index_t* share_ends = nullptr);
 
+// Work that the pool's threads take up while no region needs them: the
+// items of a later step, posted while the current one runs layers too small
+// to share (a classifier's last dense layer and its loss), during which
+// the other threads would only wait. The pool's threads numbered below
+// `threads` (the caller is 0) each claim the items one at a time between
+// regions, and join a region once their item is done, so items should be
+// short (a few microseconds). finish() runs on the caller the items that
+// no thread has claimed, waits for those being run, and rethrows the first
+// exception an item threw. Destroyed unfinished (an exception on its way),
+// it drops the unclaimed items and waits for the others. An item runs
+// outside any region (a region it starts runs on its thread alone), in no
+// fixed order and on any of those threads. One object at a time.
+class BackgroundItems {
+ public:
+  BackgroundItems(index_t count, int threads, std::function<void(index_t)> item);
+  ~BackgroundItems();
+  void finish();
+  BackgroundItems(const BackgroundItems&) = delete;
+  BackgroundItems& operator=(const BackgroundItems&) = delete;
+
+ private:
+  std::function<void(index_t)> item_;
+  bool finished_ = false;
+};
+
 // Which items of a step are finished, for items that must wait for some
 // others (those that write what they write too, in an order fixed by the
 // problem): a barrier between groups of independent items would leave

@@ -16,6 +16,10 @@ namespace {
 
 // At most this many values per parallel block when gathering a batch.
 constexpr index_t kGatherBlockValues = 16384;
+// At most this many values per block of a batch gathered in the
+// background: a thread that runs a block joins the next region only
+// once the block is done (W7: 32 features of 64 samples, about 2 µs).
+constexpr index_t kBackgroundGatherValues = 2048;
 // Samples a gather from a sample-major copy takes at a time: each feature's
 // values of the group are then written as one run of two cache lines
 // rather than one value per line (bench/NOTES.md).
@@ -170,52 +174,86 @@ void check_features(const Array& from, index_t n, index_t features) {
 }  // namespace
 
 template <typename T>
-void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
-                 index_t count, int threads, Tensor<T>& to) {
-  const index_t features = to.shape.size() / count;
-  check_features(from, n, features);
+RowGather<T>::RowGather(const Array& from, index_t n, const SampleMajor<T>* copy,
+                        const index_t* rows, index_t count, Tensor<T>& to,
+                        index_t block_values)
+    : from_(&from), n_(n), copy_(copy), rows_(rows), count_(count), to_(to.data.data()),
+      features_(to.shape.size() / count), runs_(consecutive(rows, count)) {
+  check_features(from, n, features_);
   // Blocks of equal size: W7's 784 features in blocks of 256, 256, 256 and
   // 16 left one of two threads idle for nearly half of the gather.
-  const index_t most = std::max<index_t>(1, kGatherBlockValues / std::max<index_t>(1, count));
-  const index_t blocks = std::max<index_t>(1, (features + most - 1) / most);
-  const index_t block = std::max<index_t>(1, (features + blocks - 1) / blocks);
-  const bool runs = consecutive(rows, count);
-  for_each_block(features, block, threads, [&](index_t first, index_t length) {
-    T* const batch = to.data.data();
-    if (runs) {
-      for (index_t f = first; f < first + length; ++f) {
-        convert_values(from.data + f * n + rows[0], batch + f * count, count);
+  const index_t most = std::max<index_t>(1, block_values / std::max<index_t>(1, count));
+  blocks_ = std::max<index_t>(1, (features_ + most - 1) / most);
+  block_ = std::max<index_t>(1, (features_ + blocks_ - 1) / blocks_);
+  blocks_ = (features_ + block_ - 1) / block_;
+}
+
+template <typename T>
+void RowGather<T>::run(index_t block) const {
+  const index_t first = block * block_, last = std::min(features_, first + block_);
+  const index_t count = count_;
+  const double* const from = from_->data;
+  T* const batch = to_;
+  if (runs_) {
+    for (index_t f = first; f < last; ++f) {
+      convert_values(from + f * n_ + rows_[0], batch + f * count, count);
+    }
+  } else if (copy_ != nullptr) {
+    for (index_t i0 = 0; i0 < count; i0 += kGatherGroup) {
+      const index_t group = std::min(kGatherGroup, count - i0);
+      const T* samples[kGatherGroup];
+      for (index_t i = 0; i < group; ++i) {
+        samples[i] = copy_->values.data() + rows_[i0 + i] * features_;
       }
-    } else if (copy != nullptr) {
-      for (index_t i0 = 0; i0 < count; i0 += kGatherGroup) {
-        const index_t group = std::min(kGatherGroup, count - i0);
-        const T* samples[kGatherGroup];
-        for (index_t i = 0; i < group; ++i) {
-          samples[i] = copy->values.data() + rows[i0 + i] * features;
-        }
-        for (index_t f = first; f < first + length; ++f) {
-          T* const run = batch + f * count + i0;
-          for (index_t i = 0; i < group; ++i) run[i] = samples[i][f];
-        }
-      }
-    } else {
-      for (index_t f = first; f < first + length; ++f) {
-        for (index_t i = 0; i < count; ++i) batch[f * count + i] = T(from.data[f * n + rows[i]]);
+      for (index_t f = first; f < last; ++f) {
+        T* const run = batch + f * count + i0;
+        for (index_t i = 0; i < group; ++i) run[i] = samples[i][f];
       }
     }
+  } else {
+    for (index_t f = first; f < last; ++f) {
+      for (index_t i = 0; i < count; ++i) batch[f * count + i] = T(from[f * n_ + rows_[i]]);
+    }
+  }
+}
+
+template <typename T>
+void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
+                 index_t count, int threads, Tensor<T>& to) {
+  const RowGather<T> gather(from, n, copy, rows, count, to, kGatherBlockValues);
+  parallel_region(gather.blocks(), threads, [&](WorkItems& items) {
+    for (index_t block; items.next(block);) gather.run(block);
   });
 }
 
 template <typename T>
-void Trainer<T>::gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
-                        const index_t* rows, index_t count, int threads, Batch& batch) const {
+index_t Trainer<T>::BatchGather::blocks() const {
+  index_t total = 0;
+  for (const RowGather<T>& part : parts) total += part.blocks();
+  return total;
+}
+
+template <typename T>
+void Trainer<T>::BatchGather::run(index_t block) const {
+  for (const RowGather<T>& part : parts) {
+    if (block < part.blocks()) return part.run(block);
+    block -= part.blocks();
+  }
+}
+
+template <typename T>
+typename Trainer<T>::BatchGather Trainer<T>::plan_gather(
+    const DataSet& data, const std::vector<SampleMajor<T>>& copies, const index_t* rows,
+    index_t count, index_t block_values, Batch& batch) const {
   const std::vector<Shape> inputs = network_->input_shapes(), outputs = network_->output_shapes();
   if (data.xs.size() != inputs.size() || data.ys.size() != outputs.size()) {
     throw std::invalid_argument("data need one array per network input and output");
   }
+  BatchGather gather;
   // Array a: input a, or output a - inputs.size().
   auto copy = [&](std::size_t a, const Array& from, Tensor<T>& to) {
-    gather_rows(from, data.n, copies.empty() ? nullptr : &copies[a], rows, count, threads, to);
+    gather.parts.emplace_back(from, data.n, copies.empty() ? nullptr : &copies[a], rows, count,
+                              to, block_values);
   };
   batch.xs.resize(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -246,6 +284,16 @@ void Trainer<T>::gather(const DataSet& data, const std::vector<SampleMajor<T>>& 
   if (data.weights != nullptr) {
     for (index_t i = 0; i < count; ++i) batch.weights.push_back(T(data.weights[rows[i]]));
   }
+  return gather;
+}
+
+template <typename T>
+void Trainer<T>::gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
+                        const index_t* rows, index_t count, int threads, Batch& batch) const {
+  const BatchGather gather = plan_gather(data, copies, rows, count, kGatherBlockValues, batch);
+  parallel_region(gather.blocks(), threads, [&](WorkItems& items) {
+    for (index_t block; items.next(block);) gather.run(block);
+  });
 }
 
 template <typename T>
@@ -414,12 +462,28 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
   Totals totals(spec_);
   completed = true;
   const index_t n = static_cast<index_t>(order.size());
+  bool gathered = false;  // whether next_batch_ holds this step's batch
   for (index_t start = 0, b = 0; start < n; start += batch_size, ++b) {
     {
       // Not around progress(), which runs R code.
       const FlushDenormals flush;
       const index_t count = std::min(batch_size, n - start);
-      gather(data, copies, order.data() + start, count, ctx.threads, batch);
+      if (gathered) {
+        std::swap(batch, next_batch_);
+      } else {
+        gather(data, copies, order.data() + start, count, ctx.threads, batch);
+      }
+      // The next step's batch, gathered by the other threads while they
+      // would wait (BackgroundItems), and finished before the step ends.
+      const index_t next = start + batch_size;
+      gathered = ctx.threads > 1 && next < n;
+      const BatchGather ahead =
+          gathered ? plan_gather(data, copies, order.data() + next,
+                                 std::min(batch_size, n - next), kBackgroundGatherValues,
+                                 next_batch_)
+                   : BatchGather();
+      BackgroundItems background(ahead.blocks(), ctx.threads,
+                                 [&ahead](index_t block) { ahead.run(block); });
       Context step = ctx;
       step.training = true;
       step.record = true;
@@ -441,6 +505,7 @@ Scores Trainer<T>::fit_epoch(const DataSet& data, const std::vector<index_t>& or
       largest_batch_ = std::max(largest_batch_, count);
       most_threads_ = std::max(most_threads_, ctx.threads);
       after_update();
+      background.finish();
     }
     if (!progress(b, totals.scores())) {
       completed = false;

@@ -117,10 +117,33 @@ class EpochCopies {
   const std::vector<SampleMajor<T>> none_{};
 };
 
-// Copies the samples `rows` (count of them) of `from`, which holds n
-// samples, into `to` (already shaped for the batch), as T: one run per
-// feature when the rows are consecutive, else from `copy` (from's
-// sample-major copy) when there is one, else through each row index.
+// A copy of the samples `rows` (count of them) of `from`, which holds n
+// samples, into `to` (already shaped for the batch), as T, in blocks of
+// features of at most about `block_values` values that any thread may run:
+// one run per feature when the rows are consecutive, else from `copy`
+// (from's sample-major copy) when there is one, else through each row
+// index. Throws std::invalid_argument when `from` does not hold n samples
+// of to's features.
+template <typename T>
+class RowGather {
+ public:
+  RowGather(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
+            index_t count, Tensor<T>& to, index_t block_values);
+  index_t blocks() const { return blocks_; }
+  void run(index_t block) const;
+
+ private:
+  const Array* from_;
+  index_t n_;
+  const SampleMajor<T>* copy_;
+  const index_t* rows_;
+  index_t count_;
+  T* to_;
+  index_t features_, block_, blocks_;
+  bool runs_;
+};
+
+// All of a gather on `threads` threads.
 template <typename T>
 void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
                  index_t count, int threads, Tensor<T>& to);
@@ -202,9 +225,22 @@ class Trainer : public TrainerBase {
     std::vector<const double*> ys_in_data;
     std::vector<T> weights;
   };
-  // Copies the samples `rows` of the data into the batch's tensors, from
-  // the data's sample-major copies when there are any (EpochCopies),
-  // except targets that a batch of the whole data reads in place.
+  // A batch's copies of the data (one per input, and per output whose
+  // targets are copied), numbered block by block across them.
+  struct BatchGather {
+    std::vector<RowGather<T>> parts;
+    index_t blocks() const;
+    void run(index_t block) const;
+  };
+  // Shapes the batch's tensors for the samples `rows` of the data, sets its
+  // weights and the targets a batch of the whole data reads in place, and
+  // returns the copies that fill the rest: from the data's sample-major
+  // copies when there are any (EpochCopies), in blocks of about
+  // `block_values` values.
+  BatchGather plan_gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
+                          const index_t* rows, index_t count, index_t block_values,
+                          Batch& batch) const;
+  // All of plan_gather() on `threads` threads.
   void gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
               const index_t* rows, index_t count, int threads, Batch& batch) const;
   // Forward and loss on one batch, and with ctx.training backward; adds
@@ -267,6 +303,8 @@ class Trainer : public TrainerBase {
   // step (W5: 25.6 MB a step; bench/NOTES.md). gradients() takes all the
   // data at once and keeps nothing.
   Batch batch_;
+  // The next step's batch, gathered during the current one (fit_epoch()).
+  Batch next_batch_;
 };
 
 }  // namespace lcnn

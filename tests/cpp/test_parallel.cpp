@@ -1,8 +1,12 @@
 // The engine's thread pool: every item of a parallel step claimed exactly
 // once, by workers numbered below the step's worker count; each worker's
 // own share first (where the caller says it ends, if it does), then the
-// others'; items that wait for others; the first exception rethrown.
+// others'; items that wait for others; the first exception rethrown;
+// background items between regions.
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -127,4 +131,127 @@ TEST(parallel_items_rethrow_without_waiting_for_ever) {
                                  }
                                }),
                std::runtime_error);
+}
+
+namespace {
+
+// What a set of background items saw: how often each ran, on which threads.
+struct BackgroundRecord {
+  explicit BackgroundRecord(index_t count) : runs(static_cast<std::size_t>(count)) {}
+  std::vector<std::atomic<int>> runs;
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  void ran(index_t item) {
+    ++runs[static_cast<std::size_t>(item)];
+    const std::lock_guard<std::mutex> lock(mutex);
+    threads.insert(std::this_thread::get_id());
+  }
+  int total() const {
+    int sum = 0;
+    for (const std::atomic<int>& r : runs) sum += r.load();
+    return sum;
+  }
+  bool each_once() const {
+    for (const std::atomic<int>& r : runs) {
+      if (r.load() != 1) return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+// With one thread nothing runs the items but finish(), on the caller.
+TEST(parallel_background_items_on_one_thread_run_at_finish) {
+  parallel_region(20, 5, [](WorkItems& items) {  // the pool has four threads of its own
+    for (index_t item; items.next(item);) {
+    }
+  });
+  BackgroundRecord record(30);
+  BackgroundItems background(30, 1, [&](index_t item) { record.ran(item); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_EQ(record.total(), 0);
+  background.finish();
+  CHECK(record.each_once());
+  CHECK(record.threads == std::set<std::thread::id>({std::this_thread::get_id()}));
+}
+
+// A waiting pool thread takes the items up on its own, and only threads
+// numbered below `threads` do, whatever else the pool holds.
+TEST(parallel_background_items_run_by_waiting_threads) {
+  parallel_region(20, 5, [](WorkItems& items) {
+    for (index_t item; items.next(item);) {
+    }
+  });
+  BackgroundRecord record(30);
+  BackgroundItems background(30, 2, [&](index_t item) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));  // long enough to share
+    record.ran(item);
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (record.total() < 30 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK_EQ(record.total(), 30);
+  background.finish();
+  CHECK(record.each_once());
+  CHECK_EQ(record.threads.size(), 1u);
+  CHECK(record.threads.count(std::this_thread::get_id()) == 0);
+}
+
+// Regions run while items are pending; each runs its items once, and a
+// region an item starts runs on that item's thread alone.
+TEST(parallel_background_items_leave_room_for_regions) {
+  BackgroundRecord record(200);
+  std::atomic<int> nested_workers{0};
+  BackgroundItems background(200, 2, [&](index_t item) {
+    nested_workers += region_workers(10, 2);
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+    record.ran(item);
+  });
+  for (int step = 0; step < 50; ++step) {
+    std::vector<std::atomic<int>> claims(64);
+    parallel_region(64, 2, [&](WorkItems& items) {
+      for (index_t item; items.next(item);) ++claims[static_cast<std::size_t>(item)];
+    });
+    int wrong = 0;
+    for (const std::atomic<int>& c : claims) wrong += c.load() != 1;
+    CHECK_EQ(wrong, 0);
+  }
+  background.finish();
+  CHECK(record.each_once());
+  CHECK_EQ(nested_workers.load(), 200);
+}
+
+// finish() rethrows the first exception after running the other items;
+// items dropped unfinished (an exception on its way) run at most once, and
+// the caller waits for those a thread has started.
+TEST(parallel_background_items_rethrow_or_drop) {
+  BackgroundRecord record(40);
+  BackgroundItems failing(40, 2, [&](index_t item) {
+    record.ran(item);
+    if (item == 7) throw std::runtime_error("item 7");
+  });
+  CHECK_THROWS(failing.finish(), std::runtime_error);
+  CHECK(record.each_once());
+
+  BackgroundRecord dropped(1000);
+  std::atomic<bool> started{false};
+  try {
+    BackgroundItems background(1000, 2, [&](index_t item) {
+      started = true;
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      dropped.ran(item);
+    });
+    while (!started) std::this_thread::yield();
+    throw std::runtime_error("step failed");
+  } catch (const std::runtime_error&) {
+  }
+  const int ran = dropped.total();
+  CHECK(ran >= 1 && ran < 1000);
+  bool at_most_once = true;
+  for (const std::atomic<int>& r : dropped.runs) at_most_once = at_most_once && r.load() <= 1;
+  CHECK(at_most_once);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK_EQ(dropped.total(), ran);
 }
