@@ -371,7 +371,7 @@ LCNN_ALWAYS_INLINE void transpose_square(Vector<T>* square) {
 // lanes, transposed in registers (r1 - r0 is whole vectors).
 template <typename T>
 void copy_block(index_t m, const T* const* a, PointerTo a_points_to, index_t r0, index_t r1,
-                index_t l0, index_t count, T* buffer, std::vector<const T*>& copied) {
+                index_t l0, index_t count, T* buffer, const T** copied) {
   const index_t height = r1 - r0, inside = std::min(m, r1) - r0;
   if (a_points_to == PointerTo::columns) {
     for (index_t l = 0; l < count; ++l) {
@@ -525,7 +525,11 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
   const index_t vector_rows = copy ? (m + lanes - 1) / lanes * lanes : m / lanes * lanes;
   const index_t block_rows =
       std::max(tile_rows, budget / std::max<index_t>(k, 1) / tile_rows * tile_rows);
-  std::vector<const T*> copied(copy ? std::min(k, budget / lanes) : 0);
+  // The copied columns of a block: at most budget / lanes, a block being
+  // one vector of rows or more. On the stack: a locally connected layer
+  // calls this once a position, and allocating them there took 8% of W7's
+  // first layer's forward pass (bench/NOTES.md).
+  const T* copied[budget / lanes];
   for (index_t r0 = 0; r0 < vector_rows; r0 += block_rows) {
     const index_t r1 = std::min(vector_rows, r0 + block_rows);
     const index_t block_columns = std::max<index_t>(1, budget / (r1 - r0));
@@ -536,7 +540,7 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
       if (copy && !(a_points_to == PointerTo::columns && m % lanes == 0 &&
                     in_few_runs(a + l0, count, m))) {
         copy_block(m, a, a_points_to, r0, r1, l0, count, buffer, copied);
-        block.a = copied.data();
+        block.a = copied;
         block.a_shift = r0;
       }
       // A block of one vector of rows goes in wide tiles while enough
