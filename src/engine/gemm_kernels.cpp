@@ -432,7 +432,11 @@ __attribute__((always_inline)) inline void prefetch_tile(const T* s, index_t s_l
 // patch (27 columns for a 3x3x3 one) computes for about 200 cycles, then
 // stores its 16 vectors into the result's columns, one filter's feature
 // map apart: without this each store waits for its line to come from L3 or
-// memory. Always inlined, as prefetch_tile.
+// memory. Not for results whose columns lie in one run (a layer that lays
+// its output out for the next, a kernel gradient): the hardware's
+// prefetcher follows those, and these requests, holding the line fill
+// buffers, slowed a first layer's forward pass by 17% with cold caches
+// (bench/NOTES.md). Always inlined, as prefetch_tile.
 template <typename T>
 __attribute__((always_inline)) inline void prefetch_results(T* const* c, index_t j0, index_t j1,
                                                             index_t r0, index_t r1) {
@@ -530,6 +534,10 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
   // calls this once a position, and allocating them there took 8% of W7's
   // first layer's forward pass (bench/NOTES.md).
   const T* copied[budget / lanes];
+  // Whether the result's columns follow one another in memory (see
+  // prefetch_results()).
+  bool one_run = n > 0 && c[0] != nullptr;
+  for (index_t j = 1; j < n && one_run; ++j) one_run = c[j] == c[j - 1] + m;
   for (index_t r0 = 0; r0 < vector_rows; r0 += block_rows) {
     const index_t r1 = std::min(vector_rows, r0 + block_rows);
     const index_t block_columns = std::max<index_t>(1, budget / (r1 - r0));
@@ -553,7 +561,7 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
       for (index_t j0 = 0, columns = tile_width(0); j0 < n;) {
         const index_t next = j0 + columns, next_columns = next < n ? tile_width(next) : 0;
         prefetch_tile(block.s, s_l, s_j, count, next, next + next_columns);
-        prefetch_results(c, next, next + next_columns, r0, std::min(r1, m));
+        if (!one_run) prefetch_results(c, next, next + next_columns, r0, std::min(r1, m));
         if (columns == kWideTileColumns) {
           column_tile<T, 1, kWideTileColumns>(block, r0, j0, c, init);
         } else {
