@@ -362,8 +362,11 @@ void parallel_region(index_t count, int threads, const std::function<void(WorkIt
   pool->run(count, workers, region, share_ends);
 }
 
+// No items (a step with no next batch) leave the pool alone: a post would
+// wake its sleeping threads for nothing.
 BackgroundItems::BackgroundItems(index_t count, int threads, std::function<void(index_t)> item)
-    : item_(std::move(item)) {
+    : item_(std::move(item)), finished_(count == 0) {
+  if (finished_) return;
   if (pool == nullptr) pool = new Pool();
   pool->post(count, threads, item_);
 }
@@ -373,6 +376,7 @@ BackgroundItems::~BackgroundItems() {
 }
 
 void BackgroundItems::finish() {
+  if (finished_) return;
   finished_ = true;
   if (std::exception_ptr error = pool->finish(false)) std::rethrow_exception(error);
 }

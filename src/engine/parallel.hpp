@@ -102,7 +102,8 @@ void parallel_region(index_t count, int threads, const std::function<void(WorkIt
 // exception an item threw. Destroyed unfinished (an exception on its way),
 // it drops the unclaimed items and waits for the others. An item runs
 // outside any region (a region it starts runs on its thread alone), in no
-// fixed order and on any of those threads. One object at a time.
+// fixed order and on any of those threads. One object at a time; one of
+// no items does nothing.
 class BackgroundItems {
  public:
   BackgroundItems(index_t count, int threads, std::function<void(index_t)> item);

@@ -161,7 +161,8 @@ struct BackgroundRecord {
 
 }  // namespace
 
-// With one thread nothing runs the items but finish(), on the caller.
+// With one thread nothing runs the items but finish(), on the caller; a
+// set of no items runs nothing.
 TEST(parallel_background_items_on_one_thread_run_at_finish) {
   parallel_region(20, 5, [](WorkItems& items) {  // the pool has four threads of its own
     for (index_t item; items.next(item);) {
@@ -174,6 +175,9 @@ TEST(parallel_background_items_on_one_thread_run_at_finish) {
   background.finish();
   CHECK(record.each_once());
   CHECK(record.threads == std::set<std::thread::id>({std::this_thread::get_id()}));
+  BackgroundItems none(0, 2, [&](index_t item) { record.ran(item); });
+  none.finish();
+  CHECK(record.each_once());
 }
 
 // A waiting pool thread takes the items up on its own, and only threads
