@@ -531,8 +531,8 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
       std::max(tile_rows, budget / std::max<index_t>(k, 1) / tile_rows * tile_rows);
   // The copied columns of a block: at most budget / lanes, a block being
   // one vector of rows or more. On the stack: a locally connected layer
-  // calls this once a position, and allocating them there took 8% of W7's
-  // first layer's forward pass (bench/NOTES.md).
+  // calls this once a position, and allocating them on the heap took 8% of
+  // W7's first layer's forward pass in a harness (bench/NOTES.md).
   const T* copied[budget / lanes];
   // Whether the result's columns follow one another in memory (see
   // prefetch_results()).

@@ -171,6 +171,14 @@ void check_features(const Array& from, index_t n, index_t features) {
   }
 }
 
+// Every block of a gather (RowGather, Trainer::BatchGather) on `threads` threads.
+template <typename Gather>
+void run_blocks(const Gather& gather, int threads) {
+  parallel_region(gather.blocks(), threads, [&](WorkItems& items) {
+    for (index_t block; items.next(block);) gather.run(block);
+  });
+}
+
 }  // namespace
 
 template <typename T>
@@ -220,10 +228,7 @@ void RowGather<T>::run(index_t block) const {
 template <typename T>
 void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
                  index_t count, int threads, Tensor<T>& to) {
-  const RowGather<T> gather(from, n, copy, rows, count, to, kGatherBlockValues);
-  parallel_region(gather.blocks(), threads, [&](WorkItems& items) {
-    for (index_t block; items.next(block);) gather.run(block);
-  });
+  run_blocks(RowGather<T>(from, n, copy, rows, count, to, kGatherBlockValues), threads);
 }
 
 template <typename T>
@@ -290,10 +295,7 @@ typename Trainer<T>::BatchGather Trainer<T>::plan_gather(
 template <typename T>
 void Trainer<T>::gather(const DataSet& data, const std::vector<SampleMajor<T>>& copies,
                         const index_t* rows, index_t count, int threads, Batch& batch) const {
-  const BatchGather gather = plan_gather(data, copies, rows, count, kGatherBlockValues, batch);
-  parallel_region(gather.blocks(), threads, [&](WorkItems& items) {
-    for (index_t block; items.next(block);) gather.run(block);
-  });
+  run_blocks(plan_gather(data, copies, rows, count, kGatherBlockValues, batch), threads);
 }
 
 template <typename T>
