@@ -12,19 +12,19 @@ namespace lcnn {
 
 namespace {
 
-// `kept` where `keep`, else zero, without a branch: the draws decide at
-// random, so a branch on them was mispredicted about as often as a value
-// was dropped, and a mask of 8,192 values took 79 us instead of 25
-// (bench/NOTES.md).
+// Bits<T>: an unsigned integer of T's size.
 template <typename T>
-T kept_or_zero(bool keep, T kept) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  Bits bits;
-  std::memcpy(&bits, &kept, sizeof bits);
-  bits &= Bits(0) - Bits(keep);
-  T value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
+using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+
+// Stores `kept` (given by its bits) into *to where `keep`, else zero, as a
+// select between integers: the draws decide at random, so a branch on them
+// was mispredicted about as often as a value was dropped (a mask of 8,192
+// values took 79 us instead of 25; bench/NOTES.md). GCC compiled the same
+// select between two T values into a branch again.
+template <typename T>
+void store_kept_or_zero(bool keep, Bits<T> kept, T* to) {
+  const Bits<T> bits = keep ? kept : Bits<T>(0);
+  std::memcpy(to, &bits, sizeof bits);
 }
 
 // to = from times the mask, value by value, in one pass.
@@ -46,15 +46,24 @@ void dropout_mask(const Shape& shape, double rate, const std::vector<bool>& shar
   }
   Rng rng(seed ^ (salt * 0x9E3779B97F4A7C15ULL));
   const T scale = T(1) / T(1 - rate);
+  Bits<T> kept;
+  std::memcpy(&kept, &scale, sizeof kept);
+  // A draw keeps its value where uniform() >= rate.
+  const std::uint64_t bound = Rng::uniform_bound(rate);
+  const auto fill = [&](std::vector<T>& to) {
+    rng.draws(static_cast<index_t>(to.size()), [&](index_t k, std::uint64_t draw) {
+      store_kept_or_zero((draw >> 11) >= bound, kept, &to[k]);
+    });
+  };
   mask.resize(static_cast<std::size_t>(shape.size()));
   if (noise.size() == shape.size()) {
     // No axis shares a draw (the usual noise shape): each value's cell is
     // its own index, and the draws go straight into the mask.
-    for (T& m : mask) m = kept_or_zero(rng.uniform() >= rate, scale);
+    fill(mask);
     return;
   }
   std::vector<T> draws(static_cast<std::size_t>(noise.size()));
-  for (T& d : draws) d = kept_or_zero(rng.uniform() >= rate, scale);
+  fill(draws);
   std::vector<index_t> index(shape.rank(), 0);
   for (std::size_t k = 0; k < mask.size(); ++k) {
     index_t cell = 0;

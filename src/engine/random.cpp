@@ -27,6 +27,11 @@ Rng::Rng(std::uint64_t seed, std::uint64_t stream) {
   for (auto& s : s_) s = splitmix64(state);
 }
 
+std::uint64_t Rng::uniform_bound(double p) {
+  // p * 2^53 is exact, and so is its ceiling, at most 2^53.
+  return static_cast<std::uint64_t>(std::ceil(std::ldexp(p, 53)));
+}
+
 double Rng::normal() {
   // Marsaglia's polar method; keeps the second draw for the next call.
   if (has_spare_) {

@@ -67,6 +67,39 @@ TEST(rng_uniform) {
   CHECK_MSG(std::abs(var - 1.0 / 12) < 0.003, "variance " << var);  // sd 0.0003
 }
 
+// draws() hands over the values next() would have returned, in order, and
+// leaves the generator where those calls would have.
+TEST(rng_draws_are_the_values_of_next) {
+  Rng a(9), b(9);
+  std::vector<std::uint64_t> drawn(37, 0);
+  std::vector<index_t> order;
+  a.draws(37, [&](index_t i, std::uint64_t value) {
+    order.push_back(i);
+    drawn[static_cast<std::size_t>(i)] = value;
+  });
+  for (index_t i = 0; i < 37; ++i) {
+    CHECK_EQ(order[static_cast<std::size_t>(i)], i);
+    CHECK_EQ(drawn[static_cast<std::size_t>(i)], b.next());
+  }
+  CHECK_EQ(a.next(), b.next());
+}
+
+// uniform_bound(p) is the least draw that uniform() puts at or above p: on
+// either side of it lie draws on either side of p, at the ends of [0, 1],
+// at values of p that are multiples of 2^-53, and at values that are not.
+TEST(rng_uniform_bound_splits_draws_as_uniform_does) {
+  const double step = std::ldexp(1.0, -53);
+  for (double p : {0.0, step / 4, step, 1.5 * step, 0.1, 0.3, 0.5, 1 - step, 1.0}) {
+    const std::uint64_t bound = Rng::uniform_bound(p);
+    CHECK_MSG(static_cast<double>(bound) * step >= p, "p " << p);
+    if (bound > 0) CHECK_MSG(static_cast<double>(bound - 1) * step < p, "p " << p);
+  }
+  CHECK_EQ(Rng::uniform_bound(0.0), std::uint64_t(0));
+  CHECK_EQ(Rng::uniform_bound(step), std::uint64_t(1));
+  CHECK_EQ(Rng::uniform_bound(1.5 * step), std::uint64_t(2));
+  CHECK_EQ(Rng::uniform_bound(1.0), std::uint64_t(1) << 53);
+}
+
 TEST(rng_normal) {
   Rng rng(2);
   const int n = 100000;
