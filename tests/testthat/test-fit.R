@@ -301,6 +301,30 @@ test_that("the engine's scan for missing values agrees with anyNA()", {
   expect_false(lcnn:::any_missing(c(TRUE, FALSE)))
 })
 
+test_that("fit() and evaluate() scan x for missing values once a call", {
+  # Counted by a tracer on lcnn's scan, which runs in the scan's frame,
+  # for calls on x (not on y).
+  counter <- new.env()
+  counter$scans <- 0
+  x <- matrix(runif(40 * 6), 40)
+  y <- matrix(runif(40), 40)
+  suppressMessages(trace(
+    "any_missing", where = asNamespace("lcnn"), print = FALSE,
+    tracer = bquote(if (length(x) == .(length(x))) {
+      assign("scans", .(counter)$scans + 1, envir = .(counter))
+    })
+  ))
+  on.exit(suppressMessages(untrace("any_missing", where = asNamespace("lcnn"))), add = TRUE)
+  model <- keras_model_sequential() %>% layer_dense(2) %>% layer_dense(1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  fit(model, x, y, epochs = 1, verbose = 0)  # builds the model
+  expect_equal(counter$scans, 1)
+  fit(model, x, y, epochs = 1, verbose = 0)
+  expect_equal(counter$scans, 2)
+  evaluate(model, x, y, verbose = 0)
+  expect_equal(counter$scans, 3)
+})
+
 test_that("fit() finds a missing value past the first block of its data", {
   set.seed(81)
   model <- keras_model_sequential(input_shape = 1000) %>% layer_dense(2)
