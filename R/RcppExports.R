@@ -57,6 +57,18 @@
     invisible(.Call(`_lcnn_trainer_keep_epoch_copies`, trainer, keep))
 }
 
+.epoch_copies_prepare <- function(xs, ys, n, dtype, threads) {
+    .Call(`_lcnn_epoch_copies_prepare`, xs, ys, n, dtype, threads)
+}
+
+.trainer_take_epoch_copies <- function(trainer, copies) {
+    invisible(.Call(`_lcnn_trainer_take_epoch_copies`, trainer, copies))
+}
+
+.epoch_copies_release <- function(copies) {
+    invisible(.Call(`_lcnn_epoch_copies_release`, copies))
+}
+
 .trainer_evaluate <- function(trainer, xs, ys, weights, n, batch_size, threads) {
     .Call(`_lcnn_trainer_evaluate`, trainer, xs, ys, weights, n, batch_size, threads)
 }

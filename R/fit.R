@@ -17,9 +17,11 @@
 #' * For shuffled epochs of more than one batch, the engine keeps a copy of
 #'   `x` and `y` in the model's float type with the samples outermost (half
 #'   the memory of R's double arrays for a float32 model), so that each
-#'   batch reads its samples in runs. The copy is made once, at the first
-#'   such epoch, and kept until `fit()` returns. `shuffle = FALSE` needs no
-#'   copy and makes none. On Linux, the memory of a copy of 2 MiB or more
+#'   batch reads its samples in runs. The copy is made once and kept until
+#'   `fit()` returns: with `validation_split = 0`, before the model is
+#'   built, and it then also finds NA and NaN in `x` as it reads each value
+#'   (other calls scan `x` for them first); else at the first such epoch.
+#'   `shuffle = FALSE` needs no copy and makes none. On Linux, the memory of a copy of 2 MiB or more
 #'   then waits, with that of large results, for the next call's copy of
 #'   the same size (see "Memory of large results" in [predict()]): a loop of
 #'   one-epoch `fit()` calls skips faulting fresh pages in for each.
@@ -86,7 +88,12 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
   callbacks <- check_callbacks(callbacks, call)
 
   plans <- plan_model(object, x, call)
-  data <- training_data(object, plans, x, y, sample_weight, call)
+  # Shuffled epochs gather their batches from the engine's copy of the data
+  # with the samples outermost; made before the model is built, the copy
+  # also finds missing values in x (prepare_epoch_copies()). Not with
+  # validation_split, whose validation samples are checked with x.
+  copies_check_x <- shuffle && validation_split == 0 && epochs > initial_epoch
+  data <- training_data(object, plans, x, y, sample_weight, call, scan_x = !copies_check_x)
   if (!is.null(class_weight)) check_class_weight_outputs(data, call)
   validation <- NULL
   if (!is.null(validation_data)) {
@@ -112,9 +119,13 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
     data$weights <- (data$weights %||% rep(1, data$n)) *
       class_weights(class_weight, data, call)
   }
+  copies <- if (copies_check_x) prepare_epoch_copies(object, data, batch_size, call)
+  # Freed here if no trainer took them.
+  on.exit(if (!is.null(copies)) .epoch_copies_release(copies), add = TRUE)
 
   commit_model(object, plans)
   trainer <- model_trainer(object, data)
+  if (!is.null(copies)) .trainer_take_epoch_copies(trainer, copies)
   # Whatever happens from here, R's copy of the weights follows the engine's.
   on.exit(sync_from_trainer(object, trainer), add = TRUE)
   # Shuffled epochs over the same data copy it once, not once an epoch.
@@ -194,6 +205,27 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
 #' evaluate(model, matrix(1, 4, 3), rep(0, 4))
 evaluate <- function(object, ...) UseMethod("evaluate")
 
+# The engine's sample-major copies of fit()'s data for its shuffled epochs
+# (EpochCopies in trainer.hpp), made now instead of at the first epoch: the
+# copy reads every value of x anyway and finds the missing ones on the way,
+# where a scan of its own took 14 ms of each one-epoch fit() of the demo
+# model (bench/NOTES.md), and a missing value still stops fit() before it
+# builds the model. NULL for a single batch, which the epochs gather from
+# R's arrays: x is scanned instead.
+prepare_epoch_copies <- function(model, data, batch_size, call) {
+  args <- array_labels("x", length(data$x))
+  if (data$n <= batch_size) {
+    for (i in seq_along(data$x)) {
+      if (any_missing(data$x[[i]])) abort_missing(data$x[[i]], args[i], call)
+    }
+    return(NULL)
+  }
+  prepared <- .epoch_copies_prepare(data$x, data$y, data$n, model_dtype(model),
+                                    lcnn_num_threads())
+  for (i in which(prepared$missing)) abort_missing(data$x[[i]], args[i], call)
+  prepared$copies
+}
+
 #' @rdname evaluate
 #' @export
 evaluate.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, verbose = "auto",
@@ -272,10 +304,7 @@ input_arrays <- function(model, plans, x, call, arg = "x", allow_na = FALSE) {
   xs <- lapply(seq_along(xs), function(i) {
     x_arg <- names(xs)[i]
     a <- check_input_array(xs[[i]], expected[[i]], call = call, arg = x_arg)
-    if (!allow_na && any_missing(a)) {
-      lcnn_abort(c("{.arg {x_arg}} must not contain NA or NaN.",
-                   x = "Found {sum(is.na(a))} missing value{?s}."), "argument", call = call)
-    }
+    if (!allow_na && any_missing(a)) abort_missing(a, x_arg, call)
     a
   })
   counts <- vapply(xs, function(a) dim(a)[1], numeric(1))
@@ -286,13 +315,25 @@ input_arrays <- function(model, plans, x, call, arg = "x", allow_na = FALSE) {
   unname(xs)
 }
 
+# The error for data `a`, given as argument `arg`, that holds NA or NaN.
+abort_missing <- function(a, arg, call) {
+  lcnn_abort(c("{.arg {arg}} must not contain NA or NaN.",
+               x = "Found {sum(is.na(a))} missing value{?s}."), "argument", call = call)
+}
+
+# The labels of `count` arrays given as argument `arg`, for messages: `arg`
+# itself for one, else arg[[1]], arg[[2]], ...
+array_labels <- function(arg, count) {
+  if (count == 1) arg else paste0(arg, "[[", seq_len(count), "]]")
+}
+
 # One value per model input or output: the value itself for one, else a list
 # of them in order or named by layer. Names the result by each entry's
-# argument label for messages.
+# argument label for messages (array_labels()).
 as_array_list <- function(x, names, arg, call, role = "input") {
   if (length(names) == 1) {
     if (is_array_list(x) && length(x) == 1) x <- x[[1]]
-    return(stats::setNames(list(x), arg))
+    return(stats::setNames(list(x), array_labels(arg, 1)))
   }
   if (!is.list(x) || is.object(x) || length(x) != length(names)) {
     lcnn_abort(c("{.arg {arg}} must be a list of {length(names)} arrays, one per \
@@ -307,7 +348,7 @@ as_array_list <- function(x, names, arg, call, role = "input") {
     }
     x <- x[names]
   }
-  stats::setNames(unname(x), paste0(arg, "[[", seq_along(x), "]]"))
+  stats::setNames(unname(x), array_labels(arg, length(x)))
 }
 
 # Per output: its name, loss, loss weight and metrics, as compile() set them.
@@ -338,11 +379,13 @@ score_values <- function(scores) {
 # x, y and sample weights checked against the model and its losses, as the
 # engine reads them: lists of arrays, y as class indices for sparse losses,
 # else with the output's shape; weights are sample_weight's. `outputs`
-# describes each output's target.
-training_data <- function(model, plans, x, y, sample_weight, call, what = "x") {
+# describes each output's target. Without `scan_x`, the caller checks x for
+# missing values itself.
+training_data <- function(model, plans, x, y, sample_weight, call, what = "x",
+                          scan_x = TRUE) {
   x_arg <- if (what == "x") "x" else paste0(what, "[[1]]")
   y_arg <- if (what == "x") "y" else paste0(what, "[[2]]")
-  xs <- input_arrays(model, plans, x, call, arg = x_arg)
+  xs <- input_arrays(model, plans, x, call, arg = x_arg, allow_na = !scan_x)
   n <- dim(xs[[1]])[1]
   targets <- model_targets(model)
   shapes <- planned_output_shapes(model, plans)
@@ -371,10 +414,7 @@ check_target <- function(y, y_arg, target, output, n, x_arg, call) {
                  x = "{.arg {x_arg}} has {n}, {.arg {y_arg}} has {y_dims[1]}."),
                "shape", call = call)
   }
-  if (any_missing(y)) {
-    lcnn_abort(c("{.arg {y_arg}} must not contain NA or NaN.",
-                 x = "Found {sum(is.na(y))} missing value{?s}."), "argument", call = call)
-  }
+  if (any_missing(y)) abort_missing(y, y_arg, call)
   classes <- output[length(output)]
   sparse <- loss$name == "sparse_categorical_crossentropy"
   expected <- if (sparse) output[-length(output)] else output

@@ -180,6 +180,42 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// epoch_copies_prepare
+Rcpp::List epoch_copies_prepare(Rcpp::List xs, Rcpp::List ys, double n, std::string dtype, int threads);
+RcppExport SEXP _lcnn_epoch_copies_prepare(SEXP xsSEXP, SEXP ysSEXP, SEXP nSEXP, SEXP dtypeSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type xs(xsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type ys(ysSEXP);
+    Rcpp::traits::input_parameter< double >::type n(nSEXP);
+    Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(epoch_copies_prepare(xs, ys, n, dtype, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// trainer_take_epoch_copies
+void trainer_take_epoch_copies(SEXP trainer, SEXP copies);
+RcppExport SEXP _lcnn_trainer_take_epoch_copies(SEXP trainerSEXP, SEXP copiesSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type copies(copiesSEXP);
+    trainer_take_epoch_copies(trainer, copies);
+    return R_NilValue;
+END_RCPP
+}
+// epoch_copies_release
+void epoch_copies_release(SEXP copies);
+RcppExport SEXP _lcnn_epoch_copies_release(SEXP copiesSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type copies(copiesSEXP);
+    epoch_copies_release(copies);
+    return R_NilValue;
+END_RCPP
+}
 // trainer_evaluate
 Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::List xs, Rcpp::List ys, Rcpp::Nullable<Rcpp::NumericVector> weights, double n, double batch_size, int threads);
 RcppExport SEXP _lcnn_trainer_evaluate(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP weightsSEXP, SEXP nSEXP, SEXP batch_sizeSEXP, SEXP threadsSEXP) {
@@ -439,6 +475,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_device_support_of", (DL_FUNC) &_lcnn_device_support_of, 2},
     {"_lcnn_trainer_fit_epoch", (DL_FUNC) &_lcnn_trainer_fit_epoch, 11},
     {"_lcnn_trainer_keep_epoch_copies", (DL_FUNC) &_lcnn_trainer_keep_epoch_copies, 2},
+    {"_lcnn_epoch_copies_prepare", (DL_FUNC) &_lcnn_epoch_copies_prepare, 5},
+    {"_lcnn_trainer_take_epoch_copies", (DL_FUNC) &_lcnn_trainer_take_epoch_copies, 2},
+    {"_lcnn_epoch_copies_release", (DL_FUNC) &_lcnn_epoch_copies_release, 1},
     {"_lcnn_trainer_evaluate", (DL_FUNC) &_lcnn_trainer_evaluate, 7},
     {"_lcnn_trainer_gradients", (DL_FUNC) &_lcnn_trainer_gradients, 7},
     {"_lcnn_trainer_predict", (DL_FUNC) &_lcnn_trainer_predict, 4},

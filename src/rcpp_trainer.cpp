@@ -183,6 +183,37 @@ void trainer_keep_epoch_copies(SEXP trainer, bool keep) {
   trainer_of(trainer).keep_epoch_copies(keep);
 }
 
+// fit()'s sample-major copies of its data (EpochCopies), made as it checks
+// the data, before it builds the model and its trainer, which then takes
+// them: list(copies, missing), with one flag per array of xs for whether
+// it holds NA or NaN (then the copies are freed already).
+// [[Rcpp::export(.epoch_copies_prepare)]]
+Rcpp::List epoch_copies_prepare(Rcpp::List xs, Rcpp::List ys, double n, std::string dtype,
+                                int threads) {
+  const DataSet data = data_of(xs, ys, R_NilValue, n);
+  auto prepared = std::make_unique<PreparedCopies>();
+  const std::vector<bool> missing = dtype == "float64"
+                                        ? prepared->of<double>().prepare(data, threads)
+                                        : prepared->of<float>().prepare(data, threads);
+  return Rcpp::List::create(
+      Rcpp::_["copies"] = Rcpp::XPtr<PreparedCopies>(prepared.release(), true),
+      Rcpp::_["missing"] = Rcpp::wrap(missing));
+}
+
+// [[Rcpp::export(.trainer_take_epoch_copies)]]
+void trainer_take_epoch_copies(SEXP trainer, SEXP copies) {
+  Rcpp::XPtr<PreparedCopies> prepared(copies);
+  if (prepared.get() != nullptr) trainer_of(trainer).take_epoch_copies(*prepared);
+}
+
+// Frees prepared copies that no trainer took (fit() stopped before), rather
+// than at a later collection of R's.
+// [[Rcpp::export(.epoch_copies_release)]]
+void epoch_copies_release(SEXP copies) {
+  Rcpp::XPtr<PreparedCopies> prepared(copies);
+  prepared.release();
+}
+
 // [[Rcpp::export(.trainer_evaluate)]]
 Rcpp::List trainer_evaluate(SEXP trainer, Rcpp::List xs, Rcpp::List ys,
                             Rcpp::Nullable<Rcpp::NumericVector> weights, double n,

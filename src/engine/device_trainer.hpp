@@ -29,6 +29,9 @@ class DeviceTrainer : public TrainerBase {
                    bool& completed) override;
   Scores evaluate(const DataSet& data, index_t batch_size, const Context& ctx) override;
   void keep_epoch_copies(bool keep) override { epoch_copies_.keep(keep); }
+  void take_epoch_copies(PreparedCopies& prepared) override {
+    epoch_copies_.take(prepared.of<float>());
+  }
   std::vector<std::vector<double>> parameters() const override;
   void set_parameters(const std::vector<std::vector<double>>& values) override;
   std::vector<std::vector<double>> gradients(const DataSet& data, std::uint64_t seed,

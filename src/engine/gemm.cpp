@@ -150,15 +150,15 @@ template void keep_where_positive<float>(const float*, const float*, float*, ind
 template void keep_where_positive<double>(const double*, const double*, double*, index_t);
 
 template <typename T>
-void sample_major_rows(const double* from, index_t n, index_t count, T* rows, index_t features) {
-  if (count == 0 || features == 0) return;
+bool sample_major_rows(const double* from, index_t n, index_t count, T* rows, index_t features) {
+  if (count == 0 || features == 0) return false;
   const GemmKernels& set = kernels();
-  for_precision<T>(set.sample_major_single, set.sample_major_double)(from, n, count, rows,
-                                                                     features);
+  return for_precision<T>(set.sample_major_single, set.sample_major_double)(from, n, count,
+                                                                            rows, features);
 }
 
-template void sample_major_rows<float>(const double*, index_t, index_t, float*, index_t);
-template void sample_major_rows<double>(const double*, index_t, index_t, double*, index_t);
+template bool sample_major_rows<float>(const double*, index_t, index_t, float*, index_t);
+template bool sample_major_rows<double>(const double*, index_t, index_t, double*, index_t);
 
 bool any_missing(const double* values, index_t count, int threads) {
   constexpr index_t kBlock = index_t(1) << 16;

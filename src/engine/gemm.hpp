@@ -95,9 +95,10 @@ void keep_where_positive(const T* test, const T* value, T* out, index_t count);
 // feature's run of n samples from the copy's first row on. In the kernel
 // sets, so that each square of a vector's lanes of samples and features is
 // converted and transposed in registers and stored a line at a time
-// (bench/NOTES.md).
+// (bench/NOTES.md). Returns whether any value copied is NaN (R's NA among
+// them), found on the way at no cost that shows.
 template <typename T>
-void sample_major_rows(const double* from, index_t n, index_t count, T* rows, index_t features);
+bool sample_major_rows(const double* from, index_t n, index_t count, T* rows, index_t features);
 
 // The kernel sets this build and this CPU can run, narrowest first
 // ("baseline", then "avx2", "avx512").

@@ -733,16 +733,22 @@ constexpr index_t kSampleMajorAhead = 128;
 // `passes` passes of sample_major_rows() value by value over `count` rows,
 // each writing Width features of every row from Width of R's runs (n
 // apart) read side by side. A fixed width lets the compiler unroll a row's
-// stores.
+// stores. Returns whether any value copied is NaN.
 template <index_t Width, typename T>
-void copy_passes(const double* runs, index_t n, index_t count, T* rows, index_t features,
+bool copy_passes(const double* runs, index_t n, index_t count, T* rows, index_t features,
                  index_t passes) {
+  bool missing = false;
   for (index_t p = 0; p < passes; ++p, runs += Width * n, rows += Width) {
     for (index_t i = 0; i < count; ++i) {
       T* const row = rows + i * features;
-      for (index_t f = 0; f < Width; ++f) row[f] = T(runs[f * n + i]);
+      for (index_t f = 0; f < Width; ++f) {
+        const double value = runs[f * n + i];
+        missing |= value != value;
+        row[f] = T(value);
+      }
     }
   }
+  return missing;
 }
 
 // sample_major_rows() (gemm.hpp). Where the rows start on a cache line and
@@ -755,15 +761,18 @@ void copy_passes(const double* runs, index_t n, index_t count, T* rows, index_t 
 // buffer a read of it after all. Else, and for the samples after the
 // last whole square, value by value in passes of 8 features, each reading
 // 8 runs side by side and writing each row's 8 values together
-// (bench/NOTES.md).
+// (bench/NOTES.md). Each converted vector is also tested for NaN (R's NA
+// among them; a lane compares unequal to itself only then), so that fit()
+// need not scan the data on its own before it copies them.
 template <typename T>
-void sample_major_rows(const double* from, index_t n, index_t count, T* rows,
+bool sample_major_rows(const double* from, index_t n, index_t count, T* rows,
                        index_t features) {
   constexpr index_t lanes = Lanes<T>::count, line = 64 / index_t(sizeof(T)), width = 8;
   static_assert(line % lanes == 0, "whole vectors to a cache line");
   const bool squares =
       features % line == 0 && reinterpret_cast<std::uintptr_t>(rows) % 64 == 0;
   const index_t done = squares ? count / lanes * lanes : 0;
+  typename Lanes<T>::Indices missing{};
   for (index_t f1 = 0; f1 < features && done > 0; f1 += line) {
     for (index_t i = 0; i < done; i += lanes) {
       for (index_t f0 = f1; f0 < f1 + line; f0 += lanes) {
@@ -775,6 +784,7 @@ void sample_major_rows(const double* from, index_t n, index_t count, T* rows,
             __builtin_prefetch(run + kSampleMajorAhead + ahead);
           }
           square[r] = load_converted<T>(run);
+          missing |= square[r] != square[r];
         }
         transpose_square<T>(square);
 #pragma GCC unroll 16
@@ -785,9 +795,11 @@ void sample_major_rows(const double* from, index_t n, index_t count, T* rows,
   if (done > 0) end_streaming();
   const index_t passes = features / width, whole = passes * width;
   T* const rest = rows + done * features;
-  copy_passes<width>(from + done, n, count - done, rest, features, passes);
-  copy_passes<1>(from + whole * n + done, n, count - done, rest + whole, features,
-                 features - whole);
+  bool any = copy_passes<width>(from + done, n, count - done, rest, features, passes);
+  any |= copy_passes<1>(from + whole * n + done, n, count - done, rest + whole, features,
+                        features - whole);
+  for (index_t lane = 0; lane < lanes; ++lane) any |= missing[lane] != 0;
+  return any;
 }
 
 // The elementwise losses' instances of this set (elementwise_loss.hpp),

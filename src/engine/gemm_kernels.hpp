@@ -31,7 +31,7 @@ using PositiveKernel = void (*)(const T*, const T*, T*, index_t);
 
 // sample_major_rows() (gemm.hpp).
 template <typename T>
-using SampleMajorKernel = void (*)(const double*, index_t, index_t, T*, index_t);
+using SampleMajorKernel = bool (*)(const double*, index_t, index_t, T*, index_t);
 
 struct GemmKernels {
   const char* name;

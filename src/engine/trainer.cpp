@@ -1,6 +1,7 @@
 #include "trainer.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
@@ -87,10 +88,14 @@ SampleMajor<T> sample_major(const Array& from, index_t n, int threads) {
   const index_t features = from.size / n;
   copy.features = features;
   copy.values = BlockArray<T>(static_cast<std::size_t>(from.size));
+  std::atomic<bool> missing{false};
   for_each_block(n, kSampleMajorBlock, threads, [&](index_t first, index_t count) {
-    sample_major_rows(from.data + first, n, count, copy.values.data() + first * features,
-                      features);
+    if (sample_major_rows(from.data + first, n, count, copy.values.data() + first * features,
+                          features)) {
+      missing.store(true, std::memory_order_relaxed);
+    }
   });
+  copy.missing = missing.load();
   return copy;
 }
 
@@ -129,6 +134,31 @@ const std::vector<SampleMajor<T>>& EpochCopies<T>::for_epoch(const DataSet& data
                                                              const std::vector<index_t>& order,
                                                              index_t batch_size, int threads) {
   if (!gathers_from_copies(order, batch_size)) return none_;
+  make(data, threads);
+  return copies_;
+}
+
+template <typename T>
+std::vector<bool> EpochCopies<T>::prepare(const DataSet& data, int threads) {
+  make(data, threads);
+  std::vector<bool> missing;
+  for (std::size_t i = 0; i < data.xs.size(); ++i) missing.push_back(copies_[i].missing);
+  if (std::find(missing.begin(), missing.end(), true) != missing.end()) release();
+  return missing;
+}
+
+template <typename T>
+void EpochCopies<T>::take(EpochCopies& other) {
+  if (&other == this) return;
+  release();
+  copies_ = std::move(other.copies_);
+  sources_ = std::move(other.sources_);
+  samples_ = other.samples_;
+  other.release();
+}
+
+template <typename T>
+void EpochCopies<T>::make(const DataSet& data, int threads) {
   const std::vector<Array> sources = arrays_of(data);
   const auto same = [](const Array& a, const Array& b) {
     return a.data == b.data && a.size == b.size;
@@ -136,13 +166,11 @@ const std::vector<SampleMajor<T>>& EpochCopies<T>::for_epoch(const DataSet& data
   const bool made_from_these =
       !copies_.empty() && samples_ == data.n && sources.size() == sources_.size() &&
       std::equal(sources.begin(), sources.end(), sources_.begin(), same);
-  if (!made_from_these) {
-    release();  // before the new copies: both would otherwise be held at once
-    copies_ = sample_major_copies<T>(data, threads);
-    sources_ = sources;
-    samples_ = data.n;
-  }
-  return copies_;
+  if (made_from_these) return;
+  release();  // before the new copies: both would otherwise be held at once
+  copies_ = sample_major_copies<T>(data, threads);
+  sources_ = sources;
+  samples_ = data.n;
 }
 
 template <typename T>

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "buffer.hpp"
@@ -77,6 +78,7 @@ template <typename T>
 struct SampleMajor {
   BlockArray<T> values;  // not zeroed first: every value is written
   index_t features = 0;
+  bool missing = false;  // whether any value copied is NaN (R's NA among them)
 };
 
 // `from`, which holds n samples, as a SampleMajor.
@@ -91,7 +93,9 @@ SampleMajor<T> sample_major(const Array& from, index_t n, int threads);
 // the same arrays (address and size) reuses them, which saved each epoch of
 // the demo model 0.15-0.25 s on two cores (bench/NOTES.md). Kept copies do
 // not follow changes to the arrays' values, so the caller keeps them only
-// while the data cannot change: fit() for the epochs of one call.
+// while the data cannot change: fit() for the epochs of one call. fit()
+// also makes them before the trainer exists (prepare()), as it checks its
+// data, and hands them over (take()).
 template <typename T>
 class EpochCopies {
  public:
@@ -100,6 +104,14 @@ class EpochCopies {
   const std::vector<SampleMajor<T>>& for_epoch(const DataSet& data,
                                                const std::vector<index_t>& order,
                                                index_t batch_size, int threads);
+  // Makes the copies of `data` now, for epochs in any order, and returns
+  // which of its inputs hold a NaN, found as the copy reads each value: a
+  // scan of their own before fit() builds the model took 14 ms of each
+  // fit() call of the demo model (bench/NOTES.md). With any, the copies
+  // are freed again.
+  std::vector<bool> prepare(const DataSet& data, int threads);
+  // Takes over `other`'s copies, freeing its own first.
+  void take(EpochCopies& other);
   // Called when an epoch ends, however it ends: frees the copies unless kept.
   void end_epoch();
   // Whether copies outlive their epoch; false also frees them.
@@ -108,6 +120,8 @@ class EpochCopies {
  private:
   // The arrays the copies were made from (inputs, then outputs).
   static std::vector<Array> arrays_of(const DataSet& data);
+  // Makes the copies of `data` unless they are made from its arrays.
+  void make(const DataSet& data, int threads);
   void release();
 
   bool keep_ = false;
@@ -159,6 +173,23 @@ double output_loss(const OutputSpec& out, std::size_t o, const Tensor<T>& predic
                    const T* weights, Tensor<T>* grad, int threads, Totals& totals,
                    std::size_t& metric);
 
+// Sample-major copies made before the trainer that uses them, of either
+// type: fit() makes them as it checks its data (EpochCopies::prepare()),
+// then builds the trainer, which takes those of its own.
+struct PreparedCopies {
+  EpochCopies<float> single;
+  EpochCopies<double> double_precision;
+
+  template <typename T>
+  EpochCopies<T>& of() {
+    if constexpr (std::is_same_v<T, float>) {
+      return single;
+    } else {
+      return double_precision;
+    }
+  }
+};
+
 class TrainerBase {
  public:
   virtual ~TrainerBase() = default;
@@ -175,6 +206,8 @@ class TrainerBase {
   // Whether the data's sample-major copies outlive an epoch, for the next
   // epochs over the same arrays (EpochCopies); false also frees them.
   virtual void keep_epoch_copies(bool keep) = 0;
+  // Takes over the prepared copies of this trainer's type.
+  virtual void take_epoch_copies(PreparedCopies& prepared) = 0;
   // The network's parameters, block by block, as doubles; and back.
   virtual std::vector<std::vector<double>> parameters() const = 0;
   virtual void set_parameters(const std::vector<std::vector<double>>& values) = 0;
@@ -203,6 +236,9 @@ class Trainer : public TrainerBase {
                    bool& completed) override;
   Scores evaluate(const DataSet& data, index_t batch_size, const Context& ctx) override;
   void keep_epoch_copies(bool keep) override { epoch_copies_.keep(keep); }
+  void take_epoch_copies(PreparedCopies& prepared) override {
+    epoch_copies_.take(prepared.of<T>());
+  }
   std::vector<std::vector<double>> parameters() const override;
   void set_parameters(const std::vector<std::vector<double>>& values) override;
   std::vector<std::vector<double>> gradients(const DataSet& data, std::uint64_t seed,

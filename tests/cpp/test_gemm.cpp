@@ -4,6 +4,7 @@
 // column products, optimizer updates and scans for missing values of every
 // set likewise.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -262,7 +263,10 @@ void check_missing_scans(const std::string& kernels) {
 // features, and 8 of double, with no shift), value by value where they do
 // not (1 and 17 features, 8 of float, or rows one value past a line) and
 // for the samples after the last whole square. Every value as
-// static_cast<T> makes it, and nothing written around the rows.
+// static_cast<T> makes it, and nothing written around the rows. And
+// whether the values copied hold a NaN: none; one at the first value, the
+// last and one between; none for a NaN in the samples just before and
+// just after the copied ones.
 template <typename T>
 void check_sample_major_rows(const std::string& kernels) {
   const T untouched = T(-7);
@@ -273,7 +277,24 @@ void check_sample_major_rows(const std::string& kernels) {
       for (std::size_t v = 0; v < data.size(); ++v) data[v] = 0.1 * double(v + 1) - 1.0 / 3.0;
       for (index_t shift : {0L, 1L}) {
         Buffer<T> rows(static_cast<std::size_t>(count * features + shift + 64), untouched);
-        sample_major_rows(data.data() + first, n, count, rows.data() + shift, features);
+        CHECK(!sample_major_rows(data.data() + first, n, count, rows.data() + shift, features));
+        const index_t nan_at[][2] = {{0, 0},          {features - 1, count - 1},
+                                     {features / 2, count / 2}, {0, -1},
+                                     {features - 1, count}};
+        for (const auto& feature_sample : nan_at) {
+          if (count == 0) break;
+          const index_t f = feature_sample[0], i = feature_sample[1];
+          double& value = data[static_cast<std::size_t>(f * n + first + i)];
+          const double kept = value;
+          value = std::nan("");
+          Buffer<T> scratch(rows.size());
+          const bool found =
+              sample_major_rows(data.data() + first, n, count, scratch.data() + shift, features);
+          value = kept;
+          CHECK_MSG(found == (i >= 0 && i < count),
+                    kernels << " features " << features << " count " << count << " shift "
+                            << shift << ": NaN at feature " << f << ", sample " << i);
+        }
         index_t wrong = 0;
         for (index_t v = 0; v < static_cast<index_t>(rows.size()); ++v) {
           const index_t at = v - shift, i = at / std::max<index_t>(features, 1);

@@ -1,6 +1,9 @@
 // Trainer: gathering a batch of samples out of R's column-major data or a
 // sample-major copy of it;
 // optimizer steps that layers apply in backward().
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -154,6 +157,32 @@ TEST(trainer_epoch_copies_kept_between_epochs_of_the_same_data) {
   x[0] = 12;
   const std::vector<SampleMajor<float>>& made = copies.for_epoch(shorter, {1, 0, 2}, 2, 1);
   CHECK(!made.empty() && made[0].values[0] == 12.0f);
+}
+
+// Copies made by prepare() serve the epochs of the EpochCopies that takes
+// them: the data changed in between shows through only where they are
+// made again. prepare() tells which inputs hold a NaN (R's NA among them)
+// and then frees the copies; a NaN among the outputs is not its to tell.
+TEST(trainer_epoch_copies_prepared_then_taken) {
+  const index_t n = 4;
+  std::vector<double> x = {1, 2, 3, 4}, x2 = {5, 6, 7, 8}, y = {0, 0, 0, 0};
+  const DataSet data{{{x.data(), n}, {x2.data(), n}}, {{y.data(), n}}, nullptr, n};
+  EpochCopies<float> prepared, taker;
+  CHECK(prepared.prepare(data, 2) == std::vector<bool>({false, false}));
+  x[0] = 9;
+  taker.take(prepared);
+  CHECK_EQ(first_copied(taker, data), 1.0f);
+  CHECK_EQ(first_copied(prepared, data), 9.0f);
+
+  y[2] = std::nan("");
+  CHECK(prepared.prepare(data, 1) == std::vector<bool>({false, false}));
+  const std::uint64_t r_na_bits = 0x7FF00000000007A2ULL;  // R's NA_real_
+  std::memcpy(&x2[3], &r_na_bits, sizeof r_na_bits);
+  EpochCopies<float> missing;
+  CHECK(missing.prepare(data, 1) == std::vector<bool>({false, true}));
+  x[0] = 10;
+  taker.take(missing);
+  CHECK_EQ(first_copied(taker, data), 10.0f);
 }
 
 namespace {

@@ -301,9 +301,10 @@ test_that("the engine's scan for missing values agrees with anyNA()", {
   expect_false(lcnn:::any_missing(c(TRUE, FALSE)))
 })
 
-test_that("fit() and evaluate() scan x for missing values once a call", {
+test_that("fit() reads x for missing values once a call: in its copy, else in a scan", {
   # Counted by a tracer on lcnn's scan, which runs in the scan's frame,
-  # for calls on x (not on y).
+  # for calls on x (not on y). Shuffled epochs of more than one batch
+  # gather from the engine's copy of x, which finds them instead.
   counter <- new.env()
   counter$scans <- 0
   x <- matrix(runif(40 * 6), 40)
@@ -318,11 +319,55 @@ test_that("fit() and evaluate() scan x for missing values once a call", {
   model <- keras_model_sequential() %>% layer_dense(2) %>% layer_dense(1)
   model %>% compile(optimizer = "sgd", loss = "mse")
   fit(model, x, y, epochs = 1, verbose = 0)  # builds the model
-  expect_equal(counter$scans, 1)
+  expect_equal(counter$scans, 0)
   fit(model, x, y, epochs = 1, verbose = 0)
+  expect_equal(counter$scans, 0)
+  fit(model, x, y, epochs = 1, shuffle = FALSE, verbose = 0)
+  expect_equal(counter$scans, 1)
+  fit(model, x, y, epochs = 1, batch_size = 40, verbose = 0)
   expect_equal(counter$scans, 2)
-  evaluate(model, x, y, verbose = 0)
+  fit(model, x, y, epochs = 1, validation_split = 0.25, verbose = 0)
   expect_equal(counter$scans, 3)
+  fit(model, x, y, epochs = 0, verbose = 0)
+  expect_equal(counter$scans, 4)
+  evaluate(model, x, y, verbose = 0)
+  expect_equal(counter$scans, 5)
+})
+
+test_that("fit()'s copy of x for shuffled epochs finds its missing values", {
+  # 70 samples of 32 features: the copy takes squares of a vector's lanes
+  # of samples, then the samples past the last whole square one by one.
+  set.seed(83)
+  x <- matrix(runif(70 * 32), 70)
+  y <- matrix(runif(70), 70)
+  for (dtype in c("float32", "float64")) {
+    for (at in list(c(10, 5), c(70, 32), c(64, 1))) {
+      for (missing in list(NA_real_, NaN)) {
+        model <- keras_model_sequential(dtype = dtype) %>% layer_dense(1)
+        model %>% compile(optimizer = "sgd", loss = "mse")
+        bad_x <- x
+        bad_x[at[1], at[2]] <- missing
+        expect_error(fit(model, bad_x, y, batch_size = 16, verbose = 0),
+                     "`x` must not contain NA or NaN", class = "lcnn_error_argument")
+        expect_false(model$built)
+        fit(model, x, y, batch_size = 16, epochs = 1, verbose = 0)
+        before <- get_weights(model)
+        expect_error(fit(model, bad_x, y, batch_size = 16, verbose = 0),
+                     "`x` must not contain NA or NaN", class = "lcnn_error_argument")
+        expect_identical(get_weights(model), before)
+      }
+    }
+  }
+
+  withr::defer(k_clear_session())  # the inputs' names count on
+  a <- layer_input(shape = 3)
+  b <- layer_input(shape = 2)
+  both <- keras_model(list(a, b), layer_concatenate(list(a, b)) %>% layer_dense(1))
+  both %>% compile(optimizer = "sgd", loss = "mse")
+  xs <- list(matrix(runif(60), 20), matrix(runif(40), 20))
+  xs[[2]][20, 2] <- NA
+  expect_snapshot(error = TRUE, fit(both, xs, matrix(runif(20), 20), batch_size = 8,
+                                    verbose = 0))
 })
 
 test_that("fit() finds a missing value past the first block of its data", {
