@@ -32,6 +32,19 @@ constexpr index_t kMinBlock = 32;
 constexpr index_t kMinTileRows = 64;
 constexpr index_t kMaxBlocks = 8;
 
+// A column product's right-hand operand of fewer bytes than this is in the
+// caches when the product runs, so the product does not ask for its lines
+// ahead (Operand): a kernel that small stays there from one training step
+// to the next (W7's of 590 KB), and the output's gradient, for the kernel
+// gradient, has just been written (bench/NOTES.md).
+constexpr std::size_t kCachedOperandBytes = std::size_t(1) << 20;
+
+template <typename T>
+Operand operand_of(index_t values) {
+  return static_cast<std::size_t>(values) * sizeof(T) < kCachedOperandBytes ? Operand::cached
+                                                                           : Operand::streamed;
+}
+
 index_t blocks_along(index_t side, index_t min_block) {
   return std::max<index_t>(1, std::min(kMaxBlocks, side / min_block));
 }
@@ -165,7 +178,7 @@ void Dense<T>::forward(const Tensor<T>& input, Tensor<T>& output, const Context&
       const std::vector<T*> y_columns = column_pointers(y, N, row, col, cols);
       column_product<T>(rows, cols, D, x_columns.data(), PointerTo::columns, w + col * D, 1, D,
                         y_columns.data(), bias != nullptr ? bias + col : nullptr, false,
-                        rectify);
+                        rectify, operand_of<T>(D * F));
     } else {
       gemm(Op::none, Op::none, rows, cols, D, x + row, N, w + col * D, D, y + row + col * N, N,
            false);
@@ -200,7 +213,7 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
           column_pointers(x, N, 0, row, rows, [&](index_t d) { return input_feature(d); });
       const std::vector<T*> grad_columns = column_pointers(kernel_grad.data(), D, row, col, cols);
       column_product<T>(rows, cols, N, x_rows.data(), PointerTo::rows, g + col * N, 1, N,
-                        grad_columns.data(), nullptr, false);
+                        grad_columns.data(), nullptr, false, false, operand_of<T>(N * F));
     } else {
       gemm(Op::transpose, Op::none, rows, cols, N, x + row * N, N, g + col * N, N,
            kernel_grad.data() + row + col * D, D, false);
@@ -225,7 +238,7 @@ void Dense<T>::backward(const Tensor<T>& input, const Tensor<T>& output,
       const std::vector<T*> dx_columns =
           column_pointers(dx, N, row, col, cols, [&](index_t d) { return input_feature(d); });
       column_product<T>(rows, cols, F, g_columns.data(), PointerTo::columns, w + col, D, 1,
-                        dx_columns.data(), nullptr, false);
+                        dx_columns.data(), nullptr, false, false, operand_of<T>(D * F));
     } else {
       gemm(Op::none, Op::transpose, rows, cols, F, g + row, N, w + col, D, dx + row + col * N, N,
            false);

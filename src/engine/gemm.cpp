@@ -84,19 +84,19 @@ template void gemm<double>(Op, Op, index_t, index_t, index_t, const double*, ind
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
-                    bool accumulate, bool rectify) {
+                    bool accumulate, bool rectify, Operand s_from) {
   if (m == 0 || n == 0) return;
   const GemmKernels& set = kernels();
   for_precision<T>(set.columns_single, set.columns_double)(m, n, k, a, a_points_to, s, s_l, s_j,
-                                                           c, init, accumulate, rectify);
+                                                           c, init, accumulate, rectify, s_from);
 }
 
 template void column_product<float>(index_t, index_t, index_t, const float* const*, PointerTo,
                                     const float*, index_t, index_t, float* const*, const float*,
-                                    bool, bool);
+                                    bool, bool, Operand);
 template void column_product<double>(index_t, index_t, index_t, const double* const*, PointerTo,
                                      const double*, index_t, index_t, double* const*,
-                                     const double*, bool, bool);
+                                     const double*, bool, bool, Operand);
 
 template <typename T>
 void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, T* slots,

@@ -29,6 +29,14 @@ void gemm(Op op_a, Op op_b, index_t m, index_t n, index_t k, const T* a, index_t
 // contiguous values) or one per row.
 enum class PointerTo { columns, rows };
 
+// Where a column product's right-hand operand s comes from: `streamed`
+// from memory, once (a locally connected layer's weights), and the product
+// asks for each column tile's lines one tile ahead; or `cached`, staying in
+// the caches from call to call (a dense layer's kernel of under 1 MiB
+// between training steps), where those requests only take issue slots and
+// fill buffers (bench/NOTES.md).
+enum class Operand { streamed, cached };
+
 // A product whose operands are addressed column by column (or row by row),
 // for locally connected and dense layers: for each j < n with c[j] not null,
 //   c[j][0..m) = base_j + sum over l < k of a(0..m, l) * s[l * s_l + j * s_j]
@@ -46,11 +54,12 @@ enum class PointerTo { columns, rows };
 // gradient) streams through unpacked, each value read once. The vectors
 // run across rows; for at most a quarter of a vector of rows, with `a` by
 // columns and s_l = 1 (a forward pass of one to four samples), each result
-// is a dot product along the sum instead.
+// is a dot product along the sum instead. `s_from` tells where s comes
+// from (Operand).
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
-                    bool accumulate, bool rectify = false);
+                    bool accumulate, bool rectify = false, Operand s_from = Operand::streamed);
 
 // One optimizer step of `count` parameters: values[i] from gradient[i] and
 // the parameter's `slot_count` slots (at most 3), slots[i],

@@ -518,7 +518,7 @@ void dot_rows(index_t m, index_t n, index_t k, const T* const* a, const T* s, in
 template <typename T>
 void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerTo a_points_to,
                     const T* s, index_t s_l, index_t s_j, T* const* c, const T* init,
-                    bool accumulate, bool rectify) {
+                    bool accumulate, bool rectify, Operand s_from) {
   constexpr index_t lanes = Lanes<T>::count, tile_rows = kTileVectors * lanes;
   if (4 * m <= lanes && s_l == 1 && a_points_to == PointerTo::columns) {
     return dot_rows(m, n, k, a, s, s_j, c, init, accumulate, rectify);
@@ -560,7 +560,9 @@ void column_product(index_t m, index_t n, index_t k, const T* const* a, PointerT
       };
       for (index_t j0 = 0, columns = tile_width(0); j0 < n;) {
         const index_t next = j0 + columns, next_columns = next < n ? tile_width(next) : 0;
-        prefetch_tile(block.s, s_l, s_j, count, next, next + next_columns);
+        if (s_from == Operand::streamed) {
+          prefetch_tile(block.s, s_l, s_j, count, next, next + next_columns);
+        }
         if (!one_run) prefetch_results(c, next, next + next_columns, r0, std::min(r1, m));
         if (columns == kWideTileColumns) {
           column_tile<T, 1, kWideTileColumns>(block, r0, j0, c, init);

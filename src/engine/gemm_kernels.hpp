@@ -13,7 +13,7 @@ using GemmKernel = void (*)(Op, Op, index_t, index_t, index_t, const T*, index_t
 
 template <typename T>
 using ColumnKernel = void (*)(index_t, index_t, index_t, const T* const*, PointerTo, const T*,
-                              index_t, index_t, T* const*, const T*, bool, bool);
+                              index_t, index_t, T* const*, const T*, bool, bool, Operand);
 
 template <typename T>
 using UpdateKernel = void (*)(const UpdateRule<T>&, T*, const T*, T*, int, index_t, index_t);

@@ -124,11 +124,13 @@ void check_column_products(const std::string& kernels, double tolerance) {
           for (int variant = 0; variant < 6; ++variant) {
             const int base = variant % 3;  // zero, init, accumulate
             const bool rectify = variant >= 3;
+            // Without the requests ahead for s, alternately: the same values.
+            const Operand s_from = variant % 2 == 0 ? Operand::streamed : Operand::cached;
             std::vector<T> c = c0;
             std::vector<T*> columns(static_cast<std::size_t>(n));
             for (index_t j = 0; j < n; ++j) columns[j] = j == 2 ? nullptr : c.data() + j * ldc;
             column_product<T>(m, n, k, a.data(), points_to, s.data(), s_l, s_j, columns.data(),
-                              base == 1 ? init.data() : nullptr, base == 2, rectify);
+                              base == 1 ? init.data() : nullptr, base == 2, rectify, s_from);
             bool near = true, others_kept = true;
             for (index_t j = 0; j < n; ++j) {
               for (index_t i = 0; i < ldc; ++i) {
@@ -146,7 +148,8 @@ void check_column_products(const std::string& kernels, double tolerance) {
             CHECK_MSG(near, kernels << " column product " << m << "x" << n << "x" << k << " by "
                                     << (by_columns ? "columns" : "rows") << " runs " << run
                                     << " l_fastest " << l_fastest << " base " << base
-                                    << " rectify " << rectify);
+                                    << " rectify " << rectify << " cached "
+                                    << (s_from == Operand::cached));
             CHECK_MSG(others_kept, kernels << " column product wrote outside its columns");
           }
         }
