@@ -21,10 +21,11 @@
 #'   `fit()` returns: with `validation_split = 0`, before the model is
 #'   built, and it then also finds NA and NaN in `x` as it reads each value
 #'   (other calls scan `x` for them first); else at the first such epoch.
-#'   `shuffle = FALSE` needs no copy and makes none. On Linux, the memory of a copy of 2 MiB or more
-#'   then waits, with that of large results, for the next call's copy of
-#'   the same size (see "Memory of large results" in [predict()]): a loop of
-#'   one-epoch `fit()` calls skips faulting fresh pages in for each.
+#'   `shuffle = FALSE` needs no copy and makes none. On Linux, the memory
+#'   of a copy of 2 MiB or more then waits, with that of large results, for
+#'   the next call's copy of the same size (see "Memory of large results"
+#'   in [predict()]): a loop of one-epoch `fit()` calls skips faulting fresh
+#'   pages in for each.
 #' * On more than one thread, threads that would wait while a training step
 #'   runs layers too small to share (a classifier's last dense layer and its
 #'   loss) gather the next step's batch meanwhile, into a second batch
