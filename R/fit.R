@@ -34,8 +34,8 @@
 #'
 #' @param object A compiled sequential model.
 #' @param x Input array, samples along the first dimension. NA and NaN are
-#'   refused with an `lcnn_error_argument`, before anything is computed
-#'   (keras would train on them into NaN weights).
+#'   refused with an `lcnn_error_argument` before the model is built or
+#'   trained (keras would train on them into NaN weights).
 #' @param y Targets: an array whose first dimension indexes samples and whose
 #'   others are the model's output shape; for
 #'   `sparse_categorical_crossentropy`, class indices from 0. NA and NaN are
