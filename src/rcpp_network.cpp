@@ -198,7 +198,7 @@ Rcpp::List lcnn::predict_arrays(NetworkBase& net, const Rcpp::List& xs, double b
   Rcpp::List ys(out.size());
   std::vector<double*> y_data;
   for (std::size_t o = 0; o < out.size(); ++o) {
-    Rcpp::NumericVector y = result_vector(static_cast<R_xlen_t>(n * out[o].size()));
+    Rcpp::NumericVector y = result_vector(static_cast<R_xlen_t>(n * out[o].size()), PageSize::large);
     y.attr("dim") = dims_of(out[o].with_batch(n));
     y_data.push_back(y.begin());
     ys[o] = y;

@@ -27,7 +27,9 @@
 // its own reasons with no result made in between (the sentinels below): a
 // session holds none of it once it stops predicting, and results R frees
 // after that are unmapped at once. The trainer's copies of the data take
-// their blocks from the same pool (take_trainer_block()).
+// their blocks from the same pool (take_trainer_block()), and so do the
+// parameters and optimizer state that a fit() call copies into R at its
+// end (rcpp_trainer.cpp).
 #include "rcpp_result_memory.h"
 
 #include <R_ext/Rallocators.h>
@@ -42,6 +44,9 @@
 namespace {
 
 constexpr std::size_t kMinBudgetBytes = std::size_t(256) << 20;
+// What a result's allocator points to (R_allocator_t::data): the pages of
+// a new mapping for it.
+lcnn::PageSize base_pages = lcnn::PageSize::base, large_pages = lcnn::PageSize::large;
 // The block's size, kept in front of what R is given, for unmap_result().
 // 16 bytes, so that R's vector header stays as aligned as malloc()'s.
 constexpr std::size_t kSizeBytes = 16;
@@ -118,9 +123,11 @@ void pool_or_unmap(void* start, std::size_t bytes) noexcept {
   lcnn::unmap_block(start, bytes);
 }
 
-void* map_result(R_allocator_t*, std::size_t bytes) {
+// R keeps a copy of the allocator with the vector, its data pointing to
+// base_pages or large_pages.
+void* map_result(R_allocator_t* allocator, std::size_t bytes) {
   const std::size_t block_bytes = lcnn::whole_pages(bytes + kSizeBytes);
-  void* start = take_block(block_bytes, lcnn::PageSize::large);
+  void* start = take_block(block_bytes, *static_cast<const lcnn::PageSize*>(allocator->data));
   if (start == nullptr) return nullptr;
   *static_cast<std::size_t*>(start) = block_bytes;
   memory.unfreed_bytes += block_bytes;
@@ -235,16 +242,29 @@ void lcnn::watch_collections() {
   UNPROTECT(1);
 }
 
-Rcpp::NumericVector lcnn::result_vector(R_xlen_t n) {
-  const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(double);
-  if (bytes < kLargePageBytes || !maps_blocks()) {
-    return Rcpp::NumericVector(Rcpp::no_init(n));
-  }
+namespace {
+
+// An R vector of `n` values of `type`, `bytes` in all, not initialised:
+// in the pool's memory from a large page on, a new mapping on `pages`.
+SEXP pooled_vector(SEXPTYPE type, R_xlen_t n, std::size_t bytes, lcnn::PageSize pages) {
+  if (bytes < lcnn::kLargePageBytes || !lcnn::maps_blocks()) return Rf_allocVector(type, n);
   if (memory.unfreed_bytes + bytes > memory.budget_bytes) collect_results(bytes);
-  R_allocator_t allocator{map_result, unmap_result, nullptr, nullptr};
-  Rcpp::NumericVector result(Rf_allocVector3(REALSXP, n, &allocator));
-  watch_collections();
+  R_allocator_t allocator{map_result, unmap_result, nullptr,
+                          pages == lcnn::PageSize::base ? &base_pages : &large_pages};
+  SEXP result = PROTECT(Rf_allocVector3(type, n, &allocator));
+  lcnn::watch_collections();
+  UNPROTECT(1);
   return result;
+}
+
+}  // namespace
+
+Rcpp::NumericVector lcnn::result_vector(R_xlen_t n, PageSize pages) {
+  return pooled_vector(REALSXP, n, static_cast<std::size_t>(n) * sizeof(double), pages);
+}
+
+Rcpp::RawVector lcnn::result_bytes(R_xlen_t n, PageSize pages) {
+  return pooled_vector(RAWSXP, n, static_cast<std::size_t>(n), pages);
 }
 
 // What the counts above hold, for the tests: whether results are mapped

@@ -30,6 +30,13 @@ std::unique_ptr<Network<float>> checked(std::unique_ptr<Network<float>> network,
 
 std::size_t bytes(std::size_t n) { return n * sizeof(float); }
 
+// A buffer's values written to `to` as doubles, through `host`.
+void download_as_doubles(const cuda::Buffer<float>& buffer, std::vector<float>& host, double* to) {
+  host.resize(buffer.size());
+  buffer.download(host.data(), host.size());
+  std::copy(host.begin(), host.end(), to);
+}
+
 }  // namespace
 
 DeviceTrainer::DeviceTrainer(std::unique_ptr<Network<float>> network, TrainingSpec spec)
@@ -206,22 +213,23 @@ std::vector<std::vector<double>> DeviceTrainer::gradients(const DataSet& data, s
   training.seed = seed;
   forward_backward(training, totals);
   std::vector<std::vector<double>> out;
+  std::vector<float> host;
   for (const cuda::Buffer<float>* block : gradients_) {
-    std::vector<float> host(block->size());
-    block->download(host.data(), host.size());
-    out.emplace_back(host.begin(), host.end());
+    out.emplace_back(block->size());
+    download_as_doubles(*block, host, out.back().data());
   }
   return out;
 }
 
-std::vector<std::vector<double>> DeviceTrainer::parameters() const {
-  std::vector<std::vector<double>> out;
-  for (const cuda::Buffer<float>* block : values_) {
-    std::vector<float> host(block->size());
-    block->download(host.data(), host.size());
-    out.emplace_back(host.begin(), host.end());
-  }
-  return out;
+std::vector<index_t> DeviceTrainer::parameter_sizes() const {
+  std::vector<index_t> sizes;
+  for (const cuda::Buffer<float>* block : values_) sizes.push_back(block->size());
+  return sizes;
+}
+
+void DeviceTrainer::copy_parameters(double* const* to) const {
+  std::vector<float> host;
+  for (std::size_t b = 0; b < values_.size(); ++b) download_as_doubles(*values_[b], host, to[b]);
 }
 
 void DeviceTrainer::set_parameters(const std::vector<std::vector<double>>& values) {
@@ -237,24 +245,25 @@ void DeviceTrainer::set_parameters(const std::vector<std::vector<double>>& value
   }
 }
 
-std::vector<std::vector<double>> DeviceTrainer::optimizer_slots() const {
-  std::vector<std::vector<double>> out;
-  for (const cuda::Buffer<float>& slot : slots_) {
-    std::vector<float> host(slot.size());
-    slot.download(host.data(), host.size());
-    out.emplace_back(host.begin(), host.end());
-  }
-  return out;
+std::vector<index_t> DeviceTrainer::optimizer_slot_sizes() const {
+  std::vector<index_t> sizes;
+  for (const cuda::Buffer<float>& slot : slots_) sizes.push_back(slot.size());
+  return sizes;
 }
 
-void DeviceTrainer::restore_optimizer(double iterations,
-                                      const std::vector<std::vector<double>>& slots) {
+void DeviceTrainer::copy_optimizer_slots(void* const* to) const {
+  for (std::size_t k = 0; k < slots_.size(); ++k) {
+    slots_[k].download(static_cast<float*>(to[k]), slots_[k].size());
+  }
+}
+
+void DeviceTrainer::restore_optimizer(double iterations, const std::vector<ValueBytes>& slots) {
+  const std::vector<std::vector<float>> host = slot_values<float>(slots);
   iterations_ = iterations;
   slots_.clear();
-  for (const std::vector<double>& slot : slots) {
-    const std::vector<float> host(slot.begin(), slot.end());
-    slots_.emplace_back(host.size());
-    slots_.back().upload(host.data(), host.size());
+  for (const std::vector<float>& slot : host) {
+    slots_.emplace_back(slot.size());
+    slots_.back().upload(slot.data(), slot.size());
   }
 }
 

@@ -32,15 +32,18 @@ class DeviceTrainer : public TrainerBase {
   void take_epoch_copies(PreparedCopies& prepared) override {
     epoch_copies_.take(prepared.of<float>());
   }
-  std::vector<std::vector<double>> parameters() const override;
+  std::vector<index_t> parameter_sizes() const override;
+  void copy_parameters(double* const* to) const override;
   void set_parameters(const std::vector<std::vector<double>>& values) override;
   std::vector<std::vector<double>> gradients(const DataSet& data, std::uint64_t seed,
                                              const Context& ctx) override;
   void set_learning_rate(double lr) override { spec_.optimizer.learning_rate = lr; }
   double learning_rate() const override { return spec_.optimizer.learning_rate; }
   double iterations() const override { return iterations_; }
-  std::vector<std::vector<double>> optimizer_slots() const override;
-  void restore_optimizer(double iterations, const std::vector<std::vector<double>>& slots) override;
+  std::size_t value_bytes() const override { return sizeof(float); }
+  std::vector<index_t> optimizer_slot_sizes() const override;
+  void copy_optimizer_slots(void* const* to) const override;
+  void restore_optimizer(double iterations, const std::vector<ValueBytes>& slots) override;
   NetworkBase& network() override { return device_; }
 
  private:

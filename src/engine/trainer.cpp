@@ -585,13 +585,72 @@ std::vector<std::vector<double>> Trainer<T>::gradients(const DataSet& data, std:
   return out;
 }
 
-template <typename T>
-std::vector<std::vector<double>> Trainer<T>::parameters() const {
+namespace {
+
+// Blocks of the given sizes, filled by copy() (TrainerBase::copy_parameters()).
+template <typename Copy>
+std::vector<std::vector<double>> copied_blocks(const std::vector<index_t>& sizes, Copy copy) {
   std::vector<std::vector<double>> out;
-  for (const ParameterBlock<T>* block : blocks_) {
-    out.emplace_back(block->values.begin(), block->values.end());
+  std::vector<double*> to;
+  for (index_t size : sizes) out.emplace_back(static_cast<std::size_t>(size));
+  for (std::vector<double>& block : out) to.push_back(block.data());
+  copy(to.data());
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> TrainerBase::parameters() const {
+  return copied_blocks(parameter_sizes(), [&](double* const* to) { copy_parameters(to); });
+}
+
+std::vector<std::vector<double>> TrainerBase::optimizer_slots() const {
+  const std::vector<index_t> sizes = optimizer_slot_sizes();
+  std::vector<std::vector<unsigned char>> bytes;
+  std::vector<void*> to;
+  for (index_t size : sizes) bytes.emplace_back(static_cast<std::size_t>(size) * value_bytes());
+  for (std::vector<unsigned char>& slot : bytes) to.push_back(slot.data());
+  copy_optimizer_slots(to.data());
+  std::vector<std::vector<double>> out;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    if (value_bytes() == sizeof(float)) {
+      const float* values = reinterpret_cast<const float*>(bytes[k].data());
+      out.emplace_back(values, values + sizes[k]);
+    } else {
+      const double* values = reinterpret_cast<const double*>(bytes[k].data());
+      out.emplace_back(values, values + sizes[k]);
+    }
   }
   return out;
+}
+
+template <typename T>
+std::vector<std::vector<T>> slot_values(const std::vector<ValueBytes>& slots) {
+  std::vector<std::vector<T>> out;
+  for (std::size_t k = 0; k < slots.size(); ++k) {
+    if (slots[k].size % sizeof(T) != 0) {
+      throw std::invalid_argument("optimizer slot " + std::to_string(k + 1) + " has " +
+                                  std::to_string(slots[k].size) + " bytes, not whole values of " +
+                                  std::to_string(sizeof(T)));
+    }
+    const T* values = static_cast<const T*>(slots[k].data);
+    out.emplace_back(values, values + slots[k].size / sizeof(T));
+  }
+  return out;
+}
+
+template <typename T>
+std::vector<index_t> Trainer<T>::parameter_sizes() const {
+  std::vector<index_t> sizes;
+  for (const ParameterBlock<T>* block : blocks_) sizes.push_back(block->values.size());
+  return sizes;
+}
+
+template <typename T>
+void Trainer<T>::copy_parameters(double* const* to) const {
+  for (std::size_t b = 0; b < blocks_.size(); ++b) {
+    std::copy(blocks_[b]->values.begin(), blocks_[b]->values.end(), to[b]);
+  }
 }
 
 template <typename T>
@@ -608,20 +667,27 @@ void Trainer<T>::set_parameters(const std::vector<std::vector<double>>& values) 
 }
 
 template <typename T>
-std::vector<std::vector<double>> Trainer<T>::optimizer_slots() const {
-  std::vector<std::vector<double>> out;
-  for (const std::vector<T>& slot : optimizer_.slots()) out.emplace_back(slot.begin(), slot.end());
-  return out;
+std::vector<index_t> Trainer<T>::optimizer_slot_sizes() const {
+  std::vector<index_t> sizes;
+  for (const std::vector<T>& slot : optimizer_.slots()) sizes.push_back(slot.size());
+  return sizes;
 }
 
 template <typename T>
-void Trainer<T>::restore_optimizer(double iterations,
-                                   const std::vector<std::vector<double>>& slots) {
-  std::vector<std::vector<T>> converted;
-  for (const std::vector<double>& slot : slots) converted.emplace_back(slot.begin(), slot.end());
-  optimizer_.restore(iterations, std::move(converted));
+void Trainer<T>::copy_optimizer_slots(void* const* to) const {
+  const std::vector<std::vector<T>>& slots = optimizer_.slots();
+  for (std::size_t k = 0; k < slots.size(); ++k) {
+    std::copy(slots[k].begin(), slots[k].end(), static_cast<T*>(to[k]));
+  }
 }
 
+template <typename T>
+void Trainer<T>::restore_optimizer(double iterations, const std::vector<ValueBytes>& slots) {
+  optimizer_.restore(iterations, slot_values<T>(slots));
+}
+
+template std::vector<std::vector<float>> slot_values<float>(const std::vector<ValueBytes>&);
+template std::vector<std::vector<double>> slot_values<double>(const std::vector<ValueBytes>&);
 template SampleMajor<float> sample_major<float>(const Array&, index_t, int);
 template SampleMajor<double> sample_major<double>(const Array&, index_t, int);
 template class EpochCopies<float>;

@@ -43,6 +43,12 @@ struct Array {
   index_t size = 0;
 };
 
+// Values in the engine's own type (float or double), as bytes.
+struct ValueBytes {
+  const void* data = nullptr;
+  std::size_t size = 0;
+};
+
 // A data set: one array per network input (xs) and output (ys). Sparse
 // targets have one value per row of the prediction; weights one per sample
 // or none.
@@ -190,6 +196,11 @@ struct PreparedCopies {
   }
 };
 
+// Slots given as bytes (TrainerBase::restore_optimizer()) as values of T;
+// throws std::invalid_argument for a size that is not whole values.
+template <typename T>
+std::vector<std::vector<T>> slot_values(const std::vector<ValueBytes>& slots);
+
 class TrainerBase {
  public:
   virtual ~TrainerBase() = default;
@@ -208,8 +219,14 @@ class TrainerBase {
   virtual void keep_epoch_copies(bool keep) = 0;
   // Takes over the prepared copies of this trainer's type.
   virtual void take_epoch_copies(PreparedCopies& prepared) = 0;
-  // The network's parameters, block by block, as doubles; and back.
-  virtual std::vector<std::vector<double>> parameters() const = 0;
+  // The network's parameters, block by block: each block's size, and its
+  // values as doubles written to to[b], which has room for them (the glue
+  // passes R's vectors: a fit() call's end then copies each value once,
+  // where a vector of the engine's own in between doubled the copies and
+  // the page faults; bench/NOTES.md). parameters() returns them as vectors.
+  virtual std::vector<index_t> parameter_sizes() const = 0;
+  virtual void copy_parameters(double* const* to) const = 0;
+  std::vector<std::vector<double>> parameters() const;
   virtual void set_parameters(const std::vector<std::vector<double>>& values) = 0;
   // dLoss/dParameters on one batch (in training mode, without an update).
   virtual std::vector<std::vector<double>> gradients(const DataSet& data, std::uint64_t seed,
@@ -217,9 +234,18 @@ class TrainerBase {
   virtual void set_learning_rate(double lr) = 0;
   virtual double learning_rate() const = 0;
   virtual double iterations() const = 0;
-  virtual std::vector<std::vector<double>> optimizer_slots() const = 0;
-  virtual void restore_optimizer(double iterations,
-                                 const std::vector<std::vector<double>>& slots) = 0;
+  // The optimizer's slots in the engine's own type, value_bytes() a value:
+  // each slot's size in values, and its bytes copied to to[k] (R's raw
+  // vectors, from the glue: saved only for restore_optimizer(), they take
+  // half the bytes of doubles, and no conversion either way;
+  // bench/NOTES.md). optimizer_slots() returns them as doubles.
+  virtual std::size_t value_bytes() const = 0;
+  virtual std::vector<index_t> optimizer_slot_sizes() const = 0;
+  virtual void copy_optimizer_slots(void* const* to) const = 0;
+  std::vector<std::vector<double>> optimizer_slots() const;
+  // Takes the step count and slots copied as above; throws
+  // std::invalid_argument for a slot of a size that is not whole values.
+  virtual void restore_optimizer(double iterations, const std::vector<ValueBytes>& slots) = 0;
   virtual NetworkBase& network() = 0;
 };
 
@@ -239,16 +265,18 @@ class Trainer : public TrainerBase {
   void take_epoch_copies(PreparedCopies& prepared) override {
     epoch_copies_.take(prepared.of<T>());
   }
-  std::vector<std::vector<double>> parameters() const override;
+  std::vector<index_t> parameter_sizes() const override;
+  void copy_parameters(double* const* to) const override;
   void set_parameters(const std::vector<std::vector<double>>& values) override;
   std::vector<std::vector<double>> gradients(const DataSet& data, std::uint64_t seed,
                                              const Context& ctx) override;
   void set_learning_rate(double lr) override { optimizer_.set_learning_rate(lr); }
   double learning_rate() const override { return optimizer_.spec().learning_rate; }
   double iterations() const override { return optimizer_.iterations(); }
-  std::vector<std::vector<double>> optimizer_slots() const override;
-  void restore_optimizer(double iterations,
-                         const std::vector<std::vector<double>>& slots) override;
+  std::size_t value_bytes() const override { return sizeof(T); }
+  std::vector<index_t> optimizer_slot_sizes() const override;
+  void copy_optimizer_slots(void* const* to) const override;
+  void restore_optimizer(double iterations, const std::vector<ValueBytes>& slots) override;
   NetworkBase& network() override { return *network_; }
 
  private:

@@ -633,14 +633,19 @@ TEST(device_predict_and_state) {
   }
   device.set_parameters(values);
   CHECK(device.parameters() == values);
-  std::vector<std::vector<double>> slots;
+  std::vector<std::vector<float>> slots;
+  std::vector<ValueBytes> slot_bytes;
+  std::vector<std::vector<double>> slots_as_doubles;
   for (std::size_t b = 0; b < values.size(); ++b) {
     if (b == 1) continue;  // not trained
-    slots.push_back(std::vector<double>(2 * values[b].size(), 0.5));
+    slots.push_back(std::vector<float>(2 * values[b].size(), 0.5f));
+    slots_as_doubles.push_back(std::vector<double>(slots.back().size(), 0.5));
   }
-  device.restore_optimizer(7, slots);
+  for (const auto& slot : slots) slot_bytes.push_back({slot.data(), slot.size() * sizeof(float)});
+  device.restore_optimizer(7, slot_bytes);
   CHECK_EQ(device.iterations(), 7.0);
-  CHECK(device.optimizer_slots() == slots);
+  CHECK(device.optimizer_slots() == slots_as_doubles);
+  CHECK_THROWS(device.restore_optimizer(7, {{slots[0].data(), 6}}), std::invalid_argument);
   device.set_learning_rate(0.5);
   CHECK_EQ(device.learning_rate(), 0.5);
   CHECK_THROWS(device.set_parameters({values[0]}), std::invalid_argument);

@@ -292,6 +292,25 @@ UpdateTestData update_test_data(index_t n, std::mt19937_64& rng) {
   return data;
 }
 
+// update_test_data() of n samples drawn from seed `seed`, as a data set
+// (which points into x and y), and a shuffled epoch's order of them:
+// sample (step * i + start) % n i-th.
+struct ShuffledTestData {
+  ShuffledTestData(index_t n, unsigned seed, index_t step, index_t start) : order(n) {
+    std::mt19937_64 rng(seed);
+    UpdateTestData drawn = update_test_data(n, rng);
+    x = std::move(drawn.x);
+    y = std::move(drawn.y);
+    data = DataSet{{{x.data(), index_t(x.size())}}, {{y.data(), index_t(y.size())}}, nullptr, n};
+    for (index_t i = 0; i < n; ++i) order[i] = (step * i + start) % n;
+  }
+  ShuffledTestData(const ShuffledTestData&) = delete;
+  ShuffledTestData& operator=(const ShuffledTestData&) = delete;
+  std::vector<double> x, y;
+  DataSet data;
+  std::vector<index_t> order;
+};
+
 // Samples [first, first + count) of column-major data with n samples.
 std::vector<double> rows_of(const std::vector<double>& data, index_t n, index_t first,
                             index_t count) {
@@ -485,16 +504,66 @@ TEST(trainer_kept_batch_carries_nothing_between_calls) {
   CHECK(kept.parameters() == reference->parameters());
 }
 
+// The optimizer's state as the glue saves it (its slots' bytes, copied
+// where the caller says) and restores it: a trainer given another's
+// parameters and state trains on bit for bit as that one does, in either
+// precision; a slot of a size that is not whole values is refused.
+template <typename T>
+void check_optimizer_state_round_trip() {
+  const ShuffledTestData drawn(24, 13, 5, 1);
+  const DataSet& data = drawn.data;
+  const std::vector<index_t>& shuffled = drawn.order;
+  TrainingSpec spec = update_test_spec();
+  spec.optimizer.kind = OptimizerKind::adam;
+  spec.optimizer.learning_rate = 0.01;
+  Trainer<T> trained(update_test_network<T>(false), spec);
+  Context ctx;
+  ctx.threads = 2;
+  const auto keep_going = [](index_t, const Scores&) { return true; };
+  bool completed = false;
+  trained.fit_epoch(data, shuffled, 8, 1, ctx, keep_going, completed);
+  CHECK_EQ(trained.value_bytes(), sizeof(T));
+  const std::vector<index_t> sizes = trained.optimizer_slot_sizes();
+  CHECK_EQ(sizes.size(), std::size_t(4));
+  std::vector<std::vector<T>> saved;
+  std::vector<void*> to;
+  for (index_t size : sizes) saved.emplace_back(static_cast<std::size_t>(size), T(-7));
+  for (auto& slot : saved) to.push_back(slot.data());
+  trained.copy_optimizer_slots(to.data());
+  const std::vector<std::vector<double>> as_doubles = trained.optimizer_slots();
+  CHECK_EQ(as_doubles.size(), sizes.size());
+  for (std::size_t k = 0; k < saved.size() && k < as_doubles.size(); ++k) {
+    CHECK(std::vector<double>(saved[k].begin(), saved[k].end()) == as_doubles[k]);
+  }
+  std::vector<ValueBytes> bytes;
+  for (const auto& slot : saved) bytes.push_back({slot.data(), slot.size() * sizeof(T)});
+  Trainer<T> restored(update_test_network<T>(false), spec);
+  restored.set_parameters(trained.parameters());
+  restored.restore_optimizer(trained.iterations(), bytes);
+  CHECK_EQ(restored.iterations(), trained.iterations());
+  CHECK(restored.optimizer_slots() == as_doubles);
+  const Scores a = trained.fit_epoch(data, shuffled, 8, 2, ctx, keep_going, completed);
+  const Scores b = restored.fit_epoch(data, shuffled, 8, 2, ctx, keep_going, completed);
+  CHECK(a.loss == b.loss);
+  CHECK(trained.parameters() == restored.parameters());
+  CHECK(trained.optimizer_slots() == restored.optimizer_slots());
+  bytes[1].size -= 1;
+  CHECK_THROWS(restored.restore_optimizer(3, bytes), std::invalid_argument);
+}
+
+TEST(trainer_optimizer_state_round_trip) {
+  check_optimizer_state_round_trip<float>();
+  check_optimizer_state_round_trip<double>();
+}
+
 // Shuffled epochs gather from sample-major copies of the data. A trainer
 // that keeps them between epochs trains bit for bit as one that makes them
 // at every epoch; once it lets them go, both see data changed since.
 TEST(trainer_kept_epoch_copies_train_as_copies_made_each_epoch) {
-  const index_t n = 24, x_features = 6 * 5 * 2, y_features = 36;
-  std::mt19937_64 rng(12);
-  auto [x, y] = update_test_data(n, rng);
-  std::vector<index_t> shuffled(n);
-  for (index_t i = 0; i < n; ++i) shuffled[i] = (7 * i + 3) % n;
-  const DataSet data{{{x.data(), n * x_features}}, {{y.data(), n * y_features}}, nullptr, n};
+  ShuffledTestData drawn(24, 12, 7, 3);
+  std::vector<double>& x = drawn.x;
+  const DataSet& data = drawn.data;
+  const std::vector<index_t>& shuffled = drawn.order;
   const TrainingSpec spec = update_test_spec();
   Trainer<float> kept(update_test_network<float>(false), spec);
   Trainer<float> made_each_epoch(update_test_network<float>(false), spec);

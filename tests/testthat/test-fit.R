@@ -242,6 +242,21 @@ test_that("a model trained, saved and read back predicts the same and trains on"
   expect_equal(readRDS(file.path(dir, "continued.rds")), get_weights(model))
 })
 
+test_that("fit() keeps the optimizer state as the engine's own values", {
+  # Raw bytes, 4 a value in float32 and 8 in float64: half of R's doubles
+  # to copy at the end of each fit() call, and no conversion either way.
+  for (dtype in c("float32", "float64")) {
+    set.seed(78)
+    model <- keras_model_sequential(input_shape = 3, dtype = dtype) %>% layer_dense(2)
+    model %>% compile(optimizer = "adam", loss = "mse")
+    model %>% fit(matrix(runif(30), 10), matrix(runif(20), 10), epochs = 1, verbose = 0)
+    slots <- model$optimizer_state$slots
+    expect_true(all(vapply(slots, is.raw, logical(1))))
+    bytes <- if (dtype == "float32") 4 else 8
+    expect_equal(lengths(slots), 2 * bytes * c(6, 2))
+  }
+})
+
 test_that("history prints, converts to a data frame and plots", {
   set.seed(78)
   task <- unshared_task(n = 40)
