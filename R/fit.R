@@ -19,8 +19,10 @@
 #'   the memory of R's double arrays for a float32 model), so that each
 #'   batch reads its samples in runs. The copy is made once and kept until
 #'   `fit()` returns: with `validation_split = 0`, before the model is
-#'   built, and it then also finds NA and NaN in `x` as it reads each value
-#'   (other calls scan `x` for them first); else at the first such epoch.
+#'   built, and it then also finds NA and NaN in `x` and `y` as it reads
+#'   each value (other calls scan them first, as they always scan class
+#'   indices); else at the first such epoch. Targets as large as `x` (an
+#'   autoencoder's) are then read once rather than twice.
 #'   `shuffle = FALSE` needs no copy and makes none. On Linux, the memory
 #'   of a copy of 2 MiB or more then waits, with that of large results, for
 #'   the next call's copy of the same size (see "Memory of large results"
@@ -91,10 +93,10 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
   plans <- plan_model(object, x, call)
   # Shuffled epochs gather their batches from the engine's copy of the data
   # with the samples outermost; made before the model is built, the copy
-  # also finds missing values in x (prepare_epoch_copies()). Not with
-  # validation_split, whose validation samples are checked with x.
-  copies_check_x <- shuffle && validation_split == 0 && epochs > initial_epoch
-  data <- training_data(object, plans, x, y, sample_weight, call, scan_x = !copies_check_x)
+  # also finds missing values in x and in y (prepare_epoch_copies()). Not
+  # with validation_split, whose validation samples are checked with x.
+  copies_check <- shuffle && validation_split == 0 && epochs > initial_epoch
+  data <- training_data(object, plans, x, y, sample_weight, call, scan = !copies_check)
   if (!is.null(class_weight)) check_class_weight_outputs(data, call)
   validation <- NULL
   if (!is.null(validation_data)) {
@@ -120,7 +122,7 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
     data$weights <- (data$weights %||% rep(1, data$n)) *
       class_weights(class_weight, data, call)
   }
-  copies <- if (copies_check_x) prepare_epoch_copies(object, data, batch_size, call)
+  copies <- if (copies_check) prepare_epoch_copies(object, data, batch_size, call)
   # Freed here if no trainer took them.
   on.exit(if (!is.null(copies)) .epoch_copies_release(copies), add = TRUE)
 
@@ -208,22 +210,23 @@ evaluate <- function(object, ...) UseMethod("evaluate")
 
 # The engine's sample-major copies of fit()'s data for its shuffled epochs
 # (EpochCopies in trainer.hpp), made now instead of at the first epoch: the
-# copy reads every value of x anyway and finds the missing ones on the way,
-# where a scan of its own took 14 ms of each one-epoch fit() of the demo
-# model (bench/NOTES.md), and a missing value still stops fit() before it
-# builds the model. NULL for a single batch, which the epochs gather from
-# R's arrays: x is scanned instead.
+# copy reads every value of x and y anyway and finds the missing ones on the
+# way, where a scan of its own took 14 ms of each one-epoch fit() of the
+# demo model (bench/NOTES.md), and a missing value still stops fit() before
+# it builds the model. NULL for a single batch, which the epochs gather from
+# R's arrays: x and y are scanned instead.
 prepare_epoch_copies <- function(model, data, batch_size, call) {
-  args <- array_labels("x", length(data$x))
+  arrays <- c(data$x, data$y)
+  args <- c(array_labels("x", length(data$x)), array_labels("y", length(data$y)))
   if (data$n <= batch_size) {
-    for (i in seq_along(data$x)) {
-      if (any_missing(data$x[[i]])) abort_missing(data$x[[i]], args[i], call)
+    for (i in seq_along(arrays)) {
+      if (any_missing(arrays[[i]])) abort_missing(arrays[[i]], args[i], call)
     }
     return(NULL)
   }
   prepared <- .epoch_copies_prepare(data$x, data$y, data$n, model_dtype(model),
                                     lcnn_num_threads())
-  for (i in which(prepared$missing)) abort_missing(data$x[[i]], args[i], call)
+  for (i in which(prepared$missing)) abort_missing(arrays[[i]], args[i], call)
   prepared$copies
 }
 
@@ -380,20 +383,20 @@ score_values <- function(scores) {
 # x, y and sample weights checked against the model and its losses, as the
 # engine reads them: lists of arrays, y as class indices for sparse losses,
 # else with the output's shape; weights are sample_weight's. `outputs`
-# describes each output's target. Without `scan_x`, the caller checks x for
-# missing values itself.
+# describes each output's target. Without `scan`, the caller checks x, and
+# the targets other than class indices, for missing values itself.
 training_data <- function(model, plans, x, y, sample_weight, call, what = "x",
-                          scan_x = TRUE) {
+                          scan = TRUE) {
   x_arg <- if (what == "x") "x" else paste0(what, "[[1]]")
   y_arg <- if (what == "x") "y" else paste0(what, "[[2]]")
-  xs <- input_arrays(model, plans, x, call, arg = x_arg, allow_na = !scan_x)
+  xs <- input_arrays(model, plans, x, call, arg = x_arg, allow_na = !scan)
   n <- dim(xs[[1]])[1]
   targets <- model_targets(model)
   shapes <- planned_output_shapes(model, plans)
   ys <- as_array_list(y, model_output_names(model), y_arg, call, role = "output")
   outputs <- lapply(seq_along(targets), function(o) {
     check_target(ys[[o]], names(ys)[o], targets[[o]], shapes[[o]], n,
-                 if (length(xs) == 1) x_arg else "x", call)
+                 if (length(xs) == 1) x_arg else "x", call, scan = scan)
   })
   weights <- check_sample_weight(sample_weight, n, call,
                                  arg = if (what == "x") "sample_weight" else
@@ -402,8 +405,11 @@ training_data <- function(model, plans, x, y, sample_weight, call, what = "x",
        outputs = lapply(outputs, function(o) o[names(o) != "y"]))
 }
 
-# One output's targets checked against its shape and loss.
-check_target <- function(y, y_arg, target, output, n, x_arg, call) {
+# One output's targets checked against its shape and loss; for missing
+# values too, unless not `scan` (fit()'s copy finds them: see
+# prepare_epoch_copies()). Class indices are scanned all the same, so that
+# a missing one is not reported as out of range below.
+check_target <- function(y, y_arg, target, output, n, x_arg, call, scan = TRUE) {
   loss <- target$loss
   if (!(is.numeric(y) || is.logical(y)) || length(y) == 0) {
     lcnn_abort(c("{.arg {y_arg}} must be a numeric array or vector.",
@@ -415,9 +421,9 @@ check_target <- function(y, y_arg, target, output, n, x_arg, call) {
                  x = "{.arg {x_arg}} has {n}, {.arg {y_arg}} has {y_dims[1]}."),
                "shape", call = call)
   }
-  if (any_missing(y)) abort_missing(y, y_arg, call)
   classes <- output[length(output)]
   sparse <- loss$name == "sparse_categorical_crossentropy"
+  if ((scan || sparse) && any_missing(y)) abort_missing(y, y_arg, call)
   expected <- if (sparse) output[-length(output)] else output
   got <- y_dims[-1]
   if (length(got) == length(expected) + 1 && got[length(got)] == 1) got <- got[-length(got)]

@@ -206,8 +206,8 @@ void trainer_keep_epoch_copies(SEXP trainer, bool keep) {
 
 // fit()'s sample-major copies of its data (EpochCopies), made as it checks
 // the data, before it builds the model and its trainer, which then takes
-// them: list(copies, missing), with one flag per array of xs for whether
-// it holds NA or NaN (then the copies are freed already).
+// them: list(copies, missing), with one flag per array of xs, then of ys,
+// for whether it holds NA or NaN (then the copies are freed already).
 // [[Rcpp::export(.epoch_copies_prepare)]]
 Rcpp::List epoch_copies_prepare(Rcpp::List xs, Rcpp::List ys, double n, std::string dtype,
                                 int threads) {

@@ -142,7 +142,7 @@ template <typename T>
 std::vector<bool> EpochCopies<T>::prepare(const DataSet& data, int threads) {
   make(data, threads);
   std::vector<bool> missing;
-  for (std::size_t i = 0; i < data.xs.size(); ++i) missing.push_back(copies_[i].missing);
+  for (const SampleMajor<T>& copy : copies_) missing.push_back(copy.missing);
   if (std::find(missing.begin(), missing.end(), true) != missing.end()) release();
   return missing;
 }

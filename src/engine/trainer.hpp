@@ -111,10 +111,10 @@ class EpochCopies {
                                                const std::vector<index_t>& order,
                                                index_t batch_size, int threads);
   // Makes the copies of `data` now, for epochs in any order, and returns
-  // which of its inputs hold a NaN, found as the copy reads each value: a
-  // scan of their own before fit() builds the model took 14 ms of each
-  // fit() call of the demo model (bench/NOTES.md). With any, the copies
-  // are freed again.
+  // which of its arrays (inputs, then outputs) hold a NaN, found as the
+  // copy reads each value: a scan of their own before fit() builds the
+  // model took 14 ms of each fit() call of the demo model (bench/NOTES.md).
+  // With any, the copies are freed again.
   std::vector<bool> prepare(const DataSet& data, int threads);
   // Takes over `other`'s copies, freeing its own first.
   void take(EpochCopies& other);

@@ -161,28 +161,32 @@ TEST(trainer_epoch_copies_kept_between_epochs_of_the_same_data) {
 
 // Copies made by prepare() serve the epochs of the EpochCopies that takes
 // them: the data changed in between shows through only where they are
-// made again. prepare() tells which inputs hold a NaN (R's NA among them)
-// and then frees the copies; a NaN among the outputs is not its to tell.
+// made again. prepare() tells which arrays, inputs then outputs, hold a
+// NaN (R's NA among them), and then frees the copies.
 TEST(trainer_epoch_copies_prepared_then_taken) {
   const index_t n = 4;
   std::vector<double> x = {1, 2, 3, 4}, x2 = {5, 6, 7, 8}, y = {0, 0, 0, 0};
   const DataSet data{{{x.data(), n}, {x2.data(), n}}, {{y.data(), n}}, nullptr, n};
   EpochCopies<float> prepared, taker;
-  CHECK(prepared.prepare(data, 2) == std::vector<bool>({false, false}));
+  CHECK(prepared.prepare(data, 2) == std::vector<bool>({false, false, false}));
   x[0] = 9;
   taker.take(prepared);
   CHECK_EQ(first_copied(taker, data), 1.0f);
   CHECK_EQ(first_copied(prepared, data), 9.0f);
 
   y[2] = std::nan("");
-  CHECK(prepared.prepare(data, 1) == std::vector<bool>({false, false}));
-  const std::uint64_t r_na_bits = 0x7FF00000000007A2ULL;  // R's NA_real_
-  std::memcpy(&x2[3], &r_na_bits, sizeof r_na_bits);
   EpochCopies<float> missing;
-  CHECK(missing.prepare(data, 1) == std::vector<bool>({false, true}));
+  CHECK(missing.prepare(data, 1) == std::vector<bool>({false, false, true}));
   x[0] = 10;
   taker.take(missing);
   CHECK_EQ(first_copied(taker, data), 10.0f);
+  y[2] = 0;
+  const std::uint64_t r_na_bits = 0x7FF00000000007A2ULL;  // R's NA_real_
+  std::memcpy(&x2[3], &r_na_bits, sizeof r_na_bits);
+  CHECK(missing.prepare(data, 1) == std::vector<bool>({false, true, false}));
+  x[0] = 11;
+  taker.take(missing);
+  CHECK_EQ(first_copied(taker, data), 11.0f);
 }
 
 namespace {

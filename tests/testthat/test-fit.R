@@ -316,63 +316,92 @@ test_that("the engine's scan for missing values agrees with anyNA()", {
   expect_false(lcnn:::any_missing(c(TRUE, FALSE)))
 })
 
-test_that("fit() reads x for missing values once a call: in its copy, else in a scan", {
-  # Counted by a tracer on lcnn's scan, which runs in the scan's frame,
-  # for calls on x (not on y). Shuffled epochs of more than one batch
-  # gather from the engine's copy of x, which finds them instead.
+test_that("fit() reads x and y for missing values once a call: in its copy, else in a scan", {
+  # Counted by a tracer on lcnn's scan, which runs in the scan's frame, for
+  # calls on x (240 values) and on y (40). Shuffled epochs of more than one
+  # batch gather from the engine's copy of x and y, which finds them
+  # instead; class indices are scanned all the same.
   counter <- new.env()
-  counter$scans <- 0
+  counter$x <- 0
+  counter$y <- 0
   x <- matrix(runif(40 * 6), 40)
   y <- matrix(runif(40), 40)
   suppressMessages(trace(
     "any_missing", where = asNamespace("lcnn"), print = FALSE,
-    tracer = bquote(if (length(x) == .(length(x))) {
-      assign("scans", .(counter)$scans + 1, envir = .(counter))
+    tracer = bquote({
+      if (length(x) == 240) assign("x", .(counter)$x + 1, envir = .(counter))
+      if (length(x) == 40) assign("y", .(counter)$y + 1, envir = .(counter))
     })
   ))
   on.exit(suppressMessages(untrace("any_missing", where = asNamespace("lcnn"))), add = TRUE)
+  scans <- function() c(counter$x, counter$y)
   model <- keras_model_sequential() %>% layer_dense(2) %>% layer_dense(1)
   model %>% compile(optimizer = "sgd", loss = "mse")
   fit(model, x, y, epochs = 1, verbose = 0)  # builds the model
-  expect_equal(counter$scans, 0)
+  expect_equal(scans(), c(0, 0))
   fit(model, x, y, epochs = 1, verbose = 0)
-  expect_equal(counter$scans, 0)
+  expect_equal(scans(), c(0, 0))
   fit(model, x, y, epochs = 1, shuffle = FALSE, verbose = 0)
-  expect_equal(counter$scans, 1)
+  expect_equal(scans(), c(1, 1))
   fit(model, x, y, epochs = 1, batch_size = 40, verbose = 0)
-  expect_equal(counter$scans, 2)
+  expect_equal(scans(), c(2, 2))
   fit(model, x, y, epochs = 1, validation_split = 0.25, verbose = 0)
-  expect_equal(counter$scans, 3)
+  expect_equal(scans(), c(3, 3))
   fit(model, x, y, epochs = 0, verbose = 0)
-  expect_equal(counter$scans, 4)
+  expect_equal(scans(), c(4, 4))
   evaluate(model, x, y, verbose = 0)
-  expect_equal(counter$scans, 5)
+  expect_equal(scans(), c(5, 5))
+
+  classifier <- keras_model_sequential() %>% layer_dense(3, activation = "softmax")
+  classifier %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  fit(classifier, x, rep(0:1, 20), epochs = 1, verbose = 0)
+  expect_equal(scans(), c(5, 6))
+})
+
+# fit() with x or y (`arg`) holding NA or NaN at each of `at` (row,
+# column) is refused with an error naming `arg`, in float32 and float64,
+# leaving the model unbuilt, or, after a fit() on the good data, its
+# weights as they were.
+expect_missing_refused <- function(x, y, arg, at) {
+  message <- sprintf("`%s` must not contain NA or NaN", arg)
+  for (dtype in c("float32", "float64")) {
+    for (where in at) {
+      for (missing in list(NA_real_, NaN)) {
+        model <- keras_model_sequential(dtype = dtype) %>% layer_dense(ncol(y))
+        model %>% compile(optimizer = "sgd", loss = "mse")
+        bad <- list(x = x, y = y)
+        bad[[arg]][where[1], where[2]] <- missing
+        expect_error(fit(model, bad$x, bad$y, batch_size = 16, verbose = 0), message,
+                     class = "lcnn_error_argument")
+        expect_false(model$built)
+        fit(model, x, y, batch_size = 16, epochs = 1, verbose = 0)
+        before <- get_weights(model)
+        expect_error(fit(model, bad$x, bad$y, batch_size = 16, verbose = 0), message,
+                     class = "lcnn_error_argument")
+        expect_identical(get_weights(model), before)
+      }
+    }
+  }
+}
+
+test_that("fit()'s copy of y for shuffled epochs finds its missing values", {
+  set.seed(84)
+  expect_missing_refused(matrix(runif(70 * 3), 70), matrix(runif(70 * 2), 70), "y",
+                         list(c(1, 1), c(70, 2), c(33, 1)))
+  # A logical target's NA, too (y as doubles by then).
+  model <- keras_model_sequential(input_shape = 3) %>% layer_dense(1, activation = "sigmoid")
+  model %>% compile(optimizer = "sgd", loss = "binary_crossentropy")
+  expect_error(fit(model, matrix(runif(70 * 3), 70), c(NA, rep(TRUE, 69)), batch_size = 16,
+                   verbose = 0),
+               "`y` must not contain NA or NaN", class = "lcnn_error_argument")
 })
 
 test_that("fit()'s copy of x for shuffled epochs finds its missing values", {
   # 70 samples of 32 features: the copy takes squares of a vector's lanes
   # of samples, then the samples past the last whole square one by one.
   set.seed(83)
-  x <- matrix(runif(70 * 32), 70)
-  y <- matrix(runif(70), 70)
-  for (dtype in c("float32", "float64")) {
-    for (at in list(c(10, 5), c(70, 32), c(64, 1))) {
-      for (missing in list(NA_real_, NaN)) {
-        model <- keras_model_sequential(dtype = dtype) %>% layer_dense(1)
-        model %>% compile(optimizer = "sgd", loss = "mse")
-        bad_x <- x
-        bad_x[at[1], at[2]] <- missing
-        expect_error(fit(model, bad_x, y, batch_size = 16, verbose = 0),
-                     "`x` must not contain NA or NaN", class = "lcnn_error_argument")
-        expect_false(model$built)
-        fit(model, x, y, batch_size = 16, epochs = 1, verbose = 0)
-        before <- get_weights(model)
-        expect_error(fit(model, bad_x, y, batch_size = 16, verbose = 0),
-                     "`x` must not contain NA or NaN", class = "lcnn_error_argument")
-        expect_identical(get_weights(model), before)
-      }
-    }
-  }
+  expect_missing_refused(matrix(runif(70 * 32), 70), matrix(runif(70), 70), "x",
+                         list(c(10, 5), c(70, 32), c(64, 1)))
 
   withr::defer(k_clear_session())  # the inputs' names count on
   a <- layer_input(shape = 3)
