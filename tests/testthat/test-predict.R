@@ -55,6 +55,32 @@ test_that("the engine network follows a model inside a model, and layers added",
   expect_equal(as.vector(predict(outer, x)), 15)
 })
 
+test_that("a trained model predicts with its trainer, as a network of its weights would", {
+  set.seed(44)
+  model <- keras_model_sequential(input_shape = c(6, 5, 2)) %>%
+    layer_locally_connected_2d(3, 2, activation = "relu") %>%
+    layer_dropout(0.5) %>%
+    layer_flatten() %>%
+    layer_dense(2)
+  model %>% compile(optimizer = "adam", loss = "mse")
+  x <- random_array(c(9, 6, 5, 2))
+  predict(model, x)  # builds a network of the model's own
+  expect_false(is.null(model$engine))
+  fit(model, x, matrix(runif(18), 9), epochs = 2, verbose = 0)
+  got <- predict(model, x, batch_size = 4)
+  # The trainer ran it, and the network built before the training went.
+  expect_null(model$engine)
+  rebuilt <- function() {
+    lcnn:::.network_predict(lcnn:::model_network(model), list(x), 4, lcnn_num_threads())[[1]]
+  }
+  expect_identical(got, rebuilt())
+  # Weights set since are the model's: its own network again.
+  weights <- lapply(get_weights(model), function(w) w * 0.5)
+  set_weights(model, weights)
+  expect_identical(predict(model, x, batch_size = 4), rebuilt())
+  expect_false(isTRUE(all.equal(predict(model, x), got)))
+})
+
 test_that("a model survives saveRDS() and readRDS()", {
   set.seed(43)
   model <- keras_model_sequential(input_shape = c(5, 5, 2)) %>%
