@@ -36,15 +36,31 @@ engine_key <- function(model) {
   unlist(lapply(layers, function(l) if (inherits(l, "lcnn_model")) engine_key(l) else l$version))
 }
 
-model_network <- function(model) {
+model_network <- function(model, call = rlang::caller_env()) {
   key <- engine_key(model)
   if (is.null(model$engine) || !identical(model$engine_key, key) ||
       .network_is_null(model$engine)) {
-    model$engine <- .network_create(network_spec(flat_graph(model)), model_dtype(model),
-                                    lcnn_num_threads())
+    model$engine <- engine_checked(model, call, {
+      .network_create(network_spec(flat_graph(model)), model_dtype(model), lcnn_num_threads())
+    })
     model$engine_key <- key
   }
   model$engine
+}
+
+# `expr`, which hands the engine the model's layers and weights. The engine
+# checks that each layer takes what the one before gives and that the
+# weights fit; a model that fails that was changed inside after it was
+# built (a model in it gained a layer, which R cannot see from the outer
+# model; keras fails there too), and gets a classed error rather than the
+# engine's own.
+engine_checked <- function(model, call, expr) {
+  tryCatch(expr, `std::invalid_argument` = function(e) {
+    lcnn_abort(c("Model {.val {model$name}} no longer fits together.",
+                 x = "{conditionMessage(e)}",
+                 i = "A model inside it may have gained or lost layers after it was built."),
+               "state", call = call)
+  })
 }
 
 # The model's engine trainer: created on the first fit() after compile() (or
@@ -60,7 +76,7 @@ model_trainer <- function(model, data, call = rlang::caller_env()) {
     compiled <- model$compiled
     compiled$device <- device
     model$compiled <- compiled
-    model$trainer <- tryCatch(
+    model$trainer <- engine_checked(model, call, tryCatch(
       .trainer_create(network_spec(graph), model_dtype(model), spec, device,
                       lcnn_num_threads()),
       error = function(e) {
@@ -68,7 +84,7 @@ model_trainer <- function(model, data, call = rlang::caller_env()) {
         reason <- conditionMessage(e)
         lcnn_abort(c("The GPU could not take model {.val {model$name}}.", x = "{reason}"),
                    "device", call = call)
-      })
+      }))
     state <- model$optimizer_state
     # The saved state belongs to the blocks that trained when it was saved.
     if (!is.null(state) && identical(state$trainable, spec$trainable)) {
@@ -76,7 +92,8 @@ model_trainer <- function(model, data, call = rlang::caller_env()) {
                                  state$slots)
     }
   } else if (!identical(model$trainer_key, key)) {
-    .trainer_set_parameters(model$trainer, model_parameter_blocks(model))
+    engine_checked(model, call,
+                   .trainer_set_parameters(model$trainer, model_parameter_blocks(model)))
   }
   model$trainer_key <- key
   model$trainer

@@ -75,13 +75,14 @@ predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...
   in_step <- has_trainer && identical(object$trainer_key, key)
   outputs <- if (in_step || (has_trainer && model_device(object) == "cuda")) {
     if (!in_step) {
-      .trainer_set_parameters(object$trainer, model_parameter_blocks(object))
+      engine_checked(object, call,
+                     .trainer_set_parameters(object$trainer, model_parameter_blocks(object)))
       object$trainer_key <- key
     }
     object$engine <- NULL
     .trainer_predict(object$trainer, xs, batch_size, lcnn_num_threads())
   } else {
-    .network_predict(model_network(object), xs, batch_size, lcnn_num_threads())
+    .network_predict(model_network(object, call), xs, batch_size, lcnn_num_threads())
   }
   if (length(outputs) == 1) outputs[[1]] else outputs
 }

@@ -55,6 +55,26 @@ test_that("the engine network follows a model inside a model, and layers added",
   expect_equal(as.vector(predict(outer, x)), 15)
 })
 
+test_that("a model whose inner model gained a layer after it was built is refused", {
+  # keras fails there too: the outer model's next layer was built for the
+  # inner model's old output.
+  withr::defer(k_clear_session())  # the layers' names count on
+  set.seed(46)
+  inner <- keras_model_sequential(input_shape = 4, name = "inner") %>% layer_dense(3)
+  outer <- keras_model_sequential(input_shape = 4, name = "outer")
+  outer$add(inner)
+  outer %>% layer_dense(1)
+  outer %>% compile(optimizer = "adam", loss = "mse")
+  x <- matrix(runif(40), 10)
+  fit(outer, x, runif(10), epochs = 1, verbose = 0)
+  inner %>% layer_dense(2)
+  expect_snapshot(error = TRUE, predict(outer, x))
+  expect_error(fit(outer, x, runif(10), epochs = 1, verbose = 0), class = "lcnn_error_state")
+  outer$trainer <- NULL  # as after readRDS()
+  expect_error(fit(outer, x, runif(10), epochs = 1, verbose = 0), class = "lcnn_error_state")
+  expect_error(predict(outer, x), class = "lcnn_error_state")
+})
+
 test_that("a trained model predicts with its trainer, as a network of its weights would", {
   set.seed(44)
   model <- keras_model_sequential(input_shape = c(6, 5, 2)) %>%
