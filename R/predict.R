@@ -72,9 +72,9 @@ predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...
   # since go into the trainer first.
   has_trainer <- !is.null(object$trainer) && !.network_is_null(object$trainer)
   key <- engine_key(object)
-  in_step <- has_trainer && identical(object$trainer_key, key)
-  outputs <- if (in_step || (has_trainer && model_device(object) == "cuda")) {
-    if (!in_step) {
+  in_sync <- has_trainer && identical(object$trainer_key, key)
+  outputs <- if (in_sync || (has_trainer && model_device(object) == "cuda")) {
+    if (!in_sync) {
       engine_checked(object, call,
                      .trainer_set_parameters(object$trainer, model_parameter_blocks(object)))
       object$trainer_key <- key
