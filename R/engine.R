@@ -70,13 +70,22 @@ engine_checked <- function(model, call, expr) {
 model_trainer <- function(model, data, call = rlang::caller_env()) {
   key <- engine_key(model)
   if (is.null(model$trainer) || .network_is_null(model$trainer)) {
+    state <- model$optimizer_state
+    # Slots are the engine's raw values; lcnn's development builds before
+    # them saved doubles.
+    if (!is.null(state) && !all(vapply(state$slots, is.raw, logical(1)))) {
+      lcnn_abort(c("The optimizer state saved with model {.val {model$name}} is in an older \
+                    format.",
+                   i = "Call {.code compile()} on the model again to train on with a fresh \
+                        optimizer."), "state", call = call)
+    }
     graph <- flat_graph(model)
     spec <- training_spec(model, graph, data)
     device <- device_for_model(model, graph, call = call)
     compiled <- model$compiled
     compiled$device <- device
     model$compiled <- compiled
-    model$trainer <- engine_checked(model, call, tryCatch(
+    trainer <- engine_checked(model, call, tryCatch(
       .trainer_create(network_spec(graph), model_dtype(model), spec, device,
                       lcnn_num_threads()),
       error = function(e) {
@@ -85,12 +94,11 @@ model_trainer <- function(model, data, call = rlang::caller_env()) {
         lcnn_abort(c("The GPU could not take model {.val {model$name}}.", x = "{reason}"),
                    "device", call = call)
       }))
-    state <- model$optimizer_state
     # The saved state belongs to the blocks that trained when it was saved.
     if (!is.null(state) && identical(state$trainable, spec$trainable)) {
-      .trainer_restore_optimizer(model$trainer, state$iterations, state$learning_rate,
-                                 state$slots)
+      .trainer_restore_optimizer(trainer, state$iterations, state$learning_rate, state$slots)
     }
+    model$trainer <- trainer
   } else if (!identical(model$trainer_key, key)) {
     engine_checked(model, call,
                    .trainer_set_parameters(model$trainer, model_parameter_blocks(model)))
