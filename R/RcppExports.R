@@ -21,6 +21,10 @@
     .Call(`_lcnn_network_predict`, network, xs, batch_size, threads)
 }
 
+.network_forward_seconds <- function(network, batch, reps, threads) {
+    .Call(`_lcnn_network_forward_seconds`, network, batch, reps, threads)
+}
+
 .network_is_null <- function(network) {
     .Call(`_lcnn_network_is_null`, network)
 }

@@ -68,6 +68,20 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// network_forward_seconds
+std::vector<double> network_forward_seconds(SEXP network, int batch, int reps, int threads);
+RcppExport SEXP _lcnn_network_forward_seconds(SEXP networkSEXP, SEXP batchSEXP, SEXP repsSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type network(networkSEXP);
+    Rcpp::traits::input_parameter< int >::type batch(batchSEXP);
+    Rcpp::traits::input_parameter< int >::type reps(repsSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(network_forward_seconds(network, batch, reps, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 // network_is_null
 bool network_is_null(SEXP network);
 RcppExport SEXP _lcnn_network_is_null(SEXP networkSEXP) {
@@ -466,6 +480,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_cuda_device_state", (DL_FUNC) &_lcnn_cuda_device_state, 0},
     {"_lcnn_network_create", (DL_FUNC) &_lcnn_network_create, 3},
     {"_lcnn_network_predict", (DL_FUNC) &_lcnn_network_predict, 4},
+    {"_lcnn_network_forward_seconds", (DL_FUNC) &_lcnn_network_forward_seconds, 4},
     {"_lcnn_network_is_null", (DL_FUNC) &_lcnn_network_is_null, 1},
     {"_lcnn_engine_available_cores", (DL_FUNC) &_lcnn_engine_available_cores, 0},
     {"_lcnn_engine_any_missing", (DL_FUNC) &_lcnn_engine_any_missing, 2},

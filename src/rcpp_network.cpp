@@ -2,6 +2,7 @@
 // an external pointer, run on whole R arrays.
 #include <Rcpp.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -207,6 +208,53 @@ Rcpp::List lcnn::predict_arrays(NetworkBase& net, const Rcpp::List& xs, double b
   ctx.threads = threads;
   net.predict(x_data, n, static_cast<index_t>(batch_size), ctx, y_data);
   return ys;
+}
+
+namespace {
+
+// The seconds of each of `reps` forward passes of `net` over one batch of
+// `batch` samples that the engine already holds in T (after a pass to warm
+// up), in predict()'s inference mode: predict()'s work less the conversions
+// from and to R's double arrays. The inputs' values come from a fixed
+// pattern in [-1, 1).
+template <typename T>
+std::vector<double> forward_seconds(Network<T>& net, index_t batch, int reps, int threads) {
+  std::vector<Tensor<T>> inputs(net.input_shapes().size());
+  std::vector<const Tensor<T>*> pointers;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    inputs[i].resize(net.input_shapes()[i].with_batch(batch));
+    for (std::size_t v = 0; v < inputs[i].data.size(); ++v) {
+      inputs[i].data[v] = static_cast<T>(static_cast<double>((v * 7919) % 2000) / 1000 - 1);
+    }
+    pointers.push_back(&inputs[i]);
+  }
+  Context ctx;
+  ctx.threads = threads;
+  const FlushDenormals flush;
+  std::vector<double> seconds;
+  for (int r = -1; r < reps; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    net.forward(pointers, ctx);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    if (r >= 0) seconds.push_back(took.count());
+  }
+  return seconds;
+}
+
+}  // namespace
+
+// For bench/run.R: forward_seconds() of an engine network of either type.
+// [[Rcpp::export(.network_forward_seconds)]]
+std::vector<double> network_forward_seconds(SEXP network, int batch, int reps, int threads) {
+  Rcpp::XPtr<NetworkBase> net(network);
+  if (net.get() == nullptr) Rcpp::stop("the engine network is no longer valid");
+  if (batch < 1 || reps < 1 || threads < 1) {
+    Rcpp::stop("batch, reps and threads must be at least 1");
+  }
+  if (auto* single = dynamic_cast<Network<float>*>(net.get())) {
+    return forward_seconds(*single, batch, reps, threads);
+  }
+  return forward_seconds(dynamic_cast<Network<double>&>(*net), batch, reps, threads);
 }
 
 // [[Rcpp::export(.network_is_null)]]

@@ -114,6 +114,25 @@ test_that("a model survives saveRDS() and readRDS()", {
   expect_equal(get_weights(restored), get_weights(model))
 })
 
+test_that("the engine's forward pass times itself for bench/ and leaves its network as it was", {
+  set.seed(44)
+  for (dtype in c("float32", "float64")) {
+    model <- keras_model_sequential(input_shape = c(6, 6, 2), dtype = dtype) %>%
+      layer_locally_connected_2d(3, 3, activation = "relu") %>%
+      layer_flatten() %>%
+      layer_dense(2)
+    x <- random_array(c(5, 6, 6, 2))
+    y <- predict(model, x)
+    seconds <- lcnn:::.network_forward_seconds(lcnn:::model_network(model), 8L, 3L, 2L)
+    expect_length(seconds, 3)
+    expect_true(all(is.finite(seconds) & seconds > 0))
+    # Its batch of 8 used the network's buffers; predict() resizes them back.
+    expect_identical(predict(model, x), y)
+  }
+  expect_error(lcnn:::.network_forward_seconds(lcnn:::model_network(model), 0L, 3L, 1L),
+               "at least 1")
+})
+
 test_that("bad inputs raise classed errors", {
   model <- keras_model_sequential(input_shape = c(6, 6, 2)) %>%
     layer_locally_connected_2d(3, 2)
