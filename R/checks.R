@@ -14,6 +14,20 @@ any_missing <- function(x) {
   if (is.double(x)) .engine_any_missing(x, lcnn_num_threads()) else anyNA(x)
 }
 
+# Whole numbers as R's integers, which reach 2147483647 either way:
+# as.integer() turns a larger one into NA with only a warning, and that NA
+# then stood for a kernel size, a seed or an axis.
+as_checked_integer <- function(x, arg, call) {
+  if (any(abs(x) > .Machine$integer.max)) {
+    largest <- .Machine$integer.max
+    lcnn_abort(c("{.arg {arg}} must be no larger in size than R's largest integer, \\
+                  {largest}.",
+                 x = "Got {format_value(x)}."),
+               "argument", call = call)
+  }
+  as.integer(x)
+}
+
 check_count <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(),
                         min = 1) {
   if (!is_whole(x) || length(x) != 1 || x < min) {
@@ -21,7 +35,7 @@ check_count <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
                  x = "Got {format_value(x)}."),
                "argument", call = call)
   }
-  as.integer(x)
+  as_checked_integer(x, arg, call)
 }
 
 check_whole <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
@@ -29,7 +43,7 @@ check_whole <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
     lcnn_abort(c("{.arg {arg}} must be a whole number.", x = "Got {format_value(x)}."),
                "argument", call = call)
   }
-  as.integer(x)
+  as_checked_integer(x, arg, call)
 }
 
 # An integer or a vector of `n` integers, each >= 1, as Keras takes
@@ -42,7 +56,7 @@ check_tuple <- function(x, n, arg = rlang::caller_arg(x), call = rlang::caller_e
                  x = "Got {format_value(x)}."),
                "argument", call = call)
   }
-  rep_len(as.integer(x), n)
+  rep_len(as_checked_integer(x, arg, call), n)
 }
 
 check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
@@ -81,6 +95,9 @@ check_dtype <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
 
 # A per-sample shape: whole numbers >= 1, every dimension known.
 check_shape <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  # Named before x changes below: caller_arg() reads x's expression.
+  force(arg)
+  given <- x
   if (is.list(x)) {
     if (any(vapply(x, is.null, logical(1)))) x <- NA
     else x <- unlist(x)
@@ -88,10 +105,10 @@ check_shape <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
   if (!is_whole(x) || length(x) < 1 || any(x < 1)) {
     lcnn_abort(c("{.arg {arg}} must be a vector of whole numbers >= 1, one per dimension \\
                   (without the batch dimension), all known.",
-                 x = "Got {format_value(x)}."),
+                 x = "Got {format_value(given)}."),
                "argument", call = call)
   }
-  as.integer(x)
+  as_checked_integer(x, arg, call)
 }
 
 # input_shape, batch_input_shape and batch_size as Keras takes them, reduced

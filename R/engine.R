@@ -69,6 +69,16 @@ engine_checked <- function(model, call, expr) {
 # settles, which compile()'s record then shows.
 model_trainer <- function(model, data, call = rlang::caller_env()) {
   key <- engine_key(model)
+  # A model inside this one that gained or lost layers since the trainer was
+  # made changes the key too, but setting the weights would then train the
+  # old network on (the blocks may even line up): a new network, with a
+  # fresh optimizer, as after adding a layer to the model itself.
+  if (!is.null(model$trainer) && !.network_is_null(model$trainer) &&
+      !identical(model$trainer_key, key) &&
+      !identical(model$trainer_layers, model_leaf_layers(model))) {
+    model$trainer <- NULL
+    model$optimizer_state <- NULL
+  }
   if (is.null(model$trainer) || .network_is_null(model$trainer)) {
     state <- model$optimizer_state
     # Slots are the engine's raw values; lcnn's development builds before
@@ -99,6 +109,7 @@ model_trainer <- function(model, data, call = rlang::caller_env()) {
       .trainer_restore_optimizer(trainer, state$iterations, state$learning_rate, state$slots)
     }
     model$trainer <- trainer
+    model$trainer_layers <- model_leaf_layers(model)
   } else if (!identical(model$trainer_key, key)) {
     engine_checked(model, call,
                    .trainer_set_parameters(model$trainer, model_parameter_blocks(model)))

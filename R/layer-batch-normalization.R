@@ -136,7 +136,7 @@ check_batch_norm_axis <- function(axis, call) {
                       last axis, 1 the channels of channels_first images."),
                "argument", call = call)
   }
-  as.integer(axis)
+  as_checked_integer(axis, "axis", call)
 }
 
 #' @export

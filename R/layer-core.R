@@ -105,7 +105,9 @@ layer_flatten <- function(object, data_format = NULL, input_shape = NULL, dtype 
 
 #' @export
 layer_plan.lcnn_layer_flatten <- function(layer, input_shape, call) {
-  list(input_shape = input_shape, output_shape = as.integer(prod(input_shape)),
+  list(input_shape = input_shape,
+       output_shape = checked_output_shape(layer, input_shape, prod(as.numeric(input_shape)),
+                                           call),
        keras_shapes = list())
 }
 

@@ -144,9 +144,11 @@ layer_plan.lcnn_layer_merge <- function(layer, input_shape, call) {
   }
   output_shape <- first
   if (merge == "concatenate") {
-    output_shape[axis] <- sum(vapply(input_shape, function(s) s[axis], integer(1)))
+    output_shape <- as.numeric(output_shape)
+    output_shape[axis] <- sum(vapply(input_shape, function(s) as.numeric(s[axis]), numeric(1)))
   }
-  list(input_shape = input_shape, output_shape = as.integer(output_shape),
+  list(input_shape = input_shape,
+       output_shape = checked_output_shape(layer, input_shape, output_shape, call),
        keras_shapes = list(), axis = if (merge == "concatenate") axis - 1L else 0L)
 }
 

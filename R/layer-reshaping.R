@@ -133,7 +133,8 @@ border_plan <- function(layer, input_shape, sign, call) {
   before <- after <- integer(length(input_shape))
   before[spatial] <- sign * config$amounts[, "before"]
   after[spatial] <- sign * config$amounts[, "after"]
-  output_shape <- as.integer(input_shape + before + after)
+  output_shape <- checked_output_shape(layer, input_shape,
+                                       as.numeric(input_shape) + before + after, call)
   if (any(output_shape < 1)) {
     pairs <- paste0("(", config$amounts[, "before"], ", ", config$amounts[, "after"], ")",
                     collapse = ", ")
@@ -208,7 +209,8 @@ layer_reshape <- function(object, target_shape, input_shape = NULL, batch_input_
                    x = "Got {format_value(args$target_shape)}."),
                  "argument", call = call)
     }
-    new_layer("reshape", "Reshape", "reshape", list(target_shape = as.integer(target)), args,
+    new_layer("reshape", "Reshape", "reshape",
+              list(target_shape = as_checked_integer(target, "target_shape", call)), args,
               call = call)
   })
 }

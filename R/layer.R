@@ -145,6 +145,21 @@ check_input_rank <- function(layer, input_shape, dims, call) {
   }
 }
 
+# For layer_plan() methods that add or multiply sizes (padding, flatten,
+# concatenate): `output_shape` (doubles) as integers, or a shape error when
+# an axis passes R's largest integer, which as.integer() would make NA.
+checked_output_shape <- function(layer, input_shape, output_shape, call) {
+  if (any(output_shape > .Machine$integer.max)) {
+    largest <- .Machine$integer.max
+    lcnn_abort(c("Layer {.val {layer$name}} ({layer$type}) cannot take input \\
+                  {format_shapes(input_shape)}.",
+                 x = "Its output {format_shape(output_shape)} would pass R's largest \\
+                      integer, {largest}, along an axis."),
+               "shape", call = call)
+  }
+  as.integer(output_shape)
+}
+
 # Weights drawn from the layer's initializers, in lcnn's layout.
 layer_initial_weights <- function(layer, state, dtype) UseMethod("layer_initial_weights")
 layer_keras_weights <- function(layer) UseMethod("layer_keras_weights")

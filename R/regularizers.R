@@ -70,7 +70,7 @@ check_axis <- function(axis, call = rlang::caller_env()) {
                  x = "Got {format_value(axis)}."),
                "argument", call = call)
   }
-  as.integer(axis)
+  as_checked_integer(axis, "axis", call)
 }
 
 #' Weight constraints

@@ -1,5 +1,7 @@
 #include "rcpp_convert.h"
 
+#include <limits>
+
 namespace lcnn {
 
 namespace {
@@ -53,7 +55,14 @@ void round_to_dtype(Rcpp::NumericVector& values, const std::string& dtype) {
 
 Rcpp::IntegerVector dims_of(const Shape& shape) {
   Rcpp::IntegerVector dims(shape.rank());
-  for (std::size_t i = 0; i < shape.rank(); ++i) dims[i] = static_cast<int>(shape[i]);
+  for (std::size_t i = 0; i < shape.rank(); ++i) {
+    // R checks sizes before they reach the engine; a cast past R's integers
+    // would give a wrong dimension.
+    if (shape[i] > std::numeric_limits<int>::max()) {
+      Rcpp::stop("dimension %d of %s is beyond R's integers", i + 1, shape.to_string());
+    }
+    dims[i] = static_cast<int>(shape[i]);
+  }
   return dims;
 }
 

@@ -75,6 +75,24 @@ test_that("a model whose inner model gained a layer after it was built is refuse
   expect_error(predict(outer, x), class = "lcnn_error_state")
 })
 
+test_that("a model whose inner model gained a layer of the same shape trains the new network", {
+  set.seed(47)
+  inner <- keras_model_sequential(input_shape = 4) %>% layer_dense(3)
+  outer <- keras_model_sequential(input_shape = 4) %>% inner %>% layer_dense(1)
+  outer %>% compile(optimizer = "sgd", loss = "mse")
+  x <- matrix(runif(40, -1, 1), 10)
+  y <- runif(10)
+  fit(outer, x, y, epochs = 1, verbose = 0)
+  # The blocks still line up: only a new network keeps the relu.
+  inner %>% layer_activation("relu")
+  fit(outer, x, y, epochs = 1, verbose = 0)
+  w <- get_weights(outer)
+  by_hand <- pmax(sweep(x %*% w[[1]], 2, w[[2]], `+`), 0) %*% w[[3]] + as.vector(w[[4]])
+  expect_equal(predict(outer, x), by_hand, tolerance = 1e-6)
+  expect_equal(evaluate(outer, x, y, verbose = 0)[["loss"]], mean((by_hand - y)^2),
+               tolerance = 1e-6)
+})
+
 test_that("a trained model predicts with its trainer, as a network of its weights would", {
   set.seed(44)
   model <- keras_model_sequential(input_shape = c(6, 5, 2)) %>%
