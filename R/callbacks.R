@@ -191,7 +191,9 @@ callback_model_checkpoint <- function(filepath, monitor = "val_loss", verbose = 
         state$best <- value
       }
       path <- format_filepath(filepath, epoch, logs)
-      sync_from_trainer(fit$model, fit$trainer)
+      # get_weights() reads the trainer's weights itself; a saved model
+      # also needs the optimizer's state.
+      if (!weights_only) sync_from_trainer(fit$model, fit$trainer)
       saveRDS(if (weights_only) get_weights(fit$model) else fit$model, path)
       if (verbose > 0) cli::cli_inform("Epoch {epoch + 1}: saved to {.path {path}}.")
     }

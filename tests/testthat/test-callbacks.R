@@ -7,6 +7,66 @@ line_model <- function(optimizer = optimizer_sgd(0.1)) {
 }
 line_x <- matrix(seq(-1, 1, length.out = 8))
 
+# The weight of line_model() after SGD steps on batches of `batch_size`
+# rows of line_x in order, from weight `w` before batch `first` (from 0):
+# one value per step.
+line_steps <- function(w, steps, first = 0, batch_size = 2, lr = 0.1) {
+  batches <- split(line_x[, 1], ceiling(seq_along(line_x) / batch_size))
+  out <- numeric(steps)
+  for (s in seq_len(steps)) {
+    x <- batches[[(first + s - 1) %% length(batches) + 1]]
+    w <- w - lr * 2 * (w - 1) * mean(x^2)
+    out[s] <- w
+  }
+  out
+}
+
+test_that("get_weights() in a callback returns the weights training has reached", {
+  model <- line_model()
+  batch_weights <- numeric()
+  batch_predictions <- numeric()
+  epoch_weights <- numeric()
+  model %>% fit(line_x, line_x, epochs = 2, batch_size = 2, shuffle = FALSE, verbose = 0,
+                callbacks = callback_lambda(
+                  on_batch_end = function(batch, logs) {
+                    batch_weights <<- c(batch_weights, get_weights(model)[[1]])
+                    batch_predictions <<- c(batch_predictions, predict(model, matrix(1)))
+                  },
+                  on_epoch_end = function(epoch, logs) {
+                    epoch_weights <<- c(epoch_weights, get_weights(model)[[1]])
+                  }))
+  expected <- line_steps(0, 8)
+  expect_equal(batch_weights, expected)
+  expect_equal(batch_predictions, expected)
+  expect_equal(epoch_weights, expected[c(4, 8)])
+  expect_equal(get_weights(model)[[1]][1, 1], expected[8])
+})
+
+test_that("set_weights() in a callback sets the weights training goes on from", {
+  model <- line_model()
+  model %>% fit(line_x, line_x, epochs = 1, batch_size = 2, shuffle = FALSE, verbose = 0,
+                callbacks = callback_lambda(on_batch_end = function(batch, logs) {
+                  if (batch == 1) set_weights(model, list(matrix(3)))
+                }))
+  # From weight 3 after batch 1, the steps of batches 2 and 3.
+  expect_equal(get_weights(model)[[1]][1, 1], line_steps(3, 2, first = 2)[2])
+
+  zeros <- lapply(get_weights(model), `*`, 0)
+  model %>% fit(line_x, line_x, epochs = 1, verbose = 0,
+                callbacks = callback_lambda(on_epoch_end = function(epoch, logs) {
+                  set_weights(model, zeros)
+                }))
+  expect_equal(get_weights(model), zeros)
+  expect_equal(predict(model, line_x), line_x * 0)
+
+  # Set at the end of the first epoch, trained on in the second.
+  model %>% fit(line_x, line_x, epochs = 2, batch_size = 2, shuffle = FALSE, verbose = 0,
+                callbacks = callback_lambda(on_epoch_end = function(epoch, logs) {
+                  if (epoch == 0) set_weights(model, list(matrix(-2)))
+                }))
+  expect_equal(get_weights(model)[[1]][1, 1], line_steps(-2, 4)[4])
+})
+
 test_that("early stopping stops after `patience` epochs without improvement", {
   model <- line_model()
   # Validating against the wrong target: val_loss grows as training improves.
