@@ -170,6 +170,90 @@ test_that("bad callbacks raise classed errors", {
                  class = "lcnn_warning_monitor")
 })
 
+test_that("callback arguments are checked when the callback is made", {
+  dir <- withr::local_tempdir()
+  path <- file.path(dir, "log.csv")
+  bad <- list(
+    quote(callback_model_checkpoint(NULL)),
+    quote(callback_model_checkpoint("m.rds", monitor = NULL)),
+    quote(callback_model_checkpoint("m.rds", verbose = "x")),
+    quote(callback_csv_logger(NULL)),
+    quote(callback_csv_logger(path, separator = NULL)),
+    quote(callback_csv_logger(path, separator = "")),
+    quote(callback_reduce_lr_on_plateau(monitor = NULL)),
+    quote(callback_reduce_lr_on_plateau(verbose = 2)),
+    quote(callback_early_stopping(monitor = NULL)),
+    quote(callback_early_stopping(monitor = c("loss", "val_loss"))),
+    quote(callback_early_stopping(baseline = "a")),
+    quote(callback_early_stopping(baseline = NA)),
+    quote(callback_early_stopping(baseline = c(1, 2))),
+    quote(callback_early_stopping(verbose = "x")),
+    quote(callback_early_stopping(verbose = NA)),
+    quote(callback_learning_rate_scheduler(function(epoch, lr) lr, verbose = -1))
+  )
+  for (expr in bad) {
+    expect_error(eval(expr), class = "lcnn_error_argument", label = deparse(expr))
+  }
+  expect_snapshot(error = TRUE, callback_model_checkpoint(NULL))
+  expect_snapshot(error = TRUE, callback_csv_logger("log.csv", separator = NULL))
+  expect_snapshot(error = TRUE, callback_early_stopping(monitor = NULL))
+  expect_snapshot(error = TRUE, callback_early_stopping(baseline = NA))
+  expect_snapshot(error = TRUE, callback_early_stopping(verbose = "x"))
+  # keras's values still pass.
+  expect_s3_class(callback_early_stopping(baseline = 0.5, verbose = 1), "lcnn_callback")
+  expect_s3_class(callback_early_stopping(verbose = TRUE), "lcnn_callback")
+})
+
+test_that("checkpoint file names are checked when the callback is made", {
+  expect_snapshot(error = TRUE, callback_model_checkpoint("m_{loss:.2q}.rds"))
+  expect_snapshot(error = TRUE, callback_model_checkpoint("m_{epoch:x}_{loss:x}.rds"))
+  expect_error(callback_model_checkpoint("m_{loss:%}.rds"), class = "lcnn_error_argument")
+  expect_error(callback_model_checkpoint("m_{val_loss:*d}.rds"), class = "lcnn_error_argument")
+  # Names unknown until fit() are fine, and so are keras's formats.
+  expect_s3_class(callback_model_checkpoint("m_{epoch:03d}_{val_accuracy:.4f}_{other}.rds"),
+                  "lcnn_callback")
+  expect_equal(lcnn:::format_filepath("m_{epoch:03d}_{loss:.2f}_{other}.rds", 4,
+                                      list(loss = 0.123)),
+               "m_005_0.12_{other}.rds")
+})
+
+test_that("callback functions must take the arguments they are called with", {
+  expect_snapshot(error = TRUE, callback_lambda(on_epoch_end = function() 1))
+  expect_snapshot(error = TRUE, callback_lambda(on_train_begin = function(a, b) 1))
+  expect_error(callback_lambda(on_batch_end = function(batch) 1), class = "lcnn_error_argument")
+  expect_error(callback_lambda(on_batch_begin = function(batch, logs, extra) 1),
+               class = "lcnn_error_argument")
+  expect_snapshot(error = TRUE, callback_learning_rate_scheduler(function() 0.1))
+  expect_snapshot(error = TRUE, callback_learning_rate_scheduler(function(a, b, c) 0.1))
+
+  # `...`, defaults and primitives are fine; the functions are still called.
+  seen <- list()
+  model <- line_model()
+  model %>% fit(line_x, line_x, epochs = 2, verbose = 0, callbacks = callback_lambda(
+    on_epoch_end = function(...) seen$epoch <<- c(seen$epoch, ..1),
+    on_batch_end = function(batch, logs, extra = 1) seen$batch <<- c(seen$batch, batch),
+    on_train_end = function(logs, ...) seen$end <<- TRUE,
+    on_train_begin = invisible
+  ))
+  expect_equal(seen[c("epoch", "batch", "end")], list(epoch = 0:1, batch = c(0, 0), end = TRUE))
+})
+
+test_that("a learning rate schedule of one argument is called with the epoch", {
+  model <- line_model()
+  epochs <- numeric()
+  sched <- callback_learning_rate_scheduler(function(epoch) {
+    epochs <<- c(epochs, epoch)
+    0.01 * (epoch + 1)
+  })
+  model %>% fit(line_x, line_x, epochs = 3, verbose = 0, callbacks = list(sched))
+  expect_equal(epochs, 0:2)
+  expect_equal(model$optimizer_state$learning_rate, 0.03)
+  # An error inside a schedule of one argument is its own, not a retry.
+  failing <- callback_learning_rate_scheduler(function(epoch) stop("inside the schedule"))
+  expect_error(fit(model, line_x, line_x, epochs = 1, verbose = 0, callbacks = list(failing)),
+               "inside the schedule")
+})
+
 test_that("early stopping waits while the monitored value improves", {
   model <- line_model()
   h <- model %>% fit(line_x, line_x, epochs = 6, verbose = 0, shuffle = FALSE,
