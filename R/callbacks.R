@@ -41,6 +41,47 @@ resolve_mode <- function(mode, monitor, call) {
   if (grepl("acc|auc", monitor)) "max" else "min"
 }
 
+# A callback's `verbose`: 0 or 1 (or FALSE or TRUE), as keras takes it.
+check_callback_verbose <- function(verbose, call) {
+  if (!(is.numeric(verbose) || is.logical(verbose)) || length(verbose) != 1 ||
+      is.na(verbose) || !(verbose %in% 0:1)) {
+    lcnn_abort(c("{.arg verbose} must be 0 or 1.", x = "Got {format_value(verbose)}."),
+               "argument", call = call)
+  }
+  as.integer(verbose)
+}
+
+# Whether function `f` can be called with `n` arguments by position: it
+# takes `...`, or at least `n` arguments of which at most `n` lack a
+# default. A primitive without an argument list (args() gives NULL) has
+# nothing to check.
+takes_args <- function(f, n) {
+  header <- args(f)
+  if (is.null(header)) return(TRUE)
+  params <- formals(header)
+  if ("..." %in% names(params)) return(TRUE)
+  required <- sum(vapply(params, function(p) identical(p, quote(expr = )), logical(1)))
+  length(params) >= n && required <= n
+}
+
+# `f`, a function that a callback calls with the arguments `signature`
+# names, checked when the callback is made rather than when fit() first
+# calls it, after epochs have trained.
+check_hook_function <- function(f, signature, arg, call) {
+  if (!takes_args(f, length(signature))) {
+    expected <- paste(signature, collapse = ", ")
+    lcnn_abort(c("{.arg {arg}} must be a function that takes {.code ({expected})} or \\
+                  {.code ...}.",
+                 x = "Got {describe_function(f)}."), "argument", call = call)
+  }
+  f
+}
+
+# "a function of `(epoch)`", for messages.
+describe_function <- function(f) {
+  paste0("a function of `(", paste(names(formals(args(f))), collapse = ", "), ")`")
+}
+
 improved <- function(value, best, mode, min_delta) {
   if (is.null(best)) return(TRUE)
   if (mode == "min") value < best - min_delta else value > best + min_delta
@@ -106,10 +147,16 @@ callback_early_stopping <- function(monitor = "val_loss", min_delta = 0, patienc
                                     verbose = 0, mode = "auto", baseline = NULL,
                                     restore_best_weights = FALSE, start_from_epoch = 0) {
   call <- rlang::current_env()
-  monitor <- check_name(monitor, call = call)
+  monitor <- check_string(monitor, call = call)
   min_delta <- abs(check_number(min_delta, call = call))
   patience <- check_count(patience, min = 0, call = call)
+  verbose <- check_callback_verbose(verbose, call)
   mode <- resolve_mode(mode, monitor, call)
+  if (!is.null(baseline) &&
+      (!is.numeric(baseline) || length(baseline) != 1 || !is.finite(baseline))) {
+    lcnn_abort(c("{.arg baseline} must be NULL or a finite number.",
+                 x = "Got {format_value(baseline)}."), "argument", call = call)
+  }
   restore <- check_flag(restore_best_weights, call = call)
   start <- check_count(start_from_epoch, min = 0, call = call)
   state <- new.env(parent = emptyenv())
@@ -146,26 +193,58 @@ callback_early_stopping <- function(monitor = "val_loss", min_delta = 0, patienc
 }
 
 # keras's file name placeholders: "{epoch:02d}", "{val_loss:.2f}", "{epoch}".
+filepath_pattern <- "\\{([A-Za-z_][A-Za-z0-9_]*)(:([^}]*))?\\}"
+
 format_filepath <- function(filepath, epoch, logs) {
   values <- c(list(epoch = epoch + 1), logs)
-  pattern <- "\\{([A-Za-z_][A-Za-z0-9_]*)(:([^}]*))?\\}"
-  matches <- gregexpr(pattern, filepath)[[1]]
+  matches <- gregexpr(filepath_pattern, filepath)[[1]]
   if (matches[1] == -1) return(filepath)
   pieces <- regmatches(filepath, list(matches))[[1]]
-  out <- vapply(pieces, function(p) {
-    parts <- regmatches(p, regexec(pattern, p))[[1]]
-    value <- values[[parts[2]]]
-    if (is.null(value)) return(p)
-    spec <- if (nzchar(parts[4])) parts[4] else if (parts[2] == "epoch") "d" else "g"
-    if (grepl("d$", spec)) value <- as.integer(round(value))
-    sprintf(paste0("%", spec), value)
-  }, character(1))
+  out <- vapply(pieces, format_placeholder, character(1), values = values)
   regmatches(filepath, list(matches)) <- list(out)
   filepath
 }
 
+# One placeholder filled in from `values`, or left as it is without a value.
+format_placeholder <- function(piece, values) {
+  parts <- regmatches(piece, regexec(filepath_pattern, piece))[[1]]
+  value <- values[[parts[2]]]
+  if (is.null(value)) return(piece)
+  spec <- if (nzchar(parts[4])) parts[4] else if (parts[2] == "epoch") "d" else "g"
+  if (grepl("d$", spec)) value <- as.integer(round(value))
+  sprintf(paste0("%", spec), value)
+}
+
+# callback_model_checkpoint()'s `filepath`, each placeholder formatted once
+# with a made-up value (the epoch is a whole number, logs are fractions),
+# so that a bad format fails now rather than after the first epoch trained.
+check_filepath <- function(filepath, call) {
+  filepath <- check_string(filepath, call = call)
+  pieces <- regmatches(filepath, gregexpr(filepath_pattern, filepath))[[1]]
+  for (piece in pieces) {
+    name <- regmatches(piece, regexec(filepath_pattern, piece))[[1]][2]
+    values <- stats::setNames(list(if (name == "epoch") 1 else 0.5), name)
+    problem <- tryCatch({
+      format_placeholder(piece, values)
+      NULL
+    }, error = conditionMessage, warning = conditionMessage)
+    if (!is.null(problem)) {
+      examples <- c("{epoch:02d}", "{val_loss:.2f}")
+      lcnn_abort(c("{.arg filepath} holds placeholder {.val {piece}}, whose format does not \\
+                    work.",
+                   x = "{problem}",
+                   i = "Placeholders such as {.val {examples}} take a format of \\
+                        {.fn sprintf} after the colon, without the {.code %}."),
+                 "argument", call = call)
+    }
+  }
+  filepath
+}
+
 #' @rdname callbacks
-#' @param filepath Where to save; may hold `{epoch}` and log placeholders.
+#' @param filepath Where to save; may hold `{epoch}` and log placeholders,
+#'   optionally with a [sprintf()] format after a colon (`"{val_loss:.2f}"`),
+#'   which is checked when the callback is made.
 #' @param save_best_only Save only when `monitor` improves.
 #' @param save_weights_only Save the weights list rather than the model.
 #' @param save_freq `"epoch"` (the only choice).
@@ -174,8 +253,9 @@ callback_model_checkpoint <- function(filepath, monitor = "val_loss", verbose = 
                                       save_best_only = FALSE, save_weights_only = FALSE,
                                       mode = "auto", save_freq = "epoch") {
   call <- rlang::current_env()
-  filepath <- check_name(filepath, call = call)
-  monitor <- check_name(monitor, call = call)
+  filepath <- check_filepath(filepath, call)
+  monitor <- check_string(monitor, call = call)
+  verbose <- check_callback_verbose(verbose, call)
   mode <- resolve_mode(mode, monitor, call)
   best_only <- check_flag(save_best_only, call = call)
   weights_only <- check_flag(save_weights_only, call = call)
@@ -191,7 +271,9 @@ callback_model_checkpoint <- function(filepath, monitor = "val_loss", verbose = 
         state$best <- value
       }
       path <- format_filepath(filepath, epoch, logs)
-      sync_from_trainer(fit$model, fit$trainer)
+      # get_weights() reads the trainer's weights itself; a saved model
+      # also needs the optimizer's state.
+      if (!weights_only) sync_from_trainer(fit$model, fit$trainer)
       saveRDS(if (weights_only) get_weights(fit$model) else fit$model, path)
       if (verbose > 0) cli::cli_inform("Epoch {epoch + 1}: saved to {.path {path}}.")
     }
@@ -207,13 +289,14 @@ callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, pa
                                           verbose = 0, mode = "auto", min_delta = 1e-04,
                                           cooldown = 0, min_lr = 0) {
   call <- rlang::current_env()
-  monitor <- check_name(monitor, call = call)
+  monitor <- check_string(monitor, call = call)
   factor <- check_number(factor, positive = TRUE, call = call)
   if (factor >= 1) {
     lcnn_abort(c("{.arg factor} must be below 1.", x = "Got {factor}."), "argument",
                call = call)
   }
   patience <- check_count(patience, min = 0, call = call)
+  verbose <- check_callback_verbose(verbose, call)
   mode <- resolve_mode(mode, monitor, call)
   min_delta <- check_number(min_delta, call = call)
   cooldown <- check_count(cooldown, min = 0, call = call)
@@ -262,8 +345,8 @@ callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, pa
 #' @export
 callback_csv_logger <- function(filename, separator = ",", append = FALSE) {
   call <- rlang::current_env()
-  filename <- check_name(filename, call = call)
-  separator <- check_name(separator, call = call)
+  filename <- check_string(filename, call = call)
+  separator <- check_string(separator, call = call)
   append <- check_flag(append, call = call)
   state <- new.env(parent = emptyenv())
   new_callback(
@@ -287,6 +370,8 @@ callback_csv_logger <- function(filename, separator = ",", append = FALSE) {
 #' @param on_epoch_begin,on_epoch_end,on_batch_begin,on_batch_end Functions of
 #'   `(epoch, logs)` or `(batch, logs)`, or `NULL`.
 #' @param on_train_begin,on_train_end Functions of `(logs)`, or `NULL`.
+#'   Each function must take the arguments it is called with (or `...`);
+#'   `callback_lambda()` checks that.
 #' @export
 callback_lambda <- function(on_epoch_begin = NULL, on_epoch_end = NULL, on_batch_begin = NULL,
                             on_batch_end = NULL, on_train_begin = NULL, on_train_end = NULL) {
@@ -294,11 +379,15 @@ callback_lambda <- function(on_epoch_begin = NULL, on_epoch_end = NULL, on_batch
   user <- list(on_epoch_begin = on_epoch_begin, on_epoch_end = on_epoch_end,
                on_batch_begin = on_batch_begin, on_batch_end = on_batch_end,
                on_train_begin = on_train_begin, on_train_end = on_train_end)
+  signatures <- list(on_epoch_begin = c("epoch", "logs"), on_epoch_end = c("epoch", "logs"),
+                     on_batch_begin = c("batch", "logs"), on_batch_end = c("batch", "logs"),
+                     on_train_begin = "logs", on_train_end = "logs")
   for (name in names(user)) {
     if (!is.null(user[[name]]) && !is.function(user[[name]])) {
       lcnn_abort(c("{.arg {name}} must be a function or NULL.",
                    x = "Got {format_value(user[[name]])}."), "argument", call = call)
     }
+    if (!is.null(user[[name]])) check_hook_function(user[[name]], signatures[[name]], name, call)
   }
   user <- Filter(Negate(is.null), user)
   hooks <- lapply(names(user), function(name) {
@@ -331,19 +420,28 @@ callback_terminate_on_nan <- function() {
 
 #' @rdname callbacks
 #' @param schedule A function `(epoch, lr)` returning the learning rate for
-#'   the epoch (counted from 0).
+#'   the epoch (counted from 0) from the current one. As in keras 2, a
+#'   function of one argument is called as `schedule(epoch)`; which form
+#'   applies is decided from its arguments when the callback is made.
 #' @export
 callback_learning_rate_scheduler <- function(schedule, verbose = 0) {
   call <- rlang::current_env()
-  if (!is.function(schedule)) {
-    lcnn_abort(c("{.arg schedule} must be a function of (epoch, lr).",
-                 x = "Got {format_value(schedule)}."), "argument", call = call)
+  if (!is.function(schedule) || !(takes_args(schedule, 2) || takes_args(schedule, 1))) {
+    got <- if (is.function(schedule)) describe_function(schedule) else format_value(schedule)
+    lcnn_abort(c("{.arg schedule} must be a function of {.code (epoch, lr)} or \\
+                  {.code (epoch)}.",
+                 x = "Got {got}."), "argument", call = call)
   }
+  verbose <- check_callback_verbose(verbose, call)
+  # keras 2 calls schedule(epoch, lr), and schedule(epoch) where that raises
+  # a TypeError; deciding from the arguments instead does not take an error
+  # inside the schedule for a one-argument function.
+  rate <- if (takes_args(schedule, 2)) schedule else function(epoch, lr) schedule(epoch)
   new_callback(
     "learning_rate_scheduler",
     on_epoch_begin = function(epoch, logs, fit) {
       lr <- .trainer_learning_rate(fit$trainer)
-      new_lr <- schedule(epoch, lr)
+      new_lr <- rate(epoch, lr)
       if (!is.numeric(new_lr) || length(new_lr) != 1 || !is.finite(new_lr) || new_lr <= 0) {
         lcnn_abort(c("The learning rate schedule must return one positive number.",
                      x = "Got {format_value(new_lr)} at epoch {epoch}."), "argument",

@@ -78,6 +78,15 @@ check_choice <- function(x, choices, arg = rlang::caller_arg(x), call = rlang::c
   tolower(x)
 }
 
+check_string <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.character(x) || length(x) != 1 || is.na(x) || !nzchar(x)) {
+    lcnn_abort(c("{.arg {arg}} must be a single non-empty string.",
+                 x = "Got {format_value(x)}."),
+               "argument", call = call)
+  }
+  x
+}
+
 check_name <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (is.null(x)) return(NULL)
   if (!is.character(x) || length(x) != 1 || is.na(x) || !nzchar(x)) {

@@ -191,6 +191,14 @@ training_spec_trainable <- function(model) {
 # Copies the trained weights and optimizer state back into R, so that
 # get_weights(), predict() and saveRDS() see them.
 sync_from_trainer <- function(model, trainer) {
+  sync_weights_from_trainer(model, trainer)
+  model$optimizer_state <- c(.trainer_optimizer_state(trainer),
+                             list(trainable = training_spec_trainable(model)))
+  invisible(model)
+}
+
+# The weights alone, which is all get_weights() needs during a fit().
+sync_weights_from_trainer <- function(model, trainer) {
   values <- .trainer_parameters(trainer)
   k <- 0
   for (layer in model_leaf_layers(model)) {
@@ -201,7 +209,17 @@ sync_from_trainer <- function(model, trainer) {
     if (length(layer$weights)) layer$version <- next_version()
   }
   model$trainer_key <- engine_key(model)
-  model$optimizer_state <- c(.trainer_optimizer_state(trainer),
-                             list(trainable = training_spec_trainable(model)))
   invisible(model)
+}
+
+# The trainer of the fit() running on `model`, or NULL. While fit() runs,
+# the trainer's weights are the model's and R's copy falls behind them with
+# every batch; fit() brings it up to date only when it returns, and
+# get_weights() and set_weights() in a callback go to the trainer instead.
+# fit() records the trainer itself rather than a flag: a model saved during
+# a fit() (by callback_model_checkpoint()) reads back with a null pointer
+# here, not as a model still training.
+fitting_trainer <- function(model) {
+  trainer <- model$fitting
+  if (is.null(trainer) || .network_is_null(trainer)) NULL else trainer
 }

@@ -131,6 +131,9 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
   if (!is.null(copies)) .trainer_take_epoch_copies(trainer, copies)
   # Whatever happens from here, R's copy of the weights follows the engine's.
   on.exit(sync_from_trainer(object, trainer), add = TRUE)
+  # Until then, callbacks' get_weights() and set_weights() use the trainer's.
+  object$fitting <- trainer
+  on.exit(object$fitting <- NULL, add = TRUE)
   # Shuffled epochs over the same data copy it once, not once an epoch.
   .trainer_keep_epoch_copies(trainer, TRUE)
   on.exit(.trainer_keep_epoch_copies(trainer, FALSE), add = TRUE)

@@ -10,6 +10,11 @@
 #' count or shape it raises an `lcnn_error_shape` and the object keeps its
 #' weights.
 #'
+#' In a callback during [fit()], as in Keras, a model's `get_weights()`
+#' returns the weights training has reached so far, and its `set_weights()`
+#' sets the weights that training goes on from and that the model keeps
+#' when `fit()` returns.
+#'
 #' @param object A model or a layer.
 #' @param weights A list of numeric arrays, as `get_weights()` returns.
 #' @param ... Unused.
@@ -72,6 +77,8 @@ count_params.lcnn_layer <- function(object, ...) {
 #' @export
 get_weights.lcnn_model <- function(object, ...) {
   check_model_built(object, rlang::caller_env())
+  trainer <- fitting_trainer(object)
+  if (!is.null(trainer)) sync_weights_from_trainer(object, trainer)
   weights <- unlist(lapply(model_leaf_layers(object), layer_keras_weights), recursive = FALSE)
   if (is.null(weights)) list() else weights
 }
@@ -94,10 +101,17 @@ set_weights.lcnn_model <- function(object, weights, ...) {
     layer_import_weights(layers[[i]], own, layers[[i]]$state, layers[[i]]$dtype,
                          arg = "weights", call = call, offset = ends[i] - counts[i])
   })
+  # During a fit(), training goes on from these weights (fitting_trainer()).
+  trainer <- fitting_trainer(object)
+  if (!is.null(trainer)) {
+    blocks <- unlist(lapply(imported, unname), recursive = FALSE)
+    engine_checked(object, call, .trainer_set_parameters(trainer, unname(blocks)))
+  }
   for (i in seq_along(layers)) {
     layers[[i]]$weights <- imported[[i]]
     layers[[i]]$version <- next_version()
   }
+  if (!is.null(trainer)) object$trainer_key <- engine_key(object)
   invisible(object)
 }
 
