@@ -183,9 +183,24 @@ constraint_spec <- function(layer, weight) {
        max_value = args$max_value %||% 0, rate = args$rate %||% 1, group = group)
 }
 
-# Per parameter block, whether it trains.
+# Per parameter block (the weights of model_leaf_layers(), in order), whether
+# it trains. Keras 2 gives a model with trainable = FALSE no trainable
+# weights, whatever its layers' own flags: a layer's weights train only when
+# it and every model enclosing it are trainable (on some path, for a layer
+# shared between a model and a model inside it).
 training_spec_trainable <- function(model) {
-  as.logical(unlist(lapply(model_leaf_layers(model), layer_weight_trainable)))
+  open <- open_leaf_layers(model)
+  as.logical(unlist(lapply(model_leaf_layers(model), function(layer) {
+    layer_weight_trainable(layer) & any(vapply(open, identical, logical(1), layer))
+  })))
+}
+
+# The layers reached from `model` through trainable models only.
+open_leaf_layers <- function(model) {
+  if (!model$trainable) return(list())
+  unlist(lapply(model$layers, function(l) {
+    if (inherits(l, "lcnn_model")) open_leaf_layers(l) else list(l)
+  }), recursive = FALSE)
 }
 
 # Copies the trained weights and optimizer state back into R, so that

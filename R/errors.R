@@ -22,6 +22,9 @@ lcnn_abort <- function(message, class, ..., call = rlang::caller_env(),
 # small values, a description for large or complex ones.
 format_value <- function(x) {
   if (is.null(x)) return("`NULL`")
+  if (inherits(x, "lcnn_tensor")) {
+    return(paste0("a symbolic tensor of shape ", format_shape(x$shape, x$batch)))
+  }
   if (is.object(x) && (is.function(x) || is.environment(x))) {
     return(paste0("an object of class <", class(x)[1], ">"))
   }

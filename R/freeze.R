@@ -5,6 +5,12 @@
 #' (inclusive; layer names or positions from 1). As in keras, the change
 #' takes effect at the next [compile()].
 #'
+#' As in Keras 2, a model with `trainable = FALSE` trains none of its
+#' weights, whatever its layers' own flags (also as a layer of another
+#' model). Without `from` and `to`, `freeze_weights()` sets the model's own
+#' flag to `FALSE` too; `unfreeze_weights()`, and `freeze_weights()` with
+#' `from` or `to`, set it to `TRUE`, as R keras does.
+#'
 #' @param object A sequential model.
 #' @param from,to First and last layer to change (`NULL`: the first / the
 #'   last layer).
@@ -33,6 +39,10 @@ set_trainable <- function(model, from, to, value, call) {
     lcnn_abort(c("{.arg object} must be a model.", x = "Got {format_value(model)}."),
                "argument", call = call)
   }
+  if (length(model$layers) == 0) {
+    lcnn_abort("Model {.val {model$name}} has no layers to {if (value) 'unfreeze' else 'freeze'}.",
+               "state", call = call)
+  }
   names <- vapply(model$layers, function(l) l$name, character(1))
   position <- function(x, default, arg) {
     if (is.null(x)) return(default)
@@ -48,5 +58,9 @@ set_trainable <- function(model, from, to, value, call) {
                  x = "Got layers {first} to {last}."), "argument", call = call)
   }
   for (layer in model$layers[first:last]) layer$trainable <- value
+  # As in R keras, freeze_weights() without `from` and `to` freezes the
+  # model itself, and any other call leaves it trainable: a frozen model
+  # trains none of its layers, whatever their own flags.
+  assign("trainable", value || !is.null(from) || !is.null(to), envir = fields_of(model))
   invisible(model)
 }

@@ -66,10 +66,7 @@ print.lcnn_tensor <- function(x, ...) {
 #' model
 layer_input <- function(shape = NULL, batch_shape = NULL, name = NULL, dtype = NULL) {
   call <- rlang::current_env()
-  spec <- check_input_spec(shape, batch_shape, NULL, call = call)
-  if (is.null(spec$shape)) {
-    lcnn_abort("{.arg shape} or {.arg batch_shape} is required.", "argument", call = call)
-  }
+  spec <- check_input_shapes(shape, batch_shape, call)
   args <- list(name = check_name(name, call = call) %||% unique_name("input", first = 1L),
                dtype = dtype, input_shape = spec$shape, batch_size = spec$batch)
   layer <- new_layer("input", "InputLayer", "input", list(), args, call = call)
@@ -78,6 +75,23 @@ layer_input <- function(shape = NULL, batch_shape = NULL, name = NULL, dtype = N
                                         keras_shapes = list()),
                            weights = list(), dtype = layer$dtype))
   new_tensor(new_node(layer, list()), 1L, spec$shape, spec$batch, layer$dtype)
+}
+
+# layer_input()'s `shape` or `batch_shape` (keras3's names, where layers
+# take input_shape and batch_input_shape) as list(shape, batch).
+check_input_shapes <- function(shape, batch_shape, call) {
+  if (is.null(shape) && is.null(batch_shape)) {
+    lcnn_abort("{.arg shape} or {.arg batch_shape} is required.", "argument", call = call)
+  }
+  if (!is.null(shape) && !is.null(batch_shape)) {
+    lcnn_abort("Give {.arg shape} or {.arg batch_shape}, not both.", "argument", call = call)
+  }
+  if (is.null(batch_shape)) return(list(shape = check_shape(shape, call = call), batch = NULL))
+  first <- if (is.list(batch_shape)) batch_shape[[1]] else batch_shape[1]
+  unknown <- is.null(first) || (length(first) == 1 && is.na(first))
+  rest <- batch_shape[-1]
+  list(shape = check_shape(rest, arg = "batch_shape[-1]", call = call),
+       batch = if (!unknown) check_count(first, arg = "batch_shape[[1]]", call = call))
 }
 
 #' @export
@@ -182,10 +196,13 @@ keras_model <- function(inputs, outputs, name = NULL) {
     lcnn_abort("{.arg inputs} lists the same input more than once.", "graph", call = call)
   }
   nodes <- reachable_nodes(outputs, input_ids, call)
+  name <- check_name(name, call = call)
+  layers <- layers_by_depth(inputs, outputs)
+  check_unique_names(layers, call)
   model <- new_callable(c("lcnn_functional", "lcnn_model"))
-  model$name <- check_name(name, call = call) %||% unique_name("model")
+  model$name <- name %||% unique_name("model")
   model$graph <- list(inputs = inputs, nodes = nodes, outputs = outputs)
-  model$layers <- layers_by_depth(inputs, outputs)
+  model$layers <- layers
   model$dtype <- inputs[[1]]$dtype
   model$trainable <- TRUE
   model
@@ -194,10 +211,32 @@ keras_model <- function(inputs, outputs, name = NULL) {
 check_tensors <- function(x, arg, call) {
   if (inherits(x, "lcnn_tensor")) return(list(x))
   if (is_tensor_list(x)) return(unname(x))
+  if (is.list(x) && !is.object(x) && length(x)) {
+    bad <- which(!vapply(x, inherits, logical(1), "lcnn_tensor"))[1]
+    lcnn_abort(c("{.arg {arg}[[{bad}]]} must be a symbolic tensor.",
+                 x = "Got {format_value(x[[bad]])}.",
+                 i = "Tensors come from {.fn layer_input} and from layers applied to them."),
+               "argument", call = call)
+  }
   lcnn_abort(c("{.arg {arg}} must be a symbolic tensor or a list of them.",
                x = "Got {format_value(x)}.",
                i = "Tensors come from {.fn layer_input} and from layers applied to them."),
              "argument", call = call)
+}
+
+# Keras refuses a model whose layers (its inputs included; a model inside
+# it counts as one layer) share a name: look-ups by name (get_layer(),
+# predict()'s named inputs, losses per output) would find only the first.
+check_unique_names <- function(layers, call) {
+  names <- vapply(layers, function(l) l$name, character(1))
+  repeated <- names[duplicated(names)][1]
+  if (!is.na(repeated)) {
+    lcnn_abort(c("The name {.val {repeated}} is used {sum(names == repeated)} times in the \\
+                  model.",
+                 i = "All layer names in a model must be unique: give the layers different \\
+                      {.arg name}s."),
+               "argument", call = call)
+  }
 }
 
 # The layer-call nodes between `input_ids` and `outputs`, in creation order

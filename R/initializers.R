@@ -8,9 +8,13 @@ new_initializer <- function(name, ..., seed = NULL, call = rlang::caller_env()) 
 }
 
 check_number <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(),
-                         positive = FALSE) {
-  if (!is.numeric(x) || length(x) != 1 || !is.finite(x) || (positive && x <= 0)) {
-    what <- if (positive) "a finite number > 0" else "a finite number"
+                         positive = FALSE, min = -Inf, max = Inf) {
+  if (!is.numeric(x) || length(x) != 1 || !is.finite(x) || (positive && x <= 0) ||
+      x < min || x > max) {
+    what <- if (positive) "a finite number > 0"
+            else if (is.finite(max)) paste0("a number in [", min, ", ", max, "]")
+            else if (is.finite(min)) paste0("a finite number >= ", min)
+            else "a finite number"
     lcnn_abort(c("{.arg {arg}} must be {what}.", x = "Got {format_value(x)}."),
                "argument", call = call)
   }

@@ -63,7 +63,7 @@ layer_keras_weights.lcnn_layer_dense <- function(layer) {
 #' @export
 layer_import_weights.lcnn_layer_dense <- function(layer, weights, state, dtype, arg, call,
                                                    offset = 0) {
-  check_weight_list(layer, weights, state$keras_shapes, arg, call, offset)
+  check_weight_list(layer, weights, state$keras_shapes, dtype, arg, call, offset)
   stats::setNames(lapply(weights, function(w) .round_to_dtype(as.double(w), dtype)),
                   names(state$keras_shapes))
 }
@@ -183,22 +183,33 @@ layer_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, input_s
       lcnn_abort(c("{.arg rate} must be a number in [0, 1).", x = "Got {format_value(rate)}."),
                  "argument", call = call)
     }
-    noise <- args$noise_shape
-    if (!is.null(noise)) {
-      noise <- vapply(noise, function(d) if (is.null(d) || is.na(d)) NA_real_ else
-        as.numeric(d), numeric(1))
-      if (length(noise) < 2 || any(!is.na(noise) & (noise < 1 | noise != round(noise)))) {
-        lcnn_abort(c("{.arg noise_shape} must be NULL or one whole number (or NULL/NA) per \\
-                      axis, batch first.",
-                     x = "Got {format_value(args$noise_shape)}."),
-                   "argument", call = call)
-      }
-    }
+    noise <- check_noise_shape(args$noise_shape, call)
     seed <- if (is.null(args$seed)) NULL else check_count(args$seed, arg = "seed", min = 0,
                                                           call = call)
     config <- list(rate = as.numeric(rate), noise_shape = noise, seed = seed)
     new_layer("dropout", "Dropout", "dropout", config, args, call = call)
   })
+}
+
+# `noise_shape` as a numeric vector with NA for "as the input": each entry
+# NULL, NA or one whole number >= 1, at least the batch and one axis.
+check_noise_shape <- function(noise, call) {
+  if (is.null(noise)) return(NULL)
+  fits <- function(d) {
+    is.null(d) || (length(d) == 1 && (is.logical(d) || is.numeric(d)) &&
+                     (is.na(d) || (is_whole(d) && d >= 1)))
+  }
+  ok <- ((is.list(noise) && !is.object(noise)) || is.numeric(noise) || is.logical(noise)) &&
+    length(noise) >= 2
+  bad <- if (ok) which(!vapply(noise, fits, logical(1)))[1] else NA
+  if (!ok || !is.na(bad)) {
+    lcnn_abort(c("{.arg noise_shape} must be NULL or one whole number >= 1 (or NULL/NA) per \\
+                  axis, batch first.",
+                 x = if (ok) "{.arg noise_shape[[{bad}]]} is {format_value(noise[[bad]])}."
+                     else "Got {format_value(noise)}."),
+               "argument", call = call)
+  }
+  vapply(noise, function(d) if (is.null(d) || is.na(d)) NA_real_ else as.numeric(d), numeric(1))
 }
 
 #' @export
@@ -237,6 +248,6 @@ layer_keras_weights.lcnn_layer <- function(layer) list()
 #' @export
 layer_import_weights.lcnn_layer <- function(layer, weights, state, dtype, arg, call,
                                              offset = 0) {
-  check_weight_list(layer, weights, state$keras_shapes, arg, call, offset)
+  check_weight_list(layer, weights, state$keras_shapes, dtype, arg, call, offset)
   list()
 }

@@ -246,7 +246,7 @@ layer_keras_weights.lcnn_layer_locally_connected <- function(layer) {
 #' @export
 layer_import_weights.lcnn_layer_locally_connected <- function(layer, weights, state, dtype,
                                                                arg, call, offset = 0) {
-  check_weight_list(layer, weights, state$keras_shapes, arg, call, offset)
+  check_weight_list(layer, weights, state$keras_shapes, dtype, arg, call, offset)
   geometry <- state$geometry
   out <- list(kernel = .lc_kernel_from_keras(geometry, layer$config$implementation,
                                              as.double(weights[[1]]), dtype))

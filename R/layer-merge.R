@@ -102,7 +102,7 @@ merge_layer <- function(merge, type, inputs, dots, config, call) {
   if (rlang::is_missing(inputs) && length(extra) == 0) return(layer)
   if (rlang::is_missing(inputs)) inputs <- list()
   if (inherits(inputs, "lcnn_tensor") || !is.list(inputs)) inputs <- list(inputs)
-  compose_layer(c(inputs, extra), layer, call = call)
+  compose_layer(c(inputs, extra), layer, call = call, arg = "inputs")
 }
 
 #' @export

@@ -241,19 +241,40 @@ layer_commit <- function(layer, plan) {
 
 # What layer_*() returns, and what calling a layer or a model does: the
 # layer itself, the model it was added to, the new symbolic tensor(s) of a
-# functional model, or the layer applied to arrays.
-compose_layer <- function(object, layer, call = rlang::caller_env()) {
+# functional model, or the layer applied to arrays. `arg` names `object` in
+# errors (merge layers call it `inputs`).
+compose_layer <- function(object, layer, call = rlang::caller_env(), arg = "object") {
   if (inherits(object, "lcnn_sequential")) {
     sequential_add(object, layer, call = call)
     return(invisible(object))
   }
   if (is_symbolic(object)) return(call_symbolic(layer, object, call))
   if (is.numeric(object) || is.logical(object) || is_array_list(object)) {
-    return(apply_to_arrays(layer, object, call = call))
+    return(apply_to_arrays(layer, object, call = call, arg = arg))
   }
-  lcnn_abort(c("{.arg object} must be missing, a sequential model, a symbolic tensor or a \
+  if (is.list(object) && !is.object(object) && length(object)) {
+    abort_input_list(object, arg, call)
+  }
+  lcnn_abort(c("{.arg {arg}} must be missing, a sequential model, a symbolic tensor or a \
                 numeric array.",
                x = "Got {format_value(object)}."),
+             "argument", call = call)
+}
+
+# The error for a list of inputs that is neither all symbolic tensors nor
+# all arrays: it names the first element that does not fit the others.
+abort_input_list <- function(inputs, arg, call) {
+  tensors <- vapply(inputs, inherits, logical(1), "lcnn_tensor")
+  if (any(tensors)) {
+    bad <- which(!tensors)[1]
+    need <- "a symbolic tensor, as {.arg {arg}[[{which(tensors)[1]}]]} is"
+  } else {
+    bad <- which(!vapply(inputs, function(a) is.numeric(a) || is.logical(a), logical(1)))[1]
+    need <- "a numeric array"
+  }
+  lcnn_abort(c(paste0("{.arg {arg}[[{bad}]]} must be ", need, "."),
+               x = "Got {format_value(inputs[[bad]])}.",
+               i = "A list of inputs holds symbolic tensors or numeric arrays, not both."),
              "argument", call = call)
 }
 
@@ -264,7 +285,7 @@ is_array_list <- function(x) {
 
 # Eager use: build the layer for the arrays' shapes if needed and run it. A
 # model runs as predict() would.
-apply_to_arrays <- function(layer, x, call) {
+apply_to_arrays <- function(layer, x, call, arg = "object") {
   if (inherits(layer, "lcnn_model")) return(stats::predict(layer, x))
   many <- layer_takes_list(layer)
   if (many != is_array_list(x)) {
@@ -275,8 +296,16 @@ apply_to_arrays <- function(layer, x, call) {
   expected <- if (layer$built) layer$state$input_shape
   arrays <- lapply(seq_along(arrays), function(i) {
     check_input_array(arrays[[i]], if (many) expected[[i]] else expected, call = call,
-                      arg = if (many) paste0("object[[", i, "]]") else "object")
+                      arg = if (many) paste0(arg, "[[", i, "]]") else arg)
   })
+  counts <- vapply(arrays, function(a) dim(a)[1], integer(1))
+  odd <- which(counts != counts[1])[1]
+  if (!is.na(odd)) {
+    lcnn_abort(c("All arrays in {.arg {arg}} must have the same number of samples.",
+                 x = "{.arg {arg}[[{odd}]]} has {counts[odd]}; {.arg {arg}[[1]]} has \
+                      {counts[1]}."),
+               "shape", call = call)
+  }
   shapes <- lapply(arrays, function(a) dim(a)[-1])
   layer_commit(layer, plan_build(layer, if (many) shapes else shapes[[1]],
                                  layer$dtype %||% "float32", call))

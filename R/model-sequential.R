@@ -119,6 +119,14 @@ sequential_add <- function(model, layer, call) {
     lcnn_abort("Layer {.val {layer$name}} is already in model {.val {model$name}}.",
                "argument", call = call)
   }
+  # Keras refuses repeated names: look-ups by name (get_layer(), losses and
+  # metrics per output) would find the first layer of that name.
+  if (layer$name %in% vapply(model$layers, function(l) l$name, character(1))) {
+    lcnn_abort(c("Model {.val {model$name}} already has a layer named {.val {layer$name}}.",
+                 i = "All layer names in a model must be unique: give the layer another \\
+                      {.arg name}."),
+               "argument", call = call)
+  }
   if (inherits(layer, "lcnn_model")) check_nested_model(model, layer, call)
   if (inherits(layer, "lcnn_layer_input")) {
     lcnn_abort(c("An input layer cannot be added to a sequential model.",

@@ -162,12 +162,17 @@ get_layer <- function(object, name = NULL, index = NULL) {
     lcnn_abort(c("{.arg object} must be a model.", x = "Got {format_value(object)}."),
                "argument", call = call)
   }
+  if (!is.null(name) && !is.null(index)) {
+    lcnn_abort(c("Give a layer's {.arg name} or its {.arg index}, not both.",
+                 x = "Got {.arg name} = {format_value(name)}, {.arg index} = \\
+                      {format_value(index)}."), "argument", call = call)
+  }
   layers <- object$layers
   names <- vapply(layers, function(l) l$name, character(1))
   if (!is.null(name) && is.character(name) && length(name) == 1 && name %in% names) {
     return(layers[[match(name, names)]])
   }
-  if (is.null(name) && !is.null(index) && is_whole(index) && length(index) == 1 &&
+  if (is_whole(index) && length(index) == 1 &&
       index >= 1 && index <= length(layers)) {
     return(layers[[index]])
   }

@@ -1,9 +1,11 @@
 # Regularizers and constraints: specs in R; in training the engine adds the
 # penalties to the loss and runs the constraints after each optimizer update.
 
+# Factors are >= 0: a negative penalty would reward large weights without
+# bound, and the loss would go to minus infinity (Keras 3 refuses them too).
 new_regularizer <- function(l1, l2) {
-  structure(list(l1 = check_number(l1, arg = "l1", call = rlang::caller_env()),
-                 l2 = check_number(l2, arg = "l2", call = rlang::caller_env())),
+  structure(list(l1 = check_number(l1, arg = "l1", call = rlang::caller_env(), min = 0),
+                 l2 = check_number(l2, arg = "l2", call = rlang::caller_env(), min = 0)),
             class = "lcnn_regularizer")
 }
 
@@ -19,8 +21,8 @@ new_regularizer <- function(l1, l2) {
 #' dense kernel; lcnn holds them at zero, so the reported loss can differ
 #' from Keras's by that constant while the training is the same.
 #'
-#' @param l The penalty factor (keras 2's name).
-#' @param l1,l2 The L1 and L2 penalty factors.
+#' @param l The penalty factor (keras 2's name), >= 0.
+#' @param l1,l2 The L1 and L2 penalty factors, >= 0.
 #' @return An `lcnn_regularizer` object.
 #' @family regularizers
 #' @name regularizers
@@ -82,7 +84,8 @@ check_axis <- function(axis, call = rlang::caller_env()) {
 #' of the dense kernel (held at zero by lcnn) do not count in the norms.
 #'
 #' @param max_value,min_value Bounds of the norm.
-#' @param rate Rate of moving towards the bounds (`minmaxnorm`).
+#' @param rate Rate of moving towards the bounds (`minmaxnorm`), in `[0, 1]`: 1
+#'   enforces them at each update.
 #' @param axis Axes along which norms are computed.
 #' @return An `lcnn_constraint` object.
 #' @family constraints
@@ -117,7 +120,7 @@ constraint_minmaxnorm <- function(min_value = 0, max_value = 1, rate = 1, axis =
                "argument")
   }
   new_constraint("minmaxnorm", min_value = min_value, max_value = max_value,
-                 rate = check_number(rate), axis = check_axis(axis))
+                 rate = check_number(rate, min = 0, max = 1), axis = check_axis(axis))
 }
 
 #' @export
@@ -129,19 +132,22 @@ print.lcnn_constraint <- function(x, ...) {
   invisible(x)
 }
 
-check_class_or_null <- function(x, class, what, arg = rlang::caller_arg(x),
+# `x` if NULL or of `class`; the error names the functions (`maker`, e.g.
+# "regularizer_*") that make such objects.
+check_class_or_null <- function(x, class, maker, arg = rlang::caller_arg(x),
                                 call = rlang::caller_env()) {
   if (is.null(x) || inherits(x, class)) return(x)
-  lcnn_abort(c("{.arg {arg}} must be NULL or {what}.", x = "Got {format_value(x)}."),
+  lcnn_abort(c("{.arg {arg}} must be NULL or a {.code {maker}()} object.",
+               x = "Got {format_value(x)}."),
              "argument", call = call)
 }
 
 check_regularizer <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  check_class_or_null(x, "lcnn_regularizer", "a {.code regularizer_*()} object", arg, call)
+  check_class_or_null(x, "lcnn_regularizer", "regularizer_*", arg, call)
 }
 
 check_constraint <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  check_class_or_null(x, "lcnn_constraint", "a {.code constraint_*()} object", arg, call)
+  check_class_or_null(x, "lcnn_constraint", "constraint_*", arg, call)
 }
 
 # Constraint axes must name axes of the Keras-layout weight they act on;

@@ -27,7 +27,7 @@ summary.lcnn_model <- function(object, ...) {
   width <- if (is_chain(object)) print_layer_table(rows) else
     print_connected_table(rows, lapply(layers, layer_connections, model = object))
   counts <- unlist(lapply(model_leaf_layers(object), layer_weight_sizes))
-  trainable <- as.logical(unlist(lapply(model_leaf_layers(object), layer_weight_trainable)))
+  trainable <- training_spec_trainable(object)
   bytes <- if (model_dtype(object) == "float64") 8 else 4
   total <- function(label, n) paste0(label, format_count(n), " (", format_bytes(n * bytes), ")")
   cat(strrep("=", width), "\n",

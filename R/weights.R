@@ -121,8 +121,11 @@ count_params.lcnn_model <- function(object, ...) {
   sum(vapply(model_leaf_layers(object), layer_param_count, numeric(1)))
 }
 
-# Checks a layer's list of Keras-layout weights: count, numeric, shapes.
-check_weight_list <- function(layer, weights, keras_shapes, arg, call, offset = 0) {
+# Checks a layer's list of Keras-layout weights: count, numeric, shapes, and
+# finite values that `dtype` can hold (float32 would turn 1e300 into Inf).
+# Every path that gives a layer weights (`weights =`, set_weights()) comes
+# through here before anything changes.
+check_weight_list <- function(layer, weights, keras_shapes, dtype, arg, call, offset = 0) {
   expected <- vapply(keras_shapes, format_shape_plain, character(1))
   if (!is.list(weights) || length(weights) != length(keras_shapes)) {
     lcnn_abort(c("{.arg {arg}} for layer {.val {layer$name}} must be a list of \\
@@ -140,8 +143,28 @@ check_weight_list <- function(layer, weights, keras_shapes, arg, call, offset = 
                    x = "Got {format_value(w)}."),
                  "shape", call = call)
     }
+    # range() reads the weight without copying it, where is.finite() would
+    # allocate a vector as long (62.7 million entries for DeepFace's L4).
+    bounds <- range(w)
+    if (!all(is.finite(bounds))) {
+      lcnn_abort(c("{.arg {arg}[[{i + offset}]]} ({names(keras_shapes)[i]}) of layer \\
+                    {.val {layer$name}} must hold finite values.",
+                   x = "It holds {sum(!is.finite(w))} NA, NaN or infinite value{?s}."),
+                 "argument", call = call)
+    }
+    if (dtype == "float32" && max(abs(bounds)) > float32_max) {
+      lcnn_abort(c("{.arg {arg}[[{i + offset}]]} ({names(keras_shapes)[i]}) of layer \\
+                    {.val {layer$name}} must hold values within float32's range, at most \\
+                    {signif(float32_max, 8)} in absolute value.",
+                   x = "It holds {sum(abs(w) > float32_max)} value{?s} beyond that, up to \\
+                        {signif(max(abs(bounds)), 3)}."),
+                 "argument", call = call)
+    }
   }
   invisible(weights)
 }
+
+# float32's largest finite value.
+float32_max <- (2 - 2^-23) * 2^127
 
 format_shape_plain <- function(dims) paste0("(", paste(dims, collapse = ", "), ")")

@@ -46,3 +46,11 @@ test_that("axes refer to the implementation's own layout", {
                class = "lcnn_error_argument")
   expect_false(model$built)
 })
+
+test_that("constraint_minmaxnorm() takes a rate in [0, 1] and ordered bounds", {
+  expect_snapshot(error = TRUE, constraint_minmaxnorm(0.5, 1, rate = -1))
+  expect_error(constraint_minmaxnorm(rate = 1.5), class = "lcnn_error_argument")
+  expect_error(constraint_minmaxnorm(min_value = -1), class = "lcnn_error_argument")
+  expect_error(constraint_maxnorm(0), class = "lcnn_error_argument")
+  expect_equal(constraint_minmaxnorm(0.5, 1, rate = 0)$args$rate, 0)
+})

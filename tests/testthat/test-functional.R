@@ -258,3 +258,54 @@ test_that("bad data for several inputs and outputs raise classed errors", {
   expect_snapshot(error = TRUE, compile(model, loss = list(p = "mse", r = "mse")))
   expect_snapshot(error = TRUE, compile(model, loss = "mse", loss_weights = c(1, NA)))
 })
+
+test_that("layers sharing a name are refused by keras_model(), inputs included", {
+  k_clear_session()
+  a <- layer_input(shape = 2, name = "x")
+  b <- layer_input(shape = 2, name = "x")
+  expect_snapshot(error = TRUE, keras_model(list(a, b), layer_subtract(list(a, b))))
+  i <- layer_input(shape = 3)
+  y1 <- layer_dense(i, 1, name = "y")
+  y2 <- layer_dense(i, 1, name = "y")
+  expect_error(keras_model(i, list(y1, y2)), class = "lcnn_error_argument")
+  x3 <- layer_input(shape = 3, name = "x")
+  expect_error(keras_model(x3, layer_dense(x3, 2, name = "x")), class = "lcnn_error_argument")
+  # A failed keras_model() takes no automatic name.
+  expect_equal(keras_model(i, y1)$name, "model")
+  # A shared layer is one layer; a model inside counts with its own name.
+  shared <- layer_dense(units = 2, name = "shared")
+  p <- layer_input(shape = 3, name = "p")
+  q <- layer_input(shape = 3, name = "q")
+  model <- keras_model(list(p, q), layer_add(list(shared(p), shared(q)), name = "sum"))
+  expect_equal(vapply(model$layers, function(l) l$name, character(1)),
+               c("p", "q", "shared", "sum"))
+  r <- layer_input(shape = 3, name = "r")
+  inner <- keras_model(r, layer_dense(r, 2, name = "p"), name = "inner")
+  outer <- keras_model(p, layer_dense(inner(p), 1, name = "out"))
+  expect_equal(vapply(outer$layers, function(l) l$name, character(1)), c("p", "inner", "out"))
+  named_p <- keras_model(r, layer_dense(r, 2), name = "p")
+  expect_error(keras_model(p, named_p(p)), class = "lcnn_error_argument")
+})
+
+test_that("a list of inputs with a stray element names it", {
+  t <- layer_input(shape = 3)
+  expect_snapshot(error = TRUE, layer_add(list(t, 1)))
+  expect_snapshot(error = TRUE, keras_model(t, list(t, "x")))
+  expect_error(layer_add(list(matrix(1, 2, 3), "a")), class = "lcnn_error_argument")
+  expect_error(layer_add(list(matrix(1, 2, 3), t)), "inputs[[1]]", fixed = TRUE)
+  # A tensor where an array belongs is described, not deparsed.
+  model <- keras_model(t, layer_dense(t, 1))
+  expect_error(predict(model, t), "Got a symbolic tensor of shape (NULL, 3)", fixed = TRUE,
+               class = "lcnn_error_argument")
+})
+
+test_that("layer_input() errors name shape and batch_shape", {
+  expect_snapshot(error = TRUE, layer_input(shape = "a"))
+  expect_snapshot(error = TRUE, layer_input(batch_shape = list(0, 3)))
+  expect_error(layer_input(batch_shape = c(NA, 0)), "batch_shape[-1]", fixed = TRUE,
+               class = "lcnn_error_argument")
+  expect_error(layer_input(shape = 2, batch_shape = c(NA, 2)), class = "lcnn_error_argument")
+  expect_error(layer_input(), "is required", class = "lcnn_error_argument")
+  expect_equal(layer_input(batch_shape = list(NULL, 4, 2))$shape, c(4L, 2L))
+  expect_null(layer_input(batch_shape = c(NA, 4))$batch)
+})

@@ -75,3 +75,17 @@ test_that("bad core layer arguments raise classed errors", {
     layer_dropout(rate = 1.5)
   })
 })
+
+test_that("noise_shape takes only NULL, NA or whole numbers, one per axis", {
+  # Not coerced to NA or 1, nor an unclassed error.
+  expect_no_warning(expect_error(layer_dropout(rate = 0.5, noise_shape = c("a", "b")),
+                                 class = "lcnn_error_argument"))
+  expect_error(layer_dropout(rate = 0.5, noise_shape = list(NULL, "x")),
+               "noise_shape[[2]]", fixed = TRUE, class = "lcnn_error_argument")
+  expect_error(layer_dropout(rate = 0.5, noise_shape = list(NULL, c(1, 2))),
+               class = "lcnn_error_argument")
+  expect_error(layer_dropout(rate = 0.5, noise_shape = 4), class = "lcnn_error_argument")
+  expect_snapshot(error = TRUE, layer_dropout(rate = 0.5, noise_shape = list(NULL, TRUE)))
+  expect_equal(layer_dropout(rate = 0.5, noise_shape = list(NULL, NA, 2L))$config$noise_shape,
+               c(NA, NA, 2))
+})

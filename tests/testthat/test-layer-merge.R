@@ -71,3 +71,15 @@ test_that("bad merge arguments raise classed errors", {
   expect_snapshot(error = TRUE, layer_add(matrix(1, 2, 3)))
   expect_error(layer_concatenate(list(a, a), axis = -3), class = "lcnn_error_argument")
 })
+
+test_that("eager merges of arrays with different numbers of samples are refused", {
+  expect_snapshot(error = TRUE, layer_add(list(matrix(1, 2, 3), matrix(2, 3, 3))))
+  expect_error(layer_concatenate(list(array(0, c(2, 3, 4)), array(0, c(3, 3, 5)))),
+               "inputs[[2]]", fixed = TRUE, class = "lcnn_error_shape")
+  expect_error(layer_add(matrix(1, 2, 3), matrix(1, 2, 3), matrix(1, 1, 3)),
+               "inputs[[3]]", fixed = TRUE, class = "lcnn_error_shape")
+  add <- layer_add()
+  expect_error(add(list(matrix(1, 2, 3), matrix(2, 3, 3))), "object[[2]]", fixed = TRUE,
+               class = "lcnn_error_shape")
+  expect_equal(layer_add(list(matrix(1, 2, 3), matrix(2, 2, 3))), matrix(3, 2, 3))
+})

@@ -128,3 +128,33 @@ test_that("bad model arguments raise classed errors", {
     layer_locally_connected_2d(list(1), 2, 3)
   })
 })
+
+test_that("a layer whose name the model already has is refused, and the model kept", {
+  model <- keras_model_sequential(input_shape = 3, name = "net") %>%
+    layer_dense(2, name = "d")
+  expect_snapshot(error = TRUE, model %>% layer_dense(4, name = "d"))
+  expect_error(model$add(layer_flatten(name = "d")), class = "lcnn_error_argument")
+  expect_length(model$layers, 1)
+  expect_equal(model$output_shape, list(NULL, 2L))
+  # A model inside counts as one layer with its own name.
+  inner <- keras_model_sequential(input_shape = 2, name = "d") %>% layer_dense(1, name = "e")
+  expect_error(model %>% inner, class = "lcnn_error_argument")
+  inner2 <- keras_model_sequential(input_shape = 2, name = "inner") %>%
+    layer_dense(1, name = "d")
+  model %>% inner2
+  expect_equal(vapply(model$layers, function(l) l$name, character(1)), c("d", "inner"))
+  expect_error(keras_model_sequential(list(layer_dense(units = 2, name = "x", input_shape = 1),
+                                           layer_dense(units = 2, name = "x"))),
+               class = "lcnn_error_argument")
+})
+
+test_that("automatic names never repeat within a model", {
+  k_clear_session()
+  model <- keras_model_sequential(input_shape = c(6, 2))
+  for (i in 1:3) model %>% layer_locally_connected_1d(2, 1) %>% layer_activation("relu")
+  model %>% layer_flatten() %>% layer_dense(2) %>% layer_dense(1) %>% layer_dropout(0.1)
+  names <- vapply(model$layers, function(l) l$name, character(1))
+  expect_equal(names[1:4], c("locally_connected1d", "activation", "locally_connected1d_1",
+                             "activation_1"))
+  expect_false(anyDuplicated(names) > 0)
+})

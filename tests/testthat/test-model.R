@@ -7,6 +7,8 @@ test_that("get_layer() finds layers by name or position", {
   expect_snapshot(error = TRUE, get_layer(model, "missing"))
   expect_snapshot(error = TRUE, get_layer(model, index = 3))
   expect_error(get_layer(x, "out"), class = "lcnn_error_argument")
+  # Keras: "Provide only a layer name or a layer index".
+  expect_snapshot(error = TRUE, get_layer(model, name = "out", index = 1))
 })
 
 test_that("functional models expose their inputs, outputs and shapes as keras does", {

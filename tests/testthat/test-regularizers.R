@@ -20,6 +20,13 @@ test_that("regularizers and constraints keep Keras's defaults", {
 
 test_that("bad regularizer and constraint arguments raise classed errors", {
   expect_error(regularizer_l2("a"), class = "lcnn_error_argument")
+  # A negative penalty would drive the loss to minus infinity.
+  expect_snapshot(error = TRUE, regularizer_l2(-10))
+  expect_error(regularizer_l1_l2(l2 = -1), class = "lcnn_error_argument")
+  expect_error(regularizer_l1(l1 = -0.5), class = "lcnn_error_argument")
+  expect_equal(regularizer_l1_l2(0, 0)$l2, 0)
+  expect_snapshot(error = TRUE, layer_dense(units = 2, kernel_regularizer = 3))
+  expect_snapshot(error = TRUE, layer_dense(units = 2, bias_constraint = "nonneg"))
   expect_error(constraint_maxnorm(-1), class = "lcnn_error_argument")
   expect_error(constraint_maxnorm(axis = 0.5), class = "lcnn_error_argument")
   expect_error(constraint_minmaxnorm(min_value = 2, max_value = 1),

@@ -66,3 +66,33 @@ test_that("weights = with the wrong shape fails when the layer is built", {
                  layer_locally_connected_1d(2, 3, weights = list(array(0, c(1, 2, 3)))),
                class = "lcnn_error_shape")
 })
+
+test_that("weights with non-finite values, or beyond float32, are refused", {
+  model <- keras_model_sequential(input_shape = 3)
+  expect_snapshot(error = TRUE,
+                  model %>% layer_dense(units = 2, name = "d",
+                                        weights = list(matrix(NA, 3, 2), c(0, 0))))
+  expect_error(model %>% layer_dense(units = 2, weights = list(matrix(1, 3, 2), c(0, -Inf))),
+               "weights[[2]]", fixed = TRUE, class = "lcnn_error_argument")
+  expect_length(model$layers, 0)
+  model %>% layer_dense(units = 2, name = "d") %>% layer_dense(units = 1, name = "e")
+  before <- get_weights(model)
+  bad <- before
+  bad[[3]][2] <- NaN
+  expect_error(set_weights(model, bad), "weights[[3]]", fixed = TRUE,
+               class = "lcnn_error_argument")
+  bad <- before
+  bad[[1]][1] <- 1e300
+  expect_snapshot(error = TRUE, set_weights(model, bad))
+  expect_error(set_weights(model$layers[[1]], list(matrix(-4e38, 3, 2), c(0, 0))),
+               class = "lcnn_error_argument")
+  expect_identical(get_weights(model), before)
+  # float32's largest value is fine, and float64 holds more.
+  big <- before
+  big[[1]][1] <- -3.4028234e38
+  set_weights(model, big)
+  expect_equal(get_weights(model)[[1]][1], -3.4028234e38, tolerance = 1e-7)
+  wide <- keras_model_sequential(input_shape = 3, dtype = "float64") %>% layer_dense(units = 2)
+  set_weights(wide, list(matrix(1e300, 3, 2), c(0, 0)))
+  expect_equal(get_weights(wide)[[1]][1], 1e300)
+})
