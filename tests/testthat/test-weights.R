@@ -66,3 +66,13 @@ test_that("weights = with the wrong shape fails when the layer is built", {
                  layer_locally_connected_1d(2, 3, weights = list(array(0, c(1, 2, 3)))),
                class = "lcnn_error_shape")
 })
+
+test_that("get_weights(), set_weights() and count_params() of something else are classed errors", {
+  expect_error(get_weights(list()), class = "lcnn_error_argument")
+  expect_error(set_weights(list(), list()), class = "lcnn_error_argument")
+  expect_error(count_params(1), class = "lcnn_error_argument")
+  expect_snapshot(error = TRUE, {
+    get_weights(list())
+    set_weights(NULL, list())
+  })
+})
