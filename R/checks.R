@@ -153,3 +153,19 @@ object_or_name <- function(x, class, table, what, arg, call, key = tolower) {
                i = "Known names: {.val {names(table)}}."),
              "argument", call = call)
 }
+
+# The `...` of a method whose generic passes nothing through it must be
+# empty: R would drop a misspelled argument there (`batchsize = 1`)
+# silently. Names the method's arguments for the caller to compare.
+check_dots_empty <- function(..., call = rlang::caller_env()) {
+  if (...length() == 0) return(invisible())
+  given <- ...names() %||% rep("", ...length())
+  given[is.na(given)] <- ""
+  named <- given[given != ""]
+  unnamed <- sum(given == "")
+  takes <- setdiff(names(formals(sys.function(sys.parent()))), "...")
+  extra <- "{unnamed} unnamed argument{?s} more than it takes."
+  message <- if (length(named) == 0) extra else
+    c("Unknown argument{?s} {.arg {named}}.", x = if (unnamed) extra)
+  lcnn_abort(c(message, i = "It takes {.arg {takes}}."), "argument", call = call)
+}

@@ -45,7 +45,7 @@ generics::fit
 #'   host, not yet on a GPU (see the README), so `device = "cpu"` is the
 #'   choice that keeps a model on the CPU where a GPU is present.
 #'   `print(model)` shows the device.
-#' @param ... Unused.
+#' @inheritParams fit.lcnn_model
 #' @return `object`, invisibly.
 #' @family training
 #' @export
@@ -56,6 +56,7 @@ generics::fit
 compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metrics = NULL,
                                loss_weights = NULL, device = "auto", ...) {
   call <- rlang::current_env()
+  check_dots_empty(..., call = call)
   if (is.null(loss)) lcnn_abort("{.arg loss} is required.", "argument", call = call)
   outputs <- if (model_is_built(object)) model_output_names(object)
   compiled <- list(optimizer = check_optimizer(optimizer, call = call),
@@ -67,10 +68,14 @@ compile.lcnn_model <- function(object, optimizer = "rmsprop", loss = NULL, metri
                                              check_loss_weight, missing = 1),
                    device = resolve_device(device, dtype = model_dtype(object), call = call),
                    requested_device = device)
+  # Before the model is built its output is not known yet: fit() checks
+  # the metrics against the loss then (model_targets()).
+  if (!is.null(outputs)) output_targets(compiled, outputs, call)
   # The layers are known: the GPU must run them (else "auto" gives the CPU).
+  # Asked before the model changes, so that a refusal leaves it as it was.
   if (compiled$device == "cuda" && model_is_built(object)) {
-    object$compiled <- compiled
-    compiled$device <- device_for_model(object, flat_graph(object), call = call)
+    compiled$device <- device_for_model(object, flat_graph(object), compiled = compiled,
+                                        call = call)
   }
   object$compiled <- compiled
   object$trainer <- NULL

@@ -78,11 +78,11 @@ resolve_device <- function(device, state = .cuda_device_state(), dtype = "float3
 # The device a model's trainer runs on, once its graph is known: the
 # compiled device, unless the GPU cannot run the model. Then a request for
 # "cuda" is an error of class lcnn_error_device naming the layer at fault,
-# and "auto" gives the CPU.
+# and "auto" gives the CPU. `compiled` is the model's, or the one compile()
+# is about to give it.
 device_for_model <- function(model, graph, state = .cuda_device_state(),
-                             call = rlang::caller_env()) {
-  compiled <- model$compiled
-  if (model_device(model) != "cuda") return("cpu")
+                             call = rlang::caller_env(), compiled = model$compiled) {
+  if ((compiled$device %||% "cpu") != "cuda") return("cpu")
   # The model may come from saveRDS() on another machine.
   if (!(state$built && state$availability == "available")) {
     if (identical(compiled$requested_device, "cuda")) check_cuda_device(state, call)

@@ -54,3 +54,11 @@ format_shape <- function(dims, batch = NULL) {
   batch <- if (is.null(batch)) "NULL" else as.character(batch)
   paste0("(", paste(c(batch, dims), collapse = ", "), ")")
 }
+
+# The default methods of lcnn's own generics (evaluate(), get_weights(), ...):
+# `object` is none of lcnn's, which base R would report as "no applicable
+# method".
+abort_not_lcnn <- function(object, what, call = rlang::caller_env()) {
+  lcnn_abort(c("{.arg object} must be {what}.", x = "Got {format_value(object)}."),
+             "argument", call = call)
+}

@@ -56,7 +56,11 @@
 #'   `"1"`, ...), multiplying the sample weights of each class.
 #' @param sample_weight `NULL` or one non-negative weight per sample.
 #' @param initial_epoch Epoch to start from (for resuming training).
-#' @param ... Unused.
+#' @param view_metrics Accepted for compatibility with keras (`"auto"`, `TRUE`
+#'   or `FALSE`); lcnn draws no live plot of the metrics.
+#' @param ... Must be empty: an argument the function does not take (a
+#'   misspelled one, such as `batchsize`) is an error of class
+#'   `lcnn_error_argument`, not ignored.
 #' @return A history object (see [print.lcnn_history()]), invisibly.
 #' @family training
 #' @export
@@ -73,11 +77,13 @@
 #' history <- model %>% fit(x, y, epochs = 3, verbose = 0)
 #' history
 fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs = 10,
-                           verbose = "auto", callbacks = NULL, validation_split = 0,
-                           validation_data = NULL, shuffle = TRUE, class_weight = NULL,
-                           sample_weight = NULL, initial_epoch = 0, ...) {
+                           verbose = "auto", callbacks = NULL, view_metrics = "auto",
+                           validation_split = 0, validation_data = NULL, shuffle = TRUE,
+                           class_weight = NULL, sample_weight = NULL, initial_epoch = 0, ...) {
   call <- rlang::current_env()
+  check_dots_empty(..., call = call)
   check_compiled(object, call)
+  if (!identical(view_metrics, "auto")) check_flag(view_metrics, call = call)
   batch_size <- check_count(batch_size, call = call)
   epochs <- check_count(epochs, min = 0, call = call)
   initial_epoch <- check_count(initial_epoch, min = 0, call = call)
@@ -211,6 +217,9 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
 #' evaluate(model, matrix(1, 4, 3), rep(0, 4))
 evaluate <- function(object, ...) UseMethod("evaluate")
 
+#' @export
+evaluate.default <- function(object, ...) abort_not_lcnn(object, "a model")
+
 # The engine's sample-major copies of fit()'s data for its shuffled epochs
 # (EpochCopies in trainer.hpp), made now instead of at the first epoch: the
 # copy reads every value of x and y anyway and finds the missing ones on the
@@ -238,6 +247,7 @@ prepare_epoch_copies <- function(model, data, batch_size, call) {
 evaluate.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, verbose = "auto",
                                 sample_weight = NULL, ...) {
   call <- rlang::current_env()
+  check_dots_empty(..., call = call)
   check_compiled(object, call)
   batch_size <- check_count(batch_size, call = call)
   resolve_verbose(verbose, call)
@@ -359,12 +369,20 @@ as_array_list <- function(x, names, arg, call, role = "input") {
 }
 
 # Per output: its name, loss, loss weight and metrics, as compile() set them.
-model_targets <- function(model) {
-  names <- model_output_names(model)
-  compiled <- model$compiled
+model_targets <- function(model, call) {
+  output_targets(model$compiled, model_output_names(model), call)
+}
+
+# Per output of those `names`: its name, loss, loss weight and metrics, from
+# compile()'s record `compiled`; metrics the loss's targets cannot feed are
+# refused (check_loss_metrics()).
+output_targets <- function(compiled, names, call) {
   losses <- compiled$loss(names)
   weights <- compiled$loss_weights(names)
   metrics <- compiled$metrics(names)
+  lapply(seq_along(names), function(o) {
+    check_loss_metrics(losses[[o]], metrics[[o]], if (length(names) > 1) names[o], call)
+  })
   lapply(seq_along(names), function(o) {
     list(name = names[o], loss = losses[[o]], weight = weights[[o]], metrics = metrics[[o]])
   })
@@ -394,7 +412,7 @@ training_data <- function(model, plans, x, y, sample_weight, call, what = "x",
   y_arg <- if (what == "x") "y" else paste0(what, "[[2]]")
   xs <- input_arrays(model, plans, x, call, arg = x_arg, allow_na = !scan)
   n <- dim(xs[[1]])[1]
-  targets <- model_targets(model)
+  targets <- model_targets(model, call)
   shapes <- planned_output_shapes(model, plans)
   ys <- as_array_list(y, model_output_names(model), y_arg, call, role = "output")
   outputs <- lapply(seq_along(targets), function(o) {

@@ -97,6 +97,28 @@ check_metrics <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_en
   unname(x)
 }
 
+# Metrics that read class indices, the targets of a sparse loss ("accuracy"
+# resolves to one of them, see resolve_metric()). The others read one target
+# per class.
+class_index_metrics <- c("accuracy", "acc", "sparse_categorical_accuracy")
+
+# The metrics of one output (named `output` among several, else NULL) must
+# read the targets its loss takes: for a sparse loss, one class index per
+# sample, which the other metrics would read as one value per class.
+check_loss_metrics <- function(loss, metrics, output, call) {
+  if (loss$name != "sparse_categorical_crossentropy") return(invisible())
+  wrong <- setdiff(metrics, class_index_metrics)
+  if (length(wrong) == 0) return(invisible())
+  of_output <- if (!is.null(output)) " of output {.val {output}}"
+  lcnn_abort(c(paste0("{.arg metrics}", of_output, " cannot include {.val {wrong}} with loss \\
+                       {.val {loss$name}}."),
+               x = "The loss takes class indices as targets, one per sample; \\
+                    {.val {wrong}} need{?s/} one target per class.",
+               i = "Metrics of class indices: {.val {class_index_metrics[-2]}}; or use \\
+                    {.val categorical_crossentropy} with one-hot targets."),
+             "argument", call = call)
+}
+
 # The engine metric a name stands for, given the shapes of targets and
 # predictions (Keras resolves "accuracy" from them, and from the loss).
 resolve_metric <- function(name, loss, target_dims, output_dims) {

@@ -18,7 +18,7 @@
 #'   beyond float rounding.
 #' @param verbose Accepted for compatibility with keras (`"auto"`, 0, 1 or 2);
 #'   prediction prints nothing.
-#' @param ... Unused.
+#' @inheritParams fit.lcnn_model
 #' @return A numeric array with one row per sample; for a model with several
 #'   outputs, a list of them.
 #' @section Memory of large results: On Linux, an array of 2 MiB or more
@@ -51,6 +51,8 @@
 #' dim(y)
 predict.lcnn_model <- function(object, x, batch_size = 32, verbose = "auto", ...) {
   call <- rlang::current_env()
+  check_dots_empty(..., call = call)
+  if (missing(x)) lcnn_abort("{.arg x} is required: the data to predict on.", "argument")
   batch_size <- check_count(batch_size)
   if (!(identical(verbose, "auto") || (is_whole(verbose) && length(verbose) == 1 &&
                                        verbose %in% 0:2))) {

@@ -42,6 +42,17 @@ set_weights <- function(object, weights, ...) UseMethod("set_weights")
 #' @export
 count_params <- function(object, ...) UseMethod("count_params")
 
+#' @export
+get_weights.default <- function(object, ...) abort_not_lcnn(object, "a model or a layer")
+
+#' @export
+set_weights.default <- function(object, weights, ...) {
+  abort_not_lcnn(object, "a model or a layer")
+}
+
+#' @export
+count_params.default <- function(object, ...) abort_not_lcnn(object, "a model or a layer")
+
 check_layer_built <- function(layer, call) {
   if (!layer$built) {
     lcnn_abort(c("Layer {.val {layer$name}} has no weights yet.",

@@ -14,17 +14,7 @@ std::unique_ptr<Network<float>> checked(std::unique_ptr<Network<float>> network,
   for (std::size_t l = 0; l < network->layer_count(); ++l) {
     blocks += network->layer(l).parameters().size();
   }
-  if (spec.trainable.size() != blocks || spec.penalties.size() != blocks ||
-      spec.constraints.size() != blocks) {
-    throw std::invalid_argument(
-        "training spec needs one trainable flag, penalty and constraint per block");
-  }
-  if (!spec.activity.empty() && spec.activity.size() != network->layer_count()) {
-    throw std::invalid_argument("training spec needs one activity penalty per layer");
-  }
-  if (spec.outputs.size() != network->output_shapes().size()) {
-    throw std::invalid_argument("training spec needs one loss per network output");
-  }
+  check_training_spec(spec, blocks, network->layer_count(), network->output_shapes());
   return network;
 }
 

@@ -169,6 +169,14 @@ MetricKind parse_metric(const std::string& name) {
   throw std::invalid_argument("unknown metric '" + name + "'");
 }
 
+void check_metric_targets(MetricKind metric, const LossSpec& loss, index_t classes) {
+  if (is_sparse(loss) && classes > 1 && metric != MetricKind::sparse_categorical_accuracy) {
+    throw std::invalid_argument(
+        "a metric that reads one target per class cannot take the class indices of a sparse "
+        "loss");
+  }
+}
+
 template <typename T, typename X>
 void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const X* target,
                        const T* weights, double& total, double& count) {

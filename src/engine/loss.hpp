@@ -68,8 +68,15 @@ enum class MetricKind {
 
 MetricKind parse_metric(const std::string& name);
 
+// Throws std::invalid_argument unless `metric` reads the targets of `loss`
+// for an output of `classes` values a row: sparse targets hold one class
+// index a row, which the metrics other than sparse_categorical_accuracy
+// would read as `classes` values, past the targets' end when classes > 1.
+void check_metric_targets(MetricKind metric, const LossSpec& loss, index_t classes);
+
 // Adds sum(w * row value) to `total` and sum(w) over rows to `count`:
-// Keras's weighted running mean.
+// Keras's weighted running mean. `target` holds what the metric reads (see
+// check_metric_targets()).
 template <typename T, typename X>
 void accumulate_metric(MetricKind metric, const Tensor<T>& prediction, const X* target,
                        const T* weights, double& total, double& count);

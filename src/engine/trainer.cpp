@@ -44,11 +44,8 @@ Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
     layer_updates_.emplace_back(*this, blocks_.size());
     for (ParameterBlock<T>& block : network_->layer(l).parameters()) blocks_.push_back(&block);
   }
-  if (spec_.trainable.size() != blocks_.size() || spec_.penalties.size() != blocks_.size() ||
-      spec_.constraints.size() != blocks_.size()) {
-    throw std::invalid_argument(
-        "training spec needs one trainable flag, penalty and constraint per block");
-  }
+  check_training_spec(spec_, blocks_.size(), network_->layer_count(),
+                      network_->output_shapes());
   trained_index_.assign(blocks_.size(), 0);
   for (std::size_t b = 0; b < blocks_.size(); ++b) {
     trained_index_[b] = trained_.size();
@@ -63,11 +60,25 @@ Trainer<T>::Trainer(std::unique_ptr<Network<T>> network, TrainingSpec spec)
     may_update_in_backward_.push_back(eligible);
     first += n_blocks;
   }
-  if (!spec_.activity.empty() && spec_.activity.size() != network_->layer_count()) {
+}
+
+void check_training_spec(const TrainingSpec& spec, std::size_t blocks, std::size_t layers,
+                         const std::vector<Shape>& output_shapes) {
+  if (spec.trainable.size() != blocks || spec.penalties.size() != blocks ||
+      spec.constraints.size() != blocks) {
+    throw std::invalid_argument(
+        "training spec needs one trainable flag, penalty and constraint per block");
+  }
+  if (!spec.activity.empty() && spec.activity.size() != layers) {
     throw std::invalid_argument("training spec needs one activity penalty per layer");
   }
-  if (spec_.outputs.size() != network_->output_shapes().size()) {
+  if (spec.outputs.size() != output_shapes.size()) {
     throw std::invalid_argument("training spec needs one loss per network output");
+  }
+  for (std::size_t o = 0; o < output_shapes.size(); ++o) {
+    for (MetricKind metric : spec.outputs[o].metrics) {
+      check_metric_targets(metric, spec.outputs[o].loss, output_shapes[o].dims.back());
+    }
   }
 }
 

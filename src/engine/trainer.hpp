@@ -168,6 +168,14 @@ template <typename T>
 void gather_rows(const Array& from, index_t n, const SampleMajor<T>* copy, const index_t* rows,
                  index_t count, int threads, Tensor<T>& to);
 
+// Throws std::invalid_argument unless `spec` fits a network of `blocks`
+// parameter blocks, `layers` layers and outputs of `output_shapes`: one
+// trainable flag, penalty and constraint a block, one activity penalty a
+// layer (or none), one loss an output and metrics that read its targets
+// (check_metric_targets()).
+void check_training_spec(const TrainingSpec& spec, std::size_t blocks, std::size_t layers,
+                         const std::vector<Shape>& output_shapes);
+
 // Output o's loss on a batch, its gradient Keras-weighted by `out.weight`
 // in *grad unless grad is null (dLoss/dLoss input, which may be the batch
 // tensor of dense targets, see loss_and_gradient()); adds its metrics (of

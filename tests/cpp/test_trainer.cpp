@@ -423,6 +423,29 @@ TEST(trainer_updates_in_backward_match_separate_steps) {
   }
 }
 
+// Sparse targets hold one class index a sample: a trainer refuses metrics
+// that would read one target per class of them (past their end), and takes
+// sparse_categorical_accuracy, those metrics with a dense loss, and any
+// metric for an output of one class (whose targets are one value a row).
+TEST(trainer_refuses_metrics_of_one_target_per_class_with_a_sparse_loss) {
+  const LossSpec sparse = parse_loss("sparse_categorical_crossentropy", false, 1);
+  auto trainer_with = [](const LossSpec& loss, MetricKind metric) {
+    TrainingSpec spec = update_test_spec();
+    spec.outputs[0].loss = loss;
+    spec.outputs[0].metrics = {MetricKind::sparse_categorical_accuracy, metric};
+    // Outputs of 3 classes (filters).
+    return Trainer<double>(update_test_network<double>(false), spec);
+  };
+  for (MetricKind metric : {MetricKind::binary_accuracy, MetricKind::categorical_accuracy,
+                            MetricKind::mae, MetricKind::mse}) {
+    CHECK_THROWS(trainer_with(sparse, metric), std::invalid_argument);
+    CHECK_THROWS(check_metric_targets(metric, sparse, 3), std::invalid_argument);
+    (void)trainer_with(parse_loss("categorical_crossentropy", false, 1), metric);
+    check_metric_targets(metric, sparse, 1);
+  }
+  (void)trainer_with(sparse, MetricKind::sparse_categorical_accuracy);
+}
+
 // The layers apply the update only after a step at least as large on as
 // many threads (the buffers of backward() exist then): a layer that took
 // it leaves its kernel gradient empty, one that did not has it written.

@@ -15,3 +15,12 @@ fake_device_state <- function(built = TRUE, availability = "available", detail =
        devices = list(index = seq_len(n) - 1L, name = as.character(names),
                       memory = rep(85e9, n), major = rep(9L, n), minor = rep(0L, n)))
 }
+
+# Makes lcnn's .cuda_device_state() return `state` until the calling test
+# ends, so that compile() and fit() meet a GPU this machine may lack (this
+# testthat predates local_mocked_bindings()).
+local_device_state <- function(state, env = parent.frame()) {
+  original <- lcnn:::.cuda_device_state
+  utils::assignInNamespace(".cuda_device_state", function() state, "lcnn")
+  withr::defer(utils::assignInNamespace(".cuda_device_state", original, "lcnn"), envir = env)
+}

@@ -269,3 +269,30 @@ test_that("on a GPU, a model with an unsupported layer is refused by name or run
   model %>% compile(optimizer = "sgd", loss = "mse", device = "auto")
   expect_identical(model$compiled$device, "cpu")
 })
+
+test_that("a compile() for a GPU that cannot run the model leaves the model as it was", {
+  local_device_state(fake_device_state())
+  set.seed(12)
+  inputs <- layer_input(shape = 4, name = "features")
+  outputs <- layer_add(list(inputs %>% layer_dense(3), inputs %>% layer_dense(3)),
+                       name = "sum") %>%
+    layer_dense(1)
+  model <- keras_model(inputs, outputs, name = "branching")
+  model %>% compile(optimizer = optimizer_sgd(0.1), loss = "mse", device = "cpu")
+  x <- matrix(runif(40), 10, 4)
+  y <- runif(10)
+  model %>% fit(x, y, epochs = 1, verbose = 0)
+  compiled <- model$compiled
+  trainer <- model$trainer
+  expect_error(compile(model, optimizer = "adam", loss = "mae", metrics = "mse",
+                       device = "cuda"),
+               class = "lcnn_error_device")
+  expect_identical(model$compiled, compiled)
+  expect_identical(model$trainer, trainer)
+  expect_identical(model$compiled$optimizer$name, "sgd")
+  history <- model %>% fit(x, y, epochs = 1, verbose = 0)
+  expect_named(history$metrics, "loss")
+  # "auto" trains such a model on the CPU.
+  model %>% compile(optimizer = "adam", loss = "mae", device = "auto")
+  expect_identical(model$compiled$device, "cpu")
+})

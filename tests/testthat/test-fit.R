@@ -710,3 +710,84 @@ test_that("fit(), evaluate() and predict() read arrays given dims on a shared ve
   data <- wrappers()
   expect_lt(peak_vcells(predict(model, data$x, batch_size = 500)), n * 50 + allowed)
 })
+
+test_that("a sparse loss refuses metrics that read one target per class", {
+  set.seed(31)
+  model <- keras_model_sequential(input_shape = 2) %>% layer_dense(10, activation = "softmax")
+  model %>% compile(optimizer = "adam", loss = "mse")
+  before <- model$compiled
+  for (metric in c("mae", "mse", "mean_squared_error", "categorical_accuracy",
+                   "binary_accuracy")) {
+    expect_error(compile(model, optimizer = "adam", loss = "sparse_categorical_crossentropy",
+                         metrics = c("accuracy", metric)),
+                 class = "lcnn_error_argument")
+  }
+  expect_identical(model$compiled, before)
+  # Class-index metrics: "accuracy" resolves to sparse_categorical_accuracy.
+  model %>% compile(optimizer = "adam", loss = loss_sparse_categorical_crossentropy(),
+                    metrics = c("accuracy", "acc", "sparse_categorical_accuracy"))
+  x <- matrix(runif(100), 50, 2)
+  y <- rep(0:9, length.out = 50)
+  scores <- evaluate(model, x, y, verbose = 0)
+  right <- mean(max.col(predict(model, x), ties.method = "first") - 1 == y)
+  expect_equal(unlist(scores[-1]), c(accuracy = right, acc = right,
+                                     sparse_categorical_accuracy = right))
+
+  # Per output of a model with several, in order or by name.
+  inputs <- layer_input(shape = 2)
+  class_out <- layer_dense(inputs, 3, activation = "softmax", name = "class")
+  value_out <- layer_dense(inputs, 1, name = "value")
+  two <- keras_model(inputs, list(class_out, value_out))
+  losses <- list("sparse_categorical_crossentropy", "mse")
+  expect_error(compile(two, loss = losses, metrics = "mae"), class = "lcnn_error_argument")
+  expect_error(compile(two, loss = losses, metrics = list("mae", "accuracy")),
+               class = "lcnn_error_argument")
+  expect_error(compile(two, loss = losses, metrics = list(value = "mae", class = "mse")),
+               class = "lcnn_error_argument")
+  two %>% compile(loss = losses, metrics = list(class = "accuracy", value = "mae"))
+  expect_named(evaluate(two, x, list(rep(0:2, length.out = 50), runif(50))),
+               c("loss", "class_loss", "value_loss", "class_accuracy", "value_mae"))
+
+  # Compiled before it is built: fit() refuses before it builds the model.
+  unbuilt <- keras_model_sequential() %>% layer_dense(10, activation = "softmax")
+  unbuilt %>% compile(optimizer = "adam", loss = "sparse_categorical_crossentropy",
+                      metrics = "mae")
+  expect_error(fit(unbuilt, x, y, verbose = 0), class = "lcnn_error_argument")
+  expect_false(unbuilt$built)
+  expect_snapshot(error = TRUE, {
+    compile(model, optimizer = "adam", loss = "sparse_categorical_crossentropy",
+            metrics = c("mae", "accuracy", "mse"))
+    compile(two, loss = losses, metrics = list(value = "mae", class = "categorical_accuracy"))
+    fit(unbuilt, x, y, verbose = 0)
+  })
+})
+
+test_that("fit(), evaluate() and compile() refuse arguments they do not take", {
+  model <- keras_model_sequential(input_shape = 2) %>% layer_dense(1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  before <- model$compiled
+  weights <- get_weights(model)
+  x <- matrix(runif(20), 10, 2)
+  y <- runif(10)
+  expect_error(fit(model, x, y, batchsize = 1, verbose = 0), class = "lcnn_error_argument")
+  expect_identical(get_weights(model), weights)
+  expect_error(evaluate(model, x, y, sample_weights = rep(1, 10)),
+               class = "lcnn_error_argument")
+  expect_error(compile(model, "adam", "mae", foo = 1), class = "lcnn_error_argument")
+  expect_identical(model$compiled, before)
+  # keras's live plot of the metrics is accepted and has nothing to show.
+  history <- fit(model, x, y, epochs = 1, view_metrics = FALSE, verbose = 0)
+  expect_length(history$metrics$loss, 1)
+  expect_error(fit(model, x, y, view_metrics = "yes", verbose = 0),
+               class = "lcnn_error_argument")
+  expect_snapshot(error = TRUE, {
+    fit(model, x, y, batchsize = 1, verbose = 0)
+    evaluate(model, x, y, sample_weights = rep(1, 10), 3)
+    compile(model, "adam", "mae", NULL, NULL, "cpu", 1)
+  })
+})
+
+test_that("evaluate() of something not a model is a classed error", {
+  expect_error(evaluate(list(), matrix(1, 2, 2), 1:2), class = "lcnn_error_argument")
+  expect_snapshot(error = TRUE, evaluate(list(), matrix(1, 2, 2), 1:2))
+})

@@ -103,3 +103,43 @@ test_that("bad optimizer arguments raise classed errors", {
   expect_error(optimizer_rmsprop(centered = "yes"), class = "lcnn_error_argument")
   expect_error(lcnn:::check_optimizer("lbfgs"), class = "lcnn_error_argument")
 })
+
+test_that("every optimizer argument is checked against its range, as Keras 2", {
+  expect_error(optimizer_sgd(momentum = 5), class = "lcnn_error_argument")
+  expect_error(optimizer_sgd(momentum = 1.01), class = "lcnn_error_argument")
+  expect_equal(optimizer_sgd(momentum = 1)$momentum, 1)
+  expect_error(optimizer_rmsprop(momentum = 2), class = "lcnn_error_argument")
+  expect_error(optimizer_rmsprop(rho = 1), class = "lcnn_error_argument")
+  expect_error(optimizer_adam(beta_2 = -0.1), class = "lcnn_error_argument")
+  expect_error(optimizer_adam(epsilon = 0), class = "lcnn_error_argument")
+  expect_error(optimizer_adagrad(initial_accumulator_value = -0.5),
+               class = "lcnn_error_argument")
+  expect_equal(optimizer_adagrad(initial_accumulator_value = 0)$initial_accumulator_value, 0)
+  expect_error(optimizer_sgd(nesterov = NA), class = "lcnn_error_argument")
+  expect_snapshot(error = TRUE, {
+    optimizer_sgd(momentum = 5)
+    optimizer_adam(beta_1 = 1)
+    optimizer_adagrad(initial_accumulator_value = -0.5)
+  })
+})
+
+test_that("compile() checks the fields of an optimizer changed after it was made", {
+  model <- keras_model_sequential(input_shape = 1) %>% layer_dense(1)
+  model %>% compile(optimizer = "sgd", loss = "mse")
+  before <- model$compiled
+  bad <- list(learning_rate = -1, momentum = 5, beta_1 = 1, epsilon = 0, amsgrad = "yes",
+              name = "lbfgs")
+  for (field in names(bad)) {
+    o <- optimizer_adam()
+    o[[field]] <- bad[[field]]
+    expect_error(compile(model, o, "mse"), class = "lcnn_error_argument")
+  }
+  expect_identical(model$compiled, before)
+  o <- optimizer_adam()
+  o$learning_rate <- 0.5
+  model %>% compile(o, "mse")
+  expect_equal(model$compiled$optimizer$learning_rate, 0.5)
+  o$learning_rate <- -1
+  o$momentum <- 5
+  expect_snapshot(error = TRUE, compile(model, o, "mse"))
+})

@@ -291,3 +291,16 @@ test_that("pooled blocks give way to results of other sizes within the budget", 
   expect_gt(.result_memory()[["pooled_bytes"]], 0)
   expect_equal(.result_memory()[["pooled_bytes"]] %% small_block, 0)
 })
+
+test_that("predict() needs x and refuses arguments it does not take", {
+  model <- keras_model_sequential(input_shape = 2) %>% layer_dense(1)
+  x <- matrix(runif(6), 3, 2)
+  expect_error(predict(model), class = "lcnn_error_argument")
+  expect_error(predict(model, x, batchsize = 1), class = "lcnn_error_argument")
+  expect_error(predict(model, newdata = x), class = "lcnn_error_argument")
+  expect_equal(dim(predict(model, x, batch_size = 1, verbose = 0)), c(3, 1))
+  expect_snapshot(error = TRUE, {
+    predict(model)
+    predict(model, x, batchsize = 1)
+  })
+})

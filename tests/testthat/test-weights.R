@@ -96,3 +96,13 @@ test_that("weights with non-finite values, or beyond float32, are refused", {
   set_weights(wide, list(matrix(1e300, 3, 2), c(0, 0)))
   expect_equal(get_weights(wide)[[1]][1], 1e300)
 })
+
+test_that("get_weights(), set_weights() and count_params() of something else are classed errors", {
+  expect_error(get_weights(list()), class = "lcnn_error_argument")
+  expect_error(set_weights(list(), list()), class = "lcnn_error_argument")
+  expect_error(count_params(1), class = "lcnn_error_argument")
+  expect_snapshot(error = TRUE, {
+    get_weights(list())
+    set_weights(NULL, list())
+  })
+})
