@@ -471,8 +471,8 @@ check_target <- function(y, y_arg, target, output, n, x_arg, call, scan = TRUE) 
 
 check_sample_weight <- function(w, n, call, arg) {
   if (is.null(w)) return(NULL)
-  if (!is.numeric(w) || length(w) != n || anyNA(w) || any(w < 0)) {
-    lcnn_abort(c("{.arg {arg}} must be {n} non-negative number{?s}, one per sample.",
+  if (!is.numeric(w) || length(w) != n || !all(is.finite(w)) || any(w < 0)) {
+    lcnn_abort(c("{.arg {arg}} must be {n} finite non-negative number{?s}, one per sample.",
                  x = "Got {format_value(w)}."), "argument", call = call)
   }
   as.double(w)
@@ -490,12 +490,18 @@ check_class_weight_outputs <- function(data, call) {
 # for targets with one class axis per sample, as keras supports.
 class_weights <- function(class_weight, data, call) {
   output <- data$outputs[[1]]
-  if (is.list(class_weight)) class_weight <- unlist(class_weight)
-  keys <- suppressWarnings(as.integer(names(class_weight)))
-  if (!is.numeric(class_weight) || is.null(names(class_weight)) || anyNA(keys) ||
-      anyNA(class_weight) || any(class_weight < 0)) {
-    lcnn_abort(c("{.arg class_weight} must be non-negative weights named by class index \
-                  (\"0\", \"1\", ...).", x = "Got {format_value(class_weight)}."),
+  given <- class_weight
+  # unlist() would name a list's longer entries "01", "02", ...
+  if (is.list(class_weight) && all(lengths(class_weight) == 1)) {
+    class_weight <- unlist(class_weight)
+  }
+  # Names that are class indices as written ("1.5" or " 1" are not).
+  keys <- names(class_weight)
+  if (!is.numeric(class_weight) || is.null(keys) || !all(grepl("^[0-9]+$", keys)) ||
+      anyDuplicated(as.numeric(keys)) > 0 || !all(is.finite(class_weight)) ||
+      any(class_weight < 0)) {
+    lcnn_abort(c("{.arg class_weight} must be finite non-negative weights named by class \
+                  index (\"0\", \"1\", ...), each index once.", x = "Got {format_value(given)}."),
                "argument", call = call)
   }
   if (length(output$output_dims) > 2) {
@@ -513,7 +519,7 @@ class_weights <- function(class_weight, data, call) {
   } else {
     max.col(matrix(y, nrow = data$n), ties.method = "first") - 1
   }
-  weight <- class_weight[match(label, keys)]
+  weight <- class_weight[match(label, as.numeric(keys))]
   weight[is.na(weight)] <- 1
   unname(weight)
 }

@@ -339,10 +339,6 @@ layer_param_count <- function(layer) {
   sum(layer_weight_sizes(layer))
 }
 
-layer_trainable_param_count <- function(layer) {
-  sum(layer_weight_sizes(layer)[layer_weight_trainable(layer)])
-}
-
 layer_fields <- c("name", "type", "built", "trainable", "dtype", "input_shape",
                   "output_shape", "config", "get_weights", "set_weights", "count_params")
 

@@ -66,7 +66,9 @@ resolve_learning_rate <- function(learning_rate, lr, call) {
 #'
 #' @param learning_rate Step size, > 0.
 #' @param lr Deprecated name of `learning_rate` (warns).
-#' @param ... Unused.
+#' @param ... Must be empty. Keras arguments that lcnn does not implement
+#'   (`clipnorm`, `clipvalue`, `weight_decay`, ...) are refused rather than
+#'   ignored, so that training is what the call says.
 #' @return An `lcnn_optimizer` object.
 #' @family training
 #' @name optimizers
@@ -82,6 +84,7 @@ NULL
 optimizer_sgd <- function(learning_rate = 0.01, momentum = 0, nesterov = FALSE, lr = NULL,
                           ...) {
   call <- rlang::current_env()
+  check_dots_empty(..., call = call)
   learning_rate <- resolve_learning_rate(learning_rate, lr, call)
   new_optimizer("sgd", learning_rate, momentum = momentum, nesterov = nesterov, call = call)
 }
@@ -95,6 +98,7 @@ optimizer_sgd <- function(learning_rate = 0.01, momentum = 0, nesterov = FALSE, 
 optimizer_adam <- function(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999,
                            epsilon = 1e-07, amsgrad = FALSE, lr = NULL, ...) {
   call <- rlang::current_env()
+  check_dots_empty(..., call = call)
   learning_rate <- resolve_learning_rate(learning_rate, lr, call)
   new_optimizer("adam", learning_rate, beta_1 = beta_1, beta_2 = beta_2, epsilon = epsilon,
                 amsgrad = amsgrad, call = call)
@@ -108,6 +112,7 @@ optimizer_adam <- function(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999,
 optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0,
                               epsilon = 1e-07, centered = FALSE, lr = NULL, ...) {
   call <- rlang::current_env()
+  check_dots_empty(..., call = call)
   learning_rate <- resolve_learning_rate(learning_rate, lr, call)
   new_optimizer("rmsprop", learning_rate, rho = rho, momentum = momentum, epsilon = epsilon,
                 centered = centered, call = call)
@@ -119,6 +124,7 @@ optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0,
 optimizer_adagrad <- function(learning_rate = 0.001, initial_accumulator_value = 0.1,
                               epsilon = 1e-07, lr = NULL, ...) {
   call <- rlang::current_env()
+  check_dots_empty(..., call = call)
   learning_rate <- resolve_learning_rate(learning_rate, lr, call)
   new_optimizer("adagrad", learning_rate, initial_accumulator_value = initial_accumulator_value,
                 epsilon = epsilon, call = call)

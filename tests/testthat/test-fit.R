@@ -599,6 +599,36 @@ test_that("class_weight weights training samples only, one class axis per sample
                class = "lcnn_error_argument")
 })
 
+test_that("class_weight names are class indices as written, its weights and sample weights finite", {
+  set.seed(86)
+  x <- matrix(runif(40), 20)
+  y <- rep(0:1, 10)
+  model <- keras_model_sequential(input_shape = 2) %>% layer_dense(2, activation = "softmax")
+  model %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  before <- get_weights(model)
+  expect_snapshot(error = TRUE, {
+    fit(model, x, y, class_weight = c("1.5" = 2), verbose = 0)
+    fit(model, x, y, class_weight = list("0" = list(1, 2)), verbose = 0)
+    fit(model, x, y, class_weight = list("1" = Inf), verbose = 0)
+    fit(model, x, y, sample_weight = replace(rep(1, 20), 3, Inf), verbose = 0)
+  })
+  expect_error(fit(model, x, y, class_weight = c("1" = 2, "01" = 3), verbose = 0),
+               class = "lcnn_error_argument")
+  expect_error(fit(model, x, y, class_weight = c(" 1" = 2), verbose = 0),
+               class = "lcnn_error_argument")
+  expect_identical(get_weights(model), before)
+  # "1" still weighs class 1: the loss of a class-weighted epoch without
+  # shuffling is that of the same samples weighted one by one.
+  weighted <- keras_model_sequential(input_shape = 2) %>% layer_dense(2, activation = "softmax")
+  set_weights(weighted, before)
+  weighted %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  h1 <- fit(model, x, y, epochs = 1, batch_size = 20, shuffle = FALSE,
+            class_weight = list("1" = 3), verbose = 0)
+  h2 <- fit(weighted, x, y, epochs = 1, batch_size = 20, shuffle = FALSE,
+            sample_weight = ifelse(y == 1, 3, 1), verbose = 0)
+  expect_equal(h1$metrics$loss, h2$metrics$loss, tolerance = 1e-6)
+})
+
 test_that("changing the model after training starts the optimizer afresh", {
   set.seed(85)
   x <- matrix(runif(30), 10)

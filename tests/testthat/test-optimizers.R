@@ -143,3 +143,12 @@ test_that("compile() checks the fields of an optimizer changed after it was made
   o$momentum <- 5
   expect_snapshot(error = TRUE, compile(model, o, "mse"))
 })
+
+test_that("arguments the optimizers do not take are refused, not ignored", {
+  expect_snapshot(error = TRUE, {
+    optimizer_adam(clipnorm = 1)
+    optimizer_sgd(lerning_rate = 0.1)
+  })
+  expect_error(optimizer_rmsprop(weight_decay = 0.01), class = "lcnn_error_argument")
+  expect_error(optimizer_adagrad(0.1, 0.1, 1e-7, NULL, 3), class = "lcnn_error_argument")
+})
