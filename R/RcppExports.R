@@ -33,8 +33,8 @@
     .Call(`_lcnn_engine_available_cores`)
 }
 
-.engine_any_missing <- function(x, threads) {
-    .Call(`_lcnn_engine_any_missing`, x, threads)
+.engine_any_not_finite <- function(x, bound, threads) {
+    .Call(`_lcnn_engine_any_not_finite`, x, bound, threads)
 }
 
 .engine_in_forked_child <- function() {

@@ -6,12 +6,19 @@ is_whole <- function(x) {
   is.numeric(x) && !anyNA(x) && all(is.finite(x)) && all(x == round(x))
 }
 
-# Whether data hold NA or NaN. The engine scans doubles on lcnn's threads
-# and the CPU's widest vectors, where anyNA() reads one value at a time:
-# 57 ms against 16 ms on two cores for Fashion-MNIST's training images,
-# which fit() checks on every call (bench/NOTES.md).
-any_missing <- function(x) {
-  if (is.double(x)) .engine_any_missing(x, lcnn_num_threads()) else anyNA(x)
+# Whether data hold a value a model of `dtype` cannot train on: NA, NaN,
+# an infinite value, or for float32 one beyond float32's range, which the
+# conversion would make infinite. The engine scans doubles on lcnn's
+# threads and the CPU's widest vectors, where anyNA() reads one value at a
+# time: 57 ms against 16 ms on two cores for Fashion-MNIST's training
+# images, which fit() checks on every call (bench/NOTES.md).
+any_not_finite <- function(x, dtype) {
+  if (!is.double(x)) return(anyNA(x))
+  .engine_any_not_finite(x, largest_value(dtype), lcnn_num_threads())
+}
+
+largest_value <- function(dtype) {
+  if (dtype == "float32") float32_max else .Machine$double.xmax
 }
 
 # Whole numbers as R's integers, which reach 2147483647 either way:

@@ -19,9 +19,9 @@
 #'   the memory of R's double arrays for a float32 model), so that each
 #'   batch reads its samples in runs. The copy is made once and kept until
 #'   `fit()` returns: with `validation_split = 0`, before the model is
-#'   built, and it then also finds NA and NaN in `x` and `y` as it reads
-#'   each value (other calls scan them first, as they always scan class
-#'   indices); else at the first such epoch. Targets as large as `x` (an
+#'   built, and it then also finds the values that are not finite (see `x`)
+#'   in `x` and `y` as it reads each value (other calls scan them first, as
+#'   they always scan class indices); else at the first such epoch. Targets as large as `x` (an
 #'   autoencoder's) are then read once rather than twice.
 #'   `shuffle = FALSE` needs no copy and makes none. On Linux, the memory
 #'   of a copy of 2 MiB or more then waits, with that of large results, for
@@ -35,13 +35,15 @@
 #'   not change.
 #'
 #' @param object A compiled sequential model.
-#' @param x Input array, samples along the first dimension. NA and NaN are
-#'   refused with an `lcnn_error_argument` before the model is built or
-#'   trained (keras would train on them into NaN weights).
+#' @param x Input array, samples along the first dimension. NA, NaN and
+#'   infinite values, and for a float32 model values beyond float32's range
+#'   (which it would hold as infinite), are refused with an
+#'   `lcnn_error_argument` before the model is built or trained (keras
+#'   would train on them into NaN weights).
 #' @param y Targets: an array whose first dimension indexes samples and whose
 #'   others are the model's output shape; for
-#'   `sparse_categorical_crossentropy`, class indices from 0. NA and NaN are
-#'   refused as in `x`.
+#'   `sparse_categorical_crossentropy`, class indices from 0. Values that
+#'   are not finite are refused as in `x`.
 #' @param batch_size Samples per gradient update.
 #' @param epochs Index of the last epoch to train.
 #' @param verbose 0 (silent), 1 (a progress bar per epoch), 2 (one line per
@@ -99,8 +101,9 @@ fit.lcnn_model <- function(object, x = NULL, y = NULL, batch_size = 32, epochs =
   plans <- plan_model(object, x, call)
   # Shuffled epochs gather their batches from the engine's copy of the data
   # with the samples outermost; made before the model is built, the copy
-  # also finds missing values in x and in y (prepare_epoch_copies()). Not
-  # with validation_split, whose validation samples are checked with x.
+  # also finds values that are not finite in x and in y
+  # (prepare_epoch_copies()). Not with validation_split, whose validation
+  # samples are checked with x.
   copies_check <- shuffle && validation_split == 0 && epochs > initial_epoch
   data <- training_data(object, plans, x, y, sample_weight, call, scan = !copies_check)
   if (!is.null(class_weight)) check_class_weight_outputs(data, call)
@@ -222,23 +225,27 @@ evaluate.default <- function(object, ...) abort_not_lcnn(object, "a model")
 
 # The engine's sample-major copies of fit()'s data for its shuffled epochs
 # (EpochCopies in trainer.hpp), made now instead of at the first epoch: the
-# copy reads every value of x and y anyway and finds the missing ones on the
-# way, where a scan of its own took 14 ms of each one-epoch fit() of the
-# demo model (bench/NOTES.md), and a missing value still stops fit() before
-# it builds the model. NULL for a single batch, which the epochs gather from
+# copy reads every value of x and y anyway and finds those that are not
+# finite (any_not_finite()) on the way, where a scan of its own took 14 ms
+# of each one-epoch fit() of the demo model (bench/NOTES.md), and such a
+# value still stops fit() before it builds the model. NULL for a single batch, which the epochs gather from
 # R's arrays: x and y are scanned instead.
 prepare_epoch_copies <- function(model, data, batch_size, call) {
   arrays <- c(data$x, data$y)
   args <- c(array_labels("x", length(data$x)), array_labels("y", length(data$y)))
   if (data$n <= batch_size) {
     for (i in seq_along(arrays)) {
-      if (any_missing(arrays[[i]])) abort_missing(arrays[[i]], args[i], call)
+      if (any_not_finite(arrays[[i]], model_dtype(model))) {
+        abort_not_finite(arrays[[i]], args[i], model_dtype(model), call)
+      }
     }
     return(NULL)
   }
   prepared <- .epoch_copies_prepare(data$x, data$y, data$n, model_dtype(model),
                                     lcnn_num_threads())
-  for (i in which(prepared$missing)) abort_missing(arrays[[i]], args[i], call)
+  for (i in which(prepared$not_finite)) {
+    abort_not_finite(arrays[[i]], args[i], model_dtype(model), call)
+  }
   prepared$copies
 }
 
@@ -286,8 +293,9 @@ resolve_verbose <- function(verbose, call) {
 
 # Plans for building an unbuilt sequential model for x's shape (none if
 # built). training_data() checks x in full afterwards, so x is read here
-# only for an unbuilt model's shape, and not scanned for missing values:
-# a second scan cost each fit() of the demo model 14 ms (bench/NOTES.md).
+# only for an unbuilt model's shape, and not scanned for values that are
+# not finite: a second scan cost each fit() of the demo model 14 ms
+# (bench/NOTES.md).
 plan_model <- function(model, x, call) {
   if (length(model$layers) == 0) {
     lcnn_abort("Model {.val {model$name}} has no layers.", "state", call = call)
@@ -321,7 +329,9 @@ input_arrays <- function(model, plans, x, call, arg = "x", allow_na = FALSE) {
   xs <- lapply(seq_along(xs), function(i) {
     x_arg <- names(xs)[i]
     a <- check_input_array(xs[[i]], expected[[i]], call = call, arg = x_arg)
-    if (!allow_na && any_missing(a)) abort_missing(a, x_arg, call)
+    if (!allow_na && any_not_finite(a, model_dtype(model))) {
+      abort_not_finite(a, x_arg, model_dtype(model), call)
+    }
     a
   })
   counts <- vapply(xs, function(a) dim(a)[1], numeric(1))
@@ -332,10 +342,19 @@ input_arrays <- function(model, plans, x, call, arg = "x", allow_na = FALSE) {
   unname(xs)
 }
 
-# The error for data `a`, given as argument `arg`, that holds NA or NaN.
-abort_missing <- function(a, arg, call) {
-  lcnn_abort(c("{.arg {arg}} must not contain NA or NaN.",
-               x = "Found {sum(is.na(a))} missing value{?s}."), "argument", call = call)
+# The error for data `a`, given as argument `arg`, that holds values a
+# model of `dtype` cannot train on (any_not_finite()). Infinite values
+# only make the loss and then the weights NaN, as in Keras, which takes
+# them.
+abort_not_finite <- function(a, arg, dtype, call) {
+  not_finite <- sum(!is.finite(a))
+  beyond <- sum(abs(a[is.finite(a)]) > largest_value(dtype))
+  largest <- signif(largest_value(dtype), 8)
+  lcnn_abort(c("{.arg {arg}} must hold finite values{if (beyond > 0) ' within float32\\'s range'}.",
+               x = if (not_finite > 0) "Found {not_finite} NA, NaN or infinite value{?s}.",
+               x = if (beyond > 0) "Found {beyond} value{?s} beyond {largest} in size, which \\
+                                    float32 cannot hold."),
+             "argument", call = call)
 }
 
 # The labels of `count` arrays given as argument `arg`, for messages: `arg`
@@ -405,7 +424,8 @@ score_values <- function(scores) {
 # engine reads them: lists of arrays, y as class indices for sparse losses,
 # else with the output's shape; weights are sample_weight's. `outputs`
 # describes each output's target. Without `scan`, the caller checks x, and
-# the targets other than class indices, for missing values itself.
+# the targets other than class indices, for values that are not finite
+# itself.
 training_data <- function(model, plans, x, y, sample_weight, call, what = "x",
                           scan = TRUE) {
   x_arg <- if (what == "x") "x" else paste0(what, "[[1]]")
@@ -417,7 +437,7 @@ training_data <- function(model, plans, x, y, sample_weight, call, what = "x",
   ys <- as_array_list(y, model_output_names(model), y_arg, call, role = "output")
   outputs <- lapply(seq_along(targets), function(o) {
     check_target(ys[[o]], names(ys)[o], targets[[o]], shapes[[o]], n,
-                 if (length(xs) == 1) x_arg else "x", call, scan = scan)
+                 if (length(xs) == 1) x_arg else "x", model_dtype(model), call, scan = scan)
   })
   weights <- check_sample_weight(sample_weight, n, call,
                                  arg = if (what == "x") "sample_weight" else
@@ -426,11 +446,11 @@ training_data <- function(model, plans, x, y, sample_weight, call, what = "x",
        outputs = lapply(outputs, function(o) o[names(o) != "y"]))
 }
 
-# One output's targets checked against its shape and loss; for missing
-# values too, unless not `scan` (fit()'s copy finds them: see
+# One output's targets checked against its shape and loss; for values that
+# are not finite too (given the model's `dtype`), unless not `scan` (fit()'s copy finds them: see
 # prepare_epoch_copies()). Class indices are scanned all the same, so that
-# a missing one is not reported as out of range below.
-check_target <- function(y, y_arg, target, output, n, x_arg, call, scan = TRUE) {
+# such a one is not reported as out of range below.
+check_target <- function(y, y_arg, target, output, n, x_arg, dtype, call, scan = TRUE) {
   loss <- target$loss
   if (!(is.numeric(y) || is.logical(y)) || length(y) == 0) {
     lcnn_abort(c("{.arg {y_arg}} must be a numeric array or vector.",
@@ -444,7 +464,7 @@ check_target <- function(y, y_arg, target, output, n, x_arg, call, scan = TRUE) 
   }
   classes <- output[length(output)]
   sparse <- loss$name == "sparse_categorical_crossentropy"
-  if ((scan || sparse) && any_missing(y)) abort_missing(y, y_arg, call)
+  if ((scan || sparse) && any_not_finite(y, dtype)) abort_not_finite(y, y_arg, dtype, call)
   expected <- if (sparse) output[-length(output)] else output
   got <- y_dims[-1]
   if (length(got) == length(expected) + 1 && got[length(got)] == 1) got <- got[-length(got)]

@@ -103,15 +103,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// engine_any_missing
-bool engine_any_missing(SEXP x, int threads);
-RcppExport SEXP _lcnn_engine_any_missing(SEXP xSEXP, SEXP threadsSEXP) {
+// engine_any_not_finite
+bool engine_any_not_finite(SEXP x, double bound, int threads);
+RcppExport SEXP _lcnn_engine_any_not_finite(SEXP xSEXP, SEXP boundSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< double >::type bound(boundSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(engine_any_missing(x, threads));
+    rcpp_result_gen = Rcpp::wrap(engine_any_not_finite(x, bound, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -483,7 +484,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lcnn_network_forward_seconds", (DL_FUNC) &_lcnn_network_forward_seconds, 4},
     {"_lcnn_network_is_null", (DL_FUNC) &_lcnn_network_is_null, 1},
     {"_lcnn_engine_available_cores", (DL_FUNC) &_lcnn_engine_available_cores, 0},
-    {"_lcnn_engine_any_missing", (DL_FUNC) &_lcnn_engine_any_missing, 2},
+    {"_lcnn_engine_any_not_finite", (DL_FUNC) &_lcnn_engine_any_not_finite, 3},
     {"_lcnn_engine_in_forked_child", (DL_FUNC) &_lcnn_engine_in_forked_child, 0},
     {"_lcnn_result_memory", (DL_FUNC) &_lcnn_result_memory, 0},
     {"_lcnn_trainer_create", (DL_FUNC) &_lcnn_trainer_create, 5},

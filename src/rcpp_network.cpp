@@ -263,10 +263,11 @@ bool network_is_null(SEXP network) { return R_ExternalPtrAddr(network) == nullpt
 // [[Rcpp::export(.engine_available_cores)]]
 int engine_available_cores() { return available_cores(); }
 
-// Whether a double array holds NA or NaN (fit()'s check of its data).
-// [[Rcpp::export(.engine_any_missing)]]
-bool engine_any_missing(SEXP x, int threads) {
-  return any_missing(double_values(x), Rf_xlength(x), threads);
+// Whether a double array holds a value that is not finite within
+// [-bound, bound] (fit()'s check of its data, any_not_finite()).
+// [[Rcpp::export(.engine_any_not_finite)]]
+bool engine_any_not_finite(SEXP x, double bound, int threads) {
+  return any_not_finite(double_values(x), Rf_xlength(x), bound, threads);
 }
 
 // [[Rcpp::export(.engine_in_forked_child)]]

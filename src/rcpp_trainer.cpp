@@ -206,19 +206,20 @@ void trainer_keep_epoch_copies(SEXP trainer, bool keep) {
 
 // fit()'s sample-major copies of its data (EpochCopies), made as it checks
 // the data, before it builds the model and its trainer, which then takes
-// them: list(copies, missing), with one flag per array of xs, then of ys,
-// for whether it holds NA or NaN (then the copies are freed already).
+// them: list(copies, not_finite), with one flag per array of xs, then of
+// ys, for whether it holds NA, NaN, infinite values or values beyond the
+// range of `dtype` (then the copies are freed already).
 // [[Rcpp::export(.epoch_copies_prepare)]]
 Rcpp::List epoch_copies_prepare(Rcpp::List xs, Rcpp::List ys, double n, std::string dtype,
                                 int threads) {
   const DataSet data = data_of(xs, ys, R_NilValue, n);
   auto prepared = std::make_unique<PreparedCopies>();
-  const std::vector<bool> missing = dtype == "float64"
-                                        ? prepared->of<double>().prepare(data, threads)
-                                        : prepared->of<float>().prepare(data, threads);
+  const std::vector<bool> not_finite = dtype == "float64"
+                                           ? prepared->of<double>().prepare(data, threads)
+                                           : prepared->of<float>().prepare(data, threads);
   return Rcpp::List::create(
       Rcpp::_["copies"] = Rcpp::XPtr<PreparedCopies>(prepared.release(), true),
-      Rcpp::_["missing"] = Rcpp::wrap(missing));
+      Rcpp::_["not_finite"] = Rcpp::wrap(not_finite));
 }
 
 // [[Rcpp::export(.trainer_take_epoch_copies)]]

@@ -160,12 +160,12 @@ bool sample_major_rows(const double* from, index_t n, index_t count, T* rows, in
 template bool sample_major_rows<float>(const double*, index_t, index_t, float*, index_t);
 template bool sample_major_rows<double>(const double*, index_t, index_t, double*, index_t);
 
-bool any_missing(const double* values, index_t count, int threads) {
+bool any_not_finite(const double* values, index_t count, double bound, int threads) {
   constexpr index_t kBlock = index_t(1) << 16;
-  const MissingKernel scan = kernels().missing;
+  const NotFiniteKernel scan = kernels().not_finite;
   std::atomic<bool> found{false};
   for_each_block(count, kBlock, threads, [&](index_t first, index_t n) {
-    if (!found.load(std::memory_order_relaxed) && scan(values + first, n)) {
+    if (!found.load(std::memory_order_relaxed) && scan(values + first, n, bound)) {
       found.store(true, std::memory_order_relaxed);
     }
   });

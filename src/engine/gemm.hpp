@@ -2,7 +2,7 @@
 // column-major matrices given by pointer and leading dimension (as in BLAS).
 //
 // The products, and the optimizer's update, the elementwise losses, relu,
-// the scan for missing values and the sample-major copy below, run in
+// the scan for values that are not finite and the sample-major copy below, run in
 // kernels compiled once per instruction set (gemm_kernels.cpp, built for
 // the baseline the compiler targets and, where the compiler can, for
 // AVX2+FMA and AVX-512) and chosen at run time for the CPU at hand: a
@@ -82,13 +82,16 @@ double elementwise_loss(const LossSpec& loss, bool logits, const T* input, index
                         index_t size, const X* target, const T* weights, index_t first,
                         index_t count, T* grad);
 
-// Whether any of values[0, count) is NaN (R's NA among them), scanned in
-// blocks on up to `threads` threads. Also in the kernel sets: R's doubles
+// Whether any of values[0, count) is not a finite value within
+// [-bound, bound]: NaN (R's NA among them), infinite, or beyond the
+// largest value of the type the data go into (float32's, which a
+// conversion would make infinite), scanned in blocks on up to `threads`
+// threads. Also in the kernel sets: R's doubles
 // stream from memory, and on the benchmark machine 16-byte loads fetched
 // them at less than half the speed of 64-byte ones. R's anyNA(), one value
 // at a time, took 57 ms for Fashion-MNIST's 47 million training values,
 // which fit() checks on every call (bench/NOTES.md).
-bool any_missing(const double* values, index_t count, int threads);
+bool any_not_finite(const double* values, index_t count, double bound, int threads);
 
 // out[i] = value[i] where test[i] > 0, else +0 (a NaN test included), for
 // i < count; out may be test or value. relu of v is v kept where v is
@@ -104,8 +107,9 @@ void keep_where_positive(const T* test, const T* value, T* out, index_t count);
 // feature's run of n samples from the copy's first row on. In the kernel
 // sets, so that each square of a vector's lanes of samples and features is
 // converted and transposed in registers and stored a line at a time
-// (bench/NOTES.md). Returns whether any value copied is NaN (R's NA among
-// them), found on the way at no cost that shows.
+// (bench/NOTES.md). Returns whether any value copied is not finite in T
+// (NaN, R's NA among them, infinite, or beyond T's range before the
+// conversion), found on the way at no cost that shows.
 template <typename T>
 bool sample_major_rows(const double* from, index_t n, index_t count, T* rows, index_t features);
 

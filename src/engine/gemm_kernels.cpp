@@ -1,5 +1,5 @@
 // The product kernels, the optimizer's update, the elementwise losses,
-// relu, the scan for missing values and the sample-major copy of R's data,
+// relu, the scan for values that are not finite and the sample-major copy of R's data,
 // compiled once per instruction set:
 // the build defines LCNN_KERNELS to baseline, avx2 or avx512 and adds that
 // set's compiler flags. Eigen is renamed per build, so the template code
@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #if defined(__SSE2__)
@@ -645,27 +646,31 @@ void update_parameters(const UpdateRule<T>& rule, T* values, const T* gradient, 
   }
 }
 
-// any_missing()'s scan of one block (gemm.hpp), four vectors a step: a
-// lane compares unequal to itself only when it holds a NaN. The last
-// vector is loaded in part, its other lanes zero.
-bool any_missing_block(const double* values, index_t count) {
+// Lanes of v that are not within [-bound, bound] (all bits set): both
+// comparisons fail for a NaN, so one test covers NaN, infinite and too
+// large values.
+template <typename T>
+LCNN_ALWAYS_INLINE typename Lanes<T>::Indices outside(const Vector<T>& v,
+                                                      const Vector<T>& bound) {
+  return ~((v <= bound) & (v >= -bound));
+}
+
+// any_not_finite()'s scan of one block (gemm.hpp), four vectors a step.
+// The last vector is loaded in part, its other lanes zero.
+bool any_not_finite_block(const double* values, index_t count, double bound) {
   constexpr index_t lanes = Lanes<double>::count, step = 4 * lanes;
-  using Mask = typename Lanes<double>::Indices;
-  Mask missing{};
+  const Vector<double> limit = Vector<double>{} + bound;
+  typename Lanes<double>::Indices found{};
   index_t i = 0;
   for (; i + step <= count; i += step) {
 #pragma GCC unroll 4
     for (index_t k = 0; k < step; k += lanes) {
-      const Vector<double> v = load(values + i + k);
-      missing |= v != v;
+      found |= outside<double>(load(values + i + k), limit);
     }
   }
-  for (; i < count; i += lanes) {
-    const Vector<double> v = load_rows(values, i, count);
-    missing |= v != v;
-  }
+  for (; i < count; i += lanes) found |= outside<double>(load_rows(values, i, count), limit);
   for (index_t lane = 0; lane < lanes; ++lane) {
-    if (missing[lane] != 0) return true;
+    if (found[lane] != 0) return true;
   }
   return false;
 }
@@ -735,22 +740,23 @@ constexpr index_t kSampleMajorAhead = 128;
 // `passes` passes of sample_major_rows() value by value over `count` rows,
 // each writing Width features of every row from Width of R's runs (n
 // apart) read side by side. A fixed width lets the compiler unroll a row's
-// stores. Returns whether any value copied is NaN.
+// stores. Returns whether any value copied is not finite in T.
 template <index_t Width, typename T>
 bool copy_passes(const double* runs, index_t n, index_t count, T* rows, index_t features,
                  index_t passes) {
-  bool missing = false;
+  constexpr T largest = std::numeric_limits<T>::max();
+  bool found = false;
   for (index_t p = 0; p < passes; ++p, runs += Width * n, rows += Width) {
     for (index_t i = 0; i < count; ++i) {
       T* const row = rows + i * features;
       for (index_t f = 0; f < Width; ++f) {
-        const double value = runs[f * n + i];
-        missing |= value != value;
-        row[f] = T(value);
+        const T value = T(runs[f * n + i]);
+        found |= !(value <= largest && value >= -largest);
+        row[f] = value;
       }
     }
   }
-  return missing;
+  return found;
 }
 
 // sample_major_rows() (gemm.hpp). Where the rows start on a cache line and
@@ -763,9 +769,10 @@ bool copy_passes(const double* runs, index_t n, index_t count, T* rows, index_t 
 // buffer a read of it after all. Else, and for the samples after the
 // last whole square, value by value in passes of 8 features, each reading
 // 8 runs side by side and writing each row's 8 values together
-// (bench/NOTES.md). Each converted vector is also tested for NaN (R's NA
-// among them; a lane compares unequal to itself only then), so that fit()
-// need not scan the data on its own before it copies them.
+// (bench/NOTES.md). Each converted vector is also tested for values that
+// are not finite (outside()): NaN, R's NA among them, infinite, or made
+// infinite by the conversion to float32, so that fit() need not scan the
+// data on its own before it copies them.
 template <typename T>
 bool sample_major_rows(const double* from, index_t n, index_t count, T* rows,
                        index_t features) {
@@ -774,7 +781,8 @@ bool sample_major_rows(const double* from, index_t n, index_t count, T* rows,
   const bool squares =
       features % line == 0 && reinterpret_cast<std::uintptr_t>(rows) % 64 == 0;
   const index_t done = squares ? count / lanes * lanes : 0;
-  typename Lanes<T>::Indices missing{};
+  const Vector<T> limit = Vector<T>{} + std::numeric_limits<T>::max();
+  typename Lanes<T>::Indices found{};
   for (index_t f1 = 0; f1 < features && done > 0; f1 += line) {
     for (index_t i = 0; i < done; i += lanes) {
       for (index_t f0 = f1; f0 < f1 + line; f0 += lanes) {
@@ -786,7 +794,7 @@ bool sample_major_rows(const double* from, index_t n, index_t count, T* rows,
             __builtin_prefetch(run + kSampleMajorAhead + ahead);
           }
           square[r] = load_converted<T>(run);
-          missing |= square[r] != square[r];
+          found |= outside<T>(square[r], limit);
         }
         transpose_square<T>(square);
 #pragma GCC unroll 16
@@ -800,7 +808,7 @@ bool sample_major_rows(const double* from, index_t n, index_t count, T* rows,
   bool any = copy_passes<width>(from + done, n, count - done, rest, features, passes);
   any |= copy_passes<1>(from + whole * n + done, n, count - done, rest + whole, features,
                         features - whole);
-  for (index_t lane = 0; lane < lanes; ++lane) any |= missing[lane] != 0;
+  for (index_t lane = 0; lane < lanes; ++lane) any |= found[lane] != 0;
   return any;
 }
 
@@ -823,7 +831,7 @@ GemmKernels table() {
           &elementwise::loss_block<ThisSet, float, float>,
           &elementwise::loss_block<ThisSet, float, double>,
           &elementwise::loss_block<ThisSet, double, double>,
-          &any_missing_block,
+          &any_not_finite_block,
           &keep_where_positive<float>,
           &keep_where_positive<double>,
           &sample_major_rows<float>,

@@ -22,8 +22,8 @@ template <typename T, typename X>
 using LossKernel = double (*)(const LossSpec&, bool, const T*, index_t, index_t, const X*,
                               const T*, index_t, index_t, T*);
 
-// Whether any of `count` values is NaN.
-using MissingKernel = bool (*)(const double*, index_t);
+// Whether any of `count` values is not finite within [-bound, bound].
+using NotFiniteKernel = bool (*)(const double*, index_t, double);
 
 // out[i] = value[i] where test[i] > 0, else +0, for i < count.
 template <typename T>
@@ -44,7 +44,7 @@ struct GemmKernels {
   LossKernel<float, float> loss_single;
   LossKernel<float, double> loss_single_from_double;
   LossKernel<double, double> loss_double;
-  MissingKernel missing;
+  NotFiniteKernel not_finite;
   PositiveKernel<float> positive_single;
   PositiveKernel<double> positive_double;
   SampleMajorKernel<float> sample_major_single;

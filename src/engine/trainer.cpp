@@ -99,14 +99,14 @@ SampleMajor<T> sample_major(const Array& from, index_t n, int threads) {
   const index_t features = from.size / n;
   copy.features = features;
   copy.values = BlockArray<T>(static_cast<std::size_t>(from.size));
-  std::atomic<bool> missing{false};
+  std::atomic<bool> not_finite{false};
   for_each_block(n, kSampleMajorBlock, threads, [&](index_t first, index_t count) {
     if (sample_major_rows(from.data + first, n, count, copy.values.data() + first * features,
                           features)) {
-      missing.store(true, std::memory_order_relaxed);
+      not_finite.store(true, std::memory_order_relaxed);
     }
   });
-  copy.missing = missing.load();
+  copy.not_finite = not_finite.load();
   return copy;
 }
 
@@ -152,10 +152,10 @@ const std::vector<SampleMajor<T>>& EpochCopies<T>::for_epoch(const DataSet& data
 template <typename T>
 std::vector<bool> EpochCopies<T>::prepare(const DataSet& data, int threads) {
   make(data, threads);
-  std::vector<bool> missing;
-  for (const SampleMajor<T>& copy : copies_) missing.push_back(copy.missing);
-  if (std::find(missing.begin(), missing.end(), true) != missing.end()) release();
-  return missing;
+  std::vector<bool> not_finite;
+  for (const SampleMajor<T>& copy : copies_) not_finite.push_back(copy.not_finite);
+  if (std::find(not_finite.begin(), not_finite.end(), true) != not_finite.end()) release();
+  return not_finite;
 }
 
 template <typename T>

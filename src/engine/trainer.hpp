@@ -84,7 +84,7 @@ template <typename T>
 struct SampleMajor {
   BlockArray<T> values;  // not zeroed first: every value is written
   index_t features = 0;
-  bool missing = false;  // whether any value copied is NaN (R's NA among them)
+  bool not_finite = false;  // whether any value copied is not finite (sample_major_rows())
 };
 
 // `from`, which holds n samples, as a SampleMajor.
@@ -111,9 +111,10 @@ class EpochCopies {
                                                const std::vector<index_t>& order,
                                                index_t batch_size, int threads);
   // Makes the copies of `data` now, for epochs in any order, and returns
-  // which of its arrays (inputs, then outputs) hold a NaN, found as the
-  // copy reads each value: a scan of their own before fit() builds the
-  // model took 14 ms of each fit() call of the demo model (bench/NOTES.md).
+  // which of its arrays (inputs, then outputs) hold a value that is not
+  // finite in T (sample_major_rows()), found as the copy reads each value:
+  // a scan of their own before fit() builds the model took 14 ms of each
+  // fit() call of the demo model (bench/NOTES.md).
   // With any, the copies are freed again.
   std::vector<bool> prepare(const DataSet& data, int threads);
   // Takes over `other`'s copies, freeing its own first.

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "buffer.hpp"
@@ -223,38 +224,46 @@ double r_na() {
   return na;
 }
 
-// any_missing() on counts around a vector, a step of four vectors and the
-// scan's blocks of 65,536 values, from an aligned and an unaligned start,
-// on 1-3 threads: false for finite values, infinities, subnormals and
-// negative zero; true for a NaN or R's NA anywhere, the first and last
-// value and block edges among them.
-void check_missing_scans(const std::string& kernels) {
-  const double fill[] = {0.5, -0.0, std::numeric_limits<double>::infinity(),
-                         -std::numeric_limits<double>::infinity(),
-                         std::numeric_limits<double>::denorm_min(),
-                         std::numeric_limits<double>::max()};
-  const double missing[] = {std::numeric_limits<double>::quiet_NaN(), r_na()};
-  for (index_t count : {0L, 1L, 7L, 8L, 9L, 31L, 32L, 33L, 65535L, 65536L, 65537L, 196613L}) {
-    for (index_t offset : {0L, 1L}) {
-      std::vector<double> values(static_cast<std::size_t>(count + offset));
-      for (std::size_t i = 0; i < values.size(); ++i) values[i] = fill[i % 6];
-      const double* start = values.data() + offset;
-      for (int threads = 1; threads <= 3; ++threads) {
-        CHECK_MSG(!any_missing(start, count, threads),
-                  kernels << " count " << count << " offset " << offset << " threads " << threads);
-      }
-      for (index_t at : {0L, 1L, 7L, 8L, 30L, 65535L, 65536L, count / 2, count - 1}) {
-        if (at < 0 || at >= count) continue;
-        for (double m : missing) {
-          double& value = values[static_cast<std::size_t>(offset + at)];
-          const double kept = value;
-          value = m;
-          for (int threads = 1; threads <= 3; ++threads) {
-            CHECK_MSG(any_missing(start, count, threads),
-                      kernels << " NaN at " << at << " of " << count << " offset " << offset
-                              << " threads " << threads);
+// any_not_finite() on counts around a vector, a step of four vectors and
+// the scan's blocks of 65,536 values, from an aligned and an unaligned
+// start, on 1-3 threads, with the bounds of double and of float: false for
+// finite values within the bound, the bound itself, subnormals and
+// negative zero; true for a NaN, R's NA, an infinity or a value past the
+// bound anywhere, the first and last value and block edges among them.
+void check_not_finite_scans(const std::string& kernels) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const double bound : {std::numeric_limits<double>::max(),
+                             double(std::numeric_limits<float>::max())}) {
+    const double fill[] = {0.5, -0.0, bound, -bound, std::numeric_limits<double>::denorm_min(),
+                           -1e30};
+    std::vector<double> outside = {std::numeric_limits<double>::quiet_NaN(), r_na(), inf, -inf};
+    if (bound < std::numeric_limits<double>::max()) {
+      outside.push_back(1e39);
+      outside.push_back(-1e300);
+    }
+    for (index_t count : {0L, 1L, 7L, 8L, 9L, 31L, 32L, 33L, 65535L, 65536L, 65537L, 196613L}) {
+      for (index_t offset : {0L, 1L}) {
+        std::vector<double> values(static_cast<std::size_t>(count + offset));
+        for (std::size_t i = 0; i < values.size(); ++i) values[i] = fill[i % 6];
+        const double* start = values.data() + offset;
+        for (int threads = 1; threads <= 3; ++threads) {
+          CHECK_MSG(!any_not_finite(start, count, bound, threads),
+                    kernels << " bound " << bound << " count " << count << " offset " << offset
+                            << " threads " << threads);
+        }
+        for (index_t at : {0L, 1L, 7L, 8L, 30L, 65535L, 65536L, count / 2, count - 1}) {
+          if (at < 0 || at >= count) continue;
+          for (double m : outside) {
+            double& value = values[static_cast<std::size_t>(offset + at)];
+            const double kept = value;
+            value = m;
+            for (int threads = 1; threads <= 3; ++threads) {
+              CHECK_MSG(any_not_finite(start, count, bound, threads),
+                        kernels << " bound " << bound << ": " << m << " at " << at << " of "
+                                << count << " offset " << offset << " threads " << threads);
+            }
+            value = kept;
           }
-          value = kept;
         }
       }
     }
@@ -267,9 +276,10 @@ void check_missing_scans(const std::string& kernels) {
 // not (1 and 17 features, 8 of float, or rows one value past a line) and
 // for the samples after the last whole square. Every value as
 // static_cast<T> makes it, and nothing written around the rows. And
-// whether the values copied hold a NaN: none; one at the first value, the
-// last and one between; none for a NaN in the samples just before and
-// just after the copied ones.
+// whether the values copied hold one that is not finite in T (NaN,
+// infinite, or beyond float's range for float): none; one at the first
+// value, the last and one between; none for one in the samples just before
+// and just after the copied ones.
 template <typename T>
 void check_sample_major_rows(const std::string& kernels) {
   const T untouched = T(-7);
@@ -284,19 +294,23 @@ void check_sample_major_rows(const std::string& kernels) {
         const index_t nan_at[][2] = {{0, 0},          {features - 1, count - 1},
                                      {features / 2, count / 2}, {0, -1},
                                      {features - 1, count}};
+        std::vector<double> outside = {std::nan(""), -std::numeric_limits<double>::infinity()};
+        if (std::is_same<T, float>::value) outside.push_back(1e39);
         for (const auto& feature_sample : nan_at) {
           if (count == 0) break;
           const index_t f = feature_sample[0], i = feature_sample[1];
           double& value = data[static_cast<std::size_t>(f * n + first + i)];
           const double kept = value;
-          value = std::nan("");
-          Buffer<T> scratch(rows.size());
-          const bool found =
-              sample_major_rows(data.data() + first, n, count, scratch.data() + shift, features);
+          for (const double m : outside) {
+            value = m;
+            Buffer<T> scratch(rows.size());
+            const bool found =
+                sample_major_rows(data.data() + first, n, count, scratch.data() + shift, features);
+            CHECK_MSG(found == (i >= 0 && i < count),
+                      kernels << " features " << features << " count " << count << " shift "
+                              << shift << ": " << m << " at feature " << f << ", sample " << i);
+          }
           value = kept;
-          CHECK_MSG(found == (i >= 0 && i < count),
-                    kernels << " features " << features << " count " << count << " shift "
-                            << shift << ": NaN at feature " << f << ", sample " << i);
         }
         index_t wrong = 0;
         for (index_t v = 0; v < static_cast<index_t>(rows.size()); ++v) {
@@ -314,8 +328,8 @@ void check_sample_major_rows(const std::string& kernels) {
 
 }  // namespace
 
-TEST(gemm_missing_value_scans_of_every_kernel_set_find_every_nan) {
-  for_each_kernel_set([](const std::string& kernels) { check_missing_scans(kernels); });
+TEST(gemm_scans_of_every_kernel_set_find_every_value_not_finite) {
+  for_each_kernel_set([](const std::string& kernels) { check_not_finite_scans(kernels); });
 }
 
 TEST(gemm_optimizer_updates_of_every_kernel_set_match_the_per_parameter_rule) {

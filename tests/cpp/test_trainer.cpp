@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -162,7 +163,8 @@ TEST(trainer_epoch_copies_kept_between_epochs_of_the_same_data) {
 // Copies made by prepare() serve the epochs of the EpochCopies that takes
 // them: the data changed in between shows through only where they are
 // made again. prepare() tells which arrays, inputs then outputs, hold a
-// NaN (R's NA among them), and then frees the copies.
+// value that is not finite in the copies' type (NaN, R's NA, infinite, or
+// beyond float's range), and then frees the copies.
 TEST(trainer_epoch_copies_prepared_then_taken) {
   const index_t n = 4;
   std::vector<double> x = {1, 2, 3, 4}, x2 = {5, 6, 7, 8}, y = {0, 0, 0, 0};
@@ -187,6 +189,13 @@ TEST(trainer_epoch_copies_prepared_then_taken) {
   x[0] = 11;
   taker.take(missing);
   CHECK_EQ(first_copied(taker, data), 11.0f);
+  x2[3] = 0;
+  x[1] = -std::numeric_limits<double>::infinity();
+  CHECK(missing.prepare(data, 1) == std::vector<bool>({true, false, false}));
+  x[1] = 1e39;  // beyond float: infinite once copied
+  CHECK(missing.prepare(data, 1) == std::vector<bool>({true, false, false}));
+  EpochCopies<double> wide;
+  CHECK(wide.prepare(data, 1) == std::vector<bool>({false, false, false}));
 }
 
 namespace {

@@ -310,27 +310,31 @@ test_that("verbose 2 prints one line per epoch", {
   expect_match(out, "^Epoch [12]/2 - 1/1 - [0-9]+s - loss: [0-9.]+$")
 })
 
-test_that("the engine's scan for missing values agrees with anyNA()", {
+test_that("the engine's scan finds what is not finite, as is.finite() and float32's range do", {
   # Past the scan's first block of 65,536 values, on one and two threads.
   n <- 3 * 65536 + 5
-  x <- array(runif(n), c(n, 1))
+  x <- array(runif(n, -3.4e38, 3.4e38), c(n, 1))
   for (threads in 1:2) {
     withr::local_options(lcnn.num_threads = threads)
-    expect_false(lcnn:::any_missing(x))
-    for (at in c(1, 65536, 65537, n)) {
-      for (missing in list(NA_real_, NaN)) {
-        y <- x
-        y[at] <- missing
-        expect_true(lcnn:::any_missing(y))
+    for (dtype in c("float32", "float64")) {
+      expect_false(lcnn:::any_not_finite(x, dtype))
+      bad <- list(NA_real_, NaN, Inf, -Inf)
+      if (dtype == "float32") bad <- c(bad, 3.41e38, -1e300)
+      for (at in c(1, 65536, 65537, n)) {
+        for (value in bad) {
+          y <- x
+          y[at] <- value
+          expect_true(lcnn:::any_not_finite(y, dtype))
+        }
       }
     }
-    expect_false(lcnn:::any_missing(c(Inf, -Inf, 0)))
+    expect_false(lcnn:::any_not_finite(c(1e300, -1e300, 0), "float64"))
   }
-  expect_true(lcnn:::any_missing(c(1L, NA)))
-  expect_false(lcnn:::any_missing(c(TRUE, FALSE)))
+  expect_true(lcnn:::any_not_finite(c(1L, NA), "float32"))
+  expect_false(lcnn:::any_not_finite(c(TRUE, FALSE), "float32"))
 })
 
-test_that("fit() reads x and y for missing values once a call: in its copy, else in a scan", {
+test_that("fit() reads x and y for values not finite once a call: in its copy, else in a scan", {
   # Counted by a tracer on lcnn's scan, which runs in the scan's frame, for
   # calls on x (240 values) and on y (40). Shuffled epochs of more than one
   # batch gather from the engine's copy of x and y, which finds them
@@ -341,13 +345,13 @@ test_that("fit() reads x and y for missing values once a call: in its copy, else
   x <- matrix(runif(40 * 6), 40)
   y <- matrix(runif(40), 40)
   suppressMessages(trace(
-    "any_missing", where = asNamespace("lcnn"), print = FALSE,
+    "any_not_finite", where = asNamespace("lcnn"), print = FALSE,
     tracer = bquote({
       if (length(x) == 240) assign("x", .(counter)$x + 1, envir = .(counter))
       if (length(x) == 40) assign("y", .(counter)$y + 1, envir = .(counter))
     })
   ))
-  on.exit(suppressMessages(untrace("any_missing", where = asNamespace("lcnn"))), add = TRUE)
+  on.exit(suppressMessages(untrace("any_not_finite", where = asNamespace("lcnn"))), add = TRUE)
   scans <- function() c(counter$x, counter$y)
   model <- keras_model_sequential() %>% layer_dense(2) %>% layer_dense(1)
   model %>% compile(optimizer = "sgd", loss = "mse")
@@ -372,15 +376,18 @@ test_that("fit() reads x and y for missing values once a call: in its copy, else
   expect_equal(scans(), c(5, 6))
 })
 
-# fit() with x or y (`arg`) holding NA or NaN at each of `at` (row,
-# column) is refused with an error naming `arg`, in float32 and float64,
-# leaving the model unbuilt, or, after a fit() on the good data, its
-# weights as they were.
-expect_missing_refused <- function(x, y, arg, at) {
-  message <- sprintf("`%s` must not contain NA or NaN", arg)
+# fit() with x or y (`arg`) holding NA, NaN, an infinite value or, for
+# float32, one beyond float32's range at each of `at` (row, column) is
+# refused with an error naming `arg`, in float32 and float64, leaving the
+# model unbuilt, or, after a fit() on the good data, its weights as they
+# were.
+expect_not_finite_refused <- function(x, y, arg, at) {
+  message <- sprintf("`%s` must hold finite values", arg)
   for (dtype in c("float32", "float64")) {
     for (where in at) {
-      for (missing in list(NA_real_, NaN)) {
+      bad_values <- list(NA_real_, NaN, Inf, -Inf)
+      if (dtype == "float32") bad_values <- c(bad_values, -1e39)
+      for (missing in bad_values) {
         model <- keras_model_sequential(dtype = dtype) %>% layer_dense(ncol(y))
         model %>% compile(optimizer = "sgd", loss = "mse")
         bad <- list(x = x, y = y)
@@ -398,23 +405,23 @@ expect_missing_refused <- function(x, y, arg, at) {
   }
 }
 
-test_that("fit()'s copy of y for shuffled epochs finds its missing values", {
+test_that("fit()'s copy of y for shuffled epochs finds its values that are not finite", {
   set.seed(84)
-  expect_missing_refused(matrix(runif(70 * 3), 70), matrix(runif(70 * 2), 70), "y",
+  expect_not_finite_refused(matrix(runif(70 * 3), 70), matrix(runif(70 * 2), 70), "y",
                          list(c(1, 1), c(70, 2), c(33, 1)))
   # A logical target's NA, too (y as doubles by then).
   model <- keras_model_sequential(input_shape = 3) %>% layer_dense(1, activation = "sigmoid")
   model %>% compile(optimizer = "sgd", loss = "binary_crossentropy")
   expect_error(fit(model, matrix(runif(70 * 3), 70), c(NA, rep(TRUE, 69)), batch_size = 16,
                    verbose = 0),
-               "`y` must not contain NA or NaN", class = "lcnn_error_argument")
+               "`y` must hold finite values", class = "lcnn_error_argument")
 })
 
-test_that("fit()'s copy of x for shuffled epochs finds its missing values", {
+test_that("fit()'s copy of x for shuffled epochs finds its values that are not finite", {
   # 70 samples of 32 features: the copy takes squares of a vector's lanes
   # of samples, then the samples past the last whole square one by one.
   set.seed(83)
-  expect_missing_refused(matrix(runif(70 * 32), 70), matrix(runif(70), 70), "x",
+  expect_not_finite_refused(matrix(runif(70 * 32), 70), matrix(runif(70), 70), "x",
                          list(c(10, 5), c(70, 32), c(64, 1)))
 
   withr::defer(k_clear_session())  # the inputs' names count on
@@ -424,6 +431,11 @@ test_that("fit()'s copy of x for shuffled epochs finds its missing values", {
   both %>% compile(optimizer = "sgd", loss = "mse")
   xs <- list(matrix(runif(60), 20), matrix(runif(40), 20))
   xs[[2]][20, 2] <- NA
+  expect_snapshot(error = TRUE, fit(both, xs, matrix(runif(20), 20), batch_size = 8,
+                                    verbose = 0))
+  xs[[2]][20, 2] <- 0
+  xs[[1]][c(3, 9)] <- c(-Inf, 5e38)
+  xs[[1]][5, 1] <- NaN
   expect_snapshot(error = TRUE, fit(both, xs, matrix(runif(20), 20), batch_size = 8,
                                     verbose = 0))
 })
@@ -438,11 +450,11 @@ test_that("fit() finds a missing value past the first block of its data", {
   before <- get_weights(model)
   bad_x <- x
   bad_x[100, 1000] <- NaN
-  expect_error(fit(model, bad_x, y, verbose = 0), "`x` must not contain NA or NaN",
+  expect_error(fit(model, bad_x, y, verbose = 0), "`x` must hold finite values",
                class = "lcnn_error_argument")
   bad_y <- y
   bad_y[100, 2] <- NA
-  expect_error(fit(model, x, bad_y, verbose = 0), "`y` must not contain NA or NaN",
+  expect_error(fit(model, x, bad_y, verbose = 0), "`y` must hold finite values",
                class = "lcnn_error_argument")
   expect_identical(get_weights(model), before)
 })
