@@ -43,3 +43,13 @@ expect_gradients_match <- function(model, x, y, sample_weight = NULL, coords = 1
   lcnn:::.trainer_set_parameters(t$trainer, blocks)
   invisible(analytic)
 }
+
+# 20 samples of 2 features, classes 0 and 1 in turn, and a softmax dense
+# layer compiled for them with sparse targets (drawn in that order).
+two_class_task <- function() {
+  x <- matrix(runif(40), 20)
+  y <- rep(0:1, 10)
+  model <- keras_model_sequential(input_shape = 2) %>% layer_dense(2, activation = "softmax")
+  model %>% compile(optimizer = "sgd", loss = "sparse_categorical_crossentropy")
+  list(x = x, y = y, model = model)
+}
