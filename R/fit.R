@@ -21,8 +21,9 @@
 #'   `fit()` returns: with `validation_split = 0`, before the model is
 #'   built, and it then also finds the values that are not finite (see `x`)
 #'   in `x` and `y` as it reads each value (other calls scan them first, as
-#'   they always scan class indices); else at the first such epoch. Targets as large as `x` (an
-#'   autoencoder's) are then read once rather than twice.
+#'   they always scan class indices); else at the first such epoch. Targets
+#'   as large as `x` (an autoencoder's) are then read once rather than
+#'   twice.
 #'   `shuffle = FALSE` needs no copy and makes none. On Linux, the memory
 #'   of a copy of 2 MiB or more then waits, with that of large results, for
 #'   the next call's copy of the same size (see "Memory of large results"
@@ -228,8 +229,9 @@ evaluate.default <- function(object, ...) abort_not_lcnn(object, "a model")
 # copy reads every value of x and y anyway and finds those that are not
 # finite (any_not_finite()) on the way, where a scan of its own took 14 ms
 # of each one-epoch fit() of the demo model (bench/NOTES.md), and such a
-# value still stops fit() before it builds the model. NULL for a single batch, which the epochs gather from
-# R's arrays: x and y are scanned instead.
+# value still stops fit() before it builds the model. NULL for a single
+# batch, which the epochs gather from R's arrays: x and y are scanned
+# instead.
 prepare_epoch_copies <- function(model, data, batch_size, call) {
   arrays <- c(data$x, data$y)
   args <- c(array_labels("x", length(data$x)), array_labels("y", length(data$y)))

@@ -7,11 +7,14 @@ new_initializer <- function(name, ..., seed = NULL, call = rlang::caller_env()) 
   structure(list(name = name, args = list(...), seed = seed), class = "lcnn_initializer")
 }
 
+# A finite number, > 0 if `positive`, in [min, max], and below `below` (an
+# open upper bound, such as 1 for a decay rate).
 check_number <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(),
-                         positive = FALSE, min = -Inf, max = Inf) {
+                         positive = FALSE, min = -Inf, max = Inf, below = Inf) {
   if (!is.numeric(x) || length(x) != 1 || !is.finite(x) || (positive && x <= 0) ||
-      x < min || x > max) {
+      x < min || x > max || x >= below) {
     what <- if (positive) "a finite number > 0"
+            else if (is.finite(below)) paste0("a number in [", min, ", ", below, ")")
             else if (is.finite(max)) paste0("a number in [", min, ", ", max, "]")
             else if (is.finite(min)) paste0("a finite number >= ", min)
             else "a finite number"

@@ -29,19 +29,15 @@ check_optimizer_fields <- function(spec, call, prefix = "") {
     spec[[field]] <- check_number(spec[[field]], arg = label(field), positive = TRUE,
                                   call = call)
   }
-  ranges <- list(momentum = c(0, 1), beta_1 = c(0, 1), beta_2 = c(0, 1), rho = c(0, 1),
-                 initial_accumulator_value = c(0, Inf))
-  for (field in names(ranges)) {
-    value <- spec[[field]] <- check_number(spec[[field]], arg = label(field), call = call)
-    range <- ranges[[field]]
-    closed <- field == "momentum"
-    if (value < range[1] || value > range[2] || (!closed && value == range[2])) {
-      expected <- if (is.infinite(range[2])) paste(">=", range[1]) else
-        paste0("in [", range[1], ", ", range[2], if (closed) "]" else ")")
-      lcnn_abort(c("{.arg {label(field)}} must be {expected}.",
-                   x = "Got {format_value(value)}."), "argument", call = call)
-    }
+  spec$momentum <- check_number(spec$momentum, arg = label("momentum"), min = 0, max = 1,
+                                call = call)
+  for (field in c("beta_1", "beta_2", "rho")) {
+    spec[[field]] <- check_number(spec[[field]], arg = label(field), min = 0, below = 1,
+                                  call = call)
   }
+  spec$initial_accumulator_value <- check_number(spec$initial_accumulator_value,
+                                                 arg = label("initial_accumulator_value"),
+                                                 min = 0, call = call)
   for (field in c("nesterov", "amsgrad", "centered")) {
     spec[[field]] <- check_flag(spec[[field]], arg = label(field), call = call)
   }
